@@ -1,0 +1,26 @@
+# NoduleKit — the two commands a newcomer needs:
+#   make demo   install what is missing, build, run the main job on Data/samples
+#   make test   install what is missing, build, run the whole test suite
+SWIFT ?= swift
+RELEASE_BIN = .build/release/nodules
+SAMPLES = Data/samples
+
+.PHONY: demo test build bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build: bootstrap
+	$(SWIFT) build -c release --product nodules
+
+demo: build
+	@echo "== nodules info on the bundled phantoms (synthetic, no patient data) =="
+	$(RELEASE_BIN) info $(SAMPLES)/PHANTOM-001/*/pa.png $(SAMPLES)/PHANTOM-002/*/pa.jpg
+	$(RELEASE_BIN) info --raw 1024x1024:u16be:12 --spacing 0.35 $(SAMPLES)/jsrt-style/PHANTOM-003.img
+
+test: bootstrap
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

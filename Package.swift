@@ -1,0 +1,87 @@
+// swift-tools-version: 6.0
+// NoduleKit — chest radiograph nodule feature pipeline.
+import PackageDescription
+
+let package = Package(
+    name: "NoduleKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "nodules", targets: ["nodules"]),
+        .library(name: "RadiographIO", targets: ["RadiographIO"]),
+        .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // MARK: Foreign-library shims (internal, one per library)
+        .target(
+            name: "CPNG",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]
+        ),
+        .target(
+            name: "CJPEG",
+            linkerSettings: [.linkedLibrary("jpeg")]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // MARK: The data's path: decode → filter → …
+        .target(
+            name: "RadiographIO",
+            dependencies: [
+                "CPNG", "CJPEG",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "ScaleSpace",
+            dependencies: ["COpenBLAS"]
+        ),
+
+        // MARK: Command line
+        .target(
+            name: "NoduleKitCLI",
+            dependencies: [
+                "RadiographIO", "ScaleSpace",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "nodules",
+            dependencies: ["NoduleKitCLI"]
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "RadiographIO",
+                .product(name: "Numerics", package: "swift-numerics"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "RadiographIOTests",
+            dependencies: ["RadiographIO", "TestSupport"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "NoduleKitCLITests",
+            dependencies: ["NoduleKitCLI", "nodules", "TestSupport"]
+        ),
+    ]
+)
+
+// Package-wide settings, applied in one place.
+for target in package.targets where target.type != .system {
+    guard target.name.first != "C" || target.name == "NoduleKitCLI" else { continue }
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

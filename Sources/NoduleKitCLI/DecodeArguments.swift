@@ -1,0 +1,48 @@
+import ArgumentParser
+import RadiographIO
+
+/// Decoder options shared by every command that reads radiographs.
+struct DecodeArguments: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Geometry of headerless raw files: WIDTHxHEIGHT:TYPE[:BITS][:mono1], TYPE one of u8, u16le, u16be.",
+        discussion: "JSRT .IMG files are 2048x2048:u16be:12. Files whose leading bytes say PNG or JPEG are still decoded as such.",
+        valueName: "geometry"))
+    var raw: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Pixel spacing in mm, ROW or ROWxCOLUMN; replaces the file's own spacing and is recorded as from the command line.",
+        valueName: "mm"))
+    var spacing: String?
+
+    @Option(name: .customLong("max-megapixels"), help: "Refuse images whose header declares more pixels than this (checked before allocating).")
+    var maxMegapixels: Double = Double(DecodeOptions.defaultMaxPixels) / 1_000_000
+
+    func validate() throws {
+        _ = try decodeOptions()
+    }
+
+    func decodeOptions() throws -> DecodeOptions {
+        var options = DecodeOptions()
+        guard maxMegapixels > 0, maxMegapixels.isFinite else { throw ValidationError("--max-megapixels must be positive") }
+        options.maxPixels = Int(maxMegapixels * 1_000_000)
+        if let raw {
+            do { options.raw = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") }
+        }
+        if let spacing {
+            options.spacingOverride = try Self.parseSpacing(spacing)
+        }
+        return options
+    }
+
+    static func parseSpacing(_ text: String) throws -> PixelSpacing {
+        let parts = text.lowercased().split(separator: "x").map { Double($0) }
+        guard (1...2).contains(parts.count), parts.allSatisfy({ $0 != nil && $0! > 0 && $0!.isFinite }) else {
+            throw ValidationError("--spacing: '\(text)' is not ROW or ROWxCOLUMN in mm (positive numbers)")
+        }
+        let row = parts[0]!, column = parts.count == 2 ? parts[1]! : parts[0]!
+        guard row < 10, column < 10 else {
+            throw ValidationError("--spacing: \(text) mm per pixel is implausible for a radiograph; the unit is mm")
+        }
+        return PixelSpacing(row: row, column: column, source: .commandLine)
+    }
+}

@@ -1,0 +1,150 @@
+import CPNG
+
+/// PNG decoding and encoding through libpng (CPNG). This file is the one
+/// place that turns `cxr_png_status` codes into Swift errors.
+enum PNGCodec {
+    static func decode(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> DecodedPixels {
+        var info = cxr_png_info()
+        var message = [CChar](repeating: 0, count: 256)
+
+        // Pass 1: header only, so the pixel limit is checked before any allocation.
+        let header = bytes.withUnsafeBufferPointer { data in
+            cxr_png_decode(data.baseAddress, data.count, UInt64(maxPixels), nil, 0, &info, &message, message.count)
+        }
+        guard header == Int32(CXR_PNG_HEADER_ONLY.rawValue) else {
+            throw error(status: header, info: info, message: message, path: path, maxPixels: maxPixels, bytes: bytes)
+        }
+
+        let width = Int(info.width), height = Int(info.height)
+        let pixelCount = width * height
+        let required = Int(info.required_bytes)
+        let decode: (UnsafeMutableRawBufferPointer) -> Int32 = { out in
+            bytes.withUnsafeBufferPointer { data in
+                cxr_png_decode(data.baseAddress, data.count, UInt64(maxPixels),
+                               out.baseAddress, out.count, &info, &message, message.count)
+            }
+        }
+
+        var samples: [UInt16]
+        var status: Int32 = 0
+        if info.out_channels == 1 && info.out_bytes_per_sample == 2 {
+            samples = [UInt16](unsafeUninitializedCapacity: pixelCount) { buffer, count in
+                status = decode(UnsafeMutableRawBufferPointer(buffer))
+                count = pixelCount
+            }
+        } else {
+            let raw = [UInt8](unsafeUninitializedCapacity: required) { buffer, count in
+                status = decode(UnsafeMutableRawBufferPointer(buffer))
+                count = required
+            }
+            guard status == Int32(CXR_PNG_OK.rawValue) else {
+                throw error(status: status, info: info, message: message, path: path, maxPixels: maxPixels, bytes: bytes)
+            }
+            samples = raw.withUnsafeBytes { raw in
+                switch (info.out_channels, info.out_bytes_per_sample) {
+                case (1, _): Luma.widen(raw, pixelCount: pixelCount)
+                case (_, 1): Luma.rgb8ToGray(raw, pixelCount: pixelCount)
+                default: Luma.rgb16ToGray(raw, pixelCount: pixelCount)
+                }
+            }
+        }
+        guard status == Int32(CXR_PNG_OK.rawValue) else {
+            throw error(status: status, info: info, message: message, path: path, maxPixels: maxPixels, bytes: bytes)
+        }
+
+        var notes: [String] = []
+        var spacing: PixelSpacing?
+        if info.has_phys_metre != 0 {
+            let dpiX = Double(info.pixels_per_metre_x) * 0.0254
+            let dpiY = Double(info.pixels_per_metre_y) * 0.0254
+            if PlaceholderResolution.isPlaceholder(dotsPerInch: dpiX.rounded()) && PlaceholderResolution.isPlaceholder(dotsPerInch: dpiY.rounded()) {
+                notes.append("pHYs gives \(Int(dpiX.rounded())) dpi, a software default; spacing treated as unknown")
+            } else {
+                spacing = PixelSpacing(row: 1000.0 / Double(info.pixels_per_metre_y),
+                                       column: 1000.0 / Double(info.pixels_per_metre_x),
+                                       source: .formatTag("PNG pHYs"))
+            }
+        }
+        return DecodedPixels(width: width, height: height, bitsStored: Int(info.significant_bits),
+                             samples: samples, photometric: .monochrome2, pixelSpacing: spacing,
+                             storedLayout: layout(info), notes: notes)
+    }
+
+    static func layout(_ info: cxr_png_info) -> String {
+        let kind: String
+        switch info.color_type {
+        case 0: kind = "gray"
+        case 2: kind = "RGB"
+        case 3: kind = "palette"
+        case 4: kind = "gray+alpha"
+        case 6: kind = "RGBA"
+        default: kind = "colour type \(info.color_type)"
+        }
+        return "\(kind) \(info.bit_depth)-bit\(info.interlaced != 0 ? " interlaced" : "")"
+    }
+
+    static func error(status: Int32, info: cxr_png_info, message: [CChar], path: String, maxPixels: Int,
+                      bytes: [UInt8]) -> RadiographError {
+        var text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var status = status
+        // libpng inflates IDAT before it checks the chunk's CRC, so a damaged
+        // IDAT surfaces as a zlib error. Walk the chunks to name the real cause.
+        if UInt32(status) == CXR_PNG_CORRUPT.rawValue || UInt32(status) == CXR_PNG_TRUNCATED.rawValue {
+            var structural = [CChar](repeating: 0, count: 256)
+            let verdict = bytes.withUnsafeBufferPointer { cxr_png_check_chunks($0.baseAddress, $0.count, &structural, structural.count) }
+            if UInt32(verdict) == CXR_PNG_BAD_CRC.rawValue || UInt32(verdict) == CXR_PNG_TRUNCATED.rawValue {
+                status = verdict
+                text = String(decoding: structural.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+        }
+        let failure: DecodingFailure
+        switch UInt32(status) {
+        case CXR_PNG_NOT_PNG.rawValue: failure = .notAnImage
+        case CXR_PNG_TRUNCATED.rawValue: failure = .truncated(detail: text)
+        case CXR_PNG_BAD_CRC.rawValue: failure = .badChecksum(detail: text)
+        case CXR_PNG_TOO_LARGE.rawValue:
+            failure = .tooLarge(width: Int(info.width), height: Int(info.height), limitPixels: maxPixels)
+        case CXR_PNG_NO_MEMORY.rawValue: failure = .unsupported(detail: "out of memory: \(text)")
+        default: failure = .corrupt(detail: text.isEmpty ? "libpng status \(status)" : text)
+        }
+        return .decode(path: path, format: .png, failure)
+    }
+
+    /// Encodes 16-bit grayscale with optional pHYs (from `spacing`) and sBIT.
+    /// pHYs holds whole pixels per metre, so spacing round-trips to about 1e-4 relative.
+    static func encodeGray16(_ samples: [UInt16], width: Int, height: Int, bitsStored: Int,
+                             spacing: PixelSpacing?, compressionLevel: Int = 6) throws -> [UInt8] {
+        precondition(samples.count == width * height)
+        var message = [CChar](repeating: 0, count: 256)
+        var encoded: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        let ppmX = spacing.map { UInt32((1000.0 / $0.column).rounded()) } ?? 0
+        let ppmY = spacing.map { UInt32((1000.0 / $0.row).rounded()) } ?? 0
+        let status = samples.withUnsafeBufferPointer { pixels in
+            cxr_png_encode_gray16(pixels.baseAddress, UInt32(width), UInt32(height),
+                                  UInt8(clamping: bitsStored < 16 ? bitsStored : 0), ppmX, ppmY,
+                                  Int32(compressionLevel), &encoded, &size, &message, message.count)
+        }
+        guard status == Int32(CXR_PNG_OK.rawValue), let encoded else {
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw EncodingError.libraryFailure("libpng: \(text) (status \(status))")
+        }
+        defer { cxr_png_free(encoded) }
+        return Array(UnsafeBufferPointer(start: encoded, count: size))
+    }
+}
+
+/// Why an output file could not be written.
+public enum EncodingError: Error, Equatable, Sendable, CustomStringConvertible {
+    case libraryFailure(String)
+    case unsupportedDestination(String)
+    case writeFailed(path: String, errno: Int32, message: String)
+
+    public var description: String {
+        switch self {
+        case .libraryFailure(let m): m
+        case .unsupportedDestination(let m): m
+        case .writeFailed(let path, let errno, let message): "\(path): write failed (errno \(errno): \(message))"
+        }
+    }
+}
