@@ -72,6 +72,11 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
+            name: "ScaleSpaceTests",
+            dependencies: ["ScaleSpace", "TestSupport"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
             name: "NoduleKitCLITests",
             dependencies: ["NoduleKitCLI", "nodules", "TestSupport"]
         ),

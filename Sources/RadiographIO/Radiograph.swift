@@ -171,15 +171,15 @@ public enum RadiographFormat: String, Sendable, Equatable, Codable, CaseIterable
 public struct SourceDescription: Sendable, Equatable {
     /// Path as given by the caller.
     public var path: String
-    /// Lower-case hex SHA-256 of the file's bytes.
-    public var sha256: String
+    /// Lower-case hex SHA-256 of the file's bytes (`nil` when `DecodeOptions.computeDigest` is off).
+    public var sha256: String?
     public var format: RadiographFormat
     /// Size of the file, bytes.
     public var byteCount: Int
     /// What the format stored before conversion to gray, e.g. "gray 16-bit", "RGB 8-bit", "CMYK (Adobe)".
     public var storedLayout: String
 
-    public init(path: String, sha256: String, format: RadiographFormat, byteCount: Int, storedLayout: String) {
+    public init(path: String, sha256: String?, format: RadiographFormat, byteCount: Int, storedLayout: String) {
         self.path = path
         self.sha256 = sha256
         self.format = format

@@ -12,11 +12,14 @@ public struct DecodeOptions: Sendable, Equatable {
     /// A spacing from outside the file (command line or manifest). When set it
     /// replaces the file's own spacing, and its source is recorded.
     public var spacingOverride: PixelSpacing?
+    /// Whether to hash the file's bytes (SHA-256) for provenance and resume keys.
+    public var computeDigest: Bool
 
     public static let defaultMaxPixels = 100_000_000
 
     public init(maxPixels: Int = DecodeOptions.defaultMaxPixels, maxFileBytes: Int = 1 << 31,
-                raw: RawGeometry? = nil, spacingOverride: PixelSpacing? = nil) {
+                raw: RawGeometry? = nil, spacingOverride: PixelSpacing? = nil, computeDigest: Bool = true) {
+        self.computeDigest = computeDigest
         self.maxPixels = maxPixels
         self.maxFileBytes = maxFileBytes
         self.raw = raw
@@ -78,7 +81,7 @@ public struct RadiographReader: Sendable {
         var radiograph = Radiograph(
             width: decoded.width, height: decoded.height, bitsStored: decoded.bitsStored,
             samples: decoded.samples, photometric: decoded.photometric, pixelSpacing: spacing,
-            source: SourceDescription(path: path, sha256: Self.sha256Hex(bytes), format: format,
+            source: SourceDescription(path: path, sha256: options.computeDigest ? Self.sha256Hex(bytes) : nil, format: format,
                                       byteCount: bytes.count, storedLayout: decoded.storedLayout))
         radiograph.notes = notes
         return radiograph

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Anti-aliased downsampling to a coarser pixel spacing, and octave pyramids.
+public enum Resampling {
+    /// Resamples by `factor` (> 1 shrinks): Gaussian anti-aliasing with
+    /// σ = ½·√(factor² − 1) px (the blur that turns a unit-σ sampling kernel
+    /// into one `factor` wide), then bilinear interpolation at the new pixel
+    /// centres. Pixel centres map as x_in = (x_out + ½)·factor − ½, so the
+    /// image's physical extent is preserved.
+    public static func downsample(_ image: FloatImage, factor: Double,
+                                  convolution: SeparableConvolution = SeparableConvolution()) -> FloatImage {
+        precondition(factor >= 1 && factor.isFinite, "factor must be ≥ 1")
+        let w = max(1, Int((Double(image.width) / factor).rounded()))
+        let h = max(1, Int((Double(image.height) / factor).rounded()))
+        let fx = Double(image.width) / Double(w), fy = Double(image.height) / Double(h)
+        var smoothed = image
+        let sigma = 0.5 * (factor * factor - 1).squareRoot()
+        if sigma > 0.2 {
+            let g = GaussianKernel(sigma: sigma)
+            smoothed = convolution.apply(image, terms: [SeparableTerm(horizontal: g, vertical: g)])
+        }
+        var out = FloatImage(width: w, height: h)
+        smoothed.withUnsafeStridedPointer { src, stride in
+            out.withUnsafeMutableRows { row, y in
+                let sy = min(max((Double(y) + 0.5) * fy - 0.5, 0), Double(image.height - 1))
+                let y0 = Int(sy), y1 = min(y0 + 1, image.height - 1)
+                let ty = Float(sy - Double(y0))
+                for x in 0..<w {
+                    let sx = min(max((Double(x) + 0.5) * fx - 0.5, 0), Double(image.width - 1))
+                    let x0 = Int(sx), x1 = min(x0 + 1, image.width - 1)
+                    let tx = Float(sx - Double(x0))
+                    let top = src[y0 * stride + x0] * (1 - tx) + src[y0 * stride + x1] * tx
+                    let bottom = src[y1 * stride + x0] * (1 - tx) + src[y1 * stride + x1] * tx
+                    row[x] = top * (1 - ty) + bottom * ty
+                }
+            }
+        }
+        return out
+    }
+
+    /// Resamples from `spacing` to `targetSpacing` (both mm/px). Never upsamples.
+    public static func toSpacing(_ image: FloatImage, spacing: Double, targetSpacing: Double,
+                                 convolution: SeparableConvolution = SeparableConvolution()) -> FloatImage {
+        precondition(spacing > 0 && targetSpacing > 0)
+        let factor = targetSpacing / spacing
+        return factor <= 1.0001 ? image : downsample(image, factor: factor, convolution: convolution)
+    }
+
+    /// An octave pyramid: level 0 is `image`; each next level halves width and
+    /// height after Gaussian anti-aliasing. Stops before a side drops below `minimumSide` px.
+    public static func octavePyramid(_ image: FloatImage, minimumSide: Int = 16,
+                                     convolution: SeparableConvolution = SeparableConvolution()) -> [FloatImage] {
+        var levels = [image]
+        while let last = levels.last, min(last.width, last.height) / 2 >= minimumSide {
+            levels.append(downsample(last, factor: 2, convolution: convolution))
+        }
+        return levels
+    }
+}

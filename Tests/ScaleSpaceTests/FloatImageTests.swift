@@ -1,0 +1,53 @@
+import Foundation
+import ScaleSpace
+import Testing
+import TestSupport
+
+@Suite struct FloatImageTests {
+    @Test func stridesArePaddedAwayFromPowersOfTwo() {
+        #expect(FloatImage(width: 2048, height: 2).rowStride == 2064)
+        #expect(FloatImage(width: 37, height: 2).rowStride == 48)
+    }
+
+    @Test func viewsShareStorageUntilWrittenThenCopy() {
+        var base = FloatImage(width: 10, height: 8) { x, y in Float(y * 10 + x) }
+        var view = base.view(x: 2, y: 3, width: 4, height: 2)
+        #expect(view[0, 0] == 32 && view[3, 1] == 45)
+        view[0, 0] = -1
+        #expect(base[2, 3] == 32, "writing a view must not change the original")
+        base[9, 7] = 5
+        #expect(view[0, 0] == -1)
+    }
+
+    @Test func downsamplingHalvesAndKeepsTheMean() {
+        var rng = SeededRandomNumberGenerator(seed: 5)
+        let image = FloatImage(width: 200, height: 120) { _, _ in Float.random(in: 0...10, using: &rng) }
+        let half = Resampling.downsample(image, factor: 2)
+        #expect(half.width == 100 && half.height == 60)
+        let mean = { (i: FloatImage) in i.values.reduce(0, +) / Float(i.values.count) }
+        #expect(abs(mean(half) - mean(image)) < 0.05)
+        let pyramid = Resampling.octavePyramid(image, minimumSide: 16)
+        #expect(pyramid.map(\.width) == [200, 100, 50])
+        let spaced = Resampling.toSpacing(image, spacing: 0.175, targetSpacing: 0.7)
+        #expect(spaced.width == 50 && spaced.height == 30)
+    }
+
+    @Test func downsamplingKeepsABlobCentred() {
+        let image = FloatImage(width: 400, height: 400) { x, y in
+            let d2 = Float((x - 150) * (x - 150) + (y - 250) * (y - 250))
+            return Float(exp(Double(-d2 / 800)))
+        }
+        let small = Resampling.downsample(image, factor: 4)
+        var best = (0, 0), value: Float = -1
+        for y in 0..<small.height { for x in 0..<small.width where small[x, y] > value { value = small[x, y]; best = (x, y) } }
+        // Centre 150 px → (150 + 0.5)/4 − 0.5 = 37.1.
+        #expect(best.0 == 37 && best.1 == 62)
+    }
+}
+
+@Suite struct BLASThreadPolicyTests {
+    @Test func openBLASRunsSingleThreadedOnceFilteringStarts() {
+        _ = ScaleSpace(sigmas: [2]).filter(FloatImage(width: 16, height: 16), .gaussian, sigma: 2)
+        #expect(BLASThreadPolicy.current == 1)
+    }
+}
