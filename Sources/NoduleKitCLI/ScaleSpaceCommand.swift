@@ -27,6 +27,11 @@ struct ScaleSpaceCommand: ParsableCommand {
     @Option(name: .long, help: "Folder to write scale-NN.npy files into (created if missing).")
     var out: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "exact: every σ at full resolution with SciPy-equivalent kernels. pyramid: large σ on a Gaussian pyramid, interpolated back (faster; see README).",
+        valueName: "exact|pyramid"))
+    var resolution: String = "exact"
+
     @Option(name: .long, help: "Dispatch workers (default: all cores). OpenBLAS runs one thread in each.")
     var threads: Int = SeparableConvolution.defaultThreads
 
@@ -38,6 +43,7 @@ struct ScaleSpaceCommand: ParsableCommand {
             throw ValidationError("--filter must be one of \(ScaleSpaceFilter.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         _ = try parsedSigmas()
+        guard resolution == "exact" || resolution == "pyramid" else { throw ValidationError("--resolution must be exact or pyramid") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -60,13 +66,14 @@ struct ScaleSpaceCommand: ParsableCommand {
         }
         let input = FloatImage(width: radiograph.width, height: radiograph.height,
                                values: radiograph.samples.map { Float($0) })
-        let space = ScaleSpace(sigmas: try parsedSigmas(), threads: threads)
+        let space = ScaleSpace(sigmas: try parsedSigmas(), threads: threads,
+                               resolution: resolution == "pyramid" ? .pyramid() : .exact)
         let kind = ScaleSpaceFilter(rawValue: filter)!
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         }
 
-        print("\(image): \(radiograph.width)×\(radiograph.height), filter \(kind.rawValue), \(space.sigmas.count) scales, \(threads) thread(s)")
+        print("\(image): \(radiograph.width)×\(radiograph.height), filter \(kind.rawValue), \(space.sigmas.count) scales, \(resolution), \(threads) thread(s)")
         var total: UInt64 = 0
         var written: [String] = []
         var start = DispatchTime.now().uptimeNanoseconds
@@ -85,7 +92,7 @@ struct ScaleSpaceCommand: ParsableCommand {
         print(String(format: "  total %.1f ms (filtering only%@)", Double(total) / 1e6, out == nil ? "" : ", file writes excluded"))
         if let out {
             let meta: [String: Any] = ["filter": kind.rawValue, "sigmas_px": space.sigmas, "files": written,
-                                       "source": image, "truncate": space.truncate, "border": "reflect (half-sample symmetric)"]
+                                       "source": image, "truncate": space.truncate, "resolution": resolution, "border": "reflect (half-sample symmetric)"]
             let data = try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write([UInt8](data), to: out + "/sigmas.json")
         }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Dispatch
 
 /// The one place that decides OpenBLAS's thread count.
 ///
@@ -19,5 +20,38 @@ public enum BLASThreadPolicy {
     /// Applies the policy (idempotent, thread-safe). Called by every BLAS user in NoduleKit.
     public static func apply() {
         _ = applied
+    }
+}
+
+/// Measures this machine's sgemm rate the way NoduleKit uses it: one OpenBLAS
+/// thread per Dispatch worker, each multiplying its share of rows.
+public enum SGEMMRate {
+    /// GFLOP/s (2·n³ flops per n × n product), median of three timed runs after a warm-up.
+    public static func measure(size n: Int = 2048, threads: Int = SeparableConvolution.defaultThreads) -> Double {
+        BLASThreadPolicy.apply()
+        let a = [Float](repeating: 1.0001, count: n * n), b = [Float](repeating: 0.9999, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        let workers = max(1, threads)
+        var runs: [Double] = []
+        for _ in 0..<4 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        let out = UnsafeSendablePointer(pc.baseAddress!)
+                        let inA = UnsafeSendablePointer(UnsafeMutablePointer(mutating: pa.baseAddress!))
+                        let inB = UnsafeSendablePointer(UnsafeMutablePointer(mutating: pb.baseAddress!))
+                        DispatchQueue.concurrentPerform(iterations: workers) { t in
+                            let lo = t * n / workers, hi = (t + 1) * n / workers
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(hi - lo), Int32(n), Int32(n), 1,
+                                        inA.pointer + lo * n, Int32(n), inB.pointer, Int32(n), 0, out.pointer + lo * n, Int32(n))
+                        }
+                    }
+                }
+            }
+            runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        let timed = runs.dropFirst().sorted()
+        return 2 * Double(n) * Double(n) * Double(n) / timed[timed.count / 2] / 1e9
     }
 }

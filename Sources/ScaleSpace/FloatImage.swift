@@ -24,12 +24,18 @@ public struct FloatImage: @unchecked Sendable {
     /// A zero-filled image. The row stride is padded to a multiple of 16
     /// floats and kept off power-of-two lengths, which alias in cache.
     public init(width: Int, height: Int) {
+        self.init(width: width, height: height, zeroed: true)
+    }
+
+    /// An image whose values are unspecified until written: only for buffers a
+    /// filter pass overwrites completely (saves clearing tens of MB per σ).
+    init(width: Int, height: Int, zeroed: Bool) {
         precondition(width > 0 && height > 0, "an image has at least one pixel")
         self.width = width
         self.height = height
         rowStride = FloatImage.paddedStride(width)
         offset = 0
-        storage = Storage(count: rowStride * height)
+        storage = Storage(count: rowStride * height, zeroed: zeroed)
     }
 
     /// An image from row-major values (`values.count == width * height`).
@@ -118,7 +124,7 @@ public struct FloatImage: @unchecked Sendable {
     private mutating func makeUnique() {
         if isKnownUniquelyReferenced(&storage) { return }
         let stride = FloatImage.paddedStride(width)
-        let fresh = Storage(count: stride * height)
+        let fresh = Storage(count: stride * height, zeroed: false)
         let src = storage.base + offset
         for y in 0..<height {
             (fresh.base + y * stride).update(from: src + y * rowStride, count: width)
@@ -140,11 +146,11 @@ public struct FloatImage: @unchecked Sendable {
         let base: UnsafeMutablePointer<Float>
         let count: Int
 
-        init(count: Int) {
-            var raw: UnsafeMutableRawPointer?
+        init(count: Int, zeroed: Bool = true) {
             let bytes = max(1, count) * MemoryLayout<Float>.stride
-            guard posix_memalign(&raw, 64, bytes) == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes") }
-            raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            var fresh: UnsafeMutableRawPointer?
+            guard posix_memalign(&fresh, 64, bytes) == 0, let raw = fresh else { fatalError("out of memory allocating \(bytes) bytes") }
+            if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
             base = raw.bindMemory(to: Float.self, capacity: max(1, count))
             self.count = count
         }

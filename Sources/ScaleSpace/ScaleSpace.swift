@@ -27,9 +27,13 @@ public struct ScaleSpace: Sendable {
     public var convolution: SeparableConvolution
     /// σ ratio used by `.dog` (k in G_kσ − G_σ).
     public var dogRatio: Double
+    /// Where each σ is computed; `stream`/`stack` honour it, single-σ calls are always exact.
+    public var resolution: ScaleResolution
 
     public init(sigmas: [Double], truncate: Double = GaussianKernel.defaultTruncate,
-                threads: Int = SeparableConvolution.defaultThreads, dogRatio: Double? = nil) {
+                threads: Int = SeparableConvolution.defaultThreads, dogRatio: Double? = nil,
+                resolution: ScaleResolution = .exact) {
+        self.resolution = resolution
         precondition(!sigmas.isEmpty && sigmas.allSatisfy { $0 > 0 && $0.isFinite }, "σ must be positive")
         self.sigmas = sigmas.sorted()
         self.truncate = truncate
@@ -63,8 +67,50 @@ public struct ScaleSpace: Sendable {
     /// Computes level after level and hands each to `body` before computing the
     /// next, so only one level (plus working buffers) is in memory at a time.
     public func stream(_ image: FloatImage, filter: ScaleSpaceFilter, _ body: (Level) throws -> Void) rethrows {
+        var minimumLevelSigma = Double.infinity
+        if case .pyramid(let m) = resolution { minimumLevelSigma = m }
+        let maximumOctave = minimumLevelSigma.isFinite ? max(0, Int(log2(Double(min(image.width, image.height)) / 32))) : 0
+        let octaveOf = sigmas.map { GaussianOctaves.octave(for: $0, minimumLevelSigma: minimumLevelSigma, maximumOctave: maximumOctave) }
+        var octaves = GaussianOctaves(image, convolution: convolution)
+        // Each octave is padded once, for the largest kernel any of its σ needs.
+        var padded: [Int: SeparableConvolution.PaddedColumns] = [:]
         for (i, sigma) in sigmas.enumerated() {
-            try body(Level(index: i, sigma: sigma, response: self.filter(image, filter, sigma: sigma)))
+            let o = octaveOf[i]
+            let factor = Double(1 << o)
+            if padded[o] == nil {
+                let level = octaves.level(o)
+                let onLevel = zip(sigmas, octaveOf).filter { $0.1 == o }.map { $0.0 / factor }
+                padded = [o: SeparableConvolution.PaddedColumns(level, margin: padding(for: filter, sigmas: onLevel))]
+            }
+            let b = GaussianOctaves.blur(octave: o)
+            let remaining = (sigma * sigma - b * b).squareRoot() / factor
+            // Derivatives are per level px, so σ-normalisation uses σ in level px.
+            let onLevel = levelFilter(padded[o]!, filter, sigmaRemaining: remaining, sigmaNominal: sigma / factor,
+                                      baseBlur: b / factor)
+            let response = GaussianOctaves.upsample(onLevel, octave: o, width: image.width, height: image.height,
+                                                    threads: convolution.threads)
+            try body(Level(index: i, sigma: sigma, response: response))
+        }
+    }
+
+    /// A filter on a (padded) level whose content already carries `baseBlur` px of
+    /// Gaussian blur: kernels of σ_remaining, σ-normalisation by the nominal σ (level px).
+    func levelFilter(_ level: SeparableConvolution.PaddedColumns, _ filter: ScaleSpaceFilter,
+                     sigmaRemaining r: Double, sigmaNominal s: Double, baseBlur b: Double) -> FloatImage {
+        switch filter {
+        case .gaussian:
+            return convolution.apply(level, terms: [term(0, 0, r)])
+        case .log:
+            let s2 = Float(s * s)
+            return convolution.apply(level, terms: [term(2, 0, r, weight: s2), term(0, 2, r, weight: s2)])
+        case .dog:
+            let k = dogRatio
+            let upper = ((s * k) * (s * k) - b * b).squareRoot()
+            let w = Float(1 / (k - 1))
+            return convolution.apply(level, terms: [term(0, 0, upper, weight: w), term(0, 0, r, weight: -w)])
+        case .hessianDeterminant:
+            let out = convolution.apply(level, outputs: [[term(2, 0, r)], [term(0, 2, r)], [term(1, 1, r)]])
+            return Hessian(sigma: s, xx: out[0], yy: out[1], xy: out[2]).determinant
         }
     }
 
@@ -75,22 +121,16 @@ public struct ScaleSpace: Sendable {
         return levels
     }
 
-    /// One filter at one σ.
+    /// One filter at one σ, always at full resolution (exact).
     public func filter(_ image: FloatImage, _ filter: ScaleSpaceFilter, sigma: Double) -> FloatImage {
-        switch filter {
-        case .gaussian:
-            return convolution.apply(image, terms: [term(0, 0, sigma)])
-        case .log:
-            let s2 = Float(sigma * sigma)
-            return convolution.apply(image, terms: [term(2, 0, sigma, weight: s2), term(0, 2, sigma, weight: s2)])
-        case .dog:
-            let k = dogRatio
-            let w = Float(1 / (k - 1))
-            return convolution.apply(image, terms: [term(0, 0, sigma * k, weight: w), term(0, 0, sigma, weight: -w)])
-        case .hessianDeterminant:
-            let h = hessian(image, sigma: sigma)
-            return h.determinant
-        }
+        let padded = SeparableConvolution.PaddedColumns(image, margin: padding(for: filter, sigmas: [sigma]))
+        return levelFilter(padded, filter, sigmaRemaining: sigma, sigmaNominal: sigma, baseBlur: 0)
+    }
+
+    /// Horizontal padding that covers every kernel `filter` uses at `sigmas`, px.
+    func padding(for filter: ScaleSpaceFilter, sigmas: [Double]) -> Int {
+        let largest = (sigmas.max() ?? 1) * (filter == .dog ? dogRatio : 1)
+        return GaussianKernel(sigma: largest, truncate: truncate).radius
     }
 
     /// A Gaussian derivative ∂^(ox+oy) / ∂x^ox ∂y^oy of G_σ ∗ I (x along columns, y along rows).

@@ -24,11 +24,13 @@ public struct SeparableTerm: Sendable, Hashable {
 /// plain strided sub-matrices of a padded buffer, so no im2col copy is made
 /// and sgemm streams the image once per block. The cost is the band's zeros:
 /// sgemm does (B+2r)/(2r+1) times the useful multiply-adds. Measured on the
-/// 2-core development machine (Benchmarks/README.md), B ≈ r balanced that
-/// overhead against sgemm's efficiency on thin matrices better than B = 2r or
-/// B = 64; batching several σ into one GEMM was not taken because the shared
+/// 2-core development machine for σ = 2, 6 and 24 on 2048² (four passes each),
+/// B = max(32, ≈r/2) beat B ≈ r, B ≈ 2r and B = max(64, r) at large σ and tied
+/// at small σ: sgemm stays efficient on these thin matrices, so less band
+/// overhead wins. Horizontal tiles of 512 rows beat 128 and 256 (less packing
+/// per call). Batching several σ into one GEMM was not taken because the shared
 /// slab must then be as wide as the largest kernel, which wastes more than it
-/// saves for a geometric σ list. im2col with a GEMV per kernel is memory-bound.
+/// saves for a geometric σ list; im2col with a GEMV per kernel is memory-bound.
 ///
 /// **Threads.** Work is cut into fixed tiles that do not depend on the thread
 /// count; Dispatch workers take tiles round-robin and OpenBLAS runs one
@@ -48,22 +50,28 @@ public struct SeparableConvolution: Sendable {
     public static var defaultThreads: Int { max(1, sysconf_processors()) }
 
     /// Rows per horizontal tile and columns per vertical tile (fixed; see "Threads").
-    static let rowTile = 128
+    static let rowTile = 512
     static let columnTile = 512
 
     /// Toeplitz block width for a kernel radius, px.
     static func blockWidth(radius r: Int) -> Int {
-        max(32, (r + 15) / 16 * 16)
+        max(32, (r / 2 + 15) / 16 * 16)
     }
 
     /// Applies each output's terms and returns one image per output, all the size of `image`.
     /// Horizontal passes shared between terms are computed once.
     public func apply(_ image: FloatImage, outputs: [[SeparableTerm]]) -> [FloatImage] {
+        let maxH = outputs.flatMap { $0 }.map(\.horizontal.radius).max() ?? 0
+        return apply(PaddedColumns(image, margin: maxH), outputs: outputs)
+    }
+
+    /// As `apply(_:outputs:)` on an image padded once for many calls (margin ≥ every horizontal radius).
+    func apply(_ padded: PaddedColumns, outputs: [[SeparableTerm]]) -> [FloatImage] {
         let terms = outputs.flatMap { $0 }
         precondition(!terms.isEmpty, "no filter terms")
-        let maxH = terms.map(\.horizontal.radius).max()!
+        precondition(terms.allSatisfy { $0.horizontal.radius <= padded.margin }, "padding narrower than a kernel")
         let maxV = terms.map(\.vertical.radius).max()!
-        let padded = PaddedColumns(image, margin: maxH)
+        let image = (width: padded.width, height: padded.height)
 
         // Horizontal passes, one per distinct kernel, each with room for vertical reflection.
         var horizontalResults: [GaussianKernel: RowPadded] = [:]
@@ -72,7 +80,8 @@ public struct SeparableConvolution: Sendable {
         }
 
         return outputs.map { outputTerms in
-            var out = FloatImage(width: image.width, height: image.height)
+            // Every value is written by the first (β = 0) vertical pass.
+            var out = FloatImage(width: image.width, height: image.height, zeroed: false)
             for (i, term) in outputTerms.enumerated() {
                 vertical(horizontalResults[term.horizontal]!, kernel: term.vertical, weight: term.weight,
                          accumulate: i > 0, into: &out)
@@ -84,6 +93,10 @@ public struct SeparableConvolution: Sendable {
     /// Applies one filter made of `terms`.
     public func apply(_ image: FloatImage, terms: [SeparableTerm]) -> FloatImage {
         apply(image, outputs: [terms])[0]
+    }
+
+    func apply(_ padded: PaddedColumns, terms: [SeparableTerm]) -> FloatImage {
+        apply(padded, outputs: [terms])[0]
     }
 
     // MARK: Passes
@@ -99,16 +112,18 @@ public struct SeparableConvolution: Sendable {
             self.margin = margin
             width = image.width
             height = image.height
-            var buffer = FloatImage(width: image.width + 2 * margin, height: image.height)
+            var buffer = FloatImage(width: image.width + 2 * margin, height: image.height, zeroed: false)
             let w = image.width
+            let left = (0..<margin).map { ReflectBorder.index($0 - margin, count: w) }
+            let right = (0..<margin).map { ReflectBorder.index(w + $0, count: w) }
             image.withUnsafeStridedPointer { src, srcStride in
                 buffer.withUnsafeMutableStridedPointer { dst, dstStride in
                     for y in 0..<image.height {
                         let s = src + y * srcStride, d = dst + y * dstStride
                         (d + margin).update(from: s, count: w)
                         for x in 0..<margin {
-                            d[x] = s[ReflectBorder.index(x - margin, count: w)]
-                            d[margin + w + x] = s[ReflectBorder.index(w + x, count: w)]
+                            d[x] = s[left[x]]
+                            d[margin + w + x] = s[right[x]]
                         }
                     }
                 }
@@ -128,7 +143,8 @@ public struct SeparableConvolution: Sendable {
         let w = padded.width, h = padded.height, r = kernel.radius
         let block = Self.blockWidth(radius: r)
         let toeplitz = Toeplitz(kernel: kernel, block: block)
-        var out = FloatImage(width: w, height: h + 2 * margin)
+        // Rows margin..<margin+h are written by sgemm (β = 0), the margins by reflection below.
+        var out = FloatImage(width: w, height: h + 2 * margin, zeroed: false)
         let rowTiles = (h + Self.rowTile - 1) / Self.rowTile
         let columnBlocks = (w + block - 1) / block
         padded.buffer.withUnsafeStridedPointer { src, srcStride in
@@ -138,9 +154,9 @@ public struct SeparableConvolution: Sendable {
                 parallelTiles(rowTiles * columnBlocks) { tile in
                     let y0 = (tile / columnBlocks) * Self.rowTile, x0 = (tile % columnBlocks) * block
                     let rows = min(Self.rowTile, h - y0), cols = min(block, w - x0)
-                    toeplitz.withMatrix { t, ldt in
+                    toeplitz.withTransposed { t, ldt in
                         // C (rows × cols) = A (rows × (cols+2r)) · Tᵀ, A a strided slab of the padded input.
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
                                     Int32(rows), Int32(cols), Int32(cols + 2 * r), 1,
                                     source.pointer + y0 * srcStride + (padded.margin - r) + x0, Int32(srcStride),
                                     t, Int32(ldt), 0,
@@ -211,15 +227,28 @@ struct Toeplitz: Sendable {
     let block: Int
     let columns: Int
     let values: [Float]
+    /// The transpose, (B + 2r) × B row-major, for the horizontal pass.
+    let transposed: [Float]
 
     init(kernel: GaussianKernel, block: Int) {
         self.block = block
         columns = block + 2 * kernel.radius
         var values = [Float](repeating: 0, count: block * columns)
+        var transposed = [Float](repeating: 0, count: block * columns)
         for j in 0..<block {
-            for (k, tap) in kernel.taps.enumerated() { values[j * columns + j + k] = tap }
+            for (k, tap) in kernel.taps.enumerated() {
+                values[j * columns + j + k] = tap
+                transposed[(j + k) * block + j] = tap
+            }
         }
         self.values = values
+        self.transposed = transposed
+    }
+
+    /// Lends Tᵀ ((B + 2r) × B, row-major) and its leading dimension B. For a
+    /// shorter final block b, the top-left (b + 2r) × b corner is its Tᵀ.
+    func withTransposed<R>(_ body: (UnsafePointer<Float>, Int) -> R) -> R {
+        transposed.withUnsafeBufferPointer { body($0.baseAddress!, block) }
     }
 
     /// Lends the matrix (row-major) and its leading dimension. The top-left

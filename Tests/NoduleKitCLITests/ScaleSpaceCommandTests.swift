@@ -21,7 +21,7 @@ private let fixtures = Fixtures.repositoryRoot() + "/Tests/RadiographIOTests/Fix
         #expect((meta["sigmas_px"] as? [Double]) == [1, 2, 4])
     }
 
-    @Test(arguments: [["--filter", "sobel"], ["--sigmas", "4:2:3"], ["--sigmas", "2:24"], ["--threads", "0"]])
+    @Test(arguments: [["--filter", "sobel"], ["--sigmas", "4:2:3"], ["--sigmas", "2:24"], ["--threads", "0"], ["--resolution", "half"]])
     func badOptionsAreUsageErrors(extra: [String]) throws {
         let run = try SpawnedProcess.run("nodules", ["scale-space", "\(fixtures)/gray-baseline.jpg"] + extra)
         #expect(run.status == 2, "\(extra): \(run.standardError)")
