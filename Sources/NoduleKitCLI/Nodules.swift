@@ -44,9 +44,11 @@ public enum NoduleKitVersion {
     public static let string = "0.1.0"
 }
 
-/// Unbuffered writes to standard error.
+/// Writes to standard error, after flushing standard output so that the two
+/// streams interleave in the order things happened.
 enum StandardError {
     static func write(_ text: String) {
+        fflush(stdout)
         FileHandle.standardError.write(Data(text.utf8))
     }
 }
