@@ -48,7 +48,7 @@ public enum NoduleKitVersion {
 /// streams interleave in the order things happened.
 enum StandardError {
     static func write(_ text: String) {
-        fflush(stdout)
+        fflush(nil)  // all output streams; avoids touching the global `stdout`
         FileHandle.standardError.write(Data(text.utf8))
     }
 }
