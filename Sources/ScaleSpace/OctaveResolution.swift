@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
 
 /// Where each σ of a scale space is computed.
 public enum ScaleResolution: Sendable, Equatable {
@@ -83,29 +82,24 @@ struct GaussianOctaves {
         if o == 0 { return level }
         let scale = 1.0 / Double(1 << o)
         let lw = level.width, lh = level.height
-        let workers = max(1, threads)
         // Horizontal pass: every level row to full width.
         let columns = InterpolationTaps(count: width, scale: scale, source: lw)
         var wide = FloatImage(width: width, height: lh)
         level.withUnsafeStridedPointer { src, srcStride in
             wide.withUnsafeMutableStridedPointer { dst, dstStride in
                 let source = UnsafeSendablePointer(UnsafeMutablePointer(mutating: src)), destination = UnsafeSendablePointer(dst)
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    var y = worker
-                    while y < lh {
-                        let s = source.pointer + y * srcStride, d = destination.pointer + y * dstStride
-                        columns.index.withUnsafeBufferPointer { index in
-                            columns.weight.withUnsafeBufferPointer { weight in
-                                for x in 0..<width {
-                                    var sum: Float = 0
-                                    for k in 0..<InterpolationTaps.taps {
-                                        sum += weight[x * InterpolationTaps.taps + k] * s[index[x * InterpolationTaps.taps + k]]
-                                    }
-                                    d[x] = sum
+                roundRobin(lh, workers: threads) { y in
+                    let s = source.pointer + y * srcStride, d = destination.pointer + y * dstStride
+                    columns.index.withUnsafeBufferPointer { index in
+                        columns.weight.withUnsafeBufferPointer { weight in
+                            for x in 0..<width {
+                                var sum: Float = 0
+                                for k in 0..<InterpolationTaps.taps {
+                                    sum += weight[x * InterpolationTaps.taps + k] * s[index[x * InterpolationTaps.taps + k]]
                                 }
+                                d[x] = sum
                             }
                         }
-                        y += workers
                     }
                 }
             }
@@ -116,20 +110,16 @@ struct GaussianOctaves {
         wide.withUnsafeStridedPointer { src, srcStride in
             out.withUnsafeMutableStridedPointer { dst, dstStride in
                 let source = UnsafeSendablePointer(UnsafeMutablePointer(mutating: src)), destination = UnsafeSendablePointer(dst)
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    var y = worker
-                    while y < height {
-                        let d = destination.pointer + y * dstStride
-                        let base = y * InterpolationTaps.taps
-                        let r0 = source.pointer + rows.index[base] * srcStride, r1 = source.pointer + rows.index[base + 1] * srcStride
-                        let r2 = source.pointer + rows.index[base + 2] * srcStride, r3 = source.pointer + rows.index[base + 3] * srcStride
-                        let r4 = source.pointer + rows.index[base + 4] * srcStride, r5 = source.pointer + rows.index[base + 5] * srcStride
-                        let w0 = rows.weight[base], w1 = rows.weight[base + 1], w2 = rows.weight[base + 2]
-                        let w3 = rows.weight[base + 3], w4 = rows.weight[base + 4], w5 = rows.weight[base + 5]
-                        for x in 0..<width {
-                            d[x] = w0 * r0[x] + w1 * r1[x] + w2 * r2[x] + w3 * r3[x] + w4 * r4[x] + w5 * r5[x]
-                        }
-                        y += workers
+                roundRobin(height, workers: threads) { y in
+                    let d = destination.pointer + y * dstStride
+                    let base = y * InterpolationTaps.taps
+                    let r0 = source.pointer + rows.index[base] * srcStride, r1 = source.pointer + rows.index[base + 1] * srcStride
+                    let r2 = source.pointer + rows.index[base + 2] * srcStride, r3 = source.pointer + rows.index[base + 3] * srcStride
+                    let r4 = source.pointer + rows.index[base + 4] * srcStride, r5 = source.pointer + rows.index[base + 5] * srcStride
+                    let w0 = rows.weight[base], w1 = rows.weight[base + 1], w2 = rows.weight[base + 2]
+                    let w3 = rows.weight[base + 3], w4 = rows.weight[base + 4], w5 = rows.weight[base + 5]
+                    for x in 0..<width {
+                        d[x] = w0 * r0[x] + w1 * r1[x] + w2 * r2[x] + w3 * r3[x] + w4 * r4[x] + w5 * r5[x]
                     }
                 }
             }

@@ -72,20 +72,20 @@ public struct ScaleSpace: Sendable {
         let maximumOctave = minimumLevelSigma.isFinite ? max(0, Int(log2(Double(min(image.width, image.height)) / 32))) : 0
         let octaveOf = sigmas.map { GaussianOctaves.octave(for: $0, minimumLevelSigma: minimumLevelSigma, maximumOctave: maximumOctave) }
         var octaves = GaussianOctaves(image, convolution: convolution)
-        // Each octave is padded once, for the largest kernel any of its σ needs.
-        var padded: [Int: SeparableConvolution.PaddedColumns] = [:]
+        // σ are sorted, so octaves only rise: keep one padded level, made once per octave
+        // for the largest kernel any of its σ needs.
+        var padded: (octave: Int, level: SeparableConvolution.PaddedColumns)?
         for (i, sigma) in sigmas.enumerated() {
             let o = octaveOf[i]
             let factor = Double(1 << o)
-            if padded[o] == nil {
-                let level = octaves.level(o)
+            if padded?.octave != o {
                 let onLevel = zip(sigmas, octaveOf).filter { $0.1 == o }.map { $0.0 / factor }
-                padded = [o: SeparableConvolution.PaddedColumns(level, margin: padding(for: filter, sigmas: onLevel))]
+                padded = (o, SeparableConvolution.PaddedColumns(octaves.level(o), margin: padding(for: filter, sigmas: onLevel)))
             }
             let b = GaussianOctaves.blur(octave: o)
             let remaining = (sigma * sigma - b * b).squareRoot() / factor
             // Derivatives are per level px, so σ-normalisation uses σ in level px.
-            let onLevel = levelFilter(padded[o]!, filter, sigmaRemaining: remaining, sigmaNominal: sigma / factor,
+            let onLevel = levelFilter(padded!.level, filter, sigmaRemaining: remaining, sigmaNominal: sigma / factor,
                                       baseBlur: b / factor)
             let response = GaussianOctaves.upsample(onLevel, octave: o, width: image.width, height: image.height,
                                                     threads: convolution.threads)
@@ -109,7 +109,7 @@ public struct ScaleSpace: Sendable {
             let w = Float(1 / (k - 1))
             return convolution.apply(level, terms: [term(0, 0, upper, weight: w), term(0, 0, r, weight: -w)])
         case .hessianDeterminant:
-            let out = convolution.apply(level, outputs: [[term(2, 0, r)], [term(0, 2, r)], [term(1, 1, r)]])
+            let out = convolution.apply(level, outputs: hessianOutputs(r))
             return Hessian(sigma: s, xx: out[0], yy: out[1], xy: out[2]).determinant
         }
     }
@@ -140,8 +140,13 @@ public struct ScaleSpace: Sendable {
 
     /// The Hessian (Gxx, Gyy, Gxy) at σ, computed with shared horizontal passes.
     public func hessian(_ image: FloatImage, sigma: Double) -> Hessian {
-        let out = convolution.apply(image, outputs: [[term(2, 0, sigma)], [term(0, 2, sigma)], [term(1, 1, sigma)]])
+        let out = convolution.apply(image, outputs: hessianOutputs(sigma))
         return Hessian(sigma: sigma, xx: out[0], yy: out[1], xy: out[2])
+    }
+
+    /// Gxx, Gyy, Gxy at σ as three outputs sharing horizontal passes.
+    func hessianOutputs(_ sigma: Double) -> [[SeparableTerm]] {
+        [[term(2, 0, sigma)], [term(0, 2, sigma)], [term(1, 1, sigma)]]
     }
 
     func term(_ orderX: Int, _ orderY: Int, _ sigma: Double, weight: Float = 1) -> SeparableTerm {

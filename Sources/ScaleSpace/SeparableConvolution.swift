@@ -206,17 +206,24 @@ public struct SeparableConvolution: Sendable {
     /// each with OpenBLAS single-threaded. Tiles are assigned round-robin.
     func parallelTiles(_ count: Int, _ body: @Sendable (Int) -> Void) {
         BLASThreadPolicy.apply()
-        let workers = min(threads, count)
-        if workers <= 1 {
-            for tile in 0..<count { body(tile) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var tile = worker
-            while tile < count {
-                body(tile)
-                tile += workers
-            }
+        roundRobin(count, workers: threads, body)
+    }
+}
+
+/// Runs `body(task)` for tasks 0..<count on at most `workers` Dispatch workers;
+/// worker w takes tasks w, w + workers, w + 2·workers, … Which worker runs a
+/// task never changes what the task computes.
+func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
+    let workers = min(max(1, workers), count)
+    if workers <= 1 {
+        for task in 0..<count { body(task) }
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        var task = worker
+        while task < count {
+            body(task)
+            task += workers
         }
     }
 }
