@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "nodules", targets: ["nodules"]),
         .library(name: "RadiographIO", targets: ["RadiographIO"]),
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
+        .library(name: "NoduleDetection", targets: ["NoduleDetection"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,11 +45,19 @@ let package = Package(
             dependencies: ["COpenBLAS"]
         ),
 
+        .target(
+            name: "NoduleDetection",
+            dependencies: [
+                "RadiographIO", "ScaleSpace",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // MARK: Command line
         .target(
             name: "NoduleKitCLI",
             dependencies: [
-                "RadiographIO", "ScaleSpace",
+                "RadiographIO", "ScaleSpace", "NoduleDetection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,6 +84,10 @@ let package = Package(
             name: "ScaleSpaceTests",
             dependencies: ["ScaleSpace", "TestSupport"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "NoduleDetectionTests",
+            dependencies: ["NoduleDetection", "TestSupport"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",

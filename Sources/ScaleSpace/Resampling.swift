@@ -61,3 +61,57 @@ public enum Resampling {
         return levels
     }
 }
+
+extension Resampling {
+    /// Area-averaging decimation by independent factors along x and y (≥ 1):
+    /// each output pixel is the exact area-weighted mean of the input pixels its
+    /// footprint covers, so pixel centres map as x_in = (x_out + ½)·factorX − ½.
+    /// One horizontal and one vertical pass; no ringing, no negative weights.
+    public static func areaAverage(_ image: FloatImage, factorX: Double, factorY: Double) -> FloatImage {
+        precondition(factorX >= 1 && factorY >= 1 && factorX.isFinite && factorY.isFinite, "factors must be ≥ 1")
+        let w = max(1, Int((Double(image.width) / factorX).rounded()))
+        let h = max(1, Int((Double(image.height) / factorY).rounded()))
+        let fx = Double(image.width) / Double(w), fy = Double(image.height) / Double(h)
+        let columns = footprints(outputs: w, inputs: image.width, factor: fx)
+        let rows = footprints(outputs: h, inputs: image.height, factor: fy)
+        // Horizontal pass into w × image.height.
+        var horizontal = FloatImage(width: w, height: image.height, zeroed: false)
+        image.withUnsafeStridedPointer { src, stride in
+            horizontal.withUnsafeMutableRows { out, y in
+                let row = src + y * stride
+                for x in 0..<w {
+                    let f = columns[x]
+                    var sum: Float = 0
+                    for (k, weight) in f.weights.enumerated() { sum += row[f.first + k] * weight }
+                    out[x] = sum
+                }
+            }
+        }
+        var out = FloatImage(width: w, height: h)
+        horizontal.withUnsafeStridedPointer { src, stride in
+            out.withUnsafeMutableRows { dst, y in
+                let f = rows[y]
+                for (k, weight) in f.weights.enumerated() {
+                    let row = src + (f.first + k) * stride
+                    for x in 0..<w { dst[x] += row[x] * weight }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The input pixels output pixel i covers ([i·f, (i+1)·f) in edge coordinates)
+    /// and their area weights, normalised to sum 1.
+    private static func footprints(outputs: Int, inputs: Int, factor: Double) -> [(first: Int, weights: [Float])] {
+        (0..<outputs).map { i in
+            let a = Double(i) * factor, b = min(Double(inputs), Double(i + 1) * factor)
+            let first = Int(a.rounded(.down)), last = min(inputs - 1, Int((b - 1e-9).rounded(.down)))
+            var weights: [Float] = []
+            for j in first...max(first, last) {
+                let overlap = min(b, Double(j + 1)) - max(a, Double(j))
+                weights.append(Float(max(0, overlap) / (b - a)))
+            }
+            return (first, weights)
+        }
+    }
+}

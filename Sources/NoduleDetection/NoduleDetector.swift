@@ -1,0 +1,172 @@
+import Dispatch
+import RadiographIO
+import ScaleSpace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Detection as a pure function of (radiograph, pipeline definition):
+/// normalise → lung field → scale-space maxima → blobness filter → NMS →
+/// measure → score. Deterministic whatever `threads` is.
+public struct NoduleDetector: Sendable {
+    public let pipeline: PipelineDefinition
+    /// Dispatch workers for filtering and measurement (1 in a batch that
+    /// already runs images in parallel).
+    public var threads: Int
+
+    public init(pipeline: PipelineDefinition, threads: Int = SeparableConvolution.defaultThreads) {
+        self.pipeline = pipeline
+        self.threads = max(1, threads)
+        BLASThreadPolicy.apply()
+    }
+
+    /// σ ladder in working px covering the pipeline's diameter range (σ = D / (2√2)),
+    /// widened by one step at each end so the end sizes are interior maxima.
+    public func sigmas(workingSpacingMM: Double) -> [Double] {
+        let c = pipeline.candidates
+        let lo = c.minimumDiameterMM / (2 * 2.0.squareRoot()) / workingSpacingMM
+        let hi = c.maximumDiameterMM / (2 * 2.0.squareRoot()) / workingSpacingMM
+        let ratio = pow(hi / lo, 1 / Double(c.scales - 1))
+        return ScaleSpace.geometricSigmas(from: lo / ratio, to: hi * ratio, count: c.scales + 2)
+    }
+
+    public func detect(_ radiograph: Radiograph) -> DetectionResult {
+        let p = pipeline
+        let normalised = NormalisedRadiograph(radiograph, parameters: p.normalisation,
+                                              measureSpacingMM: p.measurement.measureSpacingMM)
+        let lungs = LungField(working: normalised.working, workingSpacingMM: normalised.workingSpacingMM,
+                              parameters: p.lungField)
+        let working = normalised.working
+        let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
+        let margin = p.lungField.marginMM
+        let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
+        let space = ScaleSpace(sigmas: sigmas, threads: threads, resolution: .exact)
+        var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
+                                          minimumResponse: Float(p.candidates.minimumResponse),
+                                          scaleSpace: space) { x, y in
+            lungs.depthMM(x: (Double(x) + 0.5) * toMask.x - 0.5, y: (Double(y) + 0.5) * toMask.y - 0.5) >= -margin
+        }
+        // Sizes outside the searched range (the padding scales) stay candidates only
+        // if they are within one scale step; the measurement decides the size.
+        for i in blobs.indices {
+            blobs[i].blobness = LocalHessian.blobness(LocalHessian.at(working, x: blobs[i].x, y: blobs[i].y, sigma: blobs[i].sigma))
+        }
+        blobs = blobs.filter { $0.blobness >= p.candidates.minimumBlobness }
+        let kept = NonMaximumSuppression.keep(
+            blobs.map { .init(x: $0.x, y: $0.y, radius: $0.radius, score: $0.response) },
+            overlap: p.candidates.suppressionOverlap)
+        blobs = Array(kept.prefix(p.candidates.maximumCandidates).map { blobs[$0] })
+
+        // Measure each candidate on the fine image, in parallel, into fixed slots.
+        let fine = normalised.measurement
+        let k = (x: Double(fine.width) / Double(working.width), y: Double(fine.height) / Double(working.height))
+        let workingMM = normalised.workingSpacingMM, fineMM = normalised.measurementSpacingMM
+        let results = SlotArray<NoduleCandidate>(count: blobs.count)
+        let scale = normalised.measurementScale
+        let inputPerFine = (scale.x + scale.y) / 2
+        let spacingKnown = !normalised.spacingAssumed
+        let model = p.score
+        let measurement = p.measurement
+        let candidateBlobs = blobs
+        DispatchQueue.concurrentPerform(iterations: min(threads, max(1, blobs.count))) { worker in
+            var i = worker
+            while i < candidateBlobs.count {
+                let b = candidateBlobs[i]
+                let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
+                let radius = b.radius * (k.x + k.y) / 2
+                if let m = NoduleMeasurement.measure(fine, x: fx, y: fy, radius: radius, parameters: measurement) {
+                    let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
+                    let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
+                    let inside = m.outline.filter {
+                        lungs.contains(x: ($0.x + 0.5) * toMaskFromFine.x - 0.5, y: ($0.y + 0.5) * toMaskFromFine.y - 0.5)
+                    }.count
+                    let features = NoduleFeatures(
+                        contrast: m.contrast,
+                        contrastToNoise: m.contrast / max(m.backgroundNoise, 1e-6),
+                        blobness: b.blobness,
+                        logResponse: b.response,
+                        scaleDiameterMM: 2 * b.radius * workingMM,
+                        circularity: m.shortAxis / max(m.longAxis, 1e-9),
+                        longAxisMM: m.longAxis * fineMM,
+                        shortAxisMM: m.shortAxis * fineMM,
+                        lungDepthMM: lungs.depthMM(x: mx, y: my),
+                        insideLung: Double(inside) / Double(max(1, m.outline.count)))
+                    results[i] = NoduleCandidate(
+                        x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
+                        diameterPx: m.diameter * inputPerFine,
+                        diameterMM: spacingKnown ? m.diameter * fineMM : nil,
+                        score: model.probability(features), features: features)
+                }
+                i += threads
+            }
+        }
+        var candidates = results.values.compactMap { $0 }
+        // Sizes outside the searched range are dropped after measurement.
+        let minimumPx = p.candidates.minimumDiameterMM * 0.8 / fineMM * inputPerFine
+        let maximumPx = p.candidates.maximumDiameterMM * 1.25 / fineMM * inputPerFine
+        candidates = candidates.filter { $0.diameterPx >= minimumPx && $0.diameterPx <= maximumPx }
+        // Measured outlines can coincide where two scale maxima sat on one nodule.
+        let keptMeasured = NonMaximumSuppression.keep(
+            candidates.map { .init(x: $0.x, y: $0.y, radius: $0.diameterPx / 2, score: $0.score) },
+            overlap: p.candidates.suppressionOverlap)
+        candidates = Array(keptMeasured.prefix(p.candidates.maximumReported).map { candidates[$0] })
+
+        var warnings: [String] = []
+        if normalised.spacingAssumed {
+            warnings.append("pixel spacing unknown: detection assumed \(p.normalisation.assumedSpacingMM) mm/px; no mm figures reported")
+        }
+        if lungs.lungCount < 2 {
+            warnings.append("lung field: found \(lungs.lungCount) of 2 lungs; candidates outside a lung may be missed or unmasked")
+        }
+        return DetectionResult(candidates: candidates, lungField: lungs, normalised: normalised,
+                               pipeline: p.stamp, warnings: warnings)
+    }
+}
+
+/// What detection produced for one radiograph.
+public struct DetectionResult: Sendable {
+    /// Candidates, highest score first, in input px.
+    public var candidates: [NoduleCandidate]
+    public var lungField: LungField
+    public var normalised: NormalisedRadiograph
+    public var pipeline: PipelineStamp
+    public var warnings: [String]
+
+    /// The JSON Lines record for `radiograph`.
+    public func record(for radiograph: Radiograph) -> DetectionRecord {
+        let spacing = radiograph.pixelSpacing
+        return DetectionRecord(
+            path: radiograph.source.path,
+            patientID: radiograph.patient?.id, patientIssuer: radiograph.patient?.issuer,
+            studyDate: radiograph.studyDate?.description,
+            width: radiograph.width, height: radiograph.height,
+            pixelSpacingMM: spacing.map { ($0.row + $0.column) / 2 },
+            spacingSource: spacing?.source.description ?? "unknown",
+            imageSHA256: radiograph.source.sha256, pipeline: pipeline,
+            nodules: candidates, warnings: radiograph.notes + warnings)
+    }
+}
+
+/// Fixed slots written by concurrent workers, one slot per index, read after they finish.
+final class SlotArray<Element>: @unchecked Sendable {
+    // @unchecked: each index is written by exactly one worker of a
+    // `concurrentPerform`, and read only after it returns (which orders the
+    // writes). The buffer is allocated once and never resized, so no copy-on-write
+    // check races between workers.
+    private let base: UnsafeMutablePointer<Element?>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(1, count))
+        base.initialize(repeating: nil, count: max(1, count))
+    }
+    deinit {
+        base.deinitialize(count: max(1, count))
+        base.deallocate()
+    }
+    subscript(i: Int) -> Element? {
+        get { precondition(i >= 0 && i < count); return base[i] }
+        set { precondition(i >= 0 && i < count); base[i] = newValue }
+    }
+    var values: [Element?] { (0..<count).map { base[$0] } }
+}

@@ -1,0 +1,96 @@
+import RadiographIO
+import ScaleSpace
+
+/// A radiograph brought to one convention: float intensities with nodules
+/// bright (MONOCHROME2), robustly scaled so the body's lower/upper
+/// percentiles map to 0 and 1, at two resolutions:
+/// a *measurement* image (fine, for sizing) and a *working* image (coarse, for
+/// detection). Coordinates map back to the input as
+/// x_in = (x + ½)·scaleX − ½, where scale is input px per image px.
+public struct NormalisedRadiograph: Sendable {
+    /// Fine image for measurement, and its spacing (mm/px, isotropic).
+    public var measurement: FloatImage
+    public var measurementSpacingMM: Double
+    /// Coarse image for detection, and its spacing (mm/px, isotropic).
+    public var working: FloatImage
+    public var workingSpacingMM: Double
+    /// Input pixel spacing used (row, column), mm/px.
+    public var inputSpacingMM: (row: Double, column: Double)
+    /// `true` when the input carried no spacing and the pipeline's assumed value was used.
+    public var spacingAssumed: Bool
+    /// Input width and height, px.
+    public var inputWidth: Int
+    public var inputHeight: Int
+    /// Normalisation anchors in stored sample units (after polarity).
+    public var lowerAnchor: Float
+    public var upperAnchor: Float
+
+    public init(_ radiograph: Radiograph, parameters p: PipelineDefinition.Normalisation,
+                measureSpacingMM: Double) {
+        let spacing = radiograph.pixelSpacing
+        spacingAssumed = spacing == nil
+        let rowSpacing = spacing?.row ?? p.assumedSpacingMM
+        let columnSpacing = spacing?.column ?? p.assumedSpacingMM
+        inputSpacingMM = (rowSpacing, columnSpacing)
+        inputWidth = radiograph.width
+        inputHeight = radiograph.height
+
+        // Polarity: MONOCHROME1 stores dense as low, so flip to nodules-bright.
+        let maximum = Float(radiograph.maximumStoredValue)
+        let invert = radiograph.photometric == .monochrome1
+        let full = radiograph.samples.withUnsafeBufferPointer { s in
+            FloatImage(width: radiograph.width, height: radiograph.height) { x, y in
+                let v = Float(s[y * radiograph.width + x])
+                return invert ? maximum - v : v
+            }
+        }
+        // Fine image: no finer than the input, isotropic at max(input, requested).
+        let fine = max(measureSpacingMM, rowSpacing, columnSpacing)
+        measurement = Resampling.areaAverage(full, factorX: fine / columnSpacing, factorY: fine / rowSpacing)
+        measurementSpacingMM = fine
+        let coarse = max(p.workingSpacingMM, fine)
+        working = coarse / fine > 1.0001
+            ? Resampling.areaAverage(measurement, factorX: coarse / fine, factorY: coarse / fine)
+            : measurement
+        workingSpacingMM = coarse
+
+        // Robust anchors from the central 80 % of the working image (always body
+        // on a chest radiograph), so collimation and outside air do not count.
+        let (lo, hi) = NormalisedRadiograph.percentiles(working, lower: p.lowerPercentile, upper: p.upperPercentile)
+        lowerAnchor = lo
+        upperAnchor = hi
+        let scale = 1 / max(hi - lo, 1e-6)
+        for image in [\NormalisedRadiograph.measurement, \NormalisedRadiograph.working] {
+            self[keyPath: image].withUnsafeMutableRows { row, _ in
+                for i in row.indices { row[i] = (row[i] - lo) * scale }
+            }
+        }
+    }
+
+    /// Input px per measurement px, along x and y.
+    public var measurementScale: (x: Double, y: Double) {
+        (Double(inputWidth) / Double(measurement.width), Double(inputHeight) / Double(measurement.height))
+    }
+
+    /// Input px per working px, along x and y.
+    public var workingScale: (x: Double, y: Double) {
+        (Double(inputWidth) / Double(working.width), Double(inputHeight) / Double(working.height))
+    }
+
+    /// Percentiles (0–100) of the central 80 % of `image`, by histogram of 4096 bins.
+    static func percentiles(_ image: FloatImage, lower: Double, upper: Double) -> (Float, Float) {
+        let x0 = image.width / 10, x1 = image.width - image.width / 10
+        let y0 = image.height / 10, y1 = image.height - image.height / 10
+        var values: [Float] = []
+        values.reserveCapacity((x1 - x0) * (y1 - y0))
+        for y in y0..<max(y0 + 1, y1) {
+            for x in x0..<max(x0 + 1, x1) { values.append(image[x, y]) }
+        }
+        values.sort()
+        func at(_ p: Double) -> Float {
+            let i = Int((p / 100 * Double(values.count - 1)).rounded())
+            return values[min(max(i, 0), values.count - 1)]
+        }
+        return (at(lower), at(upper))
+    }
+}

@@ -1,0 +1,258 @@
+import Crypto
+import Foundation
+
+/// Every parameter of detection, as a named, versioned definition loaded from
+/// `Pipelines/NAME.json`. Results carry its `stamp` so runs can be reproduced
+/// and compared; the stamp's digest changes whenever any parameter does.
+public struct PipelineDefinition: Codable, Sendable, Equatable {
+    public var name: String
+    /// Semantic version of the definition (bump on any parameter change).
+    public var version: String
+    public var description: String
+    public var normalisation: Normalisation
+    public var lungField: LungFieldParameters
+    public var candidates: CandidateParameters
+    public var measurement: MeasurementParameters
+    public var score: ScoreModel
+
+    /// Intensity normalisation and working resolution.
+    public struct Normalisation: Codable, Sendable, Equatable {
+        /// Pixel spacing detection works at, mm/px (the image is area-averaged down to it).
+        public var workingSpacingMM: Double
+        /// Spacing assumed when the file carries none, mm/px (flagged in the output).
+        public var assumedSpacingMM: Double
+        /// Lower and upper body-intensity percentiles mapped to 0 and 1.
+        public var lowerPercentile: Double
+        public var upperPercentile: Double
+
+        enum CodingKeys: String, CodingKey {
+            case workingSpacingMM = "working_spacing_mm"
+            case assumedSpacingMM = "assumed_spacing_mm"
+            case lowerPercentile = "lower_percentile"
+            case upperPercentile = "upper_percentile"
+        }
+    }
+
+    /// Classical lung-field segmentation.
+    public struct LungFieldParameters: Codable, Sendable, Equatable {
+        /// Resolution the mask is computed at, mm/px.
+        public var maskSpacingMM: Double
+        /// Smoothing before thresholding, mm (Gaussian σ).
+        public var smoothingMM: Double
+        /// Morphological closing radius that reabsorbs bright nodules at the lung edge, mm.
+        public var closingRadiusMM: Double
+        /// Smallest plausible single-lung area, mm².
+        public var minimumLungAreaMM2: Double
+        /// Candidates whose centre lies further than this outside the mask are dropped, mm.
+        public var marginMM: Double
+
+        enum CodingKeys: String, CodingKey {
+            case maskSpacingMM = "mask_spacing_mm"
+            case smoothingMM = "smoothing_mm"
+            case closingRadiusMM = "closing_radius_mm"
+            case minimumLungAreaMM2 = "minimum_lung_area_mm2"
+            case marginMM = "margin_mm"
+        }
+    }
+
+    /// Scale-space candidate generation.
+    public struct CandidateParameters: Codable, Sendable, Equatable {
+        /// Physical size range searched, mm (diameter).
+        public var minimumDiameterMM: Double
+        public var maximumDiameterMM: Double
+        /// Number of scales, spaced geometrically.
+        public var scales: Int
+        /// Smallest σ²-normalised LoG response kept (normalised intensity units).
+        public var minimumResponse: Double
+        /// Smallest Hessian blobness (λ_small/λ_large) kept; ridges score near 0.
+        public var minimumBlobness: Double
+        /// Non-maximum suppression: two candidates overlap when their centres are
+        /// closer than this fraction of the larger radius.
+        public var suppressionOverlap: Double
+        /// At most this many candidates are measured per image (highest response first).
+        public var maximumCandidates: Int
+        /// At most this many candidates are reported per image (highest score first).
+        public var maximumReported: Int
+
+        enum CodingKeys: String, CodingKey {
+            case minimumDiameterMM = "minimum_diameter_mm"
+            case maximumDiameterMM = "maximum_diameter_mm"
+            case scales
+            case minimumResponse = "minimum_response"
+            case minimumBlobness = "minimum_blobness"
+            case suppressionOverlap = "suppression_overlap"
+            case maximumCandidates = "maximum_candidates"
+            case maximumReported = "maximum_reported"
+        }
+    }
+
+    /// Local segmentation and sizing.
+    public struct MeasurementParameters: Codable, Sendable, Equatable {
+        /// Spacing the nodule is measured at, mm/px (never finer than the input).
+        public var measureSpacingMM: Double
+        /// Number of rays cast from the centre.
+        public var rays: Int
+        /// Contour level as a fraction of the nodule's peak contrast.
+        public var contourFraction: Double
+        /// Inner and outer radius of the background annulus, × the scale radius.
+        public var backgroundInner: Double
+        public var backgroundOuter: Double
+
+        enum CodingKeys: String, CodingKey {
+            case measureSpacingMM = "measure_spacing_mm"
+            case rays
+            case contourFraction = "contour_fraction"
+            case backgroundInner = "background_inner"
+            case backgroundOuter = "background_outer"
+        }
+    }
+
+    /// A logistic model over named features: p = 1 / (1 + e^−(b + Σ wᵢ·fᵢ)).
+    public struct ScoreModel: Codable, Sendable, Equatable {
+        public var kind: String
+        public var intercept: Double
+        /// Weight per feature name (see `NoduleFeatures.named`); features are
+        /// standardised as (f − mean) / scale before weighting.
+        public var weights: [String: Double]
+        public var means: [String: Double]
+        public var scales: [String: Double]
+        /// How and on what data the model was fitted.
+        public var fittedOn: String
+
+        enum CodingKeys: String, CodingKey {
+            case kind, intercept, weights, means, scales
+            case fittedOn = "fitted_on"
+        }
+
+        /// The calibrated likelihood 0–1 for a candidate's features.
+        public func probability(_ features: NoduleFeatures) -> Double {
+            let named = features.named
+            var z = intercept
+            for (name, w) in weights {
+                let f = named[name] ?? 0
+                let m = means[name] ?? 0
+                let s = scales[name] ?? 1
+                z += w * (f - m) / (s == 0 ? 1 : s)
+            }
+            return 1 / (1 + exp(-z))
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, description, normalisation
+        case lungField = "lung_field"
+        case candidates, measurement, score
+    }
+
+    /// Name, version and digest of the canonical (sorted-key) JSON.
+    public var stamp: PipelineStamp {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(self)) ?? Data()
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return PipelineStamp(name: name, version: version, digest: digest)
+    }
+
+    /// Checks that parameters are in range; throws `PipelineError.invalid` naming the first bad one.
+    public func validate() throws {
+        func require(_ ok: Bool, _ what: String) throws { if !ok { throw PipelineError.invalid(name: name, reason: what) } }
+        try require(normalisation.workingSpacingMM > 0 && normalisation.workingSpacingMM < 5, "normalisation.working_spacing_mm must be in (0, 5)")
+        try require(normalisation.assumedSpacingMM > 0 && normalisation.assumedSpacingMM < 5, "normalisation.assumed_spacing_mm must be in (0, 5)")
+        try require(0 <= normalisation.lowerPercentile && normalisation.lowerPercentile < normalisation.upperPercentile
+                    && normalisation.upperPercentile <= 100, "normalisation percentiles must satisfy 0 ≤ lower < upper ≤ 100")
+        try require(candidates.minimumDiameterMM > 0 && candidates.minimumDiameterMM < candidates.maximumDiameterMM,
+                    "candidates: 0 < minimum_diameter_mm < maximum_diameter_mm")
+        try require(candidates.scales >= 3 && candidates.scales <= 64, "candidates.scales must be 3…64")
+        try require(candidates.maximumCandidates > 0 && candidates.maximumReported > 0, "candidate limits must be positive")
+        try require(measurement.rays >= 8 && measurement.rays <= 360, "measurement.rays must be 8…360")
+        try require(measurement.contourFraction > 0.05 && measurement.contourFraction < 0.95, "measurement.contour_fraction must be in (0.05, 0.95)")
+        try require(measurement.backgroundInner >= 1 && measurement.backgroundOuter > measurement.backgroundInner,
+                    "measurement: 1 ≤ background_inner < background_outer")
+        try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
+        try require(score.kind == "logistic", "score.kind must be \"logistic\"")
+    }
+}
+
+/// Why a pipeline definition could not be used.
+public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// No definition of that name in any searched folder.
+    case notFound(name: String, searched: [String])
+    /// The file is not valid JSON for a definition.
+    case malformed(path: String, reason: String)
+    /// A parameter is out of range.
+    case invalid(name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let name, let searched):
+            "pipeline '\(name)' not found; looked in: \(searched.joined(separator: ", "))"
+        case .malformed(let path, let reason): "\(path): not a pipeline definition (\(reason))"
+        case .invalid(let name, let reason): "pipeline '\(name)': \(reason)"
+        }
+    }
+}
+
+extension PipelineDefinition {
+    /// The default pipeline's name.
+    public static let defaultName = "cxr-nodules"
+
+    /// Loads `reference`: a path to a `.json` file, or a NAME looked up as
+    /// `NAME.json` in, in order: `$NODULEKIT_PIPELINES`, `./Pipelines`, and the
+    /// `Pipelines` folder of each ancestor of the running executable (which finds
+    /// the repository's definitions from `.build/…/nodules`).
+    public static func load(_ reference: String) throws -> PipelineDefinition {
+        let fm = FileManager.default
+        if reference.hasSuffix(".json") || reference.contains("/") {
+            return try decode(path: reference)
+        }
+        let searched = searchFolders()
+        for folder in searched {
+            let candidate = folder + "/" + reference + ".json"
+            if fm.fileExists(atPath: candidate) { return try decode(path: candidate) }
+        }
+        throw PipelineError.notFound(name: reference, searched: searched)
+    }
+
+    /// Folders searched for pipeline names, in order.
+    public static func searchFolders() -> [String] {
+        var folders: [String] = []
+        if let env = ProcessInfo.processInfo.environment["NODULEKIT_PIPELINES"], !env.isEmpty { folders.append(env) }
+        folders.append(FileManager.default.currentDirectoryPath + "/Pipelines")
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+            for _ in 0..<6 {
+                folders.append(dir.appendingPathComponent("Pipelines").path)
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path { break }
+                dir = parent
+            }
+        }
+        var seen = Set<String>()
+        return folders.filter { seen.insert($0).inserted }
+    }
+
+    /// Decodes and validates the definition at `path`.
+    public static func decode(path: String) throws -> PipelineDefinition {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PipelineError.notFound(name: path, searched: [path])
+        }
+        let definition: PipelineDefinition
+        do {
+            definition = try JSONDecoder().decode(PipelineDefinition.self, from: data)
+        } catch let error as DecodingError {
+            throw PipelineError.malformed(path: path, reason: Self.describe(error))
+        }
+        try definition.validate()
+        return definition
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func at(_ path: [any CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .keyNotFound(let key, let ctx): return "missing key '\(at(ctx.codingPath + [key]))'"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "wrong type at '\(at(ctx.codingPath))'"
+        case .dataCorrupted(let ctx): return ctx.debugDescription
+        @unknown default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ScaleSpace
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blob found as a local maximum of the σ²-normalised LoG in (x, y, σ),
+/// in working-image px.
+public struct BlobCandidate: Sendable, Equatable {
+    /// Sub-pixel centre, px of the image it was found on.
+    public var x: Double
+    public var y: Double
+    /// Sub-scale σ, px.
+    public var sigma: Double
+    /// −σ²∇²G response at the maximum (bright blobs positive), normalised intensity.
+    public var response: Double
+    /// Hessian eigenvalue ratio λ_small/λ_large at (x, y, σ), 0 ridge … 1 round.
+    public var blobness: Double
+
+    public init(x: Double, y: Double, sigma: Double, response: Double, blobness: Double = 0) {
+        self.x = x
+        self.y = y
+        self.sigma = sigma
+        self.response = response
+        self.blobness = blobness
+    }
+
+    /// Blob radius implied by σ for a disc-like blob, r = √2·σ, px.
+    public var radius: Double { sigma * 2.0.squareRoot() }
+}
+
+/// Scale-space maxima of −σ²∇²G over a geometric σ ladder.
+///
+/// Streams the scale space and holds three consecutive levels at a time, so
+/// memory is three images plus the candidates, never the whole stack.
+public enum ScaleSpaceMaxima {
+    /// Finds maxima in the 3×3×3 (x, y, σ) neighbourhood (the end scales compare
+    /// with their one neighbour), above `minimumResponse`, where `accept(x, y)`
+    /// holds. Sub-pixel and sub-scale positions come from a parabola through the
+    /// neighbours on each axis. Results are sorted by response, then position,
+    /// so they are deterministic.
+    public static func find(in image: FloatImage, sigmas: [Double], minimumResponse: Float,
+                            scaleSpace: ScaleSpace? = nil,
+                            accept: (Int, Int) -> Bool = { _, _ in true }) -> [BlobCandidate] {
+        precondition(sigmas.count >= 2, "at least two scales")
+        let space = scaleSpace ?? ScaleSpace(sigmas: sigmas, resolution: .exact)
+        var found: [BlobCandidate] = []
+        let w = image.width, h = image.height
+        func scan(_ current: FloatImage, below: FloatImage?, above: FloatImage?, sigmaIndex i: Int) {
+            for y in 1..<max(1, h - 1) {
+                for x in 1..<max(1, w - 1) {
+                    let v = current[x, y]
+                    guard v >= minimumResponse, accept(x, y) else { continue }
+                    var isMax = true
+                    outer: for dy in -1...1 {
+                        for dx in -1...1 {
+                            if (dx != 0 || dy != 0) && current[x + dx, y + dy] >= v { isMax = false; break outer }
+                            if let b = below, b[x + dx, y + dy] >= v { isMax = false; break outer }
+                            if let a = above, a[x + dx, y + dy] >= v { isMax = false; break outer }
+                        }
+                    }
+                    guard isMax else { continue }
+                    var logSigma = log(sigmas[i])
+                    if let b = below, let a = above {
+                        let step = (log(sigmas[i + 1]) - log(sigmas[i - 1])) / 2
+                        logSigma += step * parabola(b[x, y], v, a[x, y])
+                    }
+                    found.append(BlobCandidate(x: Double(x) + parabola(current[x - 1, y], v, current[x + 1, y]),
+                                               y: Double(y) + parabola(current[x, y - 1], v, current[x, y + 1]),
+                                               sigma: exp(logSigma), response: Double(v)))
+                }
+            }
+        }
+        // Levels arrive in σ order; level k − 1 is examined when level k arrives,
+        // so at most three levels are held.
+        var older: FloatImage?, previous: FloatImage?
+        var index = 0
+        space.stream(image, filter: .log) { level in
+            var current = level.response
+            current.withUnsafeMutableRows { row, _ in for k in row.indices { row[k] = -row[k] } }
+            if let p = previous { scan(p, below: older, above: current, sigmaIndex: index - 1) }
+            older = previous
+            previous = current
+            index += 1
+        }
+        if let p = previous { scan(p, below: older, above: nil, sigmaIndex: index - 1) }
+        return found.sorted { a, b in
+            if a.response != b.response { return a.response > b.response }
+            if a.y != b.y { return a.y < b.y }
+            return a.x < b.x
+        }
+    }
+
+    /// Offset of a parabola's vertex through (−1, a), (0, b), (1, c), clamped to ±½.
+    static func parabola(_ a: Float, _ b: Float, _ c: Float) -> Double {
+        let denominator = Double(a - 2 * b + c)
+        guard denominator < 0 else { return 0 }
+        return min(0.5, max(-0.5, 0.5 * Double(a - c) / denominator))
+    }
+}
