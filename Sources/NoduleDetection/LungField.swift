@@ -85,8 +85,16 @@ public struct LungField: Sendable {
         for c in components {
             guard !c.touchesLeft, !c.touchesRight, !c.touchesBottom,
                   Double(c.area) >= 0.05 * minimumArea else { continue }
+            // A component reaching well across the midline (lungs joined through a
+            // dark mediastinum) is split there pixel by pixel; others go whole to
+            // the side of their centroid.
+            var leftArea = 0
+            for i in 0..<(w * h) where labels[i] == c.label && i % w < w / 2 { leftArea += 1 }
+            let straddles = leftArea >= c.area / 5 && c.area - leftArea >= c.area / 5
             let side = c.centroidX < Double(w) / 2 ? 0 : 1
-            for i in 0..<(w * h) where labels[i] == c.label { sides[side][i] = true }
+            for i in 0..<(w * h) where labels[i] == c.label {
+                sides[straddles ? (i % w < w / 2 ? 0 : 1) : side][i] = true
+            }
         }
         var mask = [UInt8](repeating: 0, count: w * h)
         var count = 0
