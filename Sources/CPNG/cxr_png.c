@@ -275,6 +275,54 @@ int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t heigh
     return CXR_PNG_OK;
 }
 
+int cxr_png_encode_rgb8(const uint8_t *pixels, uint32_t width, uint32_t height,
+                        int compression_level,
+                        uint8_t **encoded, size_t *encoded_size,
+                        char *message, size_t message_capacity) {
+    if (!pixels || !encoded || !encoded_size || !message || message_capacity == 0
+        || width == 0 || height == 0) return CXR_PNG_BAD_ARGUMENT;
+    *encoded = NULL;
+    *encoded_size = 0;
+    message[0] = '\0';
+
+    cxr_png_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.message = message;
+    ctx.message_capacity = message_capacity;
+
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx,
+                                              cxr_png_on_error, cxr_png_on_warning);
+    if (!png) return CXR_PNG_NO_MEMORY;
+    png_infop png_info = png_create_info_struct(png);
+    if (!png_info) { png_destroy_write_struct(&png, NULL); return CXR_PNG_NO_MEMORY; }
+    png_bytep *volatile rows = NULL;
+
+    if (setjmp(ctx.jump)) {
+        free(rows);
+        free(ctx.encoded);
+        png_destroy_write_struct(&png, &png_info);
+        return ctx.out_of_memory ? CXR_PNG_NO_MEMORY : CXR_PNG_CORRUPT;
+    }
+
+    png_set_write_fn(png, &ctx, cxr_png_write_memory, cxr_png_flush_memory);
+    if (compression_level >= 0 && compression_level <= 9) png_set_compression_level(png, compression_level);
+    png_set_IHDR(png, png_info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, png_info);
+    rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
+    if (!rows) { ctx.out_of_memory = 1; png_error(png, "Out of memory"); }
+    for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)(pixels + (size_t)y * width * 3);
+    png_write_image(png, rows);
+    png_write_end(png, NULL);
+
+    free(rows);
+    rows = NULL;
+    png_destroy_write_struct(&png, &png_info);
+    *encoded = ctx.encoded;
+    *encoded_size = ctx.encoded_size;
+    return CXR_PNG_OK;
+}
+
 void cxr_png_free(void *buffer) { free(buffer); }
 
 static uint32_t cxr_png_be32(const uint8_t *p) {

@@ -20,12 +20,13 @@ public struct NoduleDetector: Sendable {
         BLASThreadPolicy.apply()
     }
 
-    /// σ ladder in working px covering the pipeline's diameter range (σ = D / (2√2)),
+    /// σ ladder in working px covering the pipeline's diameter range (σ = D / (2·R/σ),
+    /// R/σ of a projected sphere, see `BlobCandidate.radius`),
     /// widened by one step at each end so the end sizes are interior maxima.
     public func sigmas(workingSpacingMM: Double) -> [Double] {
         let c = pipeline.candidates
-        let lo = c.minimumDiameterMM / (2 * 2.0.squareRoot()) / workingSpacingMM
-        let hi = c.maximumDiameterMM / (2 * 2.0.squareRoot()) / workingSpacingMM
+        let lo = c.minimumDiameterMM / (2 * BlobCandidate.sphereRadiusPerSigma) / workingSpacingMM
+        let hi = c.maximumDiameterMM / (2 * BlobCandidate.sphereRadiusPerSigma) / workingSpacingMM
         let ratio = pow(hi / lo, 1 / Double(c.scales - 1))
         return ScaleSpace.geometricSigmas(from: lo / ratio, to: hi * ratio, count: c.scales + 2)
     }
@@ -73,8 +74,16 @@ public struct NoduleDetector: Sendable {
             while i < candidateBlobs.count {
                 let b = candidateBlobs[i]
                 let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
-                let radius = b.radius * (k.x + k.y) / 2
-                if let m = NoduleMeasurement.measure(fine, x: fx, y: fy, radius: radius, parameters: measurement) {
+                var radius = b.radius * (k.x + k.y) / 2
+                var measured = NoduleMeasurement.measure(fine, x: fx, y: fy, radius: radius, parameters: measurement)
+                // The background annulus must clear the nodule: if the outline reaches
+                // toward it, measure again with the measured radius.
+                for _ in 0..<2 {
+                    guard let m = measured, m.diameter / 2 > 0.8 * measurement.backgroundInner * radius else { break }
+                    radius = m.diameter / 2
+                    measured = NoduleMeasurement.measure(fine, x: m.x, y: m.y, radius: radius, parameters: measurement)
+                }
+                if let m = measured {
                     let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
                     let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
                     let inside = m.outline.filter {

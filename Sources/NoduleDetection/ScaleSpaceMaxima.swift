@@ -24,8 +24,12 @@ public struct BlobCandidate: Sendable, Equatable {
         self.blobness = blobness
     }
 
-    /// Blob radius implied by σ for a disc-like blob, r = √2·σ, px.
-    public var radius: Double { sigma * 2.0.squareRoot() }
+    /// Radius of the projected sphere (profile ∝ √(R² − ρ²)) whose σ²-normalised
+    /// LoG peaks at this σ: R = (5/3)·σ, px (a flat disc would give √2·σ).
+    public var radius: Double { sigma * BlobCandidate.sphereRadiusPerSigma }
+
+    /// R/σ* for a projected sphere, found numerically (SciPy, R = 30 px): 1.67.
+    public static let sphereRadiusPerSigma = 5.0 / 3.0
 }
 
 /// Scale-space maxima of −σ²∇²G over a geometric σ ladder.

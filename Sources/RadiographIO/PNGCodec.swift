@@ -134,6 +134,25 @@ enum PNGCodec {
     }
 }
 
+extension PNGCodec {
+    static func encodeRGB8(_ pixels: [UInt8], width: Int, height: Int, compressionLevel: Int = 6) throws -> [UInt8] {
+        precondition(pixels.count == width * height * 3)
+        var message = [CChar](repeating: 0, count: 256)
+        var encoded: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        let status = pixels.withUnsafeBufferPointer { p in
+            cxr_png_encode_rgb8(p.baseAddress, UInt32(width), UInt32(height), Int32(compressionLevel),
+                                &encoded, &size, &message, message.count)
+        }
+        guard status == Int32(CXR_PNG_OK.rawValue), let encoded else {
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw EncodingError.libraryFailure("libpng: \(text) (status \(status))")
+        }
+        defer { cxr_png_free(encoded) }
+        return Array(UnsafeBufferPointer(start: encoded, count: size))
+    }
+}
+
 /// Why an output file could not be written.
 public enum EncodingError: Error, Equatable, Sendable, CustomStringConvertible {
     case libraryFailure(String)

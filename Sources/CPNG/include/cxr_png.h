@@ -70,6 +70,13 @@ int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t heigh
                           uint8_t **encoded, size_t *encoded_size,
                           char *message, size_t message_capacity);
 
+/// Encodes 8-bit RGB (interleaved, rows of width*3 bytes) as a PNG in memory,
+/// for review overlays. Ownership of `*encoded` as for cxr_png_encode_gray16.
+int cxr_png_encode_rgb8(const uint8_t *pixels, uint32_t width, uint32_t height,
+                        int compression_level,
+                        uint8_t **encoded, size_t *encoded_size,
+                        char *message, size_t message_capacity);
+
 void cxr_png_free(void *buffer);
 
 /// Walks the chunk structure without decoding: every length in bounds and

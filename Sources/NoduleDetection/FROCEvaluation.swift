@@ -1,0 +1,224 @@
+import Foundation
+
+/// Ground truth for a set of images (the phantom generator's `truth.json`).
+public struct GroundTruth: Codable, Sendable {
+    public struct Image: Codable, Sendable {
+        /// Path relative to the truth file's folder.
+        public var path: String
+        public var width: Int?
+        public var height: Int?
+        /// mm/px.
+        public var pixelSpacingMM: Double
+        public var nodules: [Nodule]
+
+        enum CodingKeys: String, CodingKey {
+            case path, width, height, nodules
+            case pixelSpacingMM = "pixel_spacing_mm"
+        }
+    }
+
+    public struct Nodule: Codable, Sendable {
+        public var id: String?
+        /// Centre column and row, px.
+        public var x: Double
+        public var y: Double
+        /// True diameter, mm.
+        public var diameterMM: Double
+        public var onRib: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case id, x, y
+            case diameterMM = "diameter_mm"
+            case onRib = "on_rib"
+        }
+    }
+
+    public var images: [Image]
+}
+
+/// Free-response ROC evaluation of detection records against ground truth.
+///
+/// Hit rule (documented in the README): a candidate hits a true nodule when its
+/// centre lies within max(true radius, 4 mm) of the true centre. Candidates are
+/// taken in descending score over all images; each may hit the nearest
+/// not-yet-hit nodule it reaches (one true positive per nodule); a candidate
+/// that reaches only already-hit nodules is neither a true nor a false
+/// positive; any other candidate is a false positive.
+public struct FROCEvaluation: Sendable {
+    /// Minimum hit radius, mm.
+    public static let minimumHitRadiusMM = 4.0
+
+    public struct Point: Codable, Sendable, Equatable {
+        public var falsePositivesPerImage: Double
+        public var sensitivity: Double
+        /// Score threshold reaching this point (candidates with score ≥ it count).
+        public var threshold: Double?
+    }
+
+    public struct Band: Codable, Sendable, Equatable {
+        public var name: String
+        public var nodules: Int
+        public var hits: Int
+        public var sensitivity: Double?
+    }
+
+    public struct DiameterError: Codable, Sendable, Equatable {
+        public var hits: Int
+        /// |measured − true|, mm.
+        public var medianAbsoluteMM: Double?
+        public var p90AbsoluteMM: Double?
+        /// Mean signed error (measured − true), mm.
+        public var meanSignedMM: Double?
+    }
+
+    public var images: Int
+    public var nodules: Int
+    /// Images in the truth with no record in the results (counted with no candidates).
+    public var missingImages: [String]
+    /// Sensitivity at 0.5, 1, 2 and 4 false positives per image.
+    public var froc: [Point]
+    /// At the 2 FP/image operating point.
+    public var bands: [Band]
+    public var diameterError: DiameterError
+    /// The score threshold of the 2 FP/image operating point.
+    public var operatingThreshold: Double?
+
+    struct Event {
+        var score: Double
+        var image: Int
+        var nodule: Int?  // nil: false positive
+        var diameterMM: Double?
+    }
+
+    /// Evaluates `records` against `truth`; record paths are matched to truth
+    /// paths (resolved against `truthFolder`) by their standardised absolute path,
+    /// falling back to the longest common path suffix.
+    public init(truth: GroundTruth, truthFolder: String, records: [DetectionRecord],
+                rates: [Double] = [0.5, 1, 2, 4]) {
+        func standard(_ p: String, relativeTo base: String) -> String {
+            let absolute = p.hasPrefix("/") ? p : base + "/" + p
+            return URL(fileURLWithPath: absolute).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+        var byPath: [String: DetectionRecord] = [:]
+        for r in records { byPath[standard(r.path, relativeTo: cwd)] = r }
+        images = truth.images.count
+        nodules = truth.images.reduce(0) { $0 + $1.nodules.count }
+        var missing: [String] = []
+        // All candidate events, with the nodule each would hit decided greedily in score order.
+        var candidates: [(score: Double, image: Int, x: Double, y: Double, diameterMM: Double?)] = []
+        for (i, image) in truth.images.enumerated() {
+            let key = standard(image.path, relativeTo: truthFolder)
+            var record = byPath[key]
+            if record == nil {
+                let suffix = "/" + image.path
+                record = records.first { standard($0.path, relativeTo: cwd).hasSuffix(suffix) }
+            }
+            guard let record else { missing.append(image.path); continue }
+            for c in record.nodules {
+                let d = c.diameterMM ?? c.diameterPx * image.pixelSpacingMM
+                candidates.append((c.score, i, c.x, c.y, d))
+            }
+        }
+        missingImages = missing
+        candidates.sort { $0.score != $1.score ? $0.score > $1.score : ($0.image, $0.y, $0.x) < ($1.image, $1.y, $1.x) }
+        var hit = Set<[Int]>()
+        var events: [Event] = []
+        for c in candidates {
+            let image = truth.images[c.image]
+            var best: (index: Int, distance: Double)?
+            var reachesHit = false
+            for (k, n) in image.nodules.enumerated() {
+                let distanceMM = hypot(c.x - n.x, c.y - n.y) * image.pixelSpacingMM
+                guard distanceMM <= max(n.diameterMM / 2, FROCEvaluation.minimumHitRadiusMM) else { continue }
+                if hit.contains([c.image, k]) { reachesHit = true; continue }
+                if best == nil || distanceMM < best!.distance { best = (k, distanceMM) }
+            }
+            if let best {
+                hit.insert([c.image, best.index])
+                events.append(Event(score: c.score, image: c.image, nodule: best.index, diameterMM: c.diameterMM))
+            } else if !reachesHit {
+                events.append(Event(score: c.score, image: c.image, nodule: nil, diameterMM: nil))
+            }
+        }
+        // Sweep: after each distinct score, (FP/image, sensitivity).
+        let n = max(1, nodules), m = Double(max(1, images))
+        func point(rate: Double) -> (Point, Int) {
+            var tp = 0, fp = 0, bestTP = 0
+            var threshold: Double?
+            var cut = 0
+            var i = 0
+            while i < events.count {
+                var j = i
+                var dtp = 0, dfp = 0
+                while j < events.count && events[j].score == events[i].score {
+                    if events[j].nodule != nil { dtp += 1 } else { dfp += 1 }
+                    j += 1
+                }
+                if Double(fp + dfp) / m > rate { break }
+                tp += dtp; fp += dfp
+                bestTP = tp; threshold = events[i].score; cut = j
+                i = j
+            }
+            return (Point(falsePositivesPerImage: rate, sensitivity: Double(bestTP) / Double(n), threshold: threshold), cut)
+        }
+        froc = rates.map { point(rate: $0).0 }
+        let (operating, cut) = point(rate: 2)
+        operatingThreshold = operating.threshold
+        let hitsAtOperating = events.prefix(cut).filter { $0.nodule != nil }
+        var hitSet = Set<[Int]>()
+        for e in hitsAtOperating { hitSet.insert([e.image, e.nodule!]) }
+        func band(_ name: String, _ include: (GroundTruth.Nodule) -> Bool) -> Band {
+            var total = 0, found = 0
+            for (i, image) in truth.images.enumerated() {
+                for (k, nodule) in image.nodules.enumerated() where include(nodule) {
+                    total += 1
+                    if hitSet.contains([i, k]) { found += 1 }
+                }
+            }
+            return Band(name: name, nodules: total, hits: found, sensitivity: total > 0 ? Double(found) / Double(total) : nil)
+        }
+        bands = [
+            band("all") { _ in true },
+            band("<6 mm") { $0.diameterMM < 6 },
+            band("6-10 mm") { $0.diameterMM >= 6 && $0.diameterMM < 10 },
+            band("<10 mm") { $0.diameterMM < 10 },
+            band(">=10 mm") { $0.diameterMM >= 10 },
+            band("10-20 mm") { $0.diameterMM >= 10 && $0.diameterMM <= 20 },
+            band(">20 mm") { $0.diameterMM > 20 },
+            band("on rib") { $0.onRib == true },
+            band("off rib") { $0.onRib == false },
+        ]
+        var errors: [Double] = [], signed: [Double] = []
+        for e in hitsAtOperating {
+            guard let d = e.diameterMM else { continue }
+            let truthD = truth.images[e.image].nodules[e.nodule!].diameterMM
+            errors.append(abs(d - truthD))
+            signed.append(d - truthD)
+        }
+        errors.sort()
+        func quantile(_ q: Double) -> Double? {
+            errors.isEmpty ? nil : errors[min(errors.count - 1, Int((q * Double(errors.count - 1)).rounded()))]
+        }
+        diameterError = DiameterError(hits: errors.count, medianAbsoluteMM: quantile(0.5), p90AbsoluteMM: quantile(0.9),
+                                      meanSignedMM: signed.isEmpty ? nil : signed.reduce(0, +) / Double(signed.count))
+    }
+
+    /// A plain-text table.
+    public var table: String {
+        func pct(_ v: Double?) -> String { v.map { String(format: "%5.1f%%", $0 * 100) } ?? "    —" }
+        func mm(_ v: Double?) -> String { v.map { String(format: "%.2f mm", $0) } ?? "—" }
+        var lines = ["images \(images)  nodules \(nodules)" + (missingImages.isEmpty ? "" : "  (no record for \(missingImages.count) image(s))"),
+                     "FROC (sensitivity at mean false positives per image):"]
+        for p in froc { lines.append(String(format: "  %4.1f FP/image  ", p.falsePositivesPerImage) + pct(p.sensitivity)) }
+        lines.append("Sensitivity at 2 FP/image, by band:")
+        for b in bands where b.nodules > 0 {
+            lines.append("  " + b.name.padding(toLength: 10, withPad: " ", startingAt: 0) + " \(pct(b.sensitivity))  (\(b.hits)/\(b.nodules))")
+        }
+        lines.append("Diameter error of hits at 2 FP/image (n=\(diameterError.hits)): median \(mm(diameterError.medianAbsoluteMM)), "
+                     + "90th percentile \(mm(diameterError.p90AbsoluteMM)), mean signed \(mm(diameterError.meanSignedMM))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension FROCEvaluation: Codable {}
