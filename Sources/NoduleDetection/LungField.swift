@@ -16,8 +16,19 @@ public struct LungField: Sendable {
     public let mask: [UInt8]
     /// Signed distance to the mask border, mm: positive inside, negative outside.
     public let signedDistanceMM: [Float]
-    /// Number of lungs found (0, 1 or 2).
+    /// Number of lungs found by segmentation (0, 1 or 2).
     public let lungCount: Int
+    /// How the mask was made.
+    public let source: Source
+
+    public enum Source: String, Sendable {
+        /// Both lungs segmented.
+        case segmented
+        /// One lung segmented; the other is its mirror image about the midline.
+        case mirrored
+        /// No lung segmented; a central prior region stands in.
+        case prior
+    }
 
     /// Segments the normalised working image (`spacingMM` mm/px).
     public init(working: FloatImage, workingSpacingMM: Double, parameters p: PipelineDefinition.LungFieldParameters) {
@@ -46,9 +57,24 @@ public struct LungField: Sendable {
             if best.count == 2 { break }
             threshold *= 0.92  // relax toward darker: separates lungs from outside air
         }
-        let final = best.mask
+        // Shape priors when the threshold fails: one lung found → its mirror image
+        // about the midline stands in for the other; none → a central prior region.
+        var final = best.mask
+        var source = LungField.Source.segmented
+        if best.count == 1 {
+            for y in 0..<h {
+                for x in 0..<w where best.mask[y * w + x] != 0 { final[y * w + (w - 1 - x)] = 1 }
+            }
+            source = .mirrored
+        } else if best.count == 0 {
+            for y in (h / 8)..<(h * 3 / 4) {
+                for x in (w / 8)..<(w * 7 / 8) where abs(x - w / 2) > w / 20 { final[y * w + x] = 1 }
+            }
+            source = .prior
+        }
         mask = final
         lungCount = best.count
+        self.source = source
         let inside = Morphology.distance(to: final.map { $0 == 0 }, width: w, height: h)
         let outside = Morphology.distance(to: final.map { $0 != 0 }, width: w, height: h)
         signedDistanceMM = (0..<(w * h)).map { i in Float(spacing) * (final[i] != 0 ? inside[i] : -outside[i]) }

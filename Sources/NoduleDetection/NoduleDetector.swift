@@ -124,8 +124,10 @@ public struct NoduleDetector: Sendable {
         if normalised.spacingAssumed {
             warnings.append("pixel spacing unknown: detection assumed \(p.normalisation.assumedSpacingMM) mm/px; no mm figures reported")
         }
-        if lungs.lungCount < 2 {
-            warnings.append("lung field: found \(lungs.lungCount) of 2 lungs; candidates outside a lung may be missed or unmasked")
+        switch lungs.source {
+        case .segmented: break
+        case .mirrored: warnings.append("lung field: one lung segmented; the other was taken as its mirror image")
+        case .prior: warnings.append("lung field: no lung segmented; a central prior region was used")
         }
         return DetectionResult(candidates: candidates, lungField: lungs, normalised: normalised,
                                pipeline: p.stamp, warnings: warnings)

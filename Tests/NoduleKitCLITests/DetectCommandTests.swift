@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import NoduleKitCLI
+
+private let root = Fixtures.repositoryRoot()
+private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
+
+/// `nodules detect` and `nodules evaluate`, spawned and in-process.
+@Suite struct DetectCommandTests {
+    private func objects(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test func jsonLinesFollowTheSchemaAndErrorsStayInline() throws {
+        let run = try SpawnedProcess.run("nodules", ["detect", root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg",
+                                                     ioFixtures + "/truncated.png"], currentDirectory: root)
+        #expect(run.status == 1, "\(run.standardError)")
+        let lines = try objects(run.standardOutput)
+        #expect(lines.count == 2)
+        // Every key the schema requires is present on both the good and the failed line.
+        let schemaData = try Data(contentsOf: URL(fileURLWithPath: root + "/Pipelines/schemas/detection.schema.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: schemaData) as? [String: Any])
+        let required = try #require(schema["required"] as? [String])
+        for line in lines { for key in required { #expect(line[key] != nil, "missing \(key)") } }
+        let good = lines[0]
+        #expect(good["error"] is NSNull)
+        #expect((good["pipeline"] as? [String: Any])?["name"] as? String == "cxr-nodules")
+        let nodules = try #require(good["nodules"] as? [[String: Any]])
+        let top = try #require(nodules.first)
+        // The bundled phantom's nodule A: centre (720, 450) px, 16 mm.
+        let x = try #require(top["x"] as? Double), y = try #require(top["y"] as? Double)
+        #expect(hypot(x - 720, y - 450) < 16, "top candidate at (\(x), \(y))")
+        let bad = lines[1]
+        #expect(bad["error_code"] as? String == "decode.truncated")
+        #expect((bad["nodules"] as? [Any])?.isEmpty == true)
+        #expect(run.standardError.contains("2 images: 1 ok, 1 failed"))
+    }
+
+    @Test func inProcessWritesOutputAndOverlays() throws {
+        let dir = Fixtures.temporaryDirectory("detect")
+        var command = try Nodules.parseAsRoot(["detect", "--out", dir + "/r.jsonl", "--overlay", dir + "/ov",
+                                               "--pipeline", root + "/Pipelines/cxr-nodules.json",
+                                               root + "/Data/samples/PHANTOM-001/2026-01-12/pa.png"])
+        try command.run()
+        let text = try String(contentsOfFile: dir + "/r.jsonl", encoding: .utf8)
+        #expect(try objects(text).count == 1)
+        for name in ["000-pa.overlay.png", "000-pa.lungs.png"] {
+            let bytes = try #require(FileManager.default.contents(atPath: dir + "/ov/" + name))
+            #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(name) is a PNG")
+        }
+    }
+
+    @Test func unknownPipelineIsAUsageError() throws {
+        let run = try SpawnedProcess.run("nodules", ["detect", "--pipeline", "no-such", root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg"])
+        #expect(run.status == 2)
+        #expect(run.standardError.contains("pipeline 'no-such' not found"))
+    }
+
+    @Test func evaluatePrintsFROCFromTruthAndResults() throws {
+        let dir = Fixtures.temporaryDirectory("evaluate")
+        let truth = """
+        {"images": [{"path": "a.png", "pixel_spacing_mm": 0.5, "nodules": [{"x": 100, "y": 100, "diameter_mm": 12, "on_rib": true}]},
+                    {"path": "b.png", "pixel_spacing_mm": 0.5, "nodules": []}]}
+        """
+        // a.png: a hit at score 0.9 (sized 13 mm) and a false positive at 0.8; b.png: a false positive at 0.7.
+        let results = """
+        {"path": "\(dir)/a.png", "width": 200, "height": 200, "pixel_spacing_mm": 0.5, "spacing_source": "x", "nodules": [{"x": 102, "y": 99, "diameter_px": 26, "diameter_mm": 13, "score": 0.9, "features": {}}, {"x": 20, "y": 20, "diameter_px": 10, "diameter_mm": 5, "score": 0.8, "features": {}}], "error": null}
+        {"path": "\(dir)/b.png", "width": 200, "height": 200, "pixel_spacing_mm": 0.5, "spacing_source": "x", "nodules": [{"x": 50, "y": 50, "diameter_px": 10, "diameter_mm": 5, "score": 0.7, "features": {}}], "error": null}
+        """
+        try Data(truth.utf8).write(to: URL(fileURLWithPath: dir + "/truth.json"))
+        try Data(results.utf8).write(to: URL(fileURLWithPath: dir + "/r.jsonl"))
+        let run = try SpawnedProcess.run("nodules", ["evaluate", "--json", "--truth", dir + "/truth.json", "--results", dir + "/r.jsonl"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let evaluation = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        let froc = try #require(evaluation["froc"] as? [[String: Any]])
+        let sensitivities = froc.map { $0["sensitivity"] as? Double }
+        // 0.5 FP/image allows 1 FP over 2 images: the hit (0.9) and one FP (0.8) → 1.0.
+        #expect(sensitivities == [1.0, 1.0, 1.0, 1.0])
+        let error = try #require(evaluation["diameterError"] as? [String: Any])
+        #expect(error["medianAbsoluteMM"] as? Double == 1.0)
+    }
+}
