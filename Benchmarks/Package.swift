@@ -15,6 +15,15 @@ let package = Package(
             path: "Sources/decode-bench"
         ),
         .executableTarget(
+            name: "detect-bench",
+            dependencies: [
+                .product(name: "RadiographIO", package: "main"),
+                .product(name: "NoduleDetection", package: "main"),
+                .product(name: "ScaleSpace", package: "main"),
+            ],
+            path: "Sources/detect-bench"
+        ),
+        .executableTarget(
             name: "scale-space-bench",
             dependencies: [.product(name: "ScaleSpace", package: "main")],
             path: "Sources/scale-space-bench"

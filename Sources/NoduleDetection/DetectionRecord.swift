@@ -233,6 +233,10 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   lungDepthMM: try value(.lungDepthMM), insideLung: try value(.insideLung))
     }
 
+    /// The JSON names of the features.
+    public static let names = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
+                               "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung"]
+
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {
         ["contrast": contrast, "contrast_to_noise": contrastToNoise, "blobness": blobness,

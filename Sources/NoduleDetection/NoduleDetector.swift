@@ -42,11 +42,18 @@ public struct NoduleDetector: Sendable {
         let margin = p.lungField.marginMM
         let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
         let space = ScaleSpace(sigmas: sigmas, threads: threads, resolution: .exact)
+        // Where candidates may sit: within `margin` of the lung field, on the working grid.
+        var allowed = [Bool](repeating: false, count: working.width * working.height)
+        for y in 0..<working.height {
+            for x in 0..<working.width {
+                allowed[y * working.width + x] = lungs.depthMM(x: (Double(x) + 0.5) * toMask.x - 0.5,
+                                                               y: (Double(y) + 0.5) * toMask.y - 0.5) >= -margin
+            }
+        }
+        let workingWidth = working.width
         var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
                                           minimumResponse: Float(p.candidates.minimumResponse),
-                                          scaleSpace: space) { x, y in
-            lungs.depthMM(x: (Double(x) + 0.5) * toMask.x - 0.5, y: (Double(y) + 0.5) * toMask.y - 0.5) >= -margin
-        }
+                                          scaleSpace: space) { x, y in allowed[y * workingWidth + x] }
         // Sizes outside the searched range (the padding scales) stay candidates only
         // if they are within one scale step; the measurement decides the size.
         for i in blobs.indices {

@@ -153,7 +153,9 @@ public struct NoduleMeasurement: Sendable, Equatable {
     static func backgroundPlane(_ patch: FloatImage, cx: Double, cy: Double, inner: Double, outer: Double)
         -> (a: Double, b: Double, c: Double, noise: Double)? {
         var points: [(u: Double, v: Double, value: Double)] = []
-        let step = max(1, Int(outer / 40))
+        // About 600 samples whatever the size: the plane has three parameters.
+        let area = Double.pi * (outer * outer - inner * inner)
+        let step = max(1, Int((area / 600).squareRoot()))
         for v in stride(from: 0, to: patch.height, by: step) {
             for u in stride(from: 0, to: patch.width, by: step) {
                 let d2 = (Double(u) - cx) * (Double(u) - cx) + (Double(v) - cy) * (Double(v) - cy)
@@ -177,9 +179,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
             guard let s = solve3(m, rhs) else { return nil }
             plane = (s[0] - s[1] * cx - s[2] * cy, s[1], s[2])
             let residuals = points.map { $0.value - (plane.a + plane.b * $0.u + plane.c * $0.v) }
-            let sorted = residuals.sorted()
-            let median = sorted[sorted.count / 2]
-            let mad = residuals.map { abs($0 - median) }.sorted()[residuals.count / 2]
+            let median = Selection.median(residuals)
+            let mad = Selection.median(residuals.map { abs($0 - median) })
             noise = max(1.4826 * mad, 1e-6)
             for i in points.indices { keep[i] = residuals[i] - median <= 2.5 * noise }
         }

@@ -116,12 +116,23 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var weights: [String: Double]
         public var means: [String: Double]
         public var scales: [String: Double]
+        /// Per-feature transform applied before standardising: `log` (natural log,
+        /// floored at 1e-4), `clamp40` (clamped to ±40) or `identity` (default).
+        public var transforms: [String: String]?
         /// How and on what data the model was fitted.
         public var fittedOn: String
 
         enum CodingKeys: String, CodingKey {
-            case kind, intercept, weights, means, scales
+            case kind, intercept, weights, means, scales, transforms
             case fittedOn = "fitted_on"
+        }
+
+        static func transformed(_ value: Double, _ transform: String?) -> Double {
+            switch transform {
+            case "log": log(max(value, 1e-4))
+            case "clamp40": min(max(value, -40), 40)
+            default: value
+            }
         }
 
         /// The calibrated likelihood 0–1 for a candidate's features.
@@ -129,7 +140,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             let named = features.named
             var z = intercept
             for (name, w) in weights {
-                let f = named[name] ?? 0
+                let f = Self.transformed(named[name] ?? 0, transforms?[name])
                 let m = means[name] ?? 0
                 let s = scales[name] ?? 1
                 z += w * (f - m) / (s == 0 ? 1 : s)
@@ -170,6 +181,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                     "measurement: 1 ≤ background_inner < background_outer")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
         try require(score.kind == "logistic", "score.kind must be \"logistic\"")
+        let known = Set(NoduleFeatures.names)
+        for name in score.weights.keys { try require(known.contains(name), "score.weights: unknown feature '\(name)'") }
+        for t in (score.transforms ?? [:]).values {
+            try require(["log", "clamp40", "identity"].contains(t), "score.transforms: unknown transform '\(t)'")
+        }
     }
 }
 

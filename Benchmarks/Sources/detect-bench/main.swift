@@ -1,0 +1,61 @@
+// Times NoduleKit detection (normalise + lung field + candidates + measure + score),
+// decode excluded: each file is decoded once, then detected REPEATS times.
+// Usage: detect-bench [--repeats N] [--threads T] [--pipeline FILE] FILE...
+// Prints one JSON object: per-file medians and per-stage medians (seconds).
+import Foundation
+import NoduleDetection
+import RadiographIO
+import ScaleSpace
+
+var repeats = 7
+var threads = ProcessInfo.processInfo.activeProcessorCount
+var pipelinePath = "../Pipelines/cxr-nodules.json"
+var files: [String] = []
+var arguments = CommandLine.arguments.dropFirst()
+while let a = arguments.popFirst() {
+    switch a {
+    case "--repeats": repeats = Int(arguments.popFirst() ?? "") ?? repeats
+    case "--threads": threads = Int(arguments.popFirst() ?? "") ?? threads
+    case "--pipeline": pipelinePath = arguments.popFirst() ?? pipelinePath
+    default: files.append(a)
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+}
+func seconds(_ body: () -> Void) -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+}
+
+let pipeline = try PipelineDefinition.decode(path: pipelinePath)
+let detector = NoduleDetector(pipeline: pipeline, threads: threads)
+let reader = RadiographReader(options: DecodeOptions(computeDigest: false))
+var perFile: [String: Any] = [:]
+var allTotals: [Double] = []
+var normaliseTimes: [Double] = []
+for file in files {
+    let radiograph = try reader.read(contentsOf: file)
+    _ = detector.detect(radiograph)  // warm-up
+    var totals: [Double] = []
+    var normalise: [Double] = []
+    var candidates = 0
+    for _ in 0..<repeats {
+        totals.append(seconds { candidates = detector.detect(radiograph).candidates.count })
+        normalise.append(seconds {
+            _ = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
+                                     measureSpacingMM: pipeline.measurement.measureSpacingMM)
+        })
+    }
+    allTotals.append(median(totals))
+    normaliseTimes.append(median(normalise))
+    perFile[file] = ["width": radiograph.width, "height": radiograph.height, "median_s": median(totals),
+                     "normalise_median_s": median(normalise), "candidates": candidates, "runs_s": totals]
+}
+let summary: [String: Any] = ["repeats": repeats, "threads": threads, "pipeline": pipeline.stamp.digest,
+                              "median_of_file_medians_s": median(allTotals),
+                              "normalise_median_of_medians_s": median(normaliseTimes), "files": perFile]
+print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
