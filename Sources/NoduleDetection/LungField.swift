@@ -2,10 +2,12 @@ import ScaleSpace
 
 /// The lung fields of a radiograph as a binary mask on a coarse grid, with a
 /// signed distance to its border. Classical and weight-free: smoothing, an
-/// Otsu threshold, dark components that do not touch the lateral or lower
-/// image border (outside air does), one lung per side of the midline,
+/// Otsu threshold, dark components that stay clear of the lateral and lower
+/// image border, one lung per side of the midline,
 /// morphological closing (reabsorbs rib gaps and nodules on the lung edge)
-/// and hole filling. If a side finds no lung, the threshold is relaxed.
+/// and hole filling. Outside air (dark, reaching a band along the border) is
+/// removed first, and the lung threshold is Otsu's over the remaining body; if
+/// a side finds no lung, the threshold is nudged either way.
 public struct LungField: Sendable {
     /// Mask columns and rows, px of the mask grid.
     public let width: Int
@@ -16,6 +18,9 @@ public struct LungField: Sendable {
     public let mask: [UInt8]
     /// Signed distance to the mask border, mm: positive inside, negative outside.
     public let signedDistanceMM: [Float]
+    /// Where candidates are sought: the mask plus an apex prior above each lung
+    /// (1 inside), row-major on the mask grid.
+    public let searchRegion: [UInt8]
     /// Number of lungs found by segmentation (0, 1 or 2).
     public let lungCount: Int
     /// How the mask was made.
@@ -48,14 +53,49 @@ public struct LungField: Sendable {
 
         let minimumArea = p.minimumLungAreaMM2 / (spacing * spacing)
         let closing = p.closingRadiusMM / spacing
-        var threshold = LungField.otsu(values)
+        // Outside air: pixels below the whole image's Otsu threshold that reach the
+        // border band. Everything else is "body", and lungs are the dark part of it.
+        let band = max(1, Int((0.04 * Double(min(w, h))).rounded()))
+        // The darkest mode: Otsu splits the image, then Otsu again splits its dark
+        // class (outside air from lung, which carries overlying tissue).
+        let firstSplit = LungField.otsu(values)
+        let darkClass = values.filter { $0 < firstSplit }
+        let airThreshold = darkClass.count > 100 ? LungField.otsu(darkClass) : firstSplit
+        let (airLabels, airComponents) = Morphology.label(values.map { $0 < airThreshold }, width: w, height: h)
+        let outside = Set(airComponents.filter { $0.minX < band || $0.maxX >= w - band || $0.maxY >= h - band || $0.minY < band && $0.area > w * h / 50 }.map(\.label))
+        var air = [Bool](repeating: false, count: w * h)
+        for i in 0..<(w * h) where outside.contains(airLabels[i]) { air[i] = true }
+        // The blurred skin line between air and body is as dark as lung: keep a
+        // chest-wall margin away from outside air so lungs do not leak into it.
+        let wall = Float(p.chestWallMM / spacing)
+        let fromAir = Morphology.distance(to: air, width: w, height: h)
+        let body = fromAir.map { $0 > wall }
+        let bodyValues = (0..<(w * h)).filter { body[$0] }.map { values[$0] }
+        // Candidate thresholds from the lower of the body's three-class Otsu
+        // thresholds (lung | soft tissue | dense) up to its two-class one: the
+        // highest that still gives separate lungs clear of the border wins, i.e.
+        // the most lung count, then the largest area.
+        let upper = bodyValues.count > 100 ? LungField.otsu(bodyValues) : airThreshold
+        let lower = bodyValues.count > 100 ? min(LungField.otsu3(bodyValues).lower, upper) : airThreshold
         var best: (mask: [UInt8], count: Int) = (Array(repeating: 0, count: w * h), 0)
-        for _ in 0..<5 {
-            let found = LungField.segment(values, width: w, height: h, threshold: threshold,
-                                          minimumArea: minimumArea, closingRadius: closing)
-            if found.count > best.count { best = found }
-            if best.count == 2 { break }
-            threshold *= 0.92  // relax toward darker: separates lungs from outside air
+        var bestArea = 0
+        for step in 0...5 {
+            let threshold = lower + (upper - lower) * Float(step) / 5
+            let found = LungField.segment(values, body: body, width: w, height: h, threshold: threshold,
+                                          band: band, minimumArea: minimumArea, closingRadius: closing)
+            let area = found.mask.reduce(0) { $0 + Int($1) }
+            if found.count > best.count || (found.count == best.count && area > bestArea) {
+                best = found
+                bestArea = area
+            }
+        }
+        // Apices: overlying shoulder tissue and clavicles make the upper lung
+        // brighter than the threshold. Grow each lung upward through body pixels
+        // below the two-class threshold, within the lung's own column range and
+        // at most 0.6 × its height above its top (a shape prior), then close again.
+        if best.count > 0 {
+            best.mask = LungField.growApices(best.mask, values: values, body: body, width: w, height: h,
+                                             threshold: upper, closingRadius: closing)
         }
         // Shape priors when the threshold fails: one lung found → its mirror image
         // about the midline stands in for the other; none → a central prior region.
@@ -73,11 +113,23 @@ public struct LungField: Sendable {
             source = .prior
         }
         mask = final
+        // Search region: the mask plus, above each lung, the columns it spans up to
+        // 0.6 × its height higher (apices hidden under shoulder tissue), inside the body.
+        var region = final
+        let (finalLabels, finalLungs) = Morphology.label(final.map { $0 != 0 }, width: w, height: h)
+        _ = finalLabels
+        for lung in finalLungs {
+            let top = max(0, lung.minY - Int(0.6 * Double(lung.maxY - lung.minY + 1)))
+            for y in top..<lung.minY {
+                for x in lung.minX...lung.maxX where body[y * w + x] { region[y * w + x] = 1 }
+            }
+        }
+        searchRegion = region
         lungCount = best.count
         self.source = source
-        let inside = Morphology.distance(to: final.map { $0 == 0 }, width: w, height: h)
-        let outside = Morphology.distance(to: final.map { $0 != 0 }, width: w, height: h)
-        signedDistanceMM = (0..<(w * h)).map { i in Float(spacing) * (final[i] != 0 ? inside[i] : -outside[i]) }
+        let insideDistance = Morphology.distance(to: final.map { $0 == 0 }, width: w, height: h)
+        let outsideDistance = Morphology.distance(to: final.map { $0 != 0 }, width: w, height: h)
+        signedDistanceMM = (0..<(w * h)).map { i in Float(spacing) * (final[i] != 0 ? insideDistance[i] : -outsideDistance[i]) }
     }
 
     /// Signed distance to the border at a point given in mask px (bilinear), mm.
@@ -98,18 +150,25 @@ public struct LungField: Sendable {
         return mask[iy * width + ix] != 0
     }
 
+    /// Whether a point (mask px, nearest) lies in the search region.
+    public func inSearchRegion(x: Double, y: Double) -> Bool {
+        let ix = Int(x.rounded()), iy = Int(y.rounded())
+        guard ix >= 0, iy >= 0, ix < width, iy < height else { return false }
+        return searchRegion[iy * width + ix] != 0
+    }
+
     /// Fraction of the mask area, 0–1.
     public var areaFraction: Double {
         Double(mask.reduce(0) { $0 + Int($1) }) / Double(max(1, mask.count))
     }
 
-    static func segment(_ values: [Float], width w: Int, height h: Int, threshold: Float,
+    static func segment(_ values: [Float], body: [Bool], width w: Int, height h: Int, threshold: Float, band: Int,
                         minimumArea: Double, closingRadius: Double) -> (mask: [UInt8], count: Int) {
-        let dark = values.map { $0 < threshold }
+        let dark = (0..<(w * h)).map { body[$0] && values[$0] < threshold }
         let (labels, components) = Morphology.label(dark, width: w, height: h)
         var sides: [[Bool]] = [Array(repeating: false, count: w * h), Array(repeating: false, count: w * h)]
         for c in components {
-            guard !c.touchesLeft, !c.touchesRight, !c.touchesBottom,
+            guard c.minX >= band, c.maxX < w - band, c.maxY < h - band,
                   Double(c.area) >= 0.05 * minimumArea else { continue }
             // A component reaching well across the midline (lungs joined through a
             // dark mediastinum) is split there pixel by pixel; others go whole to
@@ -134,6 +193,58 @@ public struct LungField: Sendable {
             count += 1
         }
         return (mask, count)
+    }
+
+    static func growApices(_ mask: [UInt8], values: [Float], body: [Bool], width w: Int, height h: Int,
+                           threshold: Float, closingRadius: Double) -> [UInt8] {
+        let (labels, lungs) = Morphology.label(mask.map { $0 != 0 }, width: w, height: h)
+        var out = mask
+        for lung in lungs {
+            let height = lung.maxY - lung.minY + 1
+            let top = max(0, lung.minY - Int(0.6 * Double(height)))
+            let x0 = lung.minX, x1 = lung.maxX
+            var grown = (0..<(w * h)).map { labels[$0] == lung.label }
+            var stack = (0..<(w * h)).filter { grown[$0] }
+            while let i = stack.popLast() {
+                let x = i % w, y = i / w
+                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                where nx >= x0 && nx <= x1 && ny >= top && ny <= lung.maxY {
+                    let j = ny * w + nx
+                    if !grown[j] && body[j] && values[j] < threshold { grown[j] = true; stack.append(j) }
+                }
+            }
+            grown = Morphology.fillHoles(Morphology.close(grown, width: w, height: h, radius: closingRadius), width: w, height: h)
+            for i in 0..<(w * h) where grown[i] { out[i] = 1 }
+        }
+        return out
+    }
+
+    /// The two thresholds of three-class Otsu (maximum between-class variance) over 128 bins.
+    static func otsu3(_ values: [Float]) -> (lower: Float, upper: Float) {
+        guard let lo = values.min(), let hi = values.max(), hi > lo else { return (values.first ?? 0, values.first ?? 0) }
+        let bins = 128
+        var histogram = [Double](repeating: 0, count: bins)
+        let scale = Float(bins - 1) / (hi - lo)
+        for v in values { histogram[Int((v - lo) * scale)] += 1 }
+        var cumulativeCount = [Double](repeating: 0, count: bins + 1), cumulativeSum = cumulativeCount
+        for i in 0..<bins {
+            cumulativeCount[i + 1] = cumulativeCount[i] + histogram[i]
+            cumulativeSum[i + 1] = cumulativeSum[i] + Double(i) * histogram[i]
+        }
+        func term(_ a: Int, _ b: Int) -> Double {  // classes are bins a..<b
+            let n = cumulativeCount[b] - cumulativeCount[a]
+            guard n > 0 else { return 0 }
+            let s = cumulativeSum[b] - cumulativeSum[a]
+            return s * s / n
+        }
+        var best = -1.0, bestPair = (1, 2)
+        for i in 1..<(bins - 1) {
+            for j in (i + 1)..<bins {
+                let v = term(0, i) + term(i, j) + term(j, bins)
+                if v > best { best = v; bestPair = (i, j) }
+            }
+        }
+        return (lo + Float(bestPair.0) / scale, lo + Float(bestPair.1) / scale)
     }
 
     /// Otsu's threshold over 256 bins spanning the values' range.
@@ -168,6 +279,7 @@ enum Morphology {
         var centroidX: Double
         var centroidY: Double
         var touchesLeft = false, touchesRight = false, touchesTop = false, touchesBottom = false
+        var minX = Int.max, maxX = Int.min, minY = Int.max, maxY = Int.min
     }
 
     /// 4-connected components of `set`; labels are 1-based (0 = background).
@@ -185,6 +297,8 @@ enum Morphology {
                 c.area += 1
                 c.centroidX += Double(x)
                 c.centroidY += Double(y)
+                c.minX = min(c.minX, x); c.maxX = max(c.maxX, x)
+                c.minY = min(c.minY, y); c.maxY = max(c.maxY, y)
                 if x == 0 { c.touchesLeft = true }
                 if x == w - 1 { c.touchesRight = true }
                 if y == 0 { c.touchesTop = true }

@@ -46,8 +46,8 @@ public struct NoduleDetector: Sendable {
         var allowed = [Bool](repeating: false, count: working.width * working.height)
         for y in 0..<working.height {
             for x in 0..<working.width {
-                allowed[y * working.width + x] = lungs.depthMM(x: (Double(x) + 0.5) * toMask.x - 0.5,
-                                                               y: (Double(y) + 0.5) * toMask.y - 0.5) >= -margin
+                let mx = (Double(x) + 0.5) * toMask.x - 0.5, my = (Double(y) + 0.5) * toMask.y - 0.5
+                allowed[y * working.width + x] = lungs.depthMM(x: mx, y: my) >= -margin || lungs.inSearchRegion(x: mx, y: my)
             }
         }
         let workingWidth = working.width

@@ -45,6 +45,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var minimumLungAreaMM2: Double
         /// Candidates whose centre lies further than this outside the mask are dropped, mm.
         public var marginMM: Double
+        /// Lungs are kept at least this far from outside air (the chest wall), mm.
+        public var chestWallMM: Double
 
         enum CodingKeys: String, CodingKey {
             case maskSpacingMM = "mask_spacing_mm"
@@ -52,6 +54,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case closingRadiusMM = "closing_radius_mm"
             case minimumLungAreaMM2 = "minimum_lung_area_mm2"
             case marginMM = "margin_mm"
+            case chestWallMM = "chest_wall_mm"
         }
     }
 
