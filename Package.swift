@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "nodules", targets: ["nodules"]),
+        .executable(name: "nodules-dicom-worker", targets: ["nodules-dicom-worker"]),
         .library(name: "RadiographIO", targets: ["RadiographIO"]),
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
     ],
@@ -25,6 +26,12 @@ let package = Package(
             name: "CJPEG",
             linkerSettings: [.linkedLibrary("jpeg")]
         ),
+        // GDCM (Debian libgdcm-dev) has no pkg-config file: headers are included as
+        // <gdcm-3.0/…>, libraries linked by name; the codecs come in through MSFF.
+        .target(
+            name: "CGDCM",
+            linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmCommon")]
+        ),
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -35,7 +42,7 @@ let package = Package(
         .target(
             name: "RadiographIO",
             dependencies: [
-                "CPNG", "CJPEG",
+                "CPNG", "CJPEG", "CGDCM",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -56,6 +63,11 @@ let package = Package(
             name: "nodules",
             dependencies: ["NoduleKitCLI"]
         ),
+        // Decodes DICOM for a parent process (RadiographIO/DICOMWorkerPool), so a GDCM abort or hang costs one file.
+        .executableTarget(
+            name: "nodules-dicom-worker",
+            dependencies: ["RadiographIO"]
+        ),
 
         // MARK: Tests
         .target(
@@ -68,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RadiographIOTests",
-            dependencies: ["RadiographIO", "TestSupport"],
+            dependencies: ["RadiographIO", "TestSupport", "nodules-dicom-worker"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -78,9 +90,10 @@ let package = Package(
         ),
         .testTarget(
             name: "NoduleKitCLITests",
-            dependencies: ["NoduleKitCLI", "nodules", "TestSupport"]
+            dependencies: ["NoduleKitCLI", "nodules", "nodules-dicom-worker", "TestSupport"]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
 
 // Package-wide settings, applied in one place.
