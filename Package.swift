@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "nodules", targets: ["nodules"]),
+        .executable(name: "nodules-dicom-worker", targets: ["nodules-dicom-worker"]),
         .library(name: "RadiographIO", targets: ["RadiographIO"]),
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
         .library(name: "NoduleDetection", targets: ["NoduleDetection"]),
@@ -26,6 +27,12 @@ let package = Package(
             name: "CJPEG",
             linkerSettings: [.linkedLibrary("jpeg")]
         ),
+        // GDCM (Debian libgdcm-dev) has no pkg-config file: headers are included as
+        // <gdcm-3.0/…>, libraries linked by name; the codecs come in through MSFF.
+        .target(
+            name: "CGDCM",
+            linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmCommon")]
+        ),
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -36,7 +43,7 @@ let package = Package(
         .target(
             name: "RadiographIO",
             dependencies: [
-                "CPNG", "CJPEG",
+                "CPNG", "CJPEG", "CGDCM",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -65,6 +72,11 @@ let package = Package(
             name: "nodules",
             dependencies: ["NoduleKitCLI"]
         ),
+        // Decodes DICOM for a parent process (RadiographIO/DICOMWorkerPool), so a GDCM abort or hang costs one file.
+        .executableTarget(
+            name: "nodules-dicom-worker",
+            dependencies: ["RadiographIO"]
+        ),
 
         // MARK: Tests
         .target(
@@ -77,7 +89,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RadiographIOTests",
-            dependencies: ["RadiographIO", "TestSupport"],
+            dependencies: ["RadiographIO", "TestSupport", "nodules-dicom-worker"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -91,9 +103,10 @@ let package = Package(
         ),
         .testTarget(
             name: "NoduleKitCLITests",
-            dependencies: ["NoduleKitCLI", "nodules", "TestSupport"]
+            dependencies: ["NoduleKitCLI", "nodules", "nodules-dicom-worker", "TestSupport"]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
 
 // Package-wide settings, applied in one place.

@@ -3,7 +3,8 @@
 # Runs `apt-get update` at most once, and only when a package is missing.
 set -euo pipefail
 
-PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev)
+# libgdcm-dev: DICOM (CGDCM links gdcmMSFF, gdcmDSED, gdcmCommon; headers in /usr/include/gdcm-3.0, no pkg-config file).
+PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev libgdcm-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,3 +26,4 @@ fi
 for lib in libpng16 libjpeg openblas; do
     pkg-config --exists "$lib" || { echo "bootstrap: pkg-config cannot find $lib" >&2; exit 1; }
 done
+[ -f /usr/include/gdcm-3.0/gdcmImageReader.h ] || { echo "bootstrap: GDCM headers missing (/usr/include/gdcm-3.0); install libgdcm-dev" >&2; exit 1; }

@@ -17,6 +17,16 @@ struct DecodeArguments: ParsableArguments {
     @Option(name: .customLong("max-megapixels"), help: "Refuse images whose header declares more pixels than this (checked before allocating).")
     var maxMegapixels: Double = Double(DecodeOptions.defaultMaxPixels) / 1_000_000
 
+    @Option(name: .customLong("dicom-timeout"), help: ArgumentHelp(
+        "Seconds a DICOM file may take to decode in its worker process before the worker is killed and the file reported as timed out.",
+        valueName: "seconds"))
+    var dicomTimeout: Double = DICOMIsolation.defaultTimeoutSeconds
+
+    @Option(name: .customLong("dicom-isolation"), help: ArgumentHelp(
+        "worker (default): decode DICOM in a child process, so a GDCM abort or hang costs one file. in-process: trusted files only, for measuring.",
+        valueName: "worker|in-process"))
+    var dicomIsolation: String = "worker"
+
     func validate() throws {
         _ = try decodeOptions()
     }
@@ -30,6 +40,12 @@ struct DecodeArguments: ParsableArguments {
         }
         if let spacing {
             options.spacingOverride = try Self.parseSpacing(spacing)
+        }
+        guard dicomTimeout > 0, dicomTimeout.isFinite else { throw ValidationError("--dicom-timeout must be a positive number of seconds") }
+        switch dicomIsolation {
+        case "worker": options.dicomIsolation = .worker(timeoutSeconds: dicomTimeout)
+        case "in-process": options.dicomIsolation = .inProcess
+        default: throw ValidationError("--dicom-isolation must be worker or in-process")
         }
         return options
     }

@@ -14,7 +14,7 @@ struct Info: ParsableCommand {
     @Flag(name: .long, help: "One JSON object per file, one per line (JSON Lines).")
     var json = false
 
-    @Argument(help: "Radiograph files (PNG, JPEG, or raw with --raw).")
+    @Argument(help: "Radiograph files (DICOM, PNG, JPEG, or raw with --raw).")
     var files: [String]
 
     func validate() throws {
@@ -58,7 +58,9 @@ struct InfoReport: Encodable {
     var pixelSpacingMM: Spacing?
     var spacingSource: String?
     var patientID: String?
+    var patientIssuer: String?
     var studyDate: String?
+    var dicom: DICOMAttributes?
     var min: Int?
     var max: Int?
     var mean: Double?
@@ -70,7 +72,7 @@ struct InfoReport: Encodable {
         case path, ok, format, layout, width, height
         case bitsStored = "bits_stored", photometric
         case pixelSpacingMM = "pixel_spacing_mm", spacingSource = "spacing_source"
-        case patientID = "patient_id", studyDate = "study_date"
+        case patientID = "patient_id", patientIssuer = "patient_issuer", studyDate = "study_date", dicom
         case min, max, mean, sha256, notes, error
     }
 
@@ -87,6 +89,8 @@ struct InfoReport: Encodable {
         pixelSpacingMM = r.pixelSpacing.map { Spacing(row: $0.row, column: $0.column) }
         spacingSource = r.pixelSpacing.map { "\($0.source)" } ?? "unknown"
         patientID = r.patient?.id
+        patientIssuer = r.patient?.issuer
+        dicom = r.dicom
         studyDate = r.studyDate?.description
         min = Int(stats.minimum)
         max = Int(stats.maximum)
@@ -123,8 +127,16 @@ struct InfoReport: Encodable {
             "  spacing     \(spacingText)",
             "  samples     min \(min ?? 0), max \(max ?? 0), mean \(String(format: "%.1f", mean ?? 0))",
         ]
-        if let patientID { lines.append("  patient     \(patientID)") }
+        if let patientID { lines.append("  patient     \(patientID)\(patientIssuer.map { " (issuer \($0))" } ?? " (no issuer)")") }
         if let studyDate { lines.append("  study date  \(studyDate)") }
+        if let d = dicom {
+            lines.append("  modality    \(d.modality ?? "?"), view \(d.viewPosition ?? "?")\(d.numberOfFrames > 1 ? ", \(d.numberOfFrames) frames" : "")")
+            lines.append("  transfer    \(d.transferSyntax.name) (\(d.transferSyntax.uid))")
+            let m = d.modalityMapping
+            lines.append("  mapping     modality value = sample × \(Self.mm(m.scale)) + \(Self.mm(m.offset)) (\(m.kind.rawValue))")
+            if let uid = d.studyInstanceUID { lines.append("  study UID   \(uid)") }
+            if let uid = d.sopInstanceUID { lines.append("  SOP UID     \(uid)") }
+        }
         lines.append("  sha256      \(sha256 ?? "")")
         for note in notes ?? [] { lines.append("  note        \(note)") }
         return lines.joined(separator: "\n")

@@ -8,6 +8,8 @@ struct DecodedPixels {
     var pixelSpacing: PixelSpacing?
     var storedLayout: String
     var notes: [String] = []
+    var patient: PatientIdentity? = nil
+    var studyDate: StudyDate? = nil
 }
 
 /// Colour-to-gray conversion used by every decoder.

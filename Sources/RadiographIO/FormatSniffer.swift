@@ -13,7 +13,8 @@ public enum FormatSniffer {
     public static func sniff(_ bytes: [UInt8]) -> Verdict {
         if bytes.starts(with: pngSignature) { return .supported(.png) }
         if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return .supported(.jpeg) }
-        if bytes.count >= 132, bytes[128..<132].elementsEqual("DICM".utf8) { return .recognisedButUnsupported("DICOM") }
+        if bytes.count >= 132, bytes[128..<132].elementsEqual("DICM".utf8) { return .supported(.dicom) }
+        if DICOMPreflight.looksLikePreamblelessDataSet(bytes) { return .supported(.dicom) }
         if bytes.starts(with: [0x49, 0x49, 0x2A, 0x00]) || bytes.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) {
             return .recognisedButUnsupported("TIFF")
         }

@@ -25,6 +25,8 @@ public struct Radiograph: Sendable, Equatable {
     public var source: SourceDescription
     /// Decoder remarks a reviewer should see (e.g. a placeholder resolution tag ignored).
     public var notes: [String] = []
+    /// DICOM study/series/instance attributes and the modality mapping; `nil` for other formats.
+    public var dicom: DICOMAttributes? = nil
 
     public init(width: Int, height: Int, bitsStored: Int, samples: [UInt16],
                 photometric: PhotometricInterpretation = .monochrome2,
@@ -89,12 +91,23 @@ public struct PixelSpacing: Sendable, Equatable, Codable {
         case manifest
         /// The command line (`--spacing`).
         case commandLine
+        /// DICOM Pixel Spacing (0028,0030): in the patient plane.
+        case dicomPixelSpacing
+        /// DICOM Imager Pixel Spacing (0018,1164) divided by the Estimated
+        /// Radiographic Magnification Factor (0018,1114): an estimate at the patient plane.
+        case dicomImagerPixelSpacingCorrected(magnification: Double)
+        /// DICOM Imager Pixel Spacing (0018,1164) with no magnification factor:
+        /// at the detector plane, so anatomy measures larger than it is.
+        case dicomImagerPixelSpacingDetector
 
         public var description: String {
             switch self {
             case .formatTag(let tag): "tag:\(tag)"
             case .manifest: "manifest"
             case .commandLine: "command-line"
+            case .dicomPixelSpacing: "dicom:PixelSpacing"
+            case .dicomImagerPixelSpacingCorrected(let m): "dicom:ImagerPixelSpacing/ERMF(\(m))"
+            case .dicomImagerPixelSpacingDetector: "dicom:ImagerPixelSpacing(detector-plane)"
             }
         }
     }
@@ -165,6 +178,7 @@ public enum RadiographFormat: String, Sendable, Equatable, Codable, CaseIterable
     case png
     case jpeg
     case raw
+    case dicom
 }
 
 /// Provenance of a decoded radiograph.

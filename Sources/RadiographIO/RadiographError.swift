@@ -46,8 +46,10 @@ public enum ReadFailure: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Reasons a file's bytes are not a usable radiograph.
-public enum DecodingFailure: Equatable, Sendable, CustomStringConvertible {
+/// Reasons a file's bytes are not a usable radiograph. An `Error` so that
+/// inner DICOM stages can throw it; `RadiographReader` always wraps it in
+/// `RadiographError.decode` with the path.
+public enum DecodingFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file has zero bytes.
     case empty
     /// The leading bytes match no supported format (and no raw geometry was given).
@@ -64,6 +66,18 @@ public enum DecodingFailure: Equatable, Sendable, CustomStringConvertible {
     case corrupt(detail: String)
     /// A raw file whose size does not match the stated geometry.
     case sizeMismatch(expectedBytes: Int, actualBytes: Int)
+    /// DICOM: a transfer syntax outside `DICOMTransferSyntax` (e.g. HTJ2K), named by its UID.
+    case unsupportedTransferSyntax(uid: String)
+    /// DICOM: the data set has no Pixel Data (7FE0,0010).
+    case missingPixelData
+    /// DICOM: native Pixel Data declares fewer bytes than Rows × Columns × Samples × bytes × Frames.
+    case pixelDataLength(expectedBytes: Int, declaredBytes: Int)
+    /// DICOM: the isolated decoder process died (e.g. a GDCM assertion called `abort()`).
+    case workerCrashed(detail: String)
+    /// DICOM: the isolated decoder did not answer within the per-file limit; it was killed.
+    case timedOut(seconds: Double)
+    /// DICOM: the decoder worker executable could not be found or started.
+    case workerUnavailable(detail: String)
 
     public var description: String {
         switch self {
@@ -75,6 +89,13 @@ public enum DecodingFailure: Equatable, Sendable, CustomStringConvertible {
         case .unsupported(let detail): "unsupported (\(detail))"
         case .corrupt(let detail): "corrupt (\(detail))"
         case .sizeMismatch(let expected, let actual): "raw size mismatch: geometry needs \(expected) bytes, file has \(actual)"
+        case .unsupportedTransferSyntax(let uid):
+            "unsupported transfer syntax \(uid)\(uid == "1.2.840.10008.1.2.4.201" || uid == "1.2.840.10008.1.2.4.202" || uid == "1.2.840.10008.1.2.4.203" ? " (HTJ2K)" : "")"
+        case .missingPixelData: "no Pixel Data (7FE0,0010)"
+        case .pixelDataLength(let expected, let declared): "Pixel Data holds \(declared) bytes; the image needs \(expected)"
+        case .workerCrashed(let detail): "decoder worker crashed (\(detail))"
+        case .timedOut(let seconds): "decoder worker timed out after \(seconds) s and was killed"
+        case .workerUnavailable(let detail): "decoder worker unavailable (\(detail))"
         }
     }
 }
@@ -91,6 +112,12 @@ extension DecodingFailure {
         case .unsupported: "unsupported"
         case .corrupt: "corrupt"
         case .sizeMismatch: "size-mismatch"
+        case .unsupportedTransferSyntax: "unsupported-transfer-syntax"
+        case .missingPixelData: "missing-pixel-data"
+        case .pixelDataLength: "pixel-data-length"
+        case .workerCrashed: "worker-crashed"
+        case .timedOut: "timed-out"
+        case .workerUnavailable: "worker-unavailable"
         }
     }
 }

@@ -14,6 +14,8 @@ public struct DecodeOptions: Sendable, Equatable {
     public var spacingOverride: PixelSpacing?
     /// Whether to hash the file's bytes (SHA-256) for provenance and resume keys.
     public var computeDigest: Bool
+    /// Where GDCM runs for DICOM files; by default in a worker process with a 20 s limit per file.
+    public var dicomIsolation: DICOMIsolation = .default
 
     public static let defaultMaxPixels = 100_000_000
 
@@ -50,6 +52,7 @@ public struct RadiographReader: Sendable {
 
         let decoded: DecodedPixels
         let format: RadiographFormat
+        var dicom: DICOMAttributes?
         switch FormatSniffer.sniff(bytes) {
         case .supported(.png):
             format = .png
@@ -57,6 +60,9 @@ public struct RadiographReader: Sendable {
         case .supported(.jpeg):
             format = .jpeg
             decoded = try JPEGCodec.decode(bytes, path: path, maxPixels: options.maxPixels)
+        case .supported(.dicom):
+            format = .dicom
+            (decoded, dicom) = try DICOMCodec.decode(bytes, path: path, options: options)
         case let verdict:
             // Anything else is raw when the caller stated a geometry.
             guard let geometry = options.raw else {
@@ -81,9 +87,11 @@ public struct RadiographReader: Sendable {
         var radiograph = Radiograph(
             width: decoded.width, height: decoded.height, bitsStored: decoded.bitsStored,
             samples: decoded.samples, photometric: decoded.photometric, pixelSpacing: spacing,
+            patient: decoded.patient, studyDate: decoded.studyDate,
             source: SourceDescription(path: path, sha256: options.computeDigest ? Self.sha256Hex(bytes) : nil, format: format,
                                       byteCount: bytes.count, storedLayout: decoded.storedLayout))
         radiograph.notes = notes
+        radiograph.dicom = dicom
         return radiograph
     }
 

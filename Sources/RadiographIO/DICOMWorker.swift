@@ -1,0 +1,68 @@
+import CGDCM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The child side of `DICOMWorkerPool`: serves decode requests on standard
+/// input, answers on standard output (protocol in `DICOMWorkerProtocol`), and
+/// exits when standard input closes. Run by the `nodules-dicom-worker`
+/// executable; not meant to be run by hand.
+public enum DICOMWorker {
+    /// Serves until end of input. Returns the process exit status.
+    public static func serve() -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        cxr_dcm_worker_prepare()
+        while true {
+            guard let head = readExactly(DICOMWorkerProtocol.headerSize) else { return 0 }
+            guard let (op, length) = DICOMWorkerProtocol.parseHeader(head, magic: DICOMWorkerProtocol.requestMagic),
+                  let payload = readExactly(length) else { return 2 }
+            switch DICOMWorkerProtocol.Op(rawValue: op) {
+            case .decode:
+                var reader = ByteReader(payload)
+                let maxPixels = reader.u64().map { Int(min($0, UInt64(Int.max))) } ?? DecodeOptions.defaultMaxPixels
+                let bytes = Array(payload.dropFirst(8))
+                do {
+                    let image = try GDCMBridge.decode(bytes, maxPixels: maxPixels)
+                    guard respond(0, DICOMWorkerProtocol.encode(image)) else { return 3 }
+                } catch {
+                    let failure = error as? DecodingFailure ?? .corrupt(detail: "\(error)")
+                    guard respond(1, DICOMWorkerProtocol.encode(failure)) else { return 3 }
+                }
+            case .abortForTesting:
+                abort()
+            case .hangForTesting:
+                while true { sleep(3600) }
+            case nil:
+                return 2
+            }
+        }
+    }
+
+    static func respond(_ status: UInt8, _ body: [UInt8]) -> Bool {
+        writeAll(DICOMWorkerProtocol.header(DICOMWorkerProtocol.responseMagic, status, length: body.count) + body)
+    }
+
+    static func readExactly(_ count: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = out.withUnsafeMutableBytes { read(0, $0.baseAddress! + got, count - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            got += n
+        }
+        return out
+    }
+
+    static func writeAll(_ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + sent, $0.count - sent) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            sent += n
+        }
+        return true
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+@testable import RadiographIO
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The facts `Fixtures/dicom/make_dicom_fixtures.py` recorded for each DICOM fixture.
+struct DICOMFixture: Sendable, CustomStringConvertible {
+    var name: String
+    var expect: String
+    var detail: String?
+    var tolerance: Double
+    var bitsStored: Int?
+    var photometric: String?
+    var spacing: [Double]?
+    var spacingSource: String?
+    var hasSpacingFact: Bool
+    var patient: String?
+    var issuer: String?
+    var hasIssuerFact: Bool
+    var studyDate: String?
+    var modality: String?
+    var view: String?
+    var frames: Int
+
+    var description: String { name }
+    var path: String { Fixtures.path("dicom/" + name) }
+
+    static let all: [DICOMFixture] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("dicom/manifest.json")))
+        let json = try! JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
+        return json.keys.sorted().map { name in
+            let f = json[name]!
+            return DICOMFixture(
+                name: name, expect: f["expect"] as! String, detail: f["detail"] as? String,
+                tolerance: (f["tolerance"] as? Double) ?? 0, bitsStored: f["bitsStored"] as? Int,
+                photometric: f["photometric"] as? String, spacing: f["spacing"] as? [Double],
+                spacingSource: f["spacingSource"] as? String, hasSpacingFact: f.keys.contains("spacing"),
+                patient: f["patient"] as? String, issuer: f["issuer"] as? String, hasIssuerFact: f.keys.contains("issuer"),
+                studyDate: f["studyDate"] as? String, modality: f["modality"] as? String, view: f["view"] as? String,
+                frames: (f["frames"] as? Int) ?? 1)
+        }
+    }()
+
+    static var decodable: [DICOMFixture] { all.filter { $0.expect == "ok" } }
+    static var rejected: [DICOMFixture] { all.filter { $0.expect != "ok" } }
+}
+
+/// DICOM through GDCM, in the worker process (the default) and in process,
+/// against pydicom's `apply_modality_lut(pixel_array)` references.
+@Suite struct DICOMDecodeTests {
+    @Test("Pixels after the modality transform match pydicom", arguments: DICOMFixture.decodable)
+    func pixelsMatchPydicom(_ fixture: DICOMFixture) throws {
+        let radiograph = try RadiographReader().read(contentsOf: fixture.path)
+        let reference = try NPYFile.loadFloat32(fixture.path + ".expected.npy")
+        #expect(radiograph.source.format == .dicom)
+        #expect(reference.shape == [radiograph.height, radiograph.width])
+        let dicom = try #require(radiograph.dicom)
+        var worst = 0.0
+        for (sample, expected) in zip(radiograph.samples, reference.values) {
+            worst = max(worst, abs(dicom.modalityMapping.modalityValue(sample) - Double(expected)))
+        }
+        #expect(worst <= fixture.tolerance, "largest difference \(worst) (tolerance \(fixture.tolerance))")
+        if let bits = fixture.bitsStored { #expect(radiograph.bitsStored == bits) }
+        #expect(radiograph.samples.allSatisfy { $0 <= radiograph.maximumStoredValue })
+        if let photometric = fixture.photometric { #expect(radiograph.photometric.rawValue == photometric) }
+        #expect(dicom.numberOfFrames == fixture.frames)
+        if fixture.frames > 1 { #expect(radiograph.notes.contains { $0.contains("only frame 1 decoded") }) }
+    }
+
+    @Test("Spacing, identity, date, modality and view", arguments: DICOMFixture.decodable.filter { !$0.name.hasPrefix("pydicom-") })
+    func metadata(_ fixture: DICOMFixture) throws {
+        let radiograph = try RadiographReader().read(contentsOf: fixture.path)
+        if fixture.hasSpacingFact {
+            if let spacing = fixture.spacing {
+                let found = try #require(radiograph.pixelSpacing)
+                #expect(Tolerance.approximatelyEqual(found.row, spacing[0], relative: 1e-9))
+                #expect(Tolerance.approximatelyEqual(found.column, spacing[1], relative: 1e-9))
+                #expect("\(found.source)" == fixture.spacingSource)
+            } else {
+                #expect(radiograph.pixelSpacing == nil)
+            }
+        }
+        #expect(radiograph.patient?.id == fixture.patient)
+        if fixture.hasIssuerFact { #expect(radiograph.patient?.issuer == fixture.issuer) }
+        #expect(radiograph.studyDate?.description == fixture.studyDate)
+        #expect(radiograph.dicom?.modality == fixture.modality)
+        #expect(radiograph.dicom?.viewPosition == fixture.view)
+        #expect(radiograph.dicom?.studyInstanceUID == "1.2.826.0.1.3680043.8.498.1000002")
+        #expect(radiograph.dicom?.sopInstanceUID?.isEmpty == false)  // pydicom's RLE encoder issues a new one
+    }
+
+    @Test("Rejected files fail with the exact error", arguments: DICOMFixture.rejected)
+    func rejected(_ fixture: DICOMFixture) throws {
+        let error = try #require(throws: RadiographError.self) { try RadiographReader().read(contentsOf: fixture.path) }
+        #expect(error.code == fixture.expect, "\(error)")
+        if let detail = fixture.detail { #expect(error.description.contains(detail), "\(error)") }
+        if case .decode(_, let format, _) = error { #expect(format == .dicom) }
+    }
+
+    @Test("In-process GDCM gives the same radiograph as the worker", arguments: DICOMFixture.decodable)
+    func inProcessMatchesWorker(_ fixture: DICOMFixture) throws {
+        var options = DecodeOptions()
+        options.dicomIsolation = .inProcess
+        let inProcess = try RadiographReader(options: options).read(contentsOf: fixture.path)
+        let worker = try RadiographReader().read(contentsOf: fixture.path)
+        #expect(inProcess == worker)
+    }
+
+    @Test func signedDataIsSignExtendedFromBitsStoredAndShiftedToOffsetBinary() throws {
+        let radiograph = try RadiographReader().read(contentsOf: Fixtures.path("dicom/signed-13bit-upper-bits-set.dcm"))
+        let mapping = try #require(radiograph.dicom?.modalityMapping)
+        #expect(mapping.offset == -4096)
+        #expect(mapping.scale == 1)
+        #expect(radiograph.dicom?.storedSigned == true)
+        #expect(radiograph.statistics.minimum < 4096)  // negative values exist and map below the midpoint
+    }
+
+    @Test func negativeSlopeKeepsSamplesIncreasingWithModalityValue() throws {
+        let radiograph = try RadiographReader().read(contentsOf: Fixtures.path("dicom/rescale-negative-slope.dcm"))
+        let plain = try RadiographReader().read(contentsOf: Fixtures.path("dicom/explicit-le.dcm"))
+        #expect(radiograph.samples == plain.samples.map { 4095 - $0 })
+        #expect(radiograph.notes.contains { $0.contains("negative Rescale Slope") })
+    }
+
+    @Test func monochrome1IsRecordedNotInverted() throws {
+        let mono1 = try RadiographReader().read(contentsOf: Fixtures.path("dicom/monochrome1.dcm"))
+        let mono2 = try RadiographReader().read(contentsOf: Fixtures.path("dicom/explicit-le.dcm"))
+        #expect(mono1.photometric == .monochrome1)
+        #expect(mono1.samples == mono2.samples)
+    }
+
+    @Test func maxPixelsIsCheckedBeforeDecoding() throws {
+        let error = try #require(throws: RadiographError.self) {
+            try RadiographReader(options: DecodeOptions(maxPixels: 100)).read(contentsOf: Fixtures.path("dicom/rle.dcm"))
+        }
+        #expect(error == .decode(path: Fixtures.path("dicom/rle.dcm"), format: .dicom, .tooLarge(width: 64, height: 48, limitPixels: 100)))
+    }
+}
+
+@Suite struct DICOMSniffingTests {
+    @Test func preambleAndPreamblelessFilesAreDICOM() throws {
+        for name in ["explicit-le.dcm", "no-preamble-implicit.dcm", "pydicom-MR_small_bigendian.dcm"] {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("dicom/" + name))))
+            #expect(FormatSniffer.sniff(bytes) == .supported(.dicom), "\(name)")
+        }
+        #expect(FormatSniffer.sniff([UInt8](repeating: 0, count: 200)) == .unknown)
+        #expect(FormatSniffer.sniff([0x08, 0x00, 0x05, 0x00] + [UInt8](repeating: 0x41, count: 20)) == .unknown)
+    }
+
+    @Test func unsupportedTransferSyntaxIsRefusedBeforeGDCM() throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("dicom/htj2k.dcm"))))
+        #expect(throws: DecodingFailure.unsupportedTransferSyntax(uid: "1.2.840.10008.1.2.4.201")) { try DICOMPreflight.scan(bytes) }
+    }
+}
+
+/// A worker that aborts, hangs or is killed costs one request; the pool replaces it.
+@Suite struct DICOMWorkerIsolationTests {
+    let sample = [UInt8](try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("dicom/jpeg-lossless-sv1.dcm"))))
+
+    func decodesFine(_ pool: DICOMWorkerPool) throws {
+        let image = try pool.decode(sample, maxPixels: 1 << 20, timeoutSeconds: 20)
+        #expect(image.rows == 48 && image.columns == 64)
+    }
+
+    @Test func abortingWorkerIsReportedAndReplaced() throws {
+        let pool = DICOMWorkerPool(size: 1)
+        defer { pool.shutdown() }
+        try decodesFine(pool)
+        #expect(throws: DecodingFailure.self) { _ = try pool.request(.abortForTesting, payload: [], timeoutSeconds: 20) }
+        do {
+            _ = try pool.request(.abortForTesting, payload: [], timeoutSeconds: 20)
+        } catch let failure as DecodingFailure {
+            guard case .workerCrashed(let detail) = failure else { Issue.record("got \(failure)"); return }
+            #expect(detail.contains("SIGABRT"), "\(detail)")
+        }
+        try decodesFine(pool)
+        #expect(pool.workersStarted == 3)
+    }
+
+    @Test func hangingWorkerTimesOutAndIsReplaced() throws {
+        let pool = DICOMWorkerPool(size: 1)
+        defer { pool.shutdown() }
+        let start = Date()
+        #expect(throws: DecodingFailure.timedOut(seconds: 0.5)) { _ = try pool.request(.hangForTesting, payload: [], timeoutSeconds: 0.5) }
+        #expect(Date().timeIntervalSince(start) < 10)
+        try decodesFine(pool)
+        #expect(pool.workersStarted == 2)
+    }
+
+    @Test func workerKilledMidRequestIsReportedAndReplaced() throws {
+        let pool = DICOMWorkerPool(size: 1)
+        defer { pool.shutdown() }
+        try decodesFine(pool)
+        let victim = try #require(pool.idleWorkerPIDs.first)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { kill(victim, SIGKILL) }
+        #expect(throws: DecodingFailure.workerCrashed(detail: "killed by SIGKILL")) {
+            _ = try pool.request(.hangForTesting, payload: [], timeoutSeconds: 20)
+        }
+        try decodesFine(pool)
+        #expect(!pool.idleWorkerPIDs.contains(victim))
+    }
+
+    @Test func workerKilledWhileIdleIsReplacedTransparently() throws {
+        let pool = DICOMWorkerPool(size: 1)
+        defer { pool.shutdown() }
+        try decodesFine(pool)
+        let victim = try #require(pool.idleWorkerPIDs.first)
+        kill(victim, SIGKILL)
+        usleep(100_000)
+        try decodesFine(pool)
+        #expect(pool.workersStarted == 2)
+    }
+
+    @Test func missingWorkerExecutableIsAClearError() throws {
+        let pool = DICOMWorkerPool(size: 1, executable: "/nonexistent/nodules-dicom-worker")
+        #expect(throws: DecodingFailure.self) { try decodesFine(pool) }
+        do {
+            try decodesFine(pool)
+        } catch let failure as DecodingFailure {
+            #expect(failure.kind == "worker-unavailable")
+        }
+    }
+
+    @Test func batchContinuesAfterAFailedFile() throws {
+        let files = ["truncated-rle-50pct.dcm", "explicit-le.dcm", "cut-codestream-j2k-lossless.dcm", "rle.dcm"]
+        var codes: [String] = []
+        for name in files {
+            do {
+                _ = try RadiographReader().read(contentsOf: Fixtures.path("dicom/" + name))
+                codes.append("ok")
+            } catch let error as RadiographError {
+                codes.append(error.code)
+            }
+        }
+        #expect(codes == ["decode.truncated", "ok", "decode.corrupt", "ok"])
+    }
+}
