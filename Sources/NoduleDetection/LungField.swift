@@ -61,7 +61,11 @@ public struct LungField: Sendable {
         let firstSplit = LungField.otsu(values)
         let darkClass = values.filter { $0 < firstSplit }
         let airThreshold = darkClass.count > 100 ? LungField.otsu(darkClass) : firstSplit
-        let (airLabels, airComponents) = Morphology.label(values.map { $0 < airThreshold }, width: w, height: h)
+        // Opened first (disc of `chestWall` radius), so a dark lung joined to the
+        // outside air through a thin, blurred chest wall is not taken for air.
+        let darkest = values.map { $0 < airThreshold }
+        let opened = Morphology.open(darkest, width: w, height: h, radius: p.chestWallMM / spacing / 2)
+        let (airLabels, airComponents) = Morphology.label(opened, width: w, height: h)
         let outside = Set(airComponents.filter { $0.minX < band || $0.maxX >= w - band || $0.maxY >= h - band || $0.minY < band && $0.area > w * h / 50 }.map(\.label))
         var air = [Bool](repeating: false, count: w * h)
         for i in 0..<(w * h) where outside.contains(airLabels[i]) { air[i] = true }
@@ -354,6 +358,14 @@ enum Morphology {
         let r = Float(radius)
         let dilated = distance(to: set, width: w, height: h).map { $0 <= r }
         return distance(to: dilated.map { !$0 }, width: w, height: h).map { $0 > r }
+    }
+
+    /// Opening by a disc of `radius` px: erosion then dilation, via distance maps.
+    static func open(_ set: [Bool], width w: Int, height h: Int, radius: Double) -> [Bool] {
+        guard radius >= 0.5 else { return set }
+        let r = Float(radius)
+        let eroded = distance(to: set.map { !$0 }, width: w, height: h).map { $0 > r }
+        return distance(to: eroded, width: w, height: h).map { $0 <= r }
     }
 
     /// Fills background regions not connected to the image border.

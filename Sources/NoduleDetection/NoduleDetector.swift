@@ -53,6 +53,7 @@ public struct NoduleDetector: Sendable {
         let workingWidth = working.width
         var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
                                           minimumResponse: Float(p.candidates.minimumResponse),
+                                          scaleBias: p.candidates.scaleBias ?? 0,
                                           scaleSpace: space) { x, y in allowed[y * workingWidth + x] }
         // Sizes outside the searched range (the padding scales) stay candidates only
         // if they are within one scale step; the measurement decides the size.

@@ -4,7 +4,9 @@
 ///
 /// Detections are visited by descending score (ties: lower index first, so the
 /// result is deterministic); one is kept unless its centre lies closer than
-/// `overlap` × the larger of the two radii to a centre already kept.
+/// `overlap` × the *smaller* of the two radii to a centre already kept — the
+/// two then describe one object. (With the larger radius, a high-scoring big
+/// false positive such as a rib crossing would swallow every nodule it covers.)
 public enum NonMaximumSuppression {
     /// One detection: centre and radius in any consistent unit, and a score.
     public struct Detection: Sendable, Equatable {
@@ -38,7 +40,7 @@ public enum NonMaximumSuppression {
                 for gx in (cx - 1)...(cx + 1) {
                     for k in grid[SIMD2(gx, gy), default: []] {
                         let o = detections[k]
-                        let limit = overlap * max(o.radius, d.radius)
+                        let limit = overlap * min(o.radius, d.radius)
                         let dx = o.x - d.x, dy = o.y - d.y
                         if dx * dx + dy * dy < limit * limit { suppressed = true; break search }
                     }

@@ -67,6 +67,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var scales: Int
         /// Smallest σ²-normalised LoG response kept (normalised intensity units).
         public var minimumResponse: Double
+        /// β in the (σ/σ₀)^β weighting of LoG levels (0: plain σ²-normalisation).
+        public var scaleBias: Double?
         /// Smallest Hessian blobness (λ_small/λ_large) kept; ridges score near 0.
         public var minimumBlobness: Double
         /// Non-maximum suppression: two candidates overlap when their centres are
@@ -83,6 +85,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case scales
             case minimumResponse = "minimum_response"
             case minimumBlobness = "minimum_blobness"
+            case scaleBias = "scale_bias"
             case suppressionOverlap = "suppression_overlap"
             case maximumCandidates = "maximum_candidates"
             case maximumReported = "maximum_reported"

@@ -42,7 +42,9 @@ public enum ScaleSpaceMaxima {
     /// holds. Sub-pixel and sub-scale positions come from a parabola through the
     /// neighbours on each axis. Results are sorted by response, then position,
     /// so they are deterministic.
-    public static func find(in image: FloatImage, sigmas: [Double], minimumResponse: Float,
+    /// `scaleBias` β weights level σ by (σ/σ₀)^β (Lindeberg's γ-normalisation
+    /// with γ = 2 + β): β > 0 favours larger blobs over small bright dots.
+    public static func find(in image: FloatImage, sigmas: [Double], minimumResponse: Float, scaleBias: Double = 0,
                             scaleSpace: ScaleSpace? = nil,
                             accept: (Int, Int) -> Bool = { _, _ in true }) -> [BlobCandidate] {
         precondition(sigmas.count >= 2, "at least two scales")
@@ -80,7 +82,8 @@ public enum ScaleSpaceMaxima {
         var index = 0
         space.stream(image, filter: .log) { level in
             var current = level.response
-            current.withUnsafeMutableRows { row, _ in for k in row.indices { row[k] = -row[k] } }
+            let weight = -Float(pow(level.sigma / sigmas[0], scaleBias))
+            current.withUnsafeMutableRows { row, _ in for k in row.indices { row[k] *= weight } }
             if let p = previous { scan(p, below: older, above: current, sigmaIndex: index - 1) }
             older = previous
             previous = current

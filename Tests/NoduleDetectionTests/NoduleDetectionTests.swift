@@ -77,7 +77,7 @@ struct CandidateTests {
             var expected: [Int] = []
             for i in order where !expected.contains(where: { j in
                 let a = detections[i], b = detections[j]
-                return hypot(a.x - b.x, a.y - b.y) < max(a.radius, b.radius)
+                return hypot(a.x - b.x, a.y - b.y) < min(a.radius, b.radius)
             }) { expected.append(i) }
             #expect(kept == expected)
         }

@@ -29,10 +29,13 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         #expect(good["error"] is NSNull)
         #expect((good["pipeline"] as? [String: Any])?["name"] as? String == "cxr-nodules")
         let nodules = try #require(good["nodules"] as? [[String: Any]])
-        let top = try #require(nodules.first)
-        // The bundled phantom's nodule A: centre (720, 450) px, 16 mm.
-        let x = try #require(top["x"] as? Double), y = try #require(top["y"] as? Double)
-        #expect(hypot(x - 720, y - 450) < 16, "top candidate at (\(x), \(y))")
+        // The bundled phantom's nodule A, centre (720, 450) px, 16 mm, is among the
+        // reported candidates (its rank depends on the fitted score model).
+        let hits = nodules.filter { n in
+            guard let x = n["x"] as? Double, let y = n["y"] as? Double else { return false }
+            return hypot(x - 720, y - 450) < 16
+        }
+        #expect(hits.count == 1, "candidates: \(nodules.map { ($0["x"] ?? 0, $0["y"] ?? 0) })")
         let bad = lines[1]
         #expect(bad["error_code"] as? String == "decode.truncated")
         #expect((bad["nodules"] as? [Any])?.isEmpty == true)
