@@ -25,12 +25,13 @@ import os
 import numpy as np
 
 FEATURES = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
-            "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung"]
+            "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
+            "background", "background_gradient", "sphere_fit", "open_rays"]
 
 
 def transform(name, value):
     """Features enter the model as given, except heavy-tailed ones, which enter as log."""
-    if name in ("contrast_to_noise", "contrast", "log_response", "scale_diameter_mm", "long_axis_mm", "short_axis_mm"):
+    if name in ("contrast_to_noise", "contrast", "log_response", "scale_diameter_mm", "long_axis_mm", "short_axis_mm", "background_gradient"):
         return math.log(max(value, 1e-4))
     if name == "lung_depth_mm":
         return max(min(value, 40.0), -40.0)

@@ -192,10 +192,23 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     public var lungDepthMM: Double
     /// Fraction of the nodule's outline inside the lung field, 0–1.
     public var insideLung: Double
+    /// Local background level under the nodule, normalised intensity (lung is dark).
+    public var background: Double
+    /// Background gradient magnitude, normalised intensity per mm (strong near the heart and diaphragm borders).
+    public var backgroundGradient: Double
+    /// Correlation of the mean radial profile with a projected sphere's, −1…1.
+    public var sphereFit: Double
+    /// Fraction of rays that found no edge within the search radius, 0–1.
+    public var openRays: Double
 
     public init(contrast: Double, contrastToNoise: Double, blobness: Double, logResponse: Double,
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
-                lungDepthMM: Double, insideLung: Double) {
+                lungDepthMM: Double, insideLung: Double, background: Double = 0, backgroundGradient: Double = 0,
+                sphereFit: Double = 0, openRays: Double = 0) {
+        self.background = background
+        self.backgroundGradient = backgroundGradient
+        self.sphereFit = sphereFit
+        self.openRays = openRays
         self.contrast = contrast
         self.contrastToNoise = contrastToNoise
         self.blobness = blobness
@@ -219,6 +232,10 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         case shortAxisMM = "short_axis_mm"
         case lungDepthMM = "lung_depth_mm"
         case insideLung = "inside_lung"
+        case background
+        case backgroundGradient = "background_gradient"
+        case sphereFit = "sphere_fit"
+        case openRays = "open_rays"
     }
 
     /// Lenient: a missing feature reads as 0, so results from peers that
@@ -230,18 +247,22 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   blobness: try value(.blobness), logResponse: try value(.logResponse),
                   scaleDiameterMM: try value(.scaleDiameterMM), circularity: try value(.circularity),
                   longAxisMM: try value(.longAxisMM), shortAxisMM: try value(.shortAxisMM),
-                  lungDepthMM: try value(.lungDepthMM), insideLung: try value(.insideLung))
+                  lungDepthMM: try value(.lungDepthMM), insideLung: try value(.insideLung),
+                  background: try value(.background), backgroundGradient: try value(.backgroundGradient),
+                  sphereFit: try value(.sphereFit), openRays: try value(.openRays))
     }
 
     /// The JSON names of the features.
     public static let names = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
-                               "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung"]
+                               "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
+                               "background", "background_gradient", "sphere_fit", "open_rays"]
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {
         ["contrast": contrast, "contrast_to_noise": contrastToNoise, "blobness": blobness,
          "log_response": logResponse, "scale_diameter_mm": scaleDiameterMM, "circularity": circularity,
          "long_axis_mm": longAxisMM, "short_axis_mm": shortAxisMM, "lung_depth_mm": lungDepthMM,
-         "inside_lung": insideLung]
+         "inside_lung": insideLung, "background": background, "background_gradient": backgroundGradient,
+         "sphere_fit": sphereFit, "open_rays": openRays]
     }
 }

@@ -111,8 +111,16 @@ public struct LungField: Sendable {
             }
             source = .mirrored
         } else if best.count == 0 {
-            for y in (h / 8)..<(h * 3 / 4) {
-                for x in (w / 8)..<(w * 7 / 8) where abs(x - w / 2) > w / 20 { final[y * w + x] = 1 }
+            // Two ellipses where lungs sit on a PA radiograph: columns 12–46 % and
+            // 54–88 %, rows 12–78 %.
+            for y in 0..<h {
+                for x in 0..<w {
+                    let v = (Double(y) / Double(h) - 0.45) / 0.33
+                    for centre in [0.29, 0.71] {
+                        let u = (Double(x) / Double(w) - centre) / 0.17
+                        if u * u + v * v <= 1 { final[y * w + x] = 1 }
+                    }
+                }
             }
             source = .prior
         }
@@ -126,6 +134,17 @@ public struct LungField: Sendable {
             let top = max(0, lung.minY - Int(0.6 * Double(lung.maxY - lung.minY + 1)))
             for y in top..<lung.minY {
                 for x in lung.minX...lung.maxX where body[y * w + x] { region[y * w + x] = 1 }
+            }
+        }
+        // And always the anatomical prior (slightly enlarged ellipses), so a
+        // segmentation that misses part of a lung cannot hide a nodule there.
+        for y in 0..<h {
+            for x in 0..<w {
+                let v = (Double(y) / Double(h) - 0.45) / 0.38
+                for centre in [0.29, 0.71] {
+                    let u = (Double(x) / Double(w) - centre) / 0.21
+                    if u * u + v * v <= 1 { region[y * w + x] = 1 }
+                }
             }
         }
         searchRegion = region
@@ -192,7 +211,8 @@ public struct LungField: Sendable {
             var closed = Morphology.close(side, width: w, height: h, radius: closingRadius)
             closed = Morphology.fillHoles(closed, width: w, height: h)
             let (labels2, parts) = Morphology.label(closed, width: w, height: h)
-            guard let largest = parts.max(by: { $0.area < $1.area }), Double(largest.area) >= minimumArea else { continue }
+            guard let largest = parts.max(by: { $0.area < $1.area }), Double(largest.area) >= minimumArea,
+                  isPlausibleLung(largest, width: w, height: h) else { continue }
             for i in 0..<(w * h) where labels2[i] == largest.label { mask[i] = 1 }
             count += 1
         }
@@ -221,6 +241,18 @@ public struct LungField: Sendable {
             for i in 0..<(w * h) where grown[i] { out[i] = 1 }
         }
         return out
+    }
+
+    /// Shape prior for one lung: centroid in the central 76 % of columns and
+    /// between 20 % and 75 % of the rows, taller than 0.8 × its width, and at
+    /// most 35 % of the image. Rejects the soft-tissue strips, arms and outside
+    /// regions a threshold can pick up.
+    static func isPlausibleLung(_ c: Morphology.Component, width w: Int, height h: Int) -> Bool {
+        let boxWidth = Double(c.maxX - c.minX + 1), boxHeight = Double(c.maxY - c.minY + 1)
+        return c.centroidX >= 0.12 * Double(w) && c.centroidX <= 0.88 * Double(w)
+            && c.centroidY >= 0.2 * Double(h) && c.centroidY <= 0.75 * Double(h)
+            && boxHeight >= 0.8 * boxWidth
+            && Double(c.area) <= 0.35 * Double(w * h)
     }
 
     /// The two thresholds of three-class Otsu (maximum between-class variance) over 128 bins.

@@ -54,6 +54,7 @@ public struct NoduleDetector: Sendable {
         var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
                                           minimumResponse: Float(p.candidates.minimumResponse),
                                           scaleBias: p.candidates.scaleBias ?? 0,
+                                          filter: p.candidates.detector == "hessian-determinant" ? .hessianDeterminant : .log,
                                           scaleSpace: space) { x, y in allowed[y * workingWidth + x] }
         // Sizes outside the searched range (the padding scales) stay candidates only
         // if they are within one scale step; the measurement decides the size.
@@ -107,7 +108,11 @@ public struct NoduleDetector: Sendable {
                         longAxisMM: m.longAxis * fineMM,
                         shortAxisMM: m.shortAxis * fineMM,
                         lungDepthMM: lungs.depthMM(x: mx, y: my),
-                        insideLung: Double(inside) / Double(max(1, m.outline.count)))
+                        insideLung: Double(inside) / Double(max(1, m.outline.count)),
+                        background: m.background,
+                        backgroundGradient: m.backgroundGradient / fineMM,
+                        sphereFit: m.sphereFit,
+                        openRays: m.openRayFraction)
                     results[i] = NoduleCandidate(
                         x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
                         diameterPx: m.diameter * inputPerFine,

@@ -33,6 +33,11 @@ public struct NoduleMeasurement: Sendable, Equatable {
     public var outline: [(x: Double, y: Double)]
     /// Fraction of rays that reached their limit without crossing the contour level.
     public var openRayFraction: Double
+    /// Background plane value at the centre, and its gradient magnitude per px.
+    public var background: Double = 0
+    public var backgroundGradient: Double = 0
+    /// Correlation of the mean radial residual profile (0…1.5 R) with A·√(1 − ρ²/R²).
+    public var sphereFit: Double = 0
 
     /// Mean of long and short axis, px.
     public var diameter: Double { (longAxis + shortAxis) / 2 }
@@ -129,6 +134,24 @@ public struct NoduleMeasurement: Sendable, Equatable {
                 centre = polygon
             }
         }
+        // Mean radial profile out to 1.5 R against the projected-sphere model.
+        let meanRadius = radii.reduce(0, +) / Double(max(1, radii.count))
+        var observed: [Double] = [], model: [Double] = []
+        if meanRadius > 0.5 {
+            for step in 0..<16 {
+                let rho = 1.5 * meanRadius * Double(step) / 15
+                var sum = 0.0, count = 0.0
+                for k in 0..<16 {
+                    let angle = 2 * Double.pi * Double(k) / 16
+                    if let v = residual(centre.x + rho * cos(angle), centre.y + rho * sin(angle)) { sum += v; count += 1 }
+                }
+                guard count > 0 else { continue }
+                observed.append(sum / count)
+                let ratio = rho / (meanRadius / (1 - p.contourFraction * p.contourFraction).squareRoot())
+                model.append(ratio < 1 ? (1 - ratio * ratio).squareRoot() : 0)
+            }
+        }
+        let sphereFit = NoduleMeasurement.correlation(observed, model)
         let n = radii.count
         let halfTurn = n / 2
         var longAxis = 0.0, longIndex = 0
@@ -144,7 +167,10 @@ public struct NoduleMeasurement: Sendable, Equatable {
             longAxis: longAxis * sphere, shortAxis: min(shortAxis, longAxis) * sphere,
             contrast: contrast, backgroundNoise: plane.noise,
             outline: outline.map { ($0.x + Double(px0), $0.y + Double(py0)) },
-            openRayFraction: Double(open) / Double(max(1, n)))
+            openRayFraction: Double(open) / Double(max(1, n)),
+            background: plane.a + plane.b * centre.x + plane.c * centre.y,
+            backgroundGradient: (plane.b * plane.b + plane.c * plane.c).squareRoot(),
+            sphereFit: sphereFit)
     }
 
     /// Least-squares plane a + b·u + c·v over the annulus, refitted twice without
@@ -185,6 +211,21 @@ public struct NoduleMeasurement: Sendable, Equatable {
             for i in points.indices { keep[i] = residuals[i] - median <= 2.5 * noise }
         }
         return (plane.a, plane.b, plane.c, noise)
+    }
+
+    /// Pearson correlation; 0 when either side is constant or empty.
+    static func correlation(_ a: [Double], _ b: [Double]) -> Double {
+        let n = Double(min(a.count, b.count))
+        guard n >= 3 else { return 0 }
+        let ma = a.prefix(Int(n)).reduce(0, +) / n, mb = b.prefix(Int(n)).reduce(0, +) / n
+        var sab = 0.0, saa = 0.0, sbb = 0.0
+        for (x, y) in zip(a, b) {
+            sab += (x - ma) * (y - mb)
+            saa += (x - ma) * (x - ma)
+            sbb += (y - mb) * (y - mb)
+        }
+        guard saa > 0, sbb > 0 else { return 0 }
+        return sab / (saa * sbb).squareRoot()
     }
 
     static func solve3(_ m: [[Double]], _ b: [Double]) -> [Double]? {

@@ -67,6 +67,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var scales: Int
         /// Smallest σ²-normalised LoG response kept (normalised intensity units).
         public var minimumResponse: Double
+        /// Blob detector: `log` (σ²-normalised LoG, default) or `hessian-determinant`.
+        public var detector: String?
         /// β in the (σ/σ₀)^β weighting of LoG levels (0: plain σ²-normalisation).
         public var scaleBias: Double?
         /// Smallest Hessian blobness (λ_small/λ_large) kept; ridges score near 0.
@@ -86,6 +88,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case minimumResponse = "minimum_response"
             case minimumBlobness = "minimum_blobness"
             case scaleBias = "scale_bias"
+            case detector
             case suppressionOverlap = "suppression_overlap"
             case maximumCandidates = "maximum_candidates"
             case maximumReported = "maximum_reported"
@@ -179,6 +182,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                     && normalisation.upperPercentile <= 100, "normalisation percentiles must satisfy 0 ≤ lower < upper ≤ 100")
         try require(candidates.minimumDiameterMM > 0 && candidates.minimumDiameterMM < candidates.maximumDiameterMM,
                     "candidates: 0 < minimum_diameter_mm < maximum_diameter_mm")
+        try require(["log", "hessian-determinant"].contains(candidates.detector ?? "log"),
+                    "candidates.detector must be \"log\" or \"hessian-determinant\"")
         try require(candidates.scales >= 3 && candidates.scales <= 64, "candidates.scales must be 3…64")
         try require(candidates.maximumCandidates > 0 && candidates.maximumReported > 0, "candidate limits must be positive")
         try require(measurement.rays >= 8 && measurement.rays <= 360, "measurement.rays must be 8…360")

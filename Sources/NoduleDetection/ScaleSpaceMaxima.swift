@@ -44,7 +44,11 @@ public enum ScaleSpaceMaxima {
     /// so they are deterministic.
     /// `scaleBias` β weights level σ by (σ/σ₀)^β (Lindeberg's γ-normalisation
     /// with γ = 2 + β): β > 0 favours larger blobs over small bright dots.
+    /// `filter` is `.log` (−σ²∇²G) or `.hessianDeterminant` (√ of σ⁴·det H where
+    /// positive, so the response is in intensity units like the LoG's; it is
+    /// near zero on ridges, and dark blobs are removed later by blobness).
     public static func find(in image: FloatImage, sigmas: [Double], minimumResponse: Float, scaleBias: Double = 0,
+                            filter: ScaleSpaceFilter = .log,
                             scaleSpace: ScaleSpace? = nil,
                             accept: (Int, Int) -> Bool = { _, _ in true }) -> [BlobCandidate] {
         precondition(sigmas.count >= 2, "at least two scales")
@@ -80,10 +84,14 @@ public enum ScaleSpaceMaxima {
         // so at most three levels are held.
         var older: FloatImage?, previous: FloatImage?
         var index = 0
-        space.stream(image, filter: .log) { level in
+        space.stream(image, filter: filter) { level in
             var current = level.response
-            let weight = -Float(pow(level.sigma / sigmas[0], scaleBias))
-            current.withUnsafeMutableRows { row, _ in for k in row.indices { row[k] *= weight } }
+            let bias = Float(pow(level.sigma / sigmas[0], scaleBias))
+            if filter == .hessianDeterminant {
+                current.withUnsafeMutableRows { row, _ in for k in row.indices { row[k] = bias * max(row[k], 0).squareRoot() } }
+            } else {
+                current.withUnsafeMutableRows { row, _ in for k in row.indices { row[k] *= -bias } }
+            }
             if let p = previous { scan(p, below: older, above: current, sigmaIndex: index - 1) }
             older = previous
             previous = current
