@@ -26,12 +26,12 @@ import numpy as np
 
 FEATURES = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
             "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
-            "background", "background_gradient", "sphere_fit", "open_rays"]
+            "background", "background_gradient", "sphere_fit", "open_rays", "density"]
 
 
 def transform(name, value):
     """Features enter the model as given, except heavy-tailed ones, which enter as log."""
-    if name in ("contrast_to_noise", "contrast", "log_response", "scale_diameter_mm", "long_axis_mm", "short_axis_mm", "background_gradient"):
+    if name in ("contrast_to_noise", "contrast", "log_response", "scale_diameter_mm", "long_axis_mm", "short_axis_mm", "background_gradient", "density"):
         return math.log(max(value, 1e-4))
     if name == "lung_depth_mm":
         return max(min(value, 40.0), -40.0)
@@ -88,6 +88,7 @@ def main():
     ap.add_argument("--describe", required=True, help="what the training data was")
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--features", default=",".join(FEATURES))
+    ap.add_argument("--quadratic", default="", help="features that also enter squared (after standardising)")
     args = ap.parse_args()
     names = [f for f in args.features.split(",") if f]
     rows = load(args.truth, args.results)
@@ -101,6 +102,9 @@ def main():
     scale = raw.std(axis=0)
     scale[scale == 0] = 1
     x = (raw - mean) / scale
+    quadratic = [f for f in args.quadratic.split(",") if f]
+    if quadratic:
+        x = np.hstack([x] + [x[:, names.index(f)][:, None] ** 2 for f in quadratic])
 
     # Calibration check: fit on even images, report on odd ones.
     train, test = images % 2 == 0, images % 2 == 1
@@ -119,7 +123,8 @@ def main():
     definition["score"] = {
         "kind": "logistic",
         "intercept": round(float(w[0]), 6),
-        "weights": {f: round(float(v), 6) for f, v in zip(names, w[1:])},
+        "weights": {f: round(float(v), 6) for f, v in zip(names, w[1:1 + len(names)])},
+        "quadratic_weights": {f: round(float(v), 6) for f, v in zip(quadratic, w[1 + len(names):])},
         "means": {f: round(float(v), 6) for f, v in zip(names, mean)},
         "scales": {f: round(float(v), 6) for f, v in zip(names, scale)},
         "transforms": {f: ("log" if transform(f, math.e) == 1.0 else ("clamp40" if f == "lung_depth_mm" else "identity")) for f in names},
@@ -130,7 +135,7 @@ def main():
     with open(args.out, "w") as f:
         json.dump(definition, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    for f_, v in zip(names, w[1:]):
+    for f_, v in zip(names + [q + "^2" for q in quadratic], w[1:]):
         print(f"  weight {f_:20s} {v:+.3f}")
 
 

@@ -200,6 +200,10 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     public var sphereFit: Double
     /// Fraction of rays that found no edge within the search radius, 0–1.
     public var openRays: Double
+    /// Contrast per mm of diameter, normalised units/mm. A sphere's contrast grows
+    /// with its chord, so nodules fall in a band: end-on vessels (long along the beam)
+    /// lie above it, faint noise blobs below.
+    public var density: Double { contrast / max(0.5 * (longAxisMM + shortAxisMM), 0.1) }
 
     public init(contrast: Double, contrastToNoise: Double, blobness: Double, logResponse: Double,
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
@@ -236,6 +240,26 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         case backgroundGradient = "background_gradient"
         case sphereFit = "sphere_fit"
         case openRays = "open_rays"
+        case density
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(contrast, forKey: .contrast)
+        try c.encode(contrastToNoise, forKey: .contrastToNoise)
+        try c.encode(blobness, forKey: .blobness)
+        try c.encode(logResponse, forKey: .logResponse)
+        try c.encode(scaleDiameterMM, forKey: .scaleDiameterMM)
+        try c.encode(circularity, forKey: .circularity)
+        try c.encode(longAxisMM, forKey: .longAxisMM)
+        try c.encode(shortAxisMM, forKey: .shortAxisMM)
+        try c.encode(lungDepthMM, forKey: .lungDepthMM)
+        try c.encode(insideLung, forKey: .insideLung)
+        try c.encode(background, forKey: .background)
+        try c.encode(backgroundGradient, forKey: .backgroundGradient)
+        try c.encode(sphereFit, forKey: .sphereFit)
+        try c.encode(openRays, forKey: .openRays)
+        try c.encode(density, forKey: .density)
     }
 
     /// Lenient: a missing feature reads as 0, so results from peers that
@@ -255,7 +279,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     /// The JSON names of the features.
     public static let names = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
                                "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
-                               "background", "background_gradient", "sphere_fit", "open_rays"]
+                               "background", "background_gradient", "sphere_fit", "open_rays", "density"]
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {
@@ -263,6 +287,6 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
          "log_response": logResponse, "scale_diameter_mm": scaleDiameterMM, "circularity": circularity,
          "long_axis_mm": longAxisMM, "short_axis_mm": shortAxisMM, "lung_depth_mm": lungDepthMM,
          "inside_lung": insideLung, "background": background, "background_gradient": backgroundGradient,
-         "sphere_fit": sphereFit, "open_rays": openRays]
+         "sphere_fit": sphereFit, "open_rays": openRays, "density": density]
     }
 }

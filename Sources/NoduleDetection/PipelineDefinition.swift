@@ -125,6 +125,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var weights: [String: Double]
         public var means: [String: Double]
         public var scales: [String: Double]
+        /// Optional weights on the *squared* standardised feature, for features whose
+        /// nodule range is a band (e.g. `density`: faint noise below, end-on vessels above).
+        public var quadraticWeights: [String: Double]?
         /// Per-feature transform applied before standardising: `log` (natural log,
         /// floored at 1e-4), `clamp40` (clamped to ±40) or `identity` (default).
         public var transforms: [String: String]?
@@ -133,6 +136,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case kind, intercept, weights, means, scales, transforms
+            case quadraticWeights = "quadratic_weights"
             case fittedOn = "fitted_on"
         }
 
@@ -148,11 +152,15 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public func probability(_ features: NoduleFeatures) -> Double {
             let named = features.named
             var z = intercept
-            for (name, w) in weights {
+            func standardised(_ name: String) -> Double {
                 let f = Self.transformed(named[name] ?? 0, transforms?[name])
-                let m = means[name] ?? 0
                 let s = scales[name] ?? 1
-                z += w * (f - m) / (s == 0 ? 1 : s)
+                return (f - (means[name] ?? 0)) / (s == 0 ? 1 : s)
+            }
+            for (name, w) in weights { z += w * standardised(name) }
+            for (name, w) in quadraticWeights ?? [:] {
+                let v = standardised(name)
+                z += w * v * v
             }
             return 1 / (1 + exp(-z))
         }
@@ -194,6 +202,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         try require(score.kind == "logistic", "score.kind must be \"logistic\"")
         let known = Set(NoduleFeatures.names)
         for name in score.weights.keys { try require(known.contains(name), "score.weights: unknown feature '\(name)'") }
+        for name in (score.quadraticWeights ?? [:]).keys { try require(known.contains(name), "score.quadratic_weights: unknown feature '\(name)'") }
         for t in (score.transforms ?? [:]).values {
             try require(["log", "clamp40", "identity"].contains(t), "score.transforms: unknown transform '\(t)'")
         }
