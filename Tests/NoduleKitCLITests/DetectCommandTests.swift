@@ -15,7 +15,16 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
     }
 
     @Test func jsonLinesFollowTheSchemaAndErrorsStayInline() throws {
-        let run = try SpawnedProcess.run("nodules", ["detect", root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg",
+        // The default definition with every candidate reported, so the check below is
+        // about detection and measurement, not about the score model's ranking.
+        let definition = root + "/Pipelines/cxr-nodules.json"
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: definition))) as? [String: Any])
+        var candidates = try #require(json["candidates"] as? [String: Any])
+        candidates["maximum_reported"] = 200
+        json["candidates"] = candidates
+        let wide = Fixtures.temporaryDirectory("detect-wide") + "/all-candidates.json"
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: wide))
+        let run = try SpawnedProcess.run("nodules", ["detect", "--pipeline", wide, root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg",
                                                      ioFixtures + "/truncated.png"], currentDirectory: root)
         #expect(run.status == 1, "\(run.standardError)")
         let lines = try objects(run.standardOutput)
@@ -28,14 +37,16 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         let good = lines[0]
         #expect(good["error"] is NSNull)
         #expect((good["pipeline"] as? [String: Any])?["name"] as? String == "cxr-nodules")
+        #expect((good["pipeline"] as? [String: Any])?["digest"] as? String != nil)
         let nodules = try #require(good["nodules"] as? [[String: Any]])
-        // The bundled phantom's nodule A, centre (720, 450) px, 16 mm, is among the
-        // reported candidates (its rank depends on the fitted score model).
+        // The bundled phantom's nodule A, centre (720, 450) px, 16 mm, is found and
+        // sized within 2.5 mm (ribs overlap it on this crude phantom).
         let hits = nodules.filter { n in
             guard let x = n["x"] as? Double, let y = n["y"] as? Double else { return false }
             return hypot(x - 720, y - 450) < 16
         }
         #expect(hits.count == 1, "candidates: \(nodules.map { ($0["x"] ?? 0, $0["y"] ?? 0) })")
+        if let size = hits.first?["diameter_mm"] as? Double { #expect(abs(size - 16) <= 2.5, "sized \(size) mm") }
         let bad = lines[1]
         #expect(bad["error_code"] as? String == "decode.truncated")
         #expect((bad["nodules"] as? [Any])?.isEmpty == true)
