@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "nodules", targets: ["nodules"]),
         .library(name: "RadiographIO", targets: ["RadiographIO"]),
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
+        .library(name: "SerialTracking", targets: ["SerialTracking"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +45,13 @@ let package = Package(
             dependencies: ["COpenBLAS"]
         ),
 
+        // MARK: Serial exams: registration, matching, growth, follow-up, reports
+        .target(
+            name: "SerialTracking",
+            dependencies: ["ScaleSpace"],
+            exclude: ["README.md"]
+        ),
+
         // MARK: Command line
         .target(
             name: "NoduleKitCLI",
@@ -75,6 +83,11 @@ let package = Package(
             name: "ScaleSpaceTests",
             dependencies: ["ScaleSpace", "TestSupport"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "SerialTrackingTests",
+            dependencies: ["SerialTracking", "ScaleSpace", "TestSupport"],
+            exclude: ["validate_fhir_r4.py"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",
