@@ -29,15 +29,19 @@ public struct MeasuredNodule: Hashable, Sendable {
     public var diameterMM: Double
     /// 1-σ uncertainty of the sizing fit itself, mm, when the detector reports one.
     public var diameterUncertaintyMM: Double?
+    /// Long axis, mm, when the detector reports it (FHIR: LOINC 33728-7, maximum dimension).
+    public var longAxisMM: Double?
     /// Free-form reference back to the measurement (e.g. a store row id or file path).
     public var sourceReference: String?
 
-    public init(xMM: Double, yMM: Double, diameterMM: Double, diameterUncertaintyMM: Double? = nil, sourceReference: String? = nil) {
+    public init(xMM: Double, yMM: Double, diameterMM: Double, diameterUncertaintyMM: Double? = nil,
+                longAxisMM: Double? = nil, sourceReference: String? = nil) {
         precondition(diameterMM > 0 && diameterMM.isFinite, "a diameter is a positive number of mm")
         self.xMM = xMM
         self.yMM = yMM
         self.diameterMM = diameterMM
         self.diameterUncertaintyMM = diameterUncertaintyMM
+        self.longAxisMM = longAxisMM
         self.sourceReference = sourceReference
     }
 }
