@@ -5,10 +5,14 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
 
-.PHONY: demo test build bootstrap clean
+.PHONY: demo test build bootstrap fhir-venv clean
 
 bootstrap:
 	@scripts/bootstrap.sh
+
+# The FHIR R4 validator the SerialTracking tests spawn (fhir.resources 6.4.0 in .build/fhir-venv).
+fhir-venv:
+	@scripts/fhir-venv.sh
 
 build: bootstrap
 	$(SWIFT) build -c release --product nodules
@@ -18,7 +22,7 @@ demo: build
 	$(RELEASE_BIN) info $(SAMPLES)/PHANTOM-001/*/pa.png $(SAMPLES)/PHANTOM-002/*/pa.jpg
 	$(RELEASE_BIN) info --raw 1024x1024:u16be:12 --spacing 0.35 $(SAMPLES)/jsrt-style/PHANTOM-003.img
 
-test: bootstrap
+test: bootstrap fhir-venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "RadiographIO", targets: ["RadiographIO"]),
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
         .library(name: "NoduleDetection", targets: ["NoduleDetection"]),
+        .library(name: "SerialTracking", targets: ["SerialTracking"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -59,6 +60,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // MARK: Serial exams: registration, matching, growth, follow-up, reports
+        .target(
+            name: "SerialTracking",
+            dependencies: ["ScaleSpace"],
+            exclude: ["README.md"]
+        ),
 
         // MARK: Command line
         .target(
@@ -100,6 +107,11 @@ let package = Package(
         .testTarget(
             name: "NoduleDetectionTests",
             dependencies: ["NoduleDetection", "TestSupport"]
+        ),
+        .testTarget(
+            name: "SerialTrackingTests",
+            dependencies: ["SerialTracking", "ScaleSpace", "TestSupport"],
+            exclude: ["validate_fhir_r4.py"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",

@@ -1,0 +1,102 @@
+/// Who the exams belong to. Serial tracking keys on (issuer, patient ID):
+/// DICOM Issuer of Patient ID (0010,0021) and Patient ID (0010,0020).
+public struct PatientKey: Hashable, Comparable, Sendable {
+    /// Issuer of Patient ID (0010,0021); empty when unknown.
+    public var issuer: String
+    /// Patient ID (0010,0020).
+    public var patientID: String
+
+    public init(issuer: String = "", patientID: String) {
+        self.issuer = issuer
+        self.patientID = patientID
+    }
+
+    public static func < (a: PatientKey, b: PatientKey) -> Bool { (a.issuer, a.patientID) < (b.issuer, b.patientID) }
+}
+
+/// One nodule as measured on one exam: position and size in millimetres.
+///
+/// Coordinates are in the exam's own image plane, in mm from the top-left
+/// corner of the image (x to the right, y down), at the exam's pixel spacing.
+/// They are mapped into the reference exam's frame by the exam's
+/// ``RegistrationResult`` before matching.
+public struct MeasuredNodule: Hashable, Sendable {
+    /// Centre, mm from the left edge.
+    public var xMM: Double
+    /// Centre, mm from the top edge.
+    public var yMM: Double
+    /// Diameter, mm: the mean of the long axis and the perpendicular short axis.
+    public var diameterMM: Double
+    /// 1-σ uncertainty of the sizing fit itself, mm, when the detector reports one.
+    public var diameterUncertaintyMM: Double?
+    /// Long axis, mm, when the detector reports it (FHIR: LOINC 33728-7, maximum dimension).
+    public var longAxisMM: Double?
+    /// Free-form reference back to the measurement (e.g. a store row id or file path).
+    public var sourceReference: String?
+
+    public init(xMM: Double, yMM: Double, diameterMM: Double, diameterUncertaintyMM: Double? = nil,
+                longAxisMM: Double? = nil, sourceReference: String? = nil) {
+        precondition(diameterMM > 0 && diameterMM.isFinite, "a diameter is a positive number of mm")
+        self.xMM = xMM
+        self.yMM = yMM
+        self.diameterMM = diameterMM
+        self.diameterUncertaintyMM = diameterUncertaintyMM
+        self.longAxisMM = longAxisMM
+        self.sourceReference = sourceReference
+    }
+}
+
+/// All nodules measured on one exam, independent of how they were detected or stored.
+public struct ExamMeasurements: Hashable, Sendable {
+    /// Unique within the patient (e.g. Study Instance UID).
+    public var examID: String
+    /// Study Date (0008,0020).
+    public var studyDate: CalendarDate
+    /// Pixel spacing at which the diameters were measured, mm/px; nil when unknown.
+    public var pixelSpacingMM: Double?
+    public var nodules: [MeasuredNodule]
+    /// Maps this exam's mm coordinates into the reference exam's frame. nil means
+    /// the coordinates are already in the reference frame (the reference exam itself,
+    /// or measurements registered upstream).
+    public var registration: RegistrationResult?
+
+    public init(examID: String, studyDate: CalendarDate, pixelSpacingMM: Double? = nil,
+                nodules: [MeasuredNodule], registration: RegistrationResult? = nil) {
+        self.examID = examID
+        self.studyDate = studyDate
+        self.pixelSpacingMM = pixelSpacingMM
+        self.nodules = nodules
+        self.registration = registration
+    }
+}
+
+/// The per-measurement diameter uncertainty model.
+///
+/// σ_D = max(floor, √(σ_fit² + (k · spacing)²)), mm, where σ_fit is the sizing
+/// fit's own 1-σ (``MeasuredNodule/diameterUncertaintyMM``) and `spacing` the
+/// pixel spacing at which the diameter was measured: each of the two edges that
+/// define a diameter is located to about ±½ px, so k = 1 px by default. When
+/// neither is known, ``defaultSigmaMM`` applies. On the log-volume scale
+/// (V ∝ D³), σ_lnV = 3 · σ_D / D (first-order propagation).
+public struct DiameterUncertaintyModel: Hashable, Sendable, Codable {
+    /// k, in pixels of the measurement spacing.
+    public var pixelsPerEdgePair: Double
+    /// σ_D when neither the fit nor the spacing is known, mm.
+    public var defaultSigmaMM: Double
+    /// Lower bound on σ_D, mm (no radiograph measurement is better than this).
+    public var floorMM: Double
+
+    public init(pixelsPerEdgePair: Double = 1, defaultSigmaMM: Double = 1.0, floorMM: Double = 0.2) {
+        self.pixelsPerEdgePair = pixelsPerEdgePair
+        self.defaultSigmaMM = defaultSigmaMM
+        self.floorMM = floorMM
+    }
+
+    /// σ_D, mm, for one measurement.
+    public func sigmaMM(fitSigmaMM: Double?, pixelSpacingMM: Double?) -> Double {
+        if fitSigmaMM == nil && pixelSpacingMM == nil { return max(floorMM, defaultSigmaMM) }
+        let fit = fitSigmaMM ?? 0
+        let grid = (pixelSpacingMM ?? 0) * pixelsPerEdgePair
+        return max(floorMM, (fit * fit + grid * grid).squareRoot())
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import ScaleSpace
+@testable import SerialTracking
+import Testing
+import TestSupport
+
+/// A smooth synthetic "chest": random Gaussian blobs plus two elliptical lung
+/// fields with soft edges, defined continuously in mm so an exam can be
+/// rendered exactly under any transform.
+struct SyntheticScene {
+    struct Blob { var x, y, sigma, amplitude: Double }
+    var blobs: [Blob]
+    /// Fine texture (vessels, trabeculae stand-in): value noise on a lattice of this pitch, mm.
+    var texturePitchMM = 5.0, textureAmplitude = 0.6, textureSeed: UInt64
+    /// Lung fields: centres (x) and semi-axes, mm.
+    var lungCentresX = (85.0, 215.0), lungCentreY = 150.0, lungSemiAxes = (60.0, 100.0)
+
+    init(seed: UInt64, blobCount: Int = 60, extentMM: Double = 300) {
+        var rng = SeededRandomNumberGenerator(seed: seed)
+        textureSeed = seed &* 0x9E37_79B9
+        blobs = (0..<blobCount).map { _ in
+            Blob(x: Double.random(in: 0...extentMM, using: &rng), y: Double.random(in: 0...extentMM, using: &rng),
+                 sigma: Double.random(in: 4...18, using: &rng), amplitude: Double.random(in: -1...1, using: &rng))
+        }
+    }
+
+    func lung(_ x: Double, _ y: Double) -> Double {
+        func ellipse(_ cx: Double, _ cy: Double) -> Double {
+            let u = (x - cx) / lungSemiAxes.0, v = (y - cy) / lungSemiAxes.1
+            return 1 / (1 + exp(((u * u + v * v).squareRoot() - 1) * 20))
+        }
+        return max(ellipse(lungCentresX.0, lungCentreY), ellipse(lungCentresX.1, lungCentreY))
+    }
+
+    /// Smoothly interpolated lattice noise in [−1, 1], continuous in (x, y).
+    func texture(_ x: Double, _ y: Double) -> Double {
+        func lattice(_ i: Int, _ j: Int) -> Double {
+            var g = SeededRandomNumberGenerator(seed: textureSeed ^ (UInt64(bitPattern: Int64(i)) &* 0x1F1F_1F1F) ^ (UInt64(bitPattern: Int64(j)) &* 0x5151_5151_5151))
+            return Double(g.next() >> 11) / Double(1 << 52) * 2 - 1
+        }
+        let u = x / texturePitchMM, v = y / texturePitchMM
+        let i = Int(u.rounded(.down)), j = Int(v.rounded(.down))
+        var tx = u - Double(i), ty = v - Double(j)
+        tx = tx * tx * (3 - 2 * tx); ty = ty * ty * (3 - 2 * ty)
+        let top = lattice(i, j) * (1 - tx) + lattice(i + 1, j) * tx
+        let bottom = lattice(i, j + 1) * (1 - tx) + lattice(i + 1, j + 1) * tx
+        return top * (1 - ty) + bottom * ty
+    }
+
+    func value(_ x: Double, _ y: Double) -> Double {
+        var v = 1.5 * lung(x, y) + textureAmplitude * texture(x, y)
+        for b in blobs {
+            let dx = x - b.x, dy = y - b.y
+            v += b.amplitude * exp(-(dx * dx + dy * dy) / (2 * b.sigma * b.sigma))
+        }
+        return v
+    }
+
+    /// The image of the scene seen through `examToScene`: pixel centre p (exam mm) shows scene(T(p)).
+    func render(width: Int, height: Int, spacingMM: Double, examToScene: SimilarityTransform = .identity) -> FloatImage {
+        FloatImage(width: width, height: height) { x, y in
+            let p = examToScene.apply(xMM: (Double(x) + 0.5) * spacingMM, yMM: (Double(y) + 0.5) * spacingMM)
+            return Float(value(p.xMM, p.yMM))
+        }
+    }
+
+    func lungMask(width: Int, height: Int, spacingMM: Double) -> FloatImage {
+        FloatImage(width: width, height: height) { x, y in
+            lung((Double(x) + 0.5) * spacingMM, (Double(y) + 0.5) * spacingMM) > 0.5 ? 1 : 0
+        }
+    }
+}
+
+@Suite struct RegistrationTests {
+    static let spacing = 1.0, side = 300
+
+    func check(seed: UInt64, scale: Double, degrees: Double, dx: Double, dy: Double, mask: Bool) {
+        let scene = SyntheticScene(seed: seed)
+        let truth = SimilarityTransform(scale: scale, rotationDegrees: degrees, aboutXMM: 150, yMM: 150, dxMM: dx, dyMM: dy)
+        let reference = scene.render(width: Self.side, height: Self.side, spacingMM: Self.spacing)
+        // A different exposure (gain, offset) and independent noise on the follow-up exam.
+        var rng = SeededRandomNumberGenerator(seed: seed &+ 1000)
+        var exam = scene.render(width: Self.side, height: Self.side, spacingMM: Self.spacing, examToScene: truth)
+        exam.withUnsafeMutableRows { row, _ in
+            for x in row.indices { row[x] = 0.8 * row[x] + 0.3 + 0.08 * Float(Self.gaussian(&rng)) }
+        }
+        let refMask = mask ? scene.lungMask(width: Self.side, height: Self.side, spacingMM: Self.spacing) : nil
+        let result = ExamRegistration().register(exam: exam, reference: reference, referenceMask: refMask, spacingMM: Self.spacing)
+        let t = result.transform
+        let error = t.maximumDisplacementMM(from: truth, widthMM: 300, heightMM: 300)
+        #expect(result.isReliable, "seed \(seed): \(result.issues)")
+        #expect(error <= 1.0, "seed \(seed): got \(t), want \(truth), max displacement \(error) mm")
+        #expect(abs(t.rotationDegrees - truth.rotationDegrees) <= 0.5, "seed \(seed): rotation \(t.rotationDegrees) vs \(degrees)")
+        #expect(abs(t.scale / truth.scale - 1) <= 0.01, "seed \(seed): scale \(t.scale) vs \(scale)")
+        #expect(result.quality >= 0.8, "seed \(seed): quality \(result.quality)")
+    }
+
+    static func gaussian(_ rng: inout SeededRandomNumberGenerator) -> Double {
+        let u = Double.random(in: Double.ulpOfOne..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+    }
+
+    @Test func recoversAKnownRepositioning() {
+        check(seed: 1, scale: 1.03, degrees: 3, dx: 12, dy: -9, mask: true)
+    }
+
+    @Test(arguments: [UInt64(2), 3, 4])
+    func recoversRandomRepositioningWithinTheTargetRange(seed: UInt64) {
+        var rng = SeededRandomNumberGenerator(seed: seed &* 7919)
+        check(seed: seed, scale: Double.random(in: 0.97...1.03, using: &rng), degrees: Double.random(in: -3...3, using: &rng),
+              dx: Double.random(in: -12...12, using: &rng), dy: Double.random(in: -12...12, using: &rng), mask: seed % 2 == 0)
+    }
+
+    @Test func identicalImagesGiveTheIdentity() {
+        let scene = SyntheticScene(seed: 5)
+        let image = scene.render(width: 200, height: 240, spacingMM: 1.5)
+        let result = ExamRegistration().register(exam: image, reference: image, spacingMM: 1.5)
+        #expect(result.isReliable)
+        #expect(result.transform.maximumDisplacementMM(from: .identity, widthMM: 300, heightMM: 360) < 0.3, "\(result.transform)")
+    }
+
+    @Test func unrelatedImagesAreFlaggedUnreliable() {
+        let a = SyntheticScene(seed: 10).render(width: Self.side, height: Self.side, spacingMM: Self.spacing)
+        var rng = SeededRandomNumberGenerator(seed: 11)
+        let noise = FloatImage(width: Self.side, height: Self.side) { _, _ in Float.random(in: 0...1, using: &rng) }
+        // Another "patient": different fine structure and differently shaped lung fields.
+        var otherPatient = SyntheticScene(seed: 12)
+        otherPatient.lungCentresX = (80, 222)
+        otherPatient.lungCentreY = 160
+        otherPatient.lungSemiAxes = (68, 112)
+        let b = otherPatient.render(width: Self.side, height: Self.side, spacingMM: Self.spacing)
+        for other in [b, noise] {
+            let result = ExamRegistration().register(exam: other, reference: a, spacingMM: Self.spacing)
+            #expect(!result.isReliable, "quality \(result.quality), transform \(result.transform)")
+            #expect(result.issues.contains { if case .lowQuality = $0 { true } else { false } })
+        }
+    }
+
+    @Test func constantImageIsInsufficient() {
+        let flat = FloatImage(width: 100, height: 100) { _, _ in 7 }
+        let result = ExamRegistration().register(exam: flat, reference: flat, spacingMM: 1)
+        #expect(result.issues == [.insufficientImage("constant intensity")])
+    }
+
+    @Test func transformAlgebra() {
+        let t = SimilarityTransform(scale: 1.02, rotationDegrees: -2.5, aboutXMM: 100, yMM: 80, dxMM: 4, dyMM: -7)
+        let p = t.apply(xMM: 33, yMM: 210)
+        let back = t.inverse.apply(xMM: p.xMM, yMM: p.yMM)
+        #expect(abs(back.xMM - 33) < 1e-9 && abs(back.yMM - 210) < 1e-9)
+        let c = t.apply(xMM: 100, yMM: 80)
+        #expect(abs(c.xMM - 104) < 1e-9 && abs(c.yMM - 73) < 1e-9)
+        let id = t.composed(after: t.inverse)
+        #expect(id.maximumDisplacementMM(from: .identity, widthMM: 300, heightMM: 300) < 1e-9)
+    }
+
+    @Test func phaseCorrelationSignConvention() {
+        let scene = SyntheticScene(seed: 3)
+        let a = Plane(scene.render(width: 64, height: 64, spacingMM: 2), spacingX: 2, spacingY: 2)
+        // moved(y) = a(y − v) with v = (6, −4) mm: render the scene shifted.
+        let b = Plane(scene.render(width: 64, height: 64, spacingMM: 2, examToScene: SimilarityTransform(translationXMM: -6, translationYMM: 4)),
+                      spacingX: 2, spacingY: 2)
+        let (vx, vy, peak) = PhaseCorrelation.shift(from: a, to: b, window: ExamRegistration.hann(like: a))
+        #expect(abs(vx - 6) < 0.5 && abs(vy + 4) < 0.5, "v = (\(vx), \(vy)), peak \(peak)")
+    }
+}
