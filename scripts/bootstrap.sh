@@ -3,7 +3,7 @@
 # Runs `apt-get update` at most once, and only when a package is missing.
 set -euo pipefail
 
-PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev)
+PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev libsqlite3-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,6 +22,6 @@ if ! command -v swift >/dev/null 2>&1; then
     echo "bootstrap: Swift 6.3 is required (swift not on PATH)" >&2
     exit 1
 fi
-for lib in libpng16 libjpeg openblas; do
+for lib in libpng16 libjpeg openblas sqlite3; do
     pkg-config --exists "$lib" || { echo "bootstrap: pkg-config cannot find $lib" >&2; exit 1; }
 done
