@@ -128,7 +128,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public func probability(_ features: NoduleFeatures) -> Double {
             let named = features.named
             var z = intercept
-            for (name, w) in weights {
+            // Sorted: Dictionary order changes per process, and so would the last bit of the sum.
+            for name in weights.keys.sorted() {
+                let w = weights[name]!
                 let f = named[name] ?? 0
                 let m = means[name] ?? 0
                 let s = scales[name] ?? 1

@@ -134,3 +134,22 @@ private func touch(_ path: String, _ text: String = "x") throws {
         #expect(Shard.owner(of: "P1/2025-01-01/pa.png", count: 1000) == Shard.owner(of: "P1/2025-01-01/pa.png", count: 1000))
     }
 }
+
+@Suite struct ProgressTests {
+    @Test func barAndLinesCarryRateAndETA() {
+        let bar = ProgressReporter.bar(done: 5, total: 20, failed: 1, elapsed: 2.5, width: 10)
+        #expect(bar.hasPrefix("██░░░░░░░░ 5/20  25% 2.0 img/s ETA 8s 1 failed"))
+        #expect(ProgressReporter.line(done: 10, total: 20, failed: 0, elapsed: 100)
+                == "progress: 10/20 images, 0 failed, 0.1 images/s, elapsed 1m40s, ETA 1m40s")
+        final class Sink: @unchecked Sendable { var text = "" }
+        let sink = Sink()
+        let quiet = ProgressReporter(mode: .quiet) { sink.text += $0 }
+        quiet.update(done: 1, total: 2, failed: 0)
+        quiet.message("x")
+        #expect(sink.text.isEmpty)
+        let live = ProgressReporter(mode: .bar) { sink.text += $0 }
+        live.update(done: 2, total: 2, failed: 0)
+        live.message("nodules: error: e")
+        #expect(sink.text.hasPrefix("\r██") && sink.text.hasSuffix("\r\u{1B}[Knodules: error: e\n"))
+    }
+}
