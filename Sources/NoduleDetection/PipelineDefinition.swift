@@ -157,10 +157,12 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 let s = scales[name] ?? 1
                 return (f - (means[name] ?? 0)) / (s == 0 ? 1 : s)
             }
-            for (name, w) in weights { z += w * standardised(name) }
-            for (name, w) in quadraticWeights ?? [:] {
+            // Sorted: Dictionary order changes per process, and so would the last bit of the sum.
+            for name in weights.keys.sorted() { z += weights[name]! * standardised(name) }
+            let quadratic = quadraticWeights ?? [:]
+            for name in quadratic.keys.sorted() {
                 let v = standardised(name)
-                z += w * v * v
+                z += quadratic[name]! * v * v
             }
             return 1 / (1 + exp(-z))
         }
