@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "NoduleKitCLI",
             dependencies: [
-                "RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "BatchPipeline",
+                "RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "BatchPipeline", "SerialTracking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
