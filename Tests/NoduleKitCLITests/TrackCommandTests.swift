@@ -251,15 +251,16 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
 
         // A second definition (another version, so another digest) over the same images.
         var definition = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/Pipelines/cxr-nodules.json"))) as? [String: Any])
-        definition["version"] = "0.4.0-test"
+        let version = try #require(definition["version"] as? String)
+        definition["version"] = version + "-test"
         try JSONSerialization.data(withJSONObject: definition).write(to: URL(fileURLWithPath: dir + "/other.json"))
         let second = try nodules(["batch", dir + "/in", "--out", dir + "/b.jsonl", "--db", dir + "/s.sqlite", "--quiet",
                                   "--pipeline", dir + "/other.json", "--jobs", "2"])
         #expect(second.status == 0, "\(second.standardError)")
         let refused = try nodules(["track", "--db", dir + "/s.sqlite"])
         #expect(refused.status == 2)
-        #expect(refused.standardError.contains("several pipelines") && refused.standardError.contains("cxr-nodules 0.4.0 ")
-                && refused.standardError.contains("cxr-nodules 0.4.0-test"), "\(refused.standardError)")
+        #expect(refused.standardError.contains("several pipelines") && refused.standardError.contains("cxr-nodules \(version) ")
+                && refused.standardError.contains("cxr-nodules \(version)-test"), "\(refused.standardError)")
         let chosen = try nodules(["track", "--db", dir + "/s.sqlite", "--pipeline", dir + "/other.json"])
         #expect(chosen.status == 0, "\(chosen.standardError)")
         #expect(try jsonArray(chosen.standardOutput).map { $0["patient_id"] as? String } == ["PH-0001"])
