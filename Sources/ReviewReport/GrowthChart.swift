@@ -207,8 +207,7 @@ enum GrowthChart {
 
     /// Axis numbers: up to 3 significant digits, no exponent.
     static func format(_ v: Double) -> String {
-        if v >= 100 { return String(Int(v.rounded())) }
-        if v >= 10 { return Report.number(v, decimals: 1) }
-        return Report.number(v, decimals: 2)
+        if v >= 100 || v == v.rounded() { return String(Int(v.rounded())) }
+        return Report.number(v, decimals: v >= 1 ? 1 : 2)
     }
 }
