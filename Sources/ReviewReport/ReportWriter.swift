@@ -181,12 +181,28 @@ public struct ReportWriter: Sendable {
 
         // Tracks.
         body += "<section class=\"tracks\"><h2>Tracked nodules</h2>\n"
+        let order = Self.urgencyOrder(p.tracks.tracks)
+        if !order.isEmpty {
+            body += "<table class=\"summary\"><caption>Most urgent first: growing (shortest VDT first), indeterminate, new, stable, shrinking, resolved.</caption>\n<thead><tr><th scope=\"col\">nodule</th><th scope=\"col\">status</th><th scope=\"col\">latest diameter</th><th scope=\"col\">VDT</th><th scope=\"col\">next follow-up</th><th scope=\"col\">warnings</th></tr></thead><tbody>\n"
+            for i in order {
+                let t = p.tracks.tracks[i], last = t.observations.last!
+                let vdt = t.growth?.doublingTimeDays.map { $0 > 0 ? "\(Report.days($0)) d" : "halving \(Report.days(-$0)) d" } ?? "—"
+                let next: String = switch t.followUp?.action {
+                case .followUp?: t.followUp?.nextFollowUpDate?.description ?? "—"
+                case .refer?: "refer"
+                case .none?, nil: "none"
+                }
+                let w = trackWarnings(t, in: p).count
+                body += "<tr><td><a href=\"#track-\(i + 1)\"><span class=\"badge \(t.status.rawValue)\">N\(i + 1)</span></a></td><td>\(t.status.rawValue)</td><td>\(Self.mm(last.nodule.diameterMM)) mm <span class=\"muted\">(\(last.studyDate))</span></td><td>\(vdt)</td><td>\(next)</td><td>\(w == 0 ? "" : "⚠ \(w)")</td></tr>\n"
+            }
+            body += "</tbody></table>\n"
+        }
         if p.tracks.tracks.isEmpty {
             let best = p.exams.flatMap(\.candidates).map(\.score).max()
             body += "<p>No candidate met the selection rule (\(p.selectionRule)) on any exam\(best.map { "; the highest candidate score was \(Report.number($0, decimals: 2))" } ?? ""). Nothing is tracked.</p>\n"
         }
-        for (i, t) in p.tracks.tracks.enumerated() {
-            body += trackSection(t, number: i + 1, in: p, slug: slug, images: &images)
+        for i in order {
+            body += trackSection(p.tracks.tracks[i], number: i + 1, in: p, slug: slug, images: &images)
         }
         body += "</section>\n"
         body += policyParagraph
@@ -288,6 +304,18 @@ public struct ReportWriter: Sendable {
     // MARK: Text
 
     static func mm(_ v: Double) -> String { Report.number(v, decimals: 1) }
+
+    /// Track indices, most urgent first: growing (shortest VDT first), indeterminate, new,
+    /// stable, shrinking, resolved; then soonest follow-up; then the tracker's order.
+    static func urgencyOrder(_ tracks: [NoduleTrack]) -> [Int] {
+        let rank: [GrowthStatus: Int] = [.growing: 0, .indeterminate: 1, .new: 2, .stable: 3, .shrinking: 4, .resolved: 5]
+        return tracks.indices.sorted { a, b in
+            let ta = tracks[a], tb = tracks[b]
+            let ka = (rank[ta.status]!, ta.growth?.doublingTimeDays.map(abs) ?? .infinity, ta.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max, a)
+            let kb = (rank[tb.status]!, tb.growth?.doublingTimeDays.map(abs) ?? .infinity, tb.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max, b)
+            return ka < kb
+        }
+    }
 
     static func lungFieldCaveat(_ source: LungField.Source) -> String {
         switch source {
@@ -416,6 +444,7 @@ public struct ReportWriter: Sendable {
     table{border-collapse:collapse}th,td{text-align:left;vertical-align:top;padding:4px 10px;border-bottom:1px solid #e1e4e8}
     table.index{width:100%}table.index thead th{background:#f3f5f7}
     table.figures th{width:15em;font-weight:600;color:#30363d}
+    table.summary{margin:6px 0 10px}table.summary caption{text-align:left;font-size:.85em;color:#57606a;padding-bottom:4px}table.summary thead th{background:#f3f5f7}
     .exams,.crops{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
     figure{margin:0}figure.exam{width:360px}figure.exam img{width:360px;height:auto;display:block;background:#000}
     figure.crop{width:160px}figure.crop img{display:block;background:#000}

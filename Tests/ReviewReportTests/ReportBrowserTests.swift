@@ -37,7 +37,7 @@ enum Chromium {
         defer { try? FileManager.default.removeItem(atPath: profile) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: chromium)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
                              "--user-data-dir=\(profile)", "--enable-logging=stderr", "--v=0"] + arguments + [url]
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -24,9 +24,13 @@ import TestSupport
             #expect(!html.contains("http://") && !html.contains("https://"), "\(name) names a network URL")
             for value in attributeValues("src", in: html) + attributeValues("href", in: html) {
                 #expect(!value.hasPrefix("//") && !value.contains("://") && !value.hasPrefix("/") && !value.contains("//"), "\(name): \(value)")
-                // Every reference resolves to a file written beside the page.
-                let file = value.split(separator: "#").first.map(String.init) ?? value
-                #expect(FileManager.default.fileExists(atPath: fixture.report + "/" + file), "\(name): \(value) missing")
+                // Every reference resolves: a fragment to an element of the page, a file to one written beside it.
+                if value.hasPrefix("#") {
+                    #expect(html.contains("id=\"\(value.dropFirst())\""), "\(name): no element \(value)")
+                } else {
+                    let file = String(value.prefix { $0 != "#" })
+                    #expect(FileManager.default.fileExists(atPath: fixture.report + "/" + file), "\(name): \(value) missing")
+                }
             }
             for img in openingTags("img", in: html) {
                 let alt = attributeValues("alt", in: " " + img.dropFirst(4))
