@@ -442,7 +442,7 @@ public struct ReportWriter: Sendable {
     .warn{color:#9a3b00;font-weight:600}.warn-count{color:#9a3b00;font-weight:600}
     .warnings{background:#fff1e6;border-left:4px solid #d1600f;padding:4px 12px;margin:8px 0}.warnings h2{border:0;font-size:1.05em;margin:.4em 0}.warnings ul{margin:.3em 0;padding-left:1.2em}
     table{border-collapse:collapse}th,td{text-align:left;vertical-align:top;padding:4px 10px;border-bottom:1px solid #e1e4e8}
-    table.index{width:100%}table.index thead th{background:#f3f5f7}
+    table.index{width:100%}table.index thead th{background:#f3f5f7}table.index td:first-child{white-space:nowrap}
     table.figures th{width:15em;font-weight:600;color:#30363d}
     table.summary{margin:6px 0 10px}table.summary caption{text-align:left;font-size:.85em;color:#57606a;padding-bottom:4px}table.summary thead th{background:#f3f5f7}
     .exams,.crops{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
