@@ -165,5 +165,11 @@ for target in package.targets where target.type != .system {
     guard target.name.first != "C" || target.name == "NoduleKitCLI" else { continue }
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // The pixel kernels are optimised even in debug builds: the test suite runs the
+    // real detector and tracker on phantom radiographs, and unoptimised pixel loops
+    // are an order of magnitude slower. (-O after SwiftPM's -Onone wins.)
+    if ["ScaleSpace", "NoduleDetection", "SerialTracking"].contains(target.name) {
+        settings.append(.unsafeFlags(["-O"], .when(configuration: .debug)))
+    }
     target.swiftSettings = settings
 }
