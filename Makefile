@@ -6,7 +6,7 @@ RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
 OUT = out
 
-.PHONY: demo test build bootstrap fhir-venv chromium clean
+.PHONY: demo test build bootstrap fhir-venv dicom-venv chromium clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -14,6 +14,11 @@ bootstrap:
 # The FHIR R4 validator the SerialTracking tests spawn (fhir.resources 6.4.0 in .build/fhir-venv).
 fhir-venv:
 	@scripts/fhir-venv.sh
+
+# pydicom + JPEG/JPEG-LS/JPEG 2000 plugins (PyPI, pinned) in .build/dicom-venv: the DICOM tests
+# read the files pydicom's wheel ships and compare against its decode.
+dicom-venv:
+	@scripts/dicom-venv.sh
 
 # Headless Chromium (Debian package) for the report's real-browser tests.
 chromium:
@@ -36,7 +41,7 @@ demo: build
 	@echo "   nodules.sqlite (the store; rerun to resume), tracks.json and tracks.fhir.ndjson (FHIR R4 Bundles),"
 	@echo "   report/index.html (open in a browser). Synthetic phantoms: the figures are not clinical. =="
 
-test: bootstrap fhir-venv chromium
+test: bootstrap fhir-venv dicom-venv chromium
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

@@ -75,11 +75,20 @@ struct DICOMPreflight: Equatable {
         let explicit = syntax != .implicitLittleEndian
         let bigEndian = syntax == .explicitBigEndian
 
-        var rows: Int?, columns: Int?, bitsAllocated: Int?, samples = 1, frames = 1
+        var rows: Int?, columns: Int?, bitsAllocated: Int?, samples = 1, frames = 1, photometric = ""
         while true {
             guard cursor.remaining > 0 else { throw DecodingFailure.missingPixelData }
             let element = try cursor.readHeader(explicit: explicit, bigEndian: bigEndian)
             if element.tag == 0x7FE0_0010 {
+                // Layouts NoduleKit does not decode are refused here, before GDCM: a 32-bit single-frame
+                // file makes Debian's GDCM abort(), and colour or 1-bit data would otherwise fail the
+                // length check below with a misleading error.
+                if samples != 1 {
+                    throw DecodingFailure.unsupported(detail: "Photometric Interpretation \(photometric.isEmpty ? "(missing)" : photometric) with \(samples) sample(s) per pixel; radiographs are MONOCHROME1/2")
+                }
+                if let bitsAllocated, bitsAllocated != 8, bitsAllocated != 16 {
+                    throw DecodingFailure.unsupported(detail: "Bits Allocated \(bitsAllocated); only 8 and 16 are supported")
+                }
                 if let length = element.length {
                     if syntax.isEncapsulated { throw DecodingFailure.corrupt(detail: "Pixel Data has a defined length in an encapsulated transfer syntax") }
                     guard let rows, let columns, let bitsAllocated else {
@@ -126,11 +135,13 @@ struct DICOMPreflight: Equatable {
                 case 0x0028_0011: columns = Cursor.uint16(value, bigEndian: bigEndian)
                 case 0x0028_0100: bitsAllocated = Cursor.uint16(value, bigEndian: bigEndian)
                 case 0x0028_0002: samples = Cursor.uint16(value, bigEndian: bigEndian) ?? 1
+                case 0x0028_0004: photometric = DICOMText.trimmed(ascii: value)
                 case 0x0028_0008: frames = max(1, Int(DICOMText.trimmed(ascii: value)) ?? 1)
                 default: break
                 }
             } else {
-                try cursor.skipUndefinedLengthValue(explicit: explicit, bigEndian: bigEndian, depth: 0)
+                // PS3.5 6.2.2: a UN value of undefined length holds an implicit VR sequence.
+                try cursor.skipUndefinedLengthValue(explicit: explicit && element.vr != "UN", bigEndian: bigEndian, depth: 0)
             }
         }
     }
@@ -231,7 +242,7 @@ struct DICOMPreflight: Equatable {
                     if let length = element.length {
                         _ = try take(length, what: "element \(element.tagText) in a sequence item")
                     } else {
-                        try skipUndefinedLengthValue(explicit: explicit, bigEndian: bigEndian, depth: depth + 1)
+                        try skipUndefinedLengthValue(explicit: explicit && element.vr != "UN", bigEndian: bigEndian, depth: depth + 1)
                     }
                 }
             }

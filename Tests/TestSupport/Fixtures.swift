@@ -69,6 +69,21 @@ public enum NPYFile {
         return Array(shape: shape, values: values)
     }
 
+    /// A little-endian float64 array (`<f8`), exactly.
+    public static func loadFloat64(_ path: String) throws -> Array<Double> {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let (descr, shape, offset) = try header(bytes)
+        guard descr == "<f8" else { throw Failure.malformed("expected <f8, got \(descr)") }
+        let n = shape.reduce(1, *)
+        var values = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            var bits: UInt64 = 0
+            for b in 0..<8 { bits |= UInt64(bytes[offset + 8 * i + b]) << (8 * b) }
+            values[i] = Double(bitPattern: bits)
+        }
+        return Array(shape: shape, values: values)
+    }
+
     public static func loadFloat32(_ path: String) throws -> Array<Float> {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let (descr, shape, offset) = try header(bytes)
