@@ -157,10 +157,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 let s = scales[name] ?? 1
                 return (f - (means[name] ?? 0)) / (s == 0 ? 1 : s)
             }
-            for (name, w) in weights { z += w * standardised(name) }
-            for (name, w) in quadraticWeights ?? [:] {
+            // Sum in sorted name order: a Dictionary's iteration order is seeded per
+            // process, and floating-point addition is not associative, so iterating
+            // the dictionaries made scores differ in the last bits between runs.
+            for name in weights.keys.sorted() { z += weights[name]! * standardised(name) }
+            let quadratic = quadraticWeights ?? [:]
+            for name in quadratic.keys.sorted() {
                 let v = standardised(name)
-                z += w * v * v
+                z += quadratic[name]! * v * v
             }
             return 1 / (1 + exp(-z))
         }
