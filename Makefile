@@ -1,11 +1,12 @@
 # NoduleKit — the two commands a newcomer needs:
 #   make demo   install what is missing, build, run the main job on Data/samples
 #   make test   install what is missing, build, run the whole test suite
+#               (ending with the Slurm integration test: needs root, installs slurm + munge)
 SWIFT ?= swift
 RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
 
-.PHONY: demo test build bootstrap fhir-venv clean
+.PHONY: demo test slurm-test build bootstrap fhir-venv clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -25,6 +26,13 @@ demo: build
 test: bootstrap fhir-venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	Pipelines/slurm/integration-test.sh .build/debug/nodules
+
+# The Slurm integration test alone: a single-node Slurm (Pipelines/slurm/single-node.sh)
+# runs a phantom folder as a 4-shard array; the merged result must equal a one-machine run.
+slurm-test: bootstrap fhir-venv
+	$(SWIFT) build --product nodules
+	Pipelines/slurm/integration-test.sh .build/debug/nodules
 
 clean:
 	rm -rf .build
