@@ -310,7 +310,7 @@ done
 if [ -n "$PIPELINE" ] && [ -f "$PIPELINE" ]; then PIPELINE=$(realpath -- "$PIPELINE"); fi
 ((DRY_RUN)) || command -v sbatch >/dev/null || die "sbatch not found (is this a Slurm login node? for tests: Pipelines/slurm/single-node.sh)"
 
-mkdir -p "$STATE" "$OUT/logs"
+((DRY_RUN)) || mkdir -p "$STATE" "$OUT/logs"
 if [ -f "$CONFIG" ]; then
     # shellcheck source=/dev/null
     old=$(source "$CONFIG"; printf '%s|%s|%s' "$INPUT" "$SHARDS" "$PIPELINE")
@@ -357,6 +357,8 @@ run_sbatch() {
 }
 
 ((DRY_RUN)) || write_config
+DRY_RUN_WORD=""
+((DRY_RUN == 0)) || DRY_RUN_WORD="dry run, not "
 array_job=""
 if ((${#todo[@]})); then
     spec=$(compress_list "${todo[@]}")
@@ -365,7 +367,7 @@ if ((${#todo[@]})); then
         --cpus-per-task "$CPUS" --mem "$MEM" --time "$TIME" \
         --output "$OUT/logs/shard-%a.%A.log" "$HERE/shard-task.sh" "$CONFIG")
     ((DRY_RUN)) || echo "array $array_job $spec" >>"$JOBS_FILE"
-    say "submitted shard array job $array_job: shards $spec of $SHARDS (log: $OUT/logs/shard-K.$array_job.log)"
+    say "${DRY_RUN_WORD}submitted shard array job $array_job: shards $spec of $SHARDS (log: $OUT/logs/shard-K.$array_job.log)"
 fi
 dep=()
 [ -z "$array_job" ] || dep=(--dependency="afterok:$array_job")
@@ -373,7 +375,7 @@ merge_job=$(run_sbatch "${common[@]}" "${dep[@]}" --job-name nodules-merge \
     --cpus-per-task 1 --mem "$MERGE_MEM" --time "$MERGE_TIME" \
     --output "$OUT/logs/merge.%j.log" "$HERE/merge-task.sh" "$CONFIG")
 ((DRY_RUN)) || echo "merge $merge_job" >>"$JOBS_FILE"
-say "submitted merge job $merge_job${array_job:+ (after job $array_job succeeds)} (log: $OUT/logs/merge.$merge_job.log)"
+say "${DRY_RUN_WORD}submitted merge job $merge_job${array_job:+ (after job $array_job succeeds)} (log: $OUT/logs/merge.$merge_job.log)"
 ((DRY_RUN)) && exit 0
 
 if ((WAIT == 0)); then
