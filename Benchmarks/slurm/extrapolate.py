@@ -4,7 +4,9 @@
   extrapolate.py RESULT.txt [--images 1000000] [--nodes 20] [--cores 32]
 
 Model (every input is a line of RESULT.txt):
-  s     seconds per image on one core   = 1 / (images/s/core of `nodules batch --jobs 1`, median)
+  s     seconds per image on one core   = CPU seconds (user + sys) per image of
+                                          `nodules batch --jobs 1` (median): on a shared, loaded
+                                          machine the wall clock overstates a dedicated core's cost
   t0    fixed cost of one shard          = `nodules batch` over an empty shard (median)
   merge seconds = a + b * images + c * shards   (least squares over the merge lines)
   A shard of M images on C cores takes t0 + M * s / C (per-core throughput assumed
@@ -52,18 +54,21 @@ def main():
     images, nodes, cores = opts["--images"], opts["--nodes"], opts["--cores"]
     lines = [l for l in open(path) if not l.startswith("#")]
     per_core = {1: [], 2: []}
-    t0s, merges = [], []
+    t0s, merges, merges_cpu, big = [], [], [], {}
     for l in lines:
         f = fields(l)
-        if l.startswith("throughput "):
-            per_core[int(f["jobs"])].append(float(f["images_per_s_per_core"]))
+        if l.startswith("throughput_2048 "):
+            big.setdefault(int(f["jobs"]), (float(f["images_per_s_per_core"]), float(f["cpu_s_per_image"])))
+        elif l.startswith("throughput "):
+            per_core[int(f["jobs"])].append((float(f["images_per_s_per_core"]), float(f["cpu_s_per_image"])))
         elif l.startswith("shard_overhead "):
             t0s.append(float(f["seconds"]))
         elif l.startswith("merge "):
             merges.append((float(f["images"]), float(f["shards"]), float(f["seconds"])))
-    rate1 = statistics.median(per_core[1])
-    rate2 = statistics.median(per_core[2]) if per_core[2] else float("nan")
-    s = 1 / rate1
+            merges_cpu.append((float(f["images"]), float(f["shards"]), float(f.get("cpu_seconds", "nan"))))
+    wall1 = statistics.median(r for r, _ in per_core[1])
+    cpu1 = statistics.median(c for _, c in per_core[1])
+    wall2 = statistics.median(r for r, _ in per_core[2]) if per_core[2] else float("nan")
     t0 = statistics.median(t0s)
     a, b, c = solve3(merges)
     sched = 1.0
@@ -71,10 +76,23 @@ def main():
 
     out = []
     out.append(f"# extrapolation ({images:,} images, {nodes} nodes x {cores} cores = {nodes * cores} cores)")
-    out.append(f"# per core: {rate1:.3f} images/s (s = {s:.3f} s/image); 2 jobs on 2 cores: {rate2:.3f} images/s/core "
-               f"({rate2 / rate1:.0%} of 1 job)")
     out.append(f"# shard fixed cost t0 = {t0:.3f} s; merge = {a:.3f} + {b * 1000:.4f} ms * images + {c:.4f} s * shards "
-               f"(fit over {len(merges)} runs; 1M images in 1 store: {merge_total(1) / 60:.1f} min)")
+               f"(fit over {len(merges)} runs; {images:,} images: {merge_total(1) / 60:.1f} min)")
+    ac, bc, cc = solve3(merges_cpu)
+    out.append(f"# (merge CPU time alone = {ac:.3f} + {bc * 1000:.4f} ms * images + {cc:.4f} s * shards: "
+               f"{(ac + bc * images + cc) / 60:.1f} min for {images:,} images; the tables use the wall-clock fit above, "
+               f"which includes I/O and this machine's contention)")
+    cases = [("1024x1024 phantoms", wall1, cpu1, wall2)]
+    if 1 in big:
+        cases.append(("2048x2048 chest-like", big[1][0], big[1][1], big.get(2, (float("nan"), 0))[0]))
+    for label, w1, c1, w2 in cases:
+        out.append(f"## {label}: {c1:.3f} CPU s/image = {1 / c1:.2f} images/s per dedicated core "
+                   f"(wall clock here, shared machine: {w1:.2f} images/s with --jobs 1, {w2:.2f} images/s/core with --jobs 2)")
+        table(out, images, nodes, cores, c1, t0, merge_total, sched)
+    print("\n".join(out))
+
+
+def table(out, images, nodes, cores, s, t0, merge_total, sched):
     out.append(f"# pure compute: {images * s / 3600:.1f} core-hours; ideal wall on {nodes * cores} cores "
                f"{images * s / (nodes * cores) / 60:.1f} min")
     for C in (32, 8):
@@ -101,7 +119,6 @@ def main():
         out.append(f"#   balance (one shard as long as the merge, {merge_total(n_guess) / 60:.1f} min): "
                    f"{M_bal:,.0f} images/shard, {math.ceil(images / M_bal)} shards; "
                    f"lowest total in the table: {best[0]} images/shard, {best[1] / 60:.1f} min")
-    print("\n".join(out))
 
 
 if __name__ == "__main__":

@@ -46,12 +46,12 @@
 # 3 all jobs succeeded but some images could not be processed (counted per
 # shard; the records carry error and error_code); 4 still queued or running.
 #
-# Sizing: a shard costs N_images/N × seconds_per_image / C of wall time, and
-# the merge grows with the total number of images (Benchmarks/slurm-scaling.md
-# has measured figures). Aim for shards of 15–60 minutes: short enough that a
-# failed or preempted shard is cheap to rerun, long enough that scheduling and
-# start-up (seconds) are noise. N above the number of shards that can run at
-# once costs little: the array queues them.
+# Sizing (measured figures: Benchmarks/slurm-scaling.md): a shard of M images on
+# C CPUs takes about M × 0.15 s / C; the merge then takes about 0.2 ms per image
+# of the whole archive, whatever N is. Make N a multiple of the shards that run
+# at once (free cores / C), make one shard last about as long as the merge, and
+# keep shards under about an hour when many waves are needed anyway, so that a
+# failed shard is cheap to rerun.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
