@@ -69,6 +69,16 @@ mkdir -p "$IN/PHANTOM-003/2026-02-02" "$IN/PHANTOM-003/2026-08-03" "$IN/PHANTOM-
 cp "$IN/PHANTOM-003/2026-02-02/pa.png" "$IN/PHANTOM-003/2026-08-03/pa.png"   # a stable follow-up
 "$NODULES_REAL" convert "$S/PHANTOM-002/2026-03-02/pa.jpg" "$IN/PHANTOM-002/2026-09-14/pa.png"
 head -c 4000 "$S/PHANTOM-001/2026-01-12/pa.png" >"$IN/PHANTOM-004/2026-04-01/pa.png"   # truncated: an image error
+# Committed phantom series (<patient>/<date>/<image>), when the repository has them: a few more.
+if [ -d "$ROOT/Data/phantom/series" ]; then
+    n=0
+    while IFS= read -r f && ((n < 8)); do
+        rel=${f#"$ROOT/Data/phantom/series/"}
+        mkdir -p "$IN/$(dirname "$rel")"
+        cp "$f" "$IN/$rel"
+        n=$((n + 1))
+    done < <(find "$ROOT/Data/phantom/series" -mindepth 3 -maxdepth 3 -type f \( -name '*.png' -o -name '*.jpg' \) | LC_ALL=C sort)
+fi
 IMAGES=$(find "$IN" -type f | wc -l)
 say "input: $IMAGES radiographs in $IN (one truncated on purpose)"
 

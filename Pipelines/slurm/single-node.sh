@@ -53,12 +53,19 @@ cmd_install() {
     need_root
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # Try the current package lists first; update only when that fails (a fresh image has none).
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"${TMPDIR:-/tmp}/single-node-apt.log" 2>&1; then
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >"${TMPDIR:-/tmp}/single-node-apt.log" 2>&1 \
-            || { tail -n 20 "${TMPDIR:-/tmp}/single-node-apt.log" >&2; die "apt-get install failed"; }
+    # Keep the packages' init scripts from starting system daemons (a munged on /run/munge,
+    # slurmd/slurmctld without a config): where the image has no policy-rc.d, put one
+    # denying every start in place for the install only. This harness never uses them.
+    local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0 aptlog="${TMPDIR:-/tmp}/single-node-apt.log"
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
     fi
+    # Try the current package lists first; update only when that fails (a fresh image has none).
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$aptlog" 2>&1 \
+        || { apt-get update -qq >>"$aptlog" 2>&1 && apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1; } \
+        || rc=$?
+    ((own_policy == 0)) || rm -f "$policy"
+    ((rc == 0)) || { tail -n 20 "$aptlog" >&2; die "apt-get install ${missing[*]} failed (log: $aptlog)"; }
 }
 
 # True when something accepts connections on 127.0.0.1:$1.
