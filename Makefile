@@ -5,6 +5,7 @@
 SWIFT ?= swift
 RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
+OUT = out
 
 .PHONY: demo test slurm-test build bootstrap fhir-venv clean
 
@@ -19,9 +20,11 @@ build: bootstrap
 	$(SWIFT) build -c release --product nodules
 
 demo: build
-	@echo "== nodules info on the bundled phantoms (synthetic, no patient data) =="
-	$(RELEASE_BIN) info $(SAMPLES)/PHANTOM-001/*/pa.png $(SAMPLES)/PHANTOM-002/*/pa.jpg
-	$(RELEASE_BIN) info --raw 1024x1024:u16be:12 --spacing 0.35 $(SAMPLES)/jsrt-style/PHANTOM-003.img
+	@mkdir -p $(OUT)
+	@echo "== nodules batch on the bundled phantoms (synthetic, no patient data) =="
+	$(RELEASE_BIN) batch $(SAMPLES) --exclude truth.csv --raw 1024x1024:u16be:12 \
+		--out $(OUT)/results.jsonl --db $(OUT)/nodules.sqlite --csv $(OUT)/detections.csv
+	@echo "== results: $(OUT)/results.jsonl (one JSON line per image), $(OUT)/detections.csv (one row per detection), $(OUT)/nodules.sqlite (the store; rerun to resume) =="
 
 test: bootstrap fhir-venv
 	$(SWIFT) build --build-tests
@@ -35,4 +38,4 @@ slurm-test: bootstrap fhir-venv
 	Pipelines/slurm/integration-test.sh .build/debug/nodules
 
 clean:
-	rm -rf .build
+	rm -rf .build $(OUT)

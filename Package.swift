@@ -12,11 +12,14 @@ let package = Package(
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
         .library(name: "NoduleDetection", targets: ["NoduleDetection"]),
         .library(name: "SerialTracking", targets: ["SerialTracking"]),
+        .library(name: "NoduleStore", targets: ["NoduleStore"]),
+        .library(name: "BatchPipeline", targets: ["BatchPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: Foreign-library shims (internal, one per library)
@@ -67,11 +70,27 @@ let package = Package(
             exclude: ["README.md"]
         ),
 
+        // MARK: Results store and the batch driver
+        .target(
+            name: "NoduleStore",
+            dependencies: [
+                "NoduleDetection",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "BatchPipeline",
+            dependencies: [
+                "RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // MARK: Command line
         .target(
             name: "NoduleKitCLI",
             dependencies: [
-                "RadiographIO", "ScaleSpace", "NoduleDetection",
+                "RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "BatchPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -112,6 +131,14 @@ let package = Package(
             name: "SerialTrackingTests",
             dependencies: ["SerialTracking", "ScaleSpace", "TestSupport"],
             exclude: ["validate_fhir_r4.py"]
+        ),
+        .testTarget(
+            name: "NoduleStoreTests",
+            dependencies: ["NoduleStore", "TestSupport"]
+        ),
+        .testTarget(
+            name: "BatchPipelineTests",
+            dependencies: ["BatchPipeline", "NoduleStore", "TestSupport"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",

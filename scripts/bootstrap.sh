@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # libgdcm-dev: DICOM (CGDCM links gdcmMSFF, gdcmDSED, gdcmCommon; headers in /usr/include/gdcm-3.0, no pkg-config file).
-PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev libgdcm-dev)
+PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev libgdcm-dev libsqlite3-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,7 +23,7 @@ if ! command -v swift >/dev/null 2>&1; then
     echo "bootstrap: Swift 6.3 is required (swift not on PATH)" >&2
     exit 1
 fi
-for lib in libpng16 libjpeg openblas; do
+for lib in libpng16 libjpeg openblas sqlite3; do
     pkg-config --exists "$lib" || { echo "bootstrap: pkg-config cannot find $lib" >&2; exit 1; }
 done
 [ -f /usr/include/gdcm-3.0/gdcmImageReader.h ] || { echo "bootstrap: GDCM headers missing (/usr/include/gdcm-3.0); install libgdcm-dev" >&2; exit 1; }

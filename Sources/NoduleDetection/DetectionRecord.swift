@@ -33,6 +33,11 @@ public struct DetectionRecord: Codable, Sendable, Equatable {
     public var error: String?
     /// Stable machine-readable error code (e.g. `decode.truncated`), `null` on success.
     public var errorCode: String?
+    /// Optional extra (written only when set, by `nodules batch`): which source gave
+    /// `patient_id` — `manifest`, `file` or `folder`.
+    public var patientSource: String?
+    /// Optional extra (written only when set, by `nodules batch`): which source gave `study_date`.
+    public var dateSource: String?
 
     public init(path: String, patientID: String? = nil, patientIssuer: String? = nil, studyDate: String? = nil,
                 width: Int, height: Int, pixelSpacingMM: Double?, spacingSource: String,
@@ -71,6 +76,8 @@ public struct DetectionRecord: Codable, Sendable, Equatable {
         case imageSHA256 = "image_sha256"
         case pipeline, nodules, warnings, error
         case errorCode = "error_code"
+        case patientSource = "patient_source"
+        case dateSource = "date_source"
     }
 
     // Explicit so that `null` fields are written rather than omitted: the contract lists them.
@@ -90,6 +97,8 @@ public struct DetectionRecord: Codable, Sendable, Equatable {
         try c.encode(warnings, forKey: .warnings)
         try c.encode(error, forKey: .error)
         try c.encode(errorCode, forKey: .errorCode)
+        try c.encodeIfPresent(patientSource, forKey: .patientSource)
+        try c.encodeIfPresent(dateSource, forKey: .dateSource)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -108,6 +117,8 @@ public struct DetectionRecord: Codable, Sendable, Equatable {
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         error = try c.decodeIfPresent(String.self, forKey: .error)
         errorCode = try c.decodeIfPresent(String.self, forKey: .errorCode)
+        patientSource = try c.decodeIfPresent(String.self, forKey: .patientSource)
+        dateSource = try c.decodeIfPresent(String.self, forKey: .dateSource)
     }
 }
 

@@ -38,6 +38,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
     public var backgroundGradient: Double = 0
     /// Correlation of the mean radial residual profile (0…1.5 R) with A·√(1 − ρ²/R²).
     public var sphereFit: Double = 0
+    /// Robust residual of the sphere-model fit relative to its amplitude (1 when the fit failed).
+    public var fitResidual: Double = 1
 
     /// Mean of long and short axis, px.
     public var diameter: Double { (longAxis + shortAxis) / 2 }
@@ -162,15 +164,26 @@ public struct NoduleMeasurement: Sendable, Equatable {
         let perpendicular = (longIndex + n / 4) % halfTurn
         let shortAxis = radii[perpendicular] + radii[perpendicular + halfTurn]
         let sphere = 1 / (1 - p.contourFraction * p.contourFraction).squareRoot()
+        // Refine the size with a robust fit of the projected-sphere model on the
+        // unsmoothed image; keep the rays' shape (long/short ratio) but the fit's scale.
+        var scale = sphere
+        var fitResidual = 1.0
+        let rayDiameter = (longAxis + min(shortAxis, longAxis)) / 2 * sphere
+        if let fit = SphereProfileFit.fit(image, x: centre.x + Double(px0), y: centre.y + Double(py0),
+                                          radius: rayDiameter / 2, amplitude: contrast),
+           fit.radius > 0.5 * rayDiameter / 2, fit.radius < 2 * rayDiameter / 2 {
+            scale = sphere * (2 * fit.radius) / rayDiameter
+            fitResidual = fit.relativeResidual
+        }
         return NoduleMeasurement(
             x: centre.x + Double(px0), y: centre.y + Double(py0),
-            longAxis: longAxis * sphere, shortAxis: min(shortAxis, longAxis) * sphere,
+            longAxis: longAxis * scale, shortAxis: min(shortAxis, longAxis) * scale,
             contrast: contrast, backgroundNoise: plane.noise,
             outline: outline.map { ($0.x + Double(px0), $0.y + Double(py0)) },
             openRayFraction: Double(open) / Double(max(1, n)),
             background: plane.a + plane.b * centre.x + plane.c * centre.y,
             backgroundGradient: (plane.b * plane.b + plane.c * plane.c).squareRoot(),
-            sphereFit: sphereFit)
+            sphereFit: sphereFit, fitResidual: fitResidual)
     }
 
     /// Least-squares plane a + b·u + c·v over the annulus, refitted twice without

@@ -157,9 +157,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 let s = scales[name] ?? 1
                 return (f - (means[name] ?? 0)) / (s == 0 ? 1 : s)
             }
-            // Sum in sorted name order: a Dictionary's iteration order is seeded per
-            // process, and floating-point addition is not associative, so iterating
-            // the dictionaries made scores differ in the last bits between runs.
+            // Sorted: Dictionary order changes per process, and so would the last bit of the sum.
             for name in weights.keys.sorted() { z += weights[name]! * standardised(name) }
             let quadratic = quadraticWeights ?? [:]
             for name in quadratic.keys.sorted() {
