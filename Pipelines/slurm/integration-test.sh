@@ -4,7 +4,9 @@
 #   Pipelines/slurm/integration-test.sh [NODULES]     (default .build/debug/nodules)
 #
 # 1. Builds a folder of phantom radiographs (<patient>/<date>/<image>): the
-#    bundled samples, more made with `nodules convert`, and one truncated PNG.
+#    bundled samples, one more made with `nodules convert`, the committed serial
+#    phantoms of Data/phantom/series (or, without them, follow-ups made with
+#    `nodules convert`), and one truncated PNG.
 # 2. Runs `nodules batch` on it on this machine: the reference.
 # 3. Installs and starts a single-node Slurm (single-node.sh), and runs the same
 #    folder through submit.sh with 4 shards, with shard 2 made to fail: submit.sh
@@ -14,8 +16,6 @@
 #    (canonical forms, testing/canonical.py) and, when nodules has `track`,
 #    tracks.json.
 # It never skips: if Slurm cannot be installed or started it fails with the logs.
-# While nodules has no `batch`/`merge` yet, it says so and runs the whole cycle
-# with testing/nodules-standin.sh (over `nodules detect`) instead.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,12 +50,9 @@ trap finish EXIT
 has_subcommand() { "$1" --help 2>/dev/null | awk -v c="$2" '/^SUBCOMMANDS:/ { s = 1; next } s && $1 == c { f = 1 } END { exit !f }'; }
 
 NODULES=$NODULES_REAL
-if ! has_subcommand "$NODULES_REAL" batch || ! has_subcommand "$NODULES_REAL" merge; then
-    say "NOTE: $NODULES_REAL has no 'batch'/'merge' yet: running the Slurm cycle with the stand-in"
-    say "NOTE: (testing/nodules-standin.sh over 'nodules detect'); the real commands are used once they exist"
-    export NODULES_REAL
-    NODULES="$HERE/testing/nodules-standin.sh"
-fi
+for sub in batch merge; do
+    has_subcommand "$NODULES" "$sub" || fail "$NODULES has no '$sub' command"
+done
 HAS_TRACK=0
 has_subcommand "$NODULES" track && HAS_TRACK=1
 
@@ -64,10 +61,13 @@ IN="$WORK/input"
 S="$ROOT/Data/samples"
 mkdir -p "$IN"
 cp -r "$S/PHANTOM-001" "$S/PHANTOM-002" "$IN/"
-mkdir -p "$IN/PHANTOM-003/2026-02-02" "$IN/PHANTOM-003/2026-08-03" "$IN/PHANTOM-002/2026-09-14" "$IN/PHANTOM-004/2026-04-01"
+mkdir -p "$IN/PHANTOM-003/2026-02-02" "$IN/PHANTOM-004/2026-04-01"
 "$NODULES_REAL" convert --raw 1024x1024:u16be:12 --spacing 0.35 "$S/jsrt-style/PHANTOM-003.img" "$IN/PHANTOM-003/2026-02-02/pa.png"
-cp "$IN/PHANTOM-003/2026-02-02/pa.png" "$IN/PHANTOM-003/2026-08-03/pa.png"   # a stable follow-up
-"$NODULES_REAL" convert "$S/PHANTOM-002/2026-03-02/pa.jpg" "$IN/PHANTOM-002/2026-09-14/pa.png"
+if [ ! -d "$ROOT/Data/phantom/series" ]; then   # without the committed series, make follow-ups
+    mkdir -p "$IN/PHANTOM-003/2026-08-03" "$IN/PHANTOM-002/2026-09-14"
+    cp "$IN/PHANTOM-003/2026-02-02/pa.png" "$IN/PHANTOM-003/2026-08-03/pa.png"   # a stable follow-up
+    "$NODULES_REAL" convert "$S/PHANTOM-002/2026-03-02/pa.jpg" "$IN/PHANTOM-002/2026-09-14/pa.png"
+fi
 head -c 4000 "$S/PHANTOM-001/2026-01-12/pa.png" >"$IN/PHANTOM-004/2026-04-01/pa.png"   # truncated: an image error
 # Committed phantom series (<patient>/<date>/<image>), when the repository has them: a few more.
 if [ -d "$ROOT/Data/phantom/series" ]; then

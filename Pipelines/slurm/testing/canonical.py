@@ -10,8 +10,7 @@ migration bookkeeping) is dumped row by row; `id` columns, columns that refer to
 `runs`, `run_uuid` and timestamps (`*_at`) are dropped, and every other foreign
 key is replaced by the referenced row's own canonical form. So a store built by
 merging shard stores equals a single-machine store exactly when they hold the
-same images, analyses, detections and errors. A file that is not SQLite is read
-as JSON Lines (the stand-in's "store").
+same images, analyses, detections and errors.
 """
 import json
 import sqlite3
@@ -35,7 +34,7 @@ def jsonl(paths):
 def store(path):
     with open(path, "rb") as f:
         if f.read(16) != b"SQLite format 3\x00":
-            return jsonl([path])
+            sys.exit(f"{path}: not an SQLite store")
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     tables = [r[0] for r in con.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
