@@ -22,7 +22,8 @@
 # Options (defaults in brackets):
 #   -i, --input PATH        folder (<root>/<patient>/<YYYY-MM-DD>/<image>) or manifest CSV   [required]
 #   -o, --out DIR           output folder, on the shared filesystem                          [required]
-#   -n, --shards N          number of shards = array tasks; see "Sizing" below               [16]
+#   -n, --shards N          number of shards = array tasks, at most the cluster's MaxArraySize
+#                           (1001 by default); see "Sizing" below                            [16]
 #   -p, --partition NAME    Slurm partition                                    [the cluster's default]
 #   -c, --cpus-per-task C   CPUs per shard; also `nodules batch --jobs`                      [4]
 #       --mem SIZE          memory per shard (sbatch --mem)                                  [8G]
@@ -308,7 +309,14 @@ for sub in batch merge; do
     has_subcommand "$NODULES_BIN" "$sub" || die "$NODULES_BIN has no '$sub' command (it needs nodules batch and nodules merge)"
 done
 if [ -n "$PIPELINE" ] && [ -f "$PIPELINE" ]; then PIPELINE=$(realpath -- "$PIPELINE"); fi
-((DRY_RUN)) || command -v sbatch >/dev/null || die "sbatch not found (is this a Slurm login node? for tests: Pipelines/slurm/single-node.sh)"
+if ((DRY_RUN == 0)); then
+    command -v sbatch >/dev/null || die "sbatch not found (is this a Slurm login node? for tests: Pipelines/slurm/single-node.sh)"
+    # Array indices must be below the cluster's MaxArraySize (1001 by default).
+    max_array=$(scontrol show config 2>/dev/null | awk -F= '/^MaxArraySize/ { gsub(/ /, "", $2); print $2 }')
+    if [[ "$max_array" =~ ^[0-9]+$ ]] && ((SHARDS > max_array)); then
+        die "--shards $SHARDS is more than this cluster's MaxArraySize ($max_array); use at most $max_array shards"
+    fi
+fi
 
 ((DRY_RUN)) || mkdir -p "$STATE" "$OUT/logs"
 if [ -f "$CONFIG" ]; then
