@@ -100,7 +100,7 @@ def table(out, images, nodes, cores, s, t0, merge_total, sched):
         out.append(f"# C = {C} cpus per shard ({slots} shards at once)")
         out.append("#   images/shard  shards  waves  shard_min  compute_min  merge_min  total_min  merge_share")
         best = None
-        for M in (250, 500, 1000, 2000, 3125, 5000, 12500, 25000, 50000):
+        for M in (250, 500, 1000, 2000, 3125, 4167, 5000, 12500, 25000, 50000):
             n = math.ceil(images / M)
             waves = math.ceil(n / slots)
             shard = t0 + M * s / C

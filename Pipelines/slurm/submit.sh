@@ -48,7 +48,7 @@
 # shard; the records carry error and error_code); 4 still queued or running.
 #
 # Sizing (measured figures: Benchmarks/slurm-scaling.md): a shard of M images on
-# C CPUs takes about M × 0.15 s / C; the merge then takes about 0.2 ms per image
+# C CPUs takes about M × 0.2 s / C; the merge then takes about 0.11 ms per image
 # of the whole archive, whatever N is. Make N a multiple of the shards that run
 # at once (free cores / C), make one shard last about as long as the merge, and
 # keep shards under about an hour when many waves are needed anyway, so that a
