@@ -7,7 +7,7 @@ RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
 OUT = out
 
-.PHONY: demo test slurm-test build bootstrap fhir-venv clean
+.PHONY: demo test slurm-test build bootstrap fhir-venv chromium clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -15,6 +15,10 @@ bootstrap:
 # The FHIR R4 validator the SerialTracking tests spawn (fhir.resources 6.4.0 in .build/fhir-venv).
 fhir-venv:
 	@scripts/fhir-venv.sh
+
+# Headless Chromium (Debian package) for the report's real-browser tests.
+chromium:
+	@scripts/chromium.sh
 
 build: bootstrap
 	$(SWIFT) build -c release --product nodules
@@ -26,7 +30,7 @@ demo: build
 		--out $(OUT)/results.jsonl --db $(OUT)/nodules.sqlite --csv $(OUT)/detections.csv
 	@echo "== results: $(OUT)/results.jsonl (one JSON line per image), $(OUT)/detections.csv (one row per detection), $(OUT)/nodules.sqlite (the store; rerun to resume) =="
 
-test: bootstrap fhir-venv
+test: bootstrap fhir-venv chromium
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	Pipelines/slurm/integration-test.sh .build/debug/nodules

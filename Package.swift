@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SerialTracking", targets: ["SerialTracking"]),
         .library(name: "NoduleStore", targets: ["NoduleStore"]),
         .library(name: "BatchPipeline", targets: ["BatchPipeline"]),
+        .library(name: "ReviewReport", targets: ["ReviewReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -86,11 +87,18 @@ let package = Package(
             ]
         ),
 
+        // MARK: Clinician-facing review report (static HTML)
+        .target(
+            name: "ReviewReport",
+            dependencies: ["RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "SerialTracking"]
+        ),
+
         // MARK: Command line
         .target(
             name: "NoduleKitCLI",
             dependencies: [
                 "RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "BatchPipeline",
+                "SerialTracking", "ReviewReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -139,6 +147,10 @@ let package = Package(
         .testTarget(
             name: "BatchPipelineTests",
             dependencies: ["BatchPipeline", "NoduleStore", "TestSupport"]
+        ),
+        .testTarget(
+            name: "ReviewReportTests",
+            dependencies: ["ReviewReport", "NoduleStore", "SerialTracking", "NoduleDetection", "TestSupport", "nodules"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",

@@ -26,7 +26,7 @@ import numpy as np
 
 FEATURES = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
             "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
-            "background", "background_gradient", "sphere_fit", "open_rays", "density"]
+            "background", "background_gradient", "sphere_fit", "open_rays", "density", "convergence", "fit_residual"]
 
 
 def transform(name, value):

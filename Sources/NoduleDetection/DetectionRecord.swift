@@ -216,10 +216,17 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     /// lie above it, faint noise blobs below.
     public var density: Double { contrast / max(0.5 * (longAxisMM + shortAxisMM), 0.1) }
 
+    /// Convergence index: mean cosine between gradients and the direction to the centre, −1…1.
+    public var convergence: Double
+    /// Robust residual of the projected-sphere fit relative to its amplitude (1 if the fit failed).
+    public var fitResidual: Double
+
     public init(contrast: Double, contrastToNoise: Double, blobness: Double, logResponse: Double,
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
                 lungDepthMM: Double, insideLung: Double, background: Double = 0, backgroundGradient: Double = 0,
-                sphereFit: Double = 0, openRays: Double = 0) {
+                sphereFit: Double = 0, openRays: Double = 0, convergence: Double = 0, fitResidual: Double = 1) {
+        self.convergence = convergence
+        self.fitResidual = fitResidual
         self.background = background
         self.backgroundGradient = backgroundGradient
         self.sphereFit = sphereFit
@@ -252,6 +259,8 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         case sphereFit = "sphere_fit"
         case openRays = "open_rays"
         case density
+        case convergence
+        case fitResidual = "fit_residual"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -271,6 +280,8 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         try c.encode(sphereFit, forKey: .sphereFit)
         try c.encode(openRays, forKey: .openRays)
         try c.encode(density, forKey: .density)
+        try c.encode(convergence, forKey: .convergence)
+        try c.encode(fitResidual, forKey: .fitResidual)
     }
 
     /// Lenient: a missing feature reads as 0, so results from peers that
@@ -284,13 +295,15 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   longAxisMM: try value(.longAxisMM), shortAxisMM: try value(.shortAxisMM),
                   lungDepthMM: try value(.lungDepthMM), insideLung: try value(.insideLung),
                   background: try value(.background), backgroundGradient: try value(.backgroundGradient),
-                  sphereFit: try value(.sphereFit), openRays: try value(.openRays))
+                  sphereFit: try value(.sphereFit), openRays: try value(.openRays),
+                  convergence: try value(.convergence), fitResidual: try c.decodeIfPresent(Double.self, forKey: .fitResidual) ?? 1)
     }
 
     /// The JSON names of the features.
     public static let names = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
                                "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
-                               "background", "background_gradient", "sphere_fit", "open_rays", "density"]
+                               "background", "background_gradient", "sphere_fit", "open_rays", "density",
+                               "convergence", "fit_residual"]
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {
@@ -298,6 +311,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
          "log_response": logResponse, "scale_diameter_mm": scaleDiameterMM, "circularity": circularity,
          "long_axis_mm": longAxisMM, "short_axis_mm": shortAxisMM, "lung_depth_mm": lungDepthMM,
          "inside_lung": insideLung, "background": background, "background_gradient": backgroundGradient,
-         "sphere_fit": sphereFit, "open_rays": openRays, "density": density]
+         "sphere_fit": sphereFit, "open_rays": openRays, "density": density,
+         "convergence": convergence, "fit_residual": fitResidual]
     }
 }

@@ -40,6 +40,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
     public var sphereFit: Double = 0
     /// Robust residual of the sphere-model fit relative to its amplitude (1 when the fit failed).
     public var fitResidual: Double = 1
+    /// Mean cosine between gradients and the direction to the centre, −1…1.
+    public var convergenceIndex: Double = 0
 
     /// Mean of long and short axis, px.
     public var diameter: Double { (longAxis + shortAxis) / 2 }
@@ -50,17 +52,23 @@ public struct NoduleMeasurement: Sendable, Equatable {
 
     /// Measures the blob near (x, y) with expected radius `radius` (px of `image`).
     /// Returns `nil` when there is no positive contrast to measure.
-    public static func measure(_ image: FloatImage, x: Double, y: Double, radius r0: Double,
+    /// `smoothed`, when given, is `image` already lightly smoothed (the detector
+    /// smooths the whole image once); otherwise the patch is smoothed with σ = max(0.5, 0.08·r0) px.
+    public static func measure(_ image: FloatImage, smoothed: FloatImage? = nil, x: Double, y: Double, radius r0: Double,
                                parameters p: PipelineDefinition.MeasurementParameters) -> NoduleMeasurement? {
         let outer = p.backgroundOuter * r0
         let half = Int((outer + 2).rounded(.up))
         let px0 = max(0, Int(x.rounded()) - half), py0 = max(0, Int(y.rounded()) - half)
         let px1 = min(image.width, Int(x.rounded()) + half + 1), py1 = min(image.height, Int(y.rounded()) + half + 1)
         guard px1 - px0 >= 8, py1 - py0 >= 8 else { return nil }
-        var patch = image.view(x: px0, y: py0, width: px1 - px0, height: py1 - py0)
-        let smoothing = max(0.5, 0.08 * r0)
-        let g = GaussianKernel(sigma: smoothing)
-        patch = SeparableConvolution(threads: 1).apply(patch, terms: [SeparableTerm(horizontal: g, vertical: g)])
+        let patch: FloatImage
+        if let smoothed {
+            patch = smoothed.view(x: px0, y: py0, width: px1 - px0, height: py1 - py0)
+        } else {
+            let g = GaussianKernel(sigma: max(0.5, 0.08 * r0))
+            patch = SeparableConvolution(threads: 1).apply(image.view(x: px0, y: py0, width: px1 - px0, height: py1 - py0),
+                                                           terms: [SeparableTerm(horizontal: g, vertical: g)])
+        }
         let cx = x - Double(px0), cy = y - Double(py0)
 
         guard let plane = backgroundPlane(patch, cx: cx, cy: cy, inner: p.backgroundInner * r0, outer: outer) else { return nil }
@@ -154,6 +162,30 @@ public struct NoduleMeasurement: Sendable, Equatable {
             }
         }
         let sphereFit = NoduleMeasurement.correlation(observed, model)
+        // Convergence index (Kobatake's iris/COIN filters): the mean cosine between the
+        // image gradient and the direction to the centre over 0.4–1.3 R. A bright
+        // round blob has gradients converging on its centre (→ 1); a rib edge, a
+        // vessel or flat noise does not (→ 0).
+        var convergence = 0.0, samples = 0.0
+        if meanRadius > 0.5 {
+            let edgeRadius = meanRadius / (1 - p.contourFraction * p.contourFraction).squareRoot()
+            for k in 0..<32 {
+                let angle = 2 * Double.pi * Double(k) / 32
+                let (ux, uy) = (cos(angle), sin(angle))
+                for step in 0..<6 {
+                    let rho = edgeRadius * (0.4 + 0.18 * Double(step))
+                    let px = centre.x + rho * ux, py = centre.y + rho * uy
+                    guard let right = residual(px + 1, py), let left = residual(px - 1, py),
+                          let down = residual(px, py + 1), let up = residual(px, py - 1) else { continue }
+                    let gx = (right - left) / 2, gy = (down - up) / 2
+                    let magnitude = (gx * gx + gy * gy).squareRoot()
+                    guard magnitude > 1e-9 else { continue }
+                    convergence += (-gx * ux - gy * uy) / magnitude
+                    samples += 1
+                }
+            }
+        }
+        let convergenceIndex = samples > 0 ? convergence / samples : 0
         let n = radii.count
         let halfTurn = n / 2
         var longAxis = 0.0, longIndex = 0
@@ -183,7 +215,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
             openRayFraction: Double(open) / Double(max(1, n)),
             background: plane.a + plane.b * centre.x + plane.c * centre.y,
             backgroundGradient: (plane.b * plane.b + plane.c * plane.c).squareRoot(),
-            sphereFit: sphereFit, fitResidual: fitResidual)
+            sphereFit: sphereFit, fitResidual: fitResidual, convergenceIndex: convergenceIndex)
     }
 
     /// Least-squares plane a + b·u + c·v over the annulus, refitted twice without

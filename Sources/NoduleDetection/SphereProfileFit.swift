@@ -25,7 +25,7 @@ struct SphereProfileFit {
         let x0 = max(0, Int((x - window).rounded(.down))), x1 = min(image.width - 1, Int((x + window).rounded(.up)))
         let y0 = max(0, Int((y - window).rounded(.down))), y1 = min(image.height - 1, Int((y + window).rounded(.up)))
         guard x1 - x0 >= 6, y1 - y0 >= 6 else { return nil }
-        let step = max(1, Int((Double.pi * window * window / 450).squareRoot()))
+        let step = max(1, Int((Double.pi * window * window / 300).squareRoot()))
         var points: [(u: Double, v: Double, value: Double)] = []
         for v in stride(from: y0, through: y1, by: step) {
             for u in stride(from: x0, through: x1, by: step) {
@@ -56,7 +56,7 @@ struct SphereProfileFit {
             return c
         }
         var current = cost(p)
-        for iteration in 0..<20 {
+        for iteration in 0..<12 {
             // Tukey biweights from the current residuals (c = 4.685 robust SD).
             if iteration % 5 == 0 {
                 let residuals = points.map { $0.value - model(p, $0.u, $0.v) }

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Scores `nodules track --format json` against a phantom series' truth.json.
+
+Usage: score_tracks.py TRUTH.json TRACKS.json [--markdown]
+
+Definitions (documented in the README's tracking section):
+- hit: an observation whose centre, in the exam's own mm (from the image corner),
+  lies within max(true radius, 4 mm) of the true centre; the nearest one counts.
+- an identity (patient, truth nodule id) is *detected* when it has a hit on every
+  exam it is present on, and *linked* when those hits are all on one track that
+  holds no hit of another identity.
+- registration error: the largest distance, over a 10 mm grid of the whole exam
+  image, between where the estimated and the true transform put a point in the
+  reference exam (mm).
+- VDT error: |ln(estimated / true)| for linked growing identities with a stated VDT.
+- expected status: growing when the true volume change first → last exam is at
+  least 25 %, stable otherwise; a track whose change is within measurement error
+  may honestly say indeterminate.
+Python here is tooling for measuring, never part of the product.
+"""
+import json
+import math
+import sys
+
+
+def main(truth_path, tracks_path, markdown=False):
+    truth = json.load(open(truth_path))
+    tracks = json.load(open(tracks_path))
+    by_patient = {p["patient_id"]: p for p in tracks}
+    rows, reg_rows = [], []
+    for image in truth["images"]:
+        pass
+    patients = sorted({i["patient_id"] for i in truth["images"]})
+    for pid in patients:
+        images = sorted([i for i in truth["images"] if i["patient_id"] == pid], key=lambda i: i["study_date"])
+        out = by_patient.get(pid)
+        if out is None:
+            continue
+        exam_by_date = {e["study_date"]: e for e in out["exams"]}
+        # Registration error per exam.
+        ref = images[0]
+        for im in images[1:]:
+            e = exam_by_date.get(im["study_date"])
+            r = e["registration"]
+            th = math.radians(r["rotation_deg"]); s = r["scale"]
+            a, b = s * math.cos(th), s * math.sin(th)
+            M = im["transform_to_reference"]["pixel_affine"]
+            sp, spr = im["pixel_spacing_mm"], ref["pixel_spacing_mm"]
+            worst = 0.0
+            step = max(1, int(10 / sp))
+            for row in range(0, im["height"], step):
+                for col in range(0, im["width"], step):
+                    cr = M[0][0] * col + M[0][1] * row + M[0][2]
+                    rr = M[1][0] * col + M[1][1] * row + M[1][2]
+                    tx, ty = (cr + 0.5) * spr, (rr + 0.5) * spr
+                    x, y = (col + 0.5) * sp, (row + 0.5) * sp
+                    ex, ey = a * x - b * y + r["translation_x_mm"], b * x + a * y + r["translation_y_mm"]
+                    worst = max(worst, math.hypot(ex - tx, ey - ty))
+            reg_rows.append((pid, im["study_date"], r["reliable"], r["quality"], worst))
+        # Hits.
+        obs = []  # (track index, date, x_mm, y_mm, diameter)
+        for k, t in enumerate(out["tracks"]):
+            for o in t["observations"]:
+                obs.append((k, o["study_date"], o["x_mm"], o["y_mm"], o["diameter_mm"]))
+        ids = {}
+        for im in images:
+            sp = im["pixel_spacing_mm"]
+            for n in im["nodules"]:
+                tx, ty = (n["x"] + 0.5) * sp, (n["y"] + 0.5) * sp
+                gate = max(n["diameter_mm"] / 2, 4.0)
+                cands = [(math.hypot(o[2] - tx, o[3] - ty), o) for o in obs if o[1] == im["study_date"]]
+                cands = [c for c in cands if c[0] <= gate]
+                hit = min(cands)[1] if cands else None
+                ids.setdefault(n["id"], {"status": n["status"], "vdt": n["vdt_days"], "exams": []})
+                ids[n["id"]]["exams"].append((im["study_date"], n["diameter_mm"], hit))
+        track_owner = {}
+        for nid, v in ids.items():
+            for _, _, hit in v["exams"]:
+                if hit:
+                    track_owner.setdefault(hit[0], set()).add(nid)
+        for nid, v in sorted(ids.items()):
+            hits = [h for _, _, h in v["exams"]]
+            detected = all(hits)
+            track_ids = {h[0] for h in hits if h}
+            linked = detected and len(track_ids) == 1 and track_owner[next(iter(track_ids))] == {nid}
+            d0, d1 = v["exams"][0][1], v["exams"][-1][1]
+            true_change = 3 * math.log(d1 / d0)
+            expected = "growing" if true_change >= math.log(1.25) else "stable"
+            t = out["tracks"][next(iter(track_ids))] if linked else None
+            est = t["doubling_time_days"] if t else None
+            err = abs(math.log(est / v["vdt"])) if (est and v["vdt"]) else None
+            measured = ", ".join(f"{h[4]:.1f}" if h else "–" for h in hits)
+            true_d = ", ".join(f"{d:.1f}" for _, d, _ in v["exams"])
+            rows.append((pid, nid, v["status"], len(v["exams"]), true_d, measured, detected, linked,
+                         t["status"] if t else None, expected, v["vdt"], est, err))
+    if markdown:
+        print("| patient | nodule | truth | exams | true D (mm) | measured D (mm) | hit on every exam | linked in one track | status | expected | true VDT (d) | VDT (d) | abs ln ratio |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for r in rows:
+            f = lambda x, d=1: "–" if x is None else (f"{x:.{d}f}" if isinstance(x, float) else str(x))
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {'yes' if r[6] else 'no'} | {'yes' if r[7] else 'no'} | {f(r[8])} | {r[9]} | {f(r[10])} | {f(r[11])} | {f(r[12], 2)} |")
+        print()
+        print("| patient | exam | registration reliable | quality | max error over the image (mm) |")
+        print("| --- | --- | --- | --- | --- |")
+        for r in reg_rows:
+            print(f"| {r[0]} | {r[1]} | {'yes' if r[2] else 'no'} | {r[3]:.3f} | {r[4]:.2f} |")
+    else:
+        json.dump({"identities": [dict(zip(["patient", "id", "truth_status", "exams", "true_d", "measured_d", "detected", "linked",
+                                            "status", "expected", "true_vdt", "vdt", "abs_ln_ratio"], r)) for r in rows],
+                   "registration": [dict(zip(["patient", "date", "reliable", "quality", "max_error_mm"], r)) for r in reg_rows]},
+                  sys.stdout, indent=1)
+        print()
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(args[0], args[1], markdown="--markdown" in sys.argv)

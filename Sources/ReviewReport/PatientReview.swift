@@ -1,0 +1,126 @@
+import NoduleDetection
+import ScaleSpace
+import SerialTracking
+
+/// An exam's picture, recomputed from the stored file for review: the normalised image
+/// (nodules bright, 0–1 between the body's percentiles) and the lung field.
+public struct ExamImage: Sendable {
+    public var normalised: NormalisedRadiograph
+    public var lungs: LungField
+
+    /// The lung mask (1 inside, 0 outside) resampled onto a `width` × `height` grid covering the image.
+    public func lungMask(width: Int, height: Int) -> FloatImage {
+        let sx = Double(lungs.width) / Double(width), sy = Double(lungs.height) / Double(height)
+        return FloatImage(width: width, height: height) { x, y in
+            lungs.contains(x: (Double(x) + 0.5) * sx - 0.5, y: (Double(y) + 0.5) * sy - 0.5) ? 1 : 0
+        }
+    }
+
+    /// Bilinear gray value (0–1 clamped) at a point in mm from the image's top-left corner; nil outside.
+    public func gray(xMM: Double, yMM: Double) -> Float? {
+        let image = normalised.measurement, s = normalised.measurementSpacingMM
+        let px = xMM / s - 0.5, py = yMM / s - 0.5
+        guard px >= 0, py >= 0, px <= Double(image.width - 1), py <= Double(image.height - 1) else { return nil }
+        let x0 = min(Int(px), max(0, image.width - 2)), y0 = min(Int(py), max(0, image.height - 2))
+        let x1 = min(x0 + 1, image.width - 1), y1 = min(y0 + 1, image.height - 1)
+        let tx = Float(px - Double(x0)), ty = Float(py - Double(y0))
+        let top = image[x0, y0] * (1 - tx) + image[x1, y0] * tx
+        let bottom = image[x0, y1] * (1 - tx) + image[x1, y1] * tx
+        return min(max(top * (1 - ty) + bottom * ty, 0), 1)
+    }
+}
+
+/// One exam as the report shows it.
+public struct ExamReview: Sendable {
+    public var examID: String
+    public var studyDate: CalendarDate
+    public var path: String
+    /// Input image size, px.
+    public var width: Int
+    public var height: Int
+    /// Row and column spacing used for mm figures, mm/px (the pipeline's assumed spacing when unknown).
+    public var spacingMM: (row: Double, column: Double)
+    public var spacingKnown: Bool
+    public var spacingSource: String
+    /// Every stored candidate, highest score first (input px).
+    public var candidates: [NoduleCandidate]
+    /// Indices into ``candidates`` of those given to the tracker.
+    public var selected: [Int]
+    /// nil when the image could not be used (see ``imageProblem``).
+    public var image: ExamImage?
+    public var imageProblem: String?
+    /// nil for the reference (first) exam.
+    public var registration: RegistrationResult?
+
+    /// Candidate `index` as the tracker sees it (mm from the top-left corner).
+    func measured(_ index: Int) -> MeasuredNodule {
+        let c = candidates[index]
+        let perPx = (spacingMM.row + spacingMM.column) / 2
+        return MeasuredNodule(xMM: (c.x + 0.5) * spacingMM.column, yMM: (c.y + 0.5) * spacingMM.row,
+                              diameterMM: c.diameterMM ?? c.diameterPx * perPx,
+                              longAxisMM: c.features.longAxisMM, sourceReference: "\(path)#\(index + 1)")
+    }
+
+    /// A point in mm (this exam's frame) as input px.
+    func pixel(xMM: Double, yMM: Double) -> (x: Double, y: Double) {
+        (xMM / spacingMM.column - 0.5, yMM / spacingMM.row - 0.5)
+    }
+}
+
+/// Everything the report shows for one patient.
+public struct PatientReview: Sendable {
+    public var patient: PatientKey
+    /// In date order; the first is the reference exam.
+    public var exams: [ExamReview]
+    public var tracks: PatientTracks
+    /// Patient-level caveats (skipped studies, extra images).
+    public var notes: [String]
+    public var minimumScore: Double
+    public var maximumPerExam: Int?
+    public var pipeline: PipelineStamp
+
+    public init(patient: PatientKey, exams: [ExamReview], tracks: PatientTracks, notes: [String], minimumScore: Double, maximumPerExam: Int?, pipeline: PipelineStamp) {
+        self.patient = patient
+        self.exams = exams
+        self.tracks = tracks
+        self.notes = notes
+        self.minimumScore = minimumScore
+        self.maximumPerExam = maximumPerExam
+        self.pipeline = pipeline
+    }
+
+    /// How nodules were chosen from the stored candidates, for the page.
+    var selectionRule: String {
+        "candidates with detection score ≥ \(Report.number(minimumScore, decimals: 2))" + (maximumPerExam.map { ", at most the \($0) highest-scoring per exam" } ?? "")
+    }
+
+    func exam(_ id: String) -> ExamReview? { exams.first { $0.examID == id } }
+
+    /// Shortest positive VDT among the tracks (days), nil when none is stated.
+    public var shortestDoublingTimeDays: Double? {
+        tracks.tracks.compactMap { $0.growth?.doublingTimeDays }.filter { $0 > 0 }.min()
+    }
+
+    /// The soonest follow-up: a referral counts as due on the decision date (the latest exam).
+    public var soonestFollowUp: CalendarDate? {
+        let decision = tracks.exams.last?.studyDate
+        return tracks.tracks.compactMap { t -> CalendarDate? in
+            guard let f = t.followUp else { return nil }
+            switch f.action {
+            case .followUp: return f.nextFollowUpDate
+            case .refer: return decision
+            case .none: return nil
+            }
+        }.min()
+    }
+
+    /// Index order: shortest VDT first (patients without a stated VDT after), then soonest
+    /// follow-up (none last), then issuer and patient ID.
+    public static func urgencyOrder(_ a: PatientReview, _ b: PatientReview) -> Bool {
+        let va = a.shortestDoublingTimeDays ?? .infinity, vb = b.shortestDoublingTimeDays ?? .infinity
+        if va != vb { return va < vb }
+        let fa = a.soonestFollowUp?.daysSinceEpoch ?? Int.max, fb = b.soonestFollowUp?.daysSinceEpoch ?? Int.max
+        if fa != fb { return fa < fb }
+        return a.patient < b.patient
+    }
+}

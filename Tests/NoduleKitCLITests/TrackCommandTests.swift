@@ -1,0 +1,297 @@
+import Foundation
+import Testing
+import TestSupport
+import NoduleDetection
+@testable import NoduleKitCLI
+
+private let root = Fixtures.repositoryRoot()
+private let environment = ["NODULEKIT_PIPELINES": root + "/Pipelines"]
+
+private func nodules(_ arguments: [String]) throws -> SpawnedProcess {
+    try SpawnedProcess.run("nodules", arguments, environment: environment)
+}
+
+private func copyTree(_ from: String, _ to: String) throws {
+    try FileManager.default.createDirectory(atPath: (to as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: from, toPath: to)
+}
+
+/// The committed serial phantoms (2 patients, 5 exams) copied and run through the real
+/// `nodules batch` once: the store every end-to-end test tracks.
+private let series: (folder: String, db: String, batchStatus: Int32, batchError: String) = {
+    let dir = Fixtures.temporaryDirectory("cli-track")
+    try! copyTree(root + "/Data/phantom/series", dir + "/series")
+    let run = try! nodules(["batch", dir + "/series", "--exclude", "truth.json", "--out", dir + "/r.jsonl",
+                            "--db", dir + "/s.sqlite", "--jobs", "2", "--quiet"])
+    return (dir + "/series", dir + "/s.sqlite", run.status, run.standardError)
+}()
+
+private func jsonArray(_ text: String) throws -> [[String: Any]] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+}
+
+/// The phantom truth for one exam.
+private struct TruthExam {
+    var patient: String
+    var date: String
+    var width: Int, height: Int
+    var spacing: Double
+    var affine: [[Double]]
+    var nodules: [(id: String, x: Double, y: Double, diameter: Double, status: String, vdt: Double?)]
+
+    static func load(_ folder: String) throws -> [TruthExam] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return (json["images"] as! [[String: Any]]).map { i in
+            let t = i["transform_to_reference"] as! [String: Any]
+            return TruthExam(
+                patient: i["patient_id"] as! String, date: i["study_date"] as! String,
+                width: i["width"] as! Int, height: i["height"] as! Int, spacing: i["pixel_spacing_mm"] as! Double,
+                affine: t["pixel_affine"] as! [[Double]],
+                nodules: (i["nodules"] as! [[String: Any]]).map {
+                    ($0["id"] as! String, $0["x"] as! Double, $0["y"] as! Double, $0["diameter_mm"] as! Double,
+                     $0["status"] as! String, $0["vdt_days"] as? Double)
+                })
+        }
+    }
+}
+
+/// The track and observation nearest a truth nodule on one exam, within max(radius, 4 mm)
+/// of its centre (the README's hit criterion), in the exam's own mm (from the image corner).
+private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (track: Int, observation: [String: Any])? {
+    guard let n = exam.nodules.first(where: { $0.id == id }) else { return nil }
+    let x = (n.x + 0.5) * exam.spacing, y = (n.y + 0.5) * exam.spacing
+    var best: (d: Double, track: Int, observation: [String: Any])?
+    for (k, t) in (patient["tracks"] as! [[String: Any]]).enumerated() {
+        for o in t["observations"] as! [[String: Any]] where o["study_date"] as? String == exam.date {
+            let d = hypot(o["x_mm"] as! Double - x, o["y_mm"] as! Double - y)
+            if d <= max(n.diameter / 2, 4), d < (best?.d ?? .infinity) { best = (d, k, o) }
+        }
+    }
+    return best.map { ($0.track, $0.observation) }
+}
+
+/// `nodules track`, spawned as the real binary, on stores written by the real `nodules batch`.
+@Suite(.serialized) struct TrackCommandTests {
+    /// What the detector finds on the series (checked when this was written, pipeline cxr-nodules 0.4.0):
+    /// PH-0002 N3 (14.6 mm, stable, lobulated) is found on all three exams within 1 mm, sized 14.2–14.5 mm;
+    /// PH-0002 N1 (29–34 mm, growing) is found on all three, but 9 mm off-centre and undersized (11–15 mm);
+    /// PH-0001 N1 (18–20 mm, on a rib, CNR 5–8) and PH-0002 N2 (5.3–5.6 mm) are not among any exam's candidates.
+    /// The assertions below are about what tracking does with what the detector gives it.
+    @Test func endToEndOnTheSerialPhantoms() throws {
+        #expect(series.batchStatus == 0, "\(series.batchError)")
+        let run = try nodules(["track", "--db", series.db])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("track: 2 patients (0 failed), 5 exams (3 registered to their reference, 0 flagged)"))
+        let patients = try jsonArray(run.standardOutput)
+        #expect(patients.map { $0["patient_id"] as? String } == ["PH-0001", "PH-0002"])
+        let truth = try TruthExam.load(series.folder)
+
+        // Registration: every later exam reliable, and within 2.5 mm of the truth transform everywhere on the image
+        // (measured: 1.22, 1.67 and 1.46 mm at the worst grid point; typically much less inside the lungs).
+        for patient in patients {
+            let id = patient["patient_id"] as! String
+            let exams = truth.filter { $0.patient == id }.sorted { $0.date < $1.date }
+            let reference = exams[0]
+            for (exam, out) in zip(exams, patient["exams"] as! [[String: Any]]).dropFirst() {
+                #expect(out["study_date"] as? String == exam.date)
+                let r = out["registration"] as! [String: Any]
+                #expect(r["reliable"] as? Bool == true && r["used"] as? Bool == true, "\(id) \(exam.date): \(r)")
+                let th = (r["rotation_deg"] as! Double) * .pi / 180, s = r["scale"] as! Double
+                let (a, b) = (s * cos(th), s * sin(th))
+                let (tx, ty) = (r["translation_x_mm"] as! Double, r["translation_y_mm"] as! Double)
+                var worst = 0.0
+                let m = exam.affine
+                for row in stride(from: 0, to: exam.height, by: 20) {
+                    for col in stride(from: 0, to: exam.width, by: 20) {
+                        let (c, rr) = (Double(col), Double(row))
+                        let trueX = (m[0][0] * c + m[0][1] * rr + m[0][2] + 0.5) * reference.spacing
+                        let trueY = (m[1][0] * c + m[1][1] * rr + m[1][2] + 0.5) * reference.spacing
+                        let (x, y) = ((c + 0.5) * exam.spacing, (rr + 0.5) * exam.spacing)
+                        worst = max(worst, hypot(a * x - b * y + tx - trueX, b * x + a * y + ty - trueY))
+                    }
+                }
+                #expect(worst <= 2.5, "\(id) \(exam.date): registration off by up to \(worst) mm")
+            }
+        }
+
+        // Linkage of the detected nodules: one track each, holding no other truth nodule.
+        let p2 = patients[1]
+        let p2exams = truth.filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        var owners: [Int: Set<String>] = [:]
+        for id in ["N1", "N3"] {
+            let hits = p2exams.map { hit(p2, exam: $0, id: id) }
+            #expect(hits.allSatisfy { $0 != nil }, "PH-0002 \(id) hit on every exam")
+            let tracks = Set(hits.compactMap { $0?.track })
+            #expect(tracks.count == 1, "PH-0002 \(id) in one track, got \(tracks)")
+            for t in tracks { owners[t, default: []].insert(id) }
+        }
+        #expect(owners.values.allSatisfy { $0.count == 1 }, "no track mixes two truth nodules: \(owners)")
+        let tracks = p2["tracks"] as! [[String: Any]]
+        // N3: stable in truth, 14.2 → 14.5 mm measured: stable, no VDT stated.
+        if let t = hit(p2, exam: p2exams[0], id: "N3")?.track {
+            #expect(tracks[t]["status"] as? String == "stable")
+            #expect(tracks[t]["doubling_time_days"] is NSNull)
+        }
+        // N1: +55% volume in truth over 175 days (beyond error): growing. The detector undersizes it
+        // (11.4 → 14.8 mm against 29.1 → 33.6), so its VDT is short (159 d against 279 d); the 95% interval
+        // still contains the truth.
+        if let t = hit(p2, exam: p2exams[0], id: "N1")?.track {
+            #expect(tracks[t]["status"] as? String == "growing")
+            let ci = tracks[t]["doubling_time_ci_days"] as? [Any]
+            let lo = ci?.first as? Double ?? .infinity, hi = ci?.last as? Double ?? -.infinity
+            #expect(lo <= 279 && 279 <= hi, "VDT interval \(String(describing: ci)) against the true 279 d")
+            #expect((tracks[t]["next_followup_date"] as? String) != nil)
+        }
+        // Every track with a stated VDT is growing or shrinking; every other has none.
+        for patient in patients {
+            for t in patient["tracks"] as! [[String: Any]] {
+                let status = t["status"] as! String
+                #expect((t["doubling_time_days"] is Double) == ["growing", "shrinking"].contains(status))
+            }
+        }
+        // Deterministic: the same bytes again.
+        let again = try nodules(["track", "--db", series.db])
+        #expect(again.standardOutput == run.standardOutput)
+    }
+
+    @Test func outputsFollowTheSchemaCSVAndFHIR() throws {
+        let dir = Fixtures.temporaryDirectory("cli-track-out")
+        let json = try nodules(["track", "--db", series.db, "--out", dir + "/t.json", "--quiet"])
+        #expect(json.status == 0 && json.standardOutput.isEmpty && json.standardError.isEmpty, "\(json.standardError)")
+        let patients = try jsonArray(try String(contentsOfFile: dir + "/t.json", encoding: .utf8))
+        // Every key the schema requires, at every level.
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/Pipelines/schemas/tracks.schema.json"))) as? [String: Any])
+        let defs = schema["$defs"] as! [String: [String: Any]]
+        func required(_ name: String) -> [String] { defs[name]!["required"] as! [String] }
+        var observations = 0
+        for p in patients {
+            for key in required("patient") { #expect(p[key] != nil, "patient lacks \(key)") }
+            for e in p["exams"] as! [[String: Any]] { for key in required("exam") { #expect(e[key] != nil, "exam lacks \(key)") } }
+            for t in p["tracks"] as! [[String: Any]] {
+                for key in required("track") { #expect(t[key] != nil, "track lacks \(key)") }
+                for o in t["observations"] as! [[String: Any]] {
+                    observations += 1
+                    for key in required("observation") { #expect(o[key] != nil, "observation lacks \(key)") }
+                }
+            }
+        }
+        // CSV: the header and one row per track × observation.
+        let csv = try nodules(["track", "--db", series.db, "--format", "csv", "--quiet"])
+        #expect(csv.status == 0)
+        let lines = csv.standardOutput.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("issuer,patient_id,track_id,tracking_identifier,exam_id,study_date,path,") == true)
+        #expect(lines.count == observations + 1)
+        // --patient keeps one patient, in every format.
+        let one = try nodules(["track", "--db", series.db, "--patient", "PH-0001", "--quiet"])
+        #expect(try jsonArray(one.standardOutput).map { $0["patient_id"] as? String } == ["PH-0001"])
+        let oneCSV = try nodules(["track", "--db", series.db, "--patient", "PH-0001", "--format", "csv", "--quiet"])
+        #expect(oneCSV.standardOutput.split(separator: "\n").dropFirst().allSatisfy { $0.hasPrefix(",PH-0001,") })
+        // The vdt-category policy by name.
+        let vdt = try nodules(["track", "--db", series.db, "--policy", "vdt-category", "--quiet"])
+        let policies = try jsonArray(vdt.standardOutput).flatMap { $0["tracks"] as! [[String: Any]] }.map { ($0["policy"] as? [String: Any])?["name"] as? String }
+        #expect(!policies.isEmpty && policies.allSatisfy { $0 == "vdt-category" })
+
+        // FHIR: one Bundle per patient per line, each valid FHIR R4.
+        let fhir = try nodules(["track", "--db", series.db, "--format", "fhir", "--quiet"])
+        #expect(fhir.status == 0)
+        let bundles = fhir.standardOutput.split(separator: "\n").map(String.init)
+        #expect(bundles.count == 2)
+        var paths: [String] = []
+        for (i, b) in bundles.enumerated() {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(b.utf8)) as? [String: Any])
+            #expect(object["resourceType"] as? String == "Bundle")
+            paths.append(dir + "/bundle-\(i).json")
+            try Data(b.utf8).write(to: URL(fileURLWithPath: paths[i]))
+        }
+        let python = ProcessInfo.processInfo.environment["NODULEKIT_FHIR_PYTHON"] ?? root + "/.build/fhir-venv/bin/python"
+        #expect(FileManager.default.isExecutableFile(atPath: python), "FHIR validator missing at \(python): run `make test` or scripts/fhir-venv.sh")
+        guard FileManager.default.isExecutableFile(atPath: python) else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [root + "/Tests/SerialTrackingTests/validate_fhir_r4.py"] + paths
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+    }
+
+    @Test(arguments: [["--format", "xml"], ["--top", "0"], ["--min-score", "2"], ["--patient", "NOBODY"],
+                      ["--policy", "no-such-policy"], ["--pipeline", "no-such-pipeline"]])
+    func usageErrorsExitTwo(extra: [String]) throws {
+        let run = try nodules(["track", "--db", series.db] + extra)
+        #expect(run.status == 2, "\(extra): \(run.standardError)")
+        #expect(run.standardOutput.isEmpty)
+    }
+
+    @Test func missingStoreExitsTwo() throws {
+        let run = try nodules(["track", "--db", Fixtures.temporaryDirectory("cli-track") + "/none.sqlite"])
+        #expect(run.status == 2 && run.standardError.contains("no such store"))
+    }
+
+    /// A second pipeline in the store: refused without --pipeline (listing both), tracked with it.
+    /// An undated patient fails (exit 1) while the others are still written.
+    @Test func severalPipelinesAndAFailedPatient() throws {
+        let dir = Fixtures.temporaryDirectory("cli-track")
+        try copyTree(series.folder + "/PH-0001", dir + "/in/PH-0001")
+        try copyTree(series.folder + "/PH-0002/2024-05-02/pa.png", dir + "/extra/x.png")
+        // The patient's two exams, and an image of an undated patient, through a manifest.
+        let manifest = "patient_id,study_date,path\nPH-0001,2024-07-17,in/PH-0001/2024-07-17/pa.png\n"
+            + "PH-0001,2025-04-13,in/PH-0001/2025-04-13/pa.png\nUNDATED,,extra/x.png\n"
+        try Data(manifest.utf8).write(to: URL(fileURLWithPath: dir + "/manifest.csv"))
+        let first = try nodules(["batch", dir + "/manifest.csv", "--out", dir + "/a.jsonl", "--db", dir + "/s.sqlite", "--quiet", "--jobs", "2"])
+        #expect(first.status == 0, "\(first.standardError)")
+        let tracked = try nodules(["track", "--db", dir + "/s.sqlite"])
+        #expect(tracked.status == 1, "\(tracked.standardError)")
+        #expect(tracked.standardError.contains("patient UNDATED: no exam with a study date"))
+        #expect(try jsonArray(tracked.standardOutput).map { $0["patient_id"] as? String } == ["PH-0001"])
+
+        // A second definition (another version, so another digest) over the same images.
+        var definition = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/Pipelines/cxr-nodules.json"))) as? [String: Any])
+        let version = try #require(definition["version"] as? String)
+        definition["version"] = version + "-test"
+        try JSONSerialization.data(withJSONObject: definition).write(to: URL(fileURLWithPath: dir + "/other.json"))
+        let second = try nodules(["batch", dir + "/in", "--out", dir + "/b.jsonl", "--db", dir + "/s.sqlite", "--quiet",
+                                  "--pipeline", dir + "/other.json", "--jobs", "2"])
+        #expect(second.status == 0, "\(second.standardError)")
+        let refused = try nodules(["track", "--db", dir + "/s.sqlite"])
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("several pipelines") && refused.standardError.contains("cxr-nodules \(version) ")
+                && refused.standardError.contains("cxr-nodules \(version)-test"), "\(refused.standardError)")
+        let chosen = try nodules(["track", "--db", dir + "/s.sqlite", "--pipeline", dir + "/other.json"])
+        #expect(chosen.status == 0, "\(chosen.standardError)")
+        #expect(try jsonArray(chosen.standardOutput).map { $0["patient_id"] as? String } == ["PH-0001"])
+
+        // An image that is gone: its exam is flagged and tracked without registration, with a warning.
+        try FileManager.default.removeItem(atPath: dir + "/in/PH-0001/2025-04-13/pa.png")
+        let gone = try nodules(["track", "--db", dir + "/s.sqlite", "--pipeline", dir + "/other.json"])
+        #expect(gone.status == 0, "\(gone.standardError)")
+        #expect(gone.standardError.contains("image not readable") && gone.standardError.contains("tracked without registration"))
+        let patient = try #require(try jsonArray(gone.standardOutput).first)
+        let exams = patient["exams"] as! [[String: Any]]
+        let registration = exams[1]["registration"] as! [String: Any]
+        #expect(registration["used"] as? Bool == false && registration["reliable"] as? Bool == false)
+        let linked = (patient["tracks"] as! [[String: Any]]).filter { ($0["observations"] as! [Any]).count == 2 }
+        #expect(linked.allSatisfy { !($0["warnings"] as! [String]).isEmpty }, "tracks over the flagged exam carry a warning")
+    }
+
+    @Test func selectionAndUncertaintyModel() throws {
+        func candidate(_ score: Double) -> NoduleCandidate {
+            NoduleCandidate(x: 0, y: 0, diameterPx: 10, diameterMM: 5, score: score,
+                            features: NoduleFeatures(contrast: 1, contrastToNoise: 1, blobness: 1, logResponse: 1, scaleDiameterMM: 5,
+                                                     circularity: 1, longAxisMM: 5, shortAxisMM: 5, lungDepthMM: 10, insideLung: 1,
+                                                     background: 0, backgroundGradient: 0, sphereFit: 1, openRays: 0))
+        }
+        let picked = NoduleSelection(top: 2, minimumScore: 0.5).select([0.9, 0.4, 0.8, 0.7].map(candidate))
+        #expect(picked.map(\.rank) == [0, 2])
+        // σ_fit: a round, well-fitted outline has none; shape, profile and open-ray terms add in quadrature.
+        var f = candidate(1).features
+        #expect(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) == 0)
+        f.longAxisMM = 11; f.shortAxisMM = 9; f.sphereFit = 0.97; f.openRays = 0.1
+        let expected = ((2 / 12.0.squareRoot()) * (2 / 12.0.squareRoot()) + 0.3 * 0.3 + 0.5 * 0.5).squareRoot()
+        #expect(abs(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) - expected) < 1e-12)
+    }
+}

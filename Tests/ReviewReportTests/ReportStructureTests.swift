@@ -1,0 +1,133 @@
+import Foundation
+import NoduleStore
+import ReviewReport
+import SerialTracking
+import Testing
+import TestSupport
+
+/// The generated HTML, checked structurally against the store and the tracker.
+@Suite struct ReportStructureTests {
+    let fixture: PhantomReport
+
+    init() throws { fixture = try PhantomReport.shared.get() }
+
+    @Test func everyPageHasTheDisclaimerAndNoExternalReference() throws {
+        let pages = try fixture.pages()
+        #expect(pages.contains("index.html"))
+        #expect(pages.count == 3, "index + one page per phantom patient: \(pages)")
+        for name in pages {
+            let html = try fixture.read(name)
+            #expect(html.contains(Report.disclaimer), "\(name) lacks the disclaimer")
+            #expect(!html.contains("<script"), "\(name) has a script")
+            #expect(!html.contains("<link"), "\(name) links a resource")
+            #expect(!html.contains("@import") && !html.contains("url("), "\(name) loads CSS resources")
+            #expect(!html.contains("http://") && !html.contains("https://"), "\(name) names a network URL")
+            for value in attributeValues("src", in: html) + attributeValues("href", in: html) {
+                #expect(!value.hasPrefix("//") && !value.contains("://") && !value.hasPrefix("/") && !value.contains("//"), "\(name): \(value)")
+                // Every reference resolves: a fragment to an element of the page, a file to one written beside it.
+                if value.hasPrefix("#") {
+                    #expect(html.contains("id=\"\(value.dropFirst())\""), "\(name): no element \(value)")
+                } else {
+                    let file = String(value.prefix { $0 != "#" })
+                    #expect(FileManager.default.fileExists(atPath: fixture.report + "/" + file), "\(name): \(value) missing")
+                }
+            }
+            for img in openingTags("img", in: html) {
+                let alt = attributeValues("alt", in: " " + img.dropFirst(4))
+                #expect(alt.count == 1 && alt[0].count > 20, "\(name): image without real alt text: \(img)")
+            }
+            for svg in openingTags("svg", in: html) {
+                #expect(svg.contains("role=\"img\"") && svg.contains("aria-label=\""), "\(name): unlabelled chart")
+            }
+        }
+    }
+
+    @Test func everyTrackAppearsWithTheTrackersNumbers() throws {
+        let reviews = try fixture.reviews()
+        #expect(reviews.map(\.patient.patientID) == ["PH-0001", "PH-0002"])
+        var seen = 0
+        for review in reviews {
+            let html = try fixture.read("patient-\(review.patient.patientID).html")
+            #expect(openingTags("article", in: html).count == review.tracks.tracks.count)
+            for t in review.tracks.tracks {
+                seen += 1
+                let article = try #require(section(of: html, trackID: t.identity.uuidString), "track \(t.trackingIdentifier) missing")
+                #expect(article.contains("data-status=\"\(t.status.rawValue)\""))
+                if let vdt = t.growth?.doublingTimeDays {
+                    #expect(article.contains("data-vdt-days=\"\(Report.number(vdt, decimals: 1))\""))
+                    #expect(article.contains("<strong>\(Report.days(abs(vdt))) d</strong>"))
+                } else {
+                    #expect(!article.contains("data-vdt-days"))
+                }
+                if let f = t.followUp {
+                    #expect(article.contains("data-followup-action=\"\(f.action.rawValue)\""))
+                    #expect(article.contains("data-followup-date=\"\(f.nextFollowUpDate?.description ?? "")\""))
+                    #expect(article.contains(f.reason.replacingOccurrences(of: "'", with: "&#39;")))
+                }
+                // One crop per exam, and each measured diameter as the store holds it.
+                #expect(openingTags("figure class=\"crop\"", in: article).count == review.exams.count)
+                for o in t.observations {
+                    #expect(article.contains("D = \(Report.number(o.nodule.diameterMM, decimals: 1)) mm"))
+                }
+                if t.observations.count >= 2 {
+                    #expect(openingTags("svg", in: article).count == 2)
+                    #expect(article.contains("diameter (mm)") && article.contains("volume (mm³, log scale)"))
+                    #expect(article.contains("class=\"band\"") && article.contains("class=\"fit\""))
+                }
+            }
+        }
+        #expect(seen > 0)
+    }
+
+    @Test func diametersOnThePageAreTheStoredOnes() throws {
+        let store = try NoduleStore(path: fixture.store)
+        let digest = try #require(try store.pipelineDigests().first?.digest)
+        for history in try store.detectionsByPatient(pipelineDigest: digest) {
+            let html = try fixture.read("patient-\(history.patientID).html")
+            for study in history.studies {
+                for image in study.images {
+                    let tracked = image.detections.prefix(3)
+                    for d in tracked {
+                        let mm = try #require(d.diameterMM, "the phantoms carry pixel spacing")
+                        #expect(html.contains("D = \(Report.number(mm, decimals: 1)) mm"), "\(study.date ?? "?"): \(mm) mm not on the page")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func indexListsEveryPatientByUrgency() throws {
+        let reviews = try fixture.reviews().sorted(by: PatientReview.urgencyOrder)
+        let index = try fixture.read("index.html")
+        let listed = attributeValues("data-patient", in: index)
+        #expect(listed == reviews.map(\.patient.patientID))
+        for r in reviews { #expect(index.contains("href=\"patient-\(r.patient.patientID).html\"")) }
+        // The phantom truth: PH-0002 carries the faster grower (VDT 279 d against 439 d).
+        #expect(listed.first == "PH-0002")
+    }
+
+    @Test func trackerJSONAgreesWithThePage() throws {
+        // The report and `TrackReport.json` come from the same tracker output.
+        for review in try fixture.reviews() {
+            let json = TrackReport.json([review.tracks])
+            let html = try fixture.read("patient-\(review.patient.patientID).html")
+            for t in review.tracks.tracks {
+                #expect(json.contains(t.identity.uuidString))
+                #expect(html.contains(t.identity.uuidString))
+            }
+        }
+    }
+
+    func section(of html: String, trackID: String) -> String? {
+        guard let start = html.range(of: "data-track-id=\"\(trackID)\"") else { return nil }
+        let rest = html[start.lowerBound...]
+        guard let end = rest.range(of: "</article>") else { return nil }
+        return String(rest[..<end.upperBound])
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of a: String, with b: String) -> String {
+        components(separatedBy: a).joined(separator: b)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import NoduleDetection
+@testable import ReviewReport
+import SerialTracking
+import Testing
+import TestSupport
+
+/// Warnings wherever the figures are fragile, on constructed exams (no images needed).
+@Suite struct ReportWarningTests {
+    static func candidate(x: Double, y: Double, diameterPx: Double, diameterMM: Double?) -> NoduleCandidate {
+        NoduleCandidate(x: x, y: y, diameterPx: diameterPx, diameterMM: diameterMM, score: 0.9,
+                        features: NoduleFeatures(contrast: 1, contrastToNoise: 5, blobness: 0.9, logResponse: 1, scaleDiameterMM: 10,
+                                                 circularity: 0.9, longAxisMM: 10, shortAxisMM: 9, lungDepthMM: 10, insideLung: 1))
+    }
+
+    /// Two exams: the second has no pixel spacing and a registration below the quality threshold;
+    /// the apparent growth (10 → 11.5 mm) is within its 1 mm measurement error.
+    static func fragilePatient() -> PatientReview {
+        let a = CalendarDate("2024-01-10")!, b = CalendarDate("2024-04-10")!
+        let first = ExamReview(examID: "2024-01-10", studyDate: a, path: "a.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
+                               spacingKnown: true, spacingSource: "tag:PNG pHYs",
+                               candidates: [candidate(x: 500, y: 400, diameterPx: 50, diameterMM: 10)], selected: [0])
+        let poor = RegistrationResult(transform: .identity, quality: 0.21, overlap: 0.9, issues: [.lowQuality(quality: 0.21, threshold: 0.4)])
+        let second = ExamReview(examID: "2024-04-10", studyDate: b, path: "b.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
+                                spacingKnown: false, spacingSource: "unknown",
+                                candidates: [candidate(x: 502, y: 401, diameterPx: 57.5, diameterMM: nil)], selected: [0],
+                                imageProblem: "image not readable (test)", registration: poor)
+        let exams = [first, second]
+        let measurements = exams.map { e in
+            ExamMeasurements(examID: e.examID, studyDate: e.studyDate, pixelSpacingMM: e.spacingKnown ? 0.2 : nil,
+                             nodules: e.selected.map { e.measured($0) }, registration: e.registration)
+        }
+        let tracks = SerialTracker(policy: try! FollowUpPolicy.builtIn("radiograph-surveillance"))
+            .track(patient: PatientKey(issuer: "urn:test", patientID: "FRAGILE 1"), exams: measurements)
+        return PatientReview(patient: tracks.patient, exams: exams, tracks: tracks, notes: [], minimumScore: 0.5, maximumPerExam: nil,
+                             pipeline: PipelineStamp(name: "test", version: "0", digest: "0"))
+    }
+
+    @Test func fragileFiguresAreFlagged() throws {
+        let patient = Self.fragilePatient()
+        let track = try #require(patient.tracks.tracks.first)
+        #expect(patient.tracks.tracks.count == 1)
+        #expect(track.status == .indeterminate)
+        let out = Fixtures.temporaryDirectory("report-warnings")
+        let files = try ReportWriter(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"), source: "test.sqlite").write([patient], to: out)
+        #expect(files.patientPages.map(\.page) == ["patient-urn_test_FRAGILE_1.html"])
+        let html = try String(contentsOfFile: out + "/" + files.patientPages[0].page, encoding: .utf8)
+        #expect(html.contains("pixel spacing unknown"))
+        #expect(html.contains("registration to the reference exam is unreliable (quality 0.21 below 0.4)"))
+        #expect(html.contains("⚠ registration unreliable"))
+        #expect(html.contains("Change within measurement error"))
+        #expect(html.contains("not stated: change within measurement error"))
+        #expect(!html.contains("data-vdt-days"), "no VDT is stated from a change within error")
+        #expect(html.contains("image not readable (test)"))
+        #expect(html.contains(Report.disclaimer))
+        // The unreadable exam has no picture, but the page says so instead of a broken image.
+        for src in attributeValues("src", in: html) { #expect(FileManager.default.fileExists(atPath: out + "/" + src)) }
+        #expect(html.contains("aria-label=\"no image for 2024-04-10\""))
+    }
+
+    @Test func urgencyOrdersByShortestVDTThenFollowUp() {
+        func patient(_ id: String, vdt: Double?, followUp: String?) -> PatientReview {
+            var p = Self.fragilePatient()
+            p.patient = PatientKey(patientID: id)
+            p.tracks.patient = p.patient
+            // Replace the growth figures the order depends on.
+            p.tracks.tracks[0].growth = vdt.map { v in
+                GrowthEstimate(points: [GrowthPoint(days: 0, diameterMM: 10, sigmaMM: 0.01),
+                                        GrowthPoint(days: 3 * v, diameterMM: 20, sigmaMM: 0.01)])!
+            }
+            p.tracks.tracks[0].status = vdt == nil ? .stable : .growing
+            p.tracks.tracks[0].followUp?.action = followUp == nil ? .none : .followUp
+            p.tracks.tracks[0].followUp?.nextFollowUpDate = followUp.flatMap(CalendarDate.init)
+            return p
+        }
+        let patients = [patient("slow", vdt: 600, followUp: "2024-05-01"), patient("none-late", vdt: nil, followUp: "2024-09-01"),
+                        patient("fast", vdt: 100, followUp: "2024-06-01"), patient("none-soon", vdt: nil, followUp: "2024-05-15"),
+                        patient("nothing", vdt: nil, followUp: nil)]
+        #expect(patients.sorted(by: PatientReview.urgencyOrder).map(\.patient.patientID) == ["fast", "slow", "none-soon", "none-late", "nothing"])
+    }
+
+    @Test func growthFitPassesThroughTwoPointsAndItsBandWidensAwayFromTheData() throws {
+        let points = [GrowthPoint(days: 0, diameterMM: 10, sigmaMM: 0.3), GrowthPoint(days: 200, diameterMM: 13, sigmaMM: 0.3)]
+        let estimate = try #require(GrowthEstimate(points: points))
+        let fit = try #require(GrowthFit(points: points, estimate: estimate))
+        #expect(close(fit.logVolume(atDays: 0), GrowthFit.logVolume(diameterMM: 10), 1e-12))
+        #expect(close(fit.logVolume(atDays: 200), GrowthFit.logVolume(diameterMM: 13), 1e-12))
+        // The fitted line's doubling time is the estimate's VDT.
+        let vdt = log(2) / ((fit.logVolume(atDays: 200) - fit.logVolume(atDays: 0)) / 200)
+        #expect(close(vdt, estimate.fragileDoublingTimeDays, 1e-9))
+        // At a measured point the band's half-width is z·σ_lnV of that point (two points: exact).
+        let b0 = fit.band(atDays: 0)
+        #expect(close(((b0.upper - b0.lower) / 2), 1.959_963_984_540_054 * 3 * 0.3 / 10, 1e-9))
+        let mid = fit.band(atDays: 100), far = fit.band(atDays: 400)
+        #expect(mid.upper - mid.lower < b0.upper - b0.lower)
+        #expect(far.upper - far.lower > b0.upper - b0.lower)
+    }
+}
+
+private func close(_ a: Double, _ b: Double, _ relative: Double) -> Bool { abs(a - b) <= relative * max(abs(a), abs(b)) }
