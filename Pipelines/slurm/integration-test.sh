@@ -90,7 +90,10 @@ rc=0
 [ "$rc" -eq 1 ] || fail "reference nodules batch exited $rc, expected 1 (one truncated image)"
 [ "$(wc -l <"$REF/results.jsonl")" -eq "$IMAGES" ] || fail "reference has $(wc -l <"$REF/results.jsonl") records, expected $IMAGES"
 if ((HAS_TRACK)); then
-    "$NODULES" track --db "$REF/store.sqlite" --format json >"$REF/tracks.json"
+    rc=0
+    "$NODULES" track --db "$REF/store.sqlite" --format json --out "$REF/tracks.json" --quiet || rc=$?
+    [ "$rc" -le 1 ] && [ -f "$REF/tracks.json" ] || fail "reference nodules track exited $rc"
+    REF_TRACK_EXIT=$rc
 fi
 say "reference run done ($((SECONDS - T0)) s so far)"
 
@@ -165,7 +168,10 @@ compare "detection records (results.jsonl)" "$(python3 "$C" jsonl "$REF/results.
 compare "stores (merged.sqlite vs store.sqlite)" "$(python3 "$C" store "$REF/store.sqlite")" "$(python3 "$C" store "$RUN/merged.sqlite")"
 if ((HAS_TRACK)); then
     [ -f "$RUN/tracks.json" ] || fail "nodules has 'track' but the merge job wrote no tracks.json"
+    [ "$(sed -n 's/^track_exit=//p' "$RUN/merged.done")" = "$REF_TRACK_EXIT" ] \
+        || fail "nodules track exited $(sed -n 's/^track_exit=//p' "$RUN/merged.done") in the merge job, $REF_TRACK_EXIT on one machine"
     compare "tracks (tracks.json)" "$(python3 "$C" json "$REF/tracks.json")" "$(python3 "$C" json "$RUN/tracks.json")"
+    say "tracks: $(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(len(d), "patients,", sum(len(p["exams"]) for p in d), "exams,", sum(len(p["tracks"]) for p in d), "tracks")' "$RUN/tracks.json") (nodules track exit $REF_TRACK_EXIT)"
 else
     grep -q "has no 'track' command yet" "$RUN"/logs/merge.*.log || fail "the merge log does not say why tracks.json is missing"
     say "NOTE: nodules has no 'track' command yet: tracks not compared (the merge job says so in its log)"

@@ -41,17 +41,23 @@ rm -f "$OUT/tracks.json.partial"
 # `nodules track --help` exits 0 even without the command (the parser prints the
 # top-level help), so look for it in the SUBCOMMANDS list instead.
 if "$NODULES" --help 2>/dev/null | awk '/^SUBCOMMANDS:/ { s = 1; next } s && $1 == "track" { f = 1 } END { exit !f }'; then
-    echo "+ $NODULES track --db $OUT/merged.sqlite --format json > $OUT/tracks.json"
-    "$NODULES" track --db "$OUT/merged.sqlite" --format json >"$OUT/tracks.json.partial"
-    mv "$OUT/tracks.json.partial" "$OUT/tracks.json"
-    tracks="written"
+    # track reads each exam's image again (registration), from the stored absolute paths.
+    echo "+ $NODULES track --db $OUT/merged.sqlite --format json --out $OUT/tracks.json"
+    rc=0
+    rm -f "$OUT/tracks.json"
+    "$NODULES" track --db "$OUT/merged.sqlite" --format json --out "$OUT/tracks.json" || rc=$?
+    case $rc in
+        0) tracks="written" ;;
+        1) tracks="written, some patients could not be tracked (see this log)" ;;
+        *) echo "merge: nodules track exited $rc" >&2; exit "$rc" ;;
+    esac
 else
     rm -f "$OUT/tracks.json"
     echo "merge: this nodules ($NODULES) has no 'track' command yet; tracks.json not written." \
         "Run 'nodules track --db $OUT/merged.sqlite --format json' once it does."
 fi
 
-printf 'shards=%s\nmerge_seconds=%s\ntracks=%s\njob=%s\nfinished=%s\n' \
-    "$SHARDS" "$merge_seconds" "$tracks" "${SLURM_JOB_ID:-?}" "$(date -u +%FT%TZ)" >"$OUT/merged.done.tmp"
+printf 'shards=%s\nmerge_seconds=%s\ntracks=%s\ntrack_exit=%s\njob=%s\nfinished=%s\n' \
+    "$SHARDS" "$merge_seconds" "$tracks" "${rc:-}" "${SLURM_JOB_ID:-?}" "$(date -u +%FT%TZ)" >"$OUT/merged.done.tmp"
 mv "$OUT/merged.done.tmp" "$OUT/merged.done"
 echo "merge: done in $merge_seconds s: $OUT/merged.sqlite, $OUT/results.jsonl, tracks $tracks"

@@ -45,7 +45,8 @@
 # submission error). --status and --wait: 0 every shard and the merge succeeded;
 # 1 a shard or the merge failed or never finished (each named with its log);
 # 3 all jobs succeeded but some images could not be processed (counted per
-# shard; the records carry error and error_code); 4 still queued or running.
+# shard; the records carry error and error_code) or some patients could not be
+# tracked (named in the merge log); 4 still queued or running.
 #
 # Sizing (measured figures: Benchmarks/slurm-scaling.md): a shard of M images on
 # C CPUs takes about M × 0.2 s / C; the merge then takes about 0.11 ms per image
@@ -245,6 +246,7 @@ report() {
     fi
     ((merge_failed)) && return 1
     ((image_errors > 0)) && return 3
+    [ "$(marker_field "$OUT/merged.done" track_exit)" = 1 ] && return 3
     return 0
 }
 
