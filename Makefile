@@ -28,7 +28,14 @@ demo: build
 	@echo "== nodules batch on the bundled phantoms (synthetic, no patient data) =="
 	$(RELEASE_BIN) batch $(SAMPLES) --exclude truth.csv --raw 1024x1024:u16be:12 \
 		--out $(OUT)/results.jsonl --db $(OUT)/nodules.sqlite --csv $(OUT)/detections.csv
-	@echo "== results: $(OUT)/results.jsonl (one JSON line per image), $(OUT)/detections.csv (one row per detection), $(OUT)/nodules.sqlite (the store; rerun to resume) =="
+	@echo "== nodules track: serial exams matched, doubling times, follow-up (radiograph-surveillance policy) =="
+	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --format json --out $(OUT)/tracks.json
+	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --format fhir --out $(OUT)/tracks.fhir.ndjson
+	@echo "== nodules report: static HTML for review =="
+	$(RELEASE_BIN) report --db $(OUT)/nodules.sqlite --all --out $(OUT)/report --quiet
+	@echo "== results in $(OUT)/: results.jsonl (one JSON line per image), detections.csv (one row per detection),"
+	@echo "   nodules.sqlite (the store; rerun to resume), tracks.json and tracks.fhir.ndjson (FHIR R4 Bundles),"
+	@echo "   report/index.html (open in a browser). Synthetic phantoms: the figures are not clinical. =="
 
 test: bootstrap fhir-venv chromium
 	$(SWIFT) build --build-tests

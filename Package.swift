@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ScaleSpace", targets: ["ScaleSpace"]),
         .library(name: "NoduleDetection", targets: ["NoduleDetection"]),
         .library(name: "SerialTracking", targets: ["SerialTracking"]),
+        .library(name: "ExamSeries", targets: ["ExamSeries"]),
         .library(name: "NoduleStore", targets: ["NoduleStore"]),
         .library(name: "BatchPipeline", targets: ["BatchPipeline"]),
         .library(name: "ReviewReport", targets: ["ReviewReport"]),
@@ -87,10 +88,16 @@ let package = Package(
             ]
         ),
 
+        // MARK: Tracker input from the store: nodule selection, sizing uncertainty, registration from the images
+        .target(
+            name: "ExamSeries",
+            dependencies: ["RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "SerialTracking"]
+        ),
+
         // MARK: Clinician-facing review report (static HTML)
         .target(
             name: "ReviewReport",
-            dependencies: ["RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "SerialTracking"]
+            dependencies: ["RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "SerialTracking", "ExamSeries"]
         ),
 
         // MARK: Command line
@@ -98,7 +105,7 @@ let package = Package(
             name: "NoduleKitCLI",
             dependencies: [
                 "RadiographIO", "ScaleSpace", "NoduleDetection", "NoduleStore", "BatchPipeline",
-                "SerialTracking", "ReviewReport",
+                "SerialTracking", "ExamSeries", "ReviewReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -150,11 +157,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ReviewReportTests",
-            dependencies: ["ReviewReport", "NoduleStore", "SerialTracking", "NoduleDetection", "TestSupport", "nodules"]
+            dependencies: ["ReviewReport", "ExamSeries", "NoduleStore", "SerialTracking", "NoduleDetection", "TestSupport", "nodules"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",
-            dependencies: ["NoduleKitCLI", "nodules", "nodules-dicom-worker", "TestSupport"]
+            dependencies: ["NoduleKitCLI", "ExamSeries", "nodules", "nodules-dicom-worker", "TestSupport"]
         ),
     ],
     cxxLanguageStandard: .cxx17
@@ -165,5 +172,11 @@ for target in package.targets where target.type != .system {
     guard target.name.first != "C" || target.name == "NoduleKitCLI" else { continue }
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // The pixel kernels are optimised even in debug builds: the test suite runs the
+    // real detector and tracker on phantom radiographs, and unoptimised pixel loops
+    // are an order of magnitude slower. (-O after SwiftPM's -Onone wins.)
+    if ["ScaleSpace", "NoduleDetection", "SerialTracking"].contains(target.name) {
+        settings.append(.unsafeFlags(["-O"], .when(configuration: .debug)))
+    }
     target.swiftSettings = settings
 }

@@ -56,14 +56,16 @@ public struct NoduleDetector: Sendable {
                                           scaleBias: p.candidates.scaleBias ?? 0,
                                           filter: p.candidates.detector == "hessian-determinant" ? .hessianDeterminant : .log,
                                           scaleSpace: space) { x, y in allowed[y * workingWidth + x] }
-        // Sizes outside the searched range (the padding scales) stay candidates only
-        // if they are within one scale step; the measurement decides the size.
-        for i in blobs.indices {
-            blobs[i].blobness = LocalHessian.blobness(LocalHessian.at(working, x: blobs[i].x, y: blobs[i].y, sigma: blobs[i].sigma))
+        // Maxima arrive sorted by response; blobness (a local Hessian per maximum)
+        // is computed only for the strongest few hundred.
+        var ranked: [(blob: BlobCandidate, rank: Double)] = []
+        for var b in blobs.prefix(8 * p.candidates.maximumCandidates) {
+            b.blobness = LocalHessian.blobness(LocalHessian.at(working, x: b.x, y: b.y, sigma: b.sigma))
+            if b.blobness >= p.candidates.minimumBlobness { ranked.append((b, b.response)) }
         }
-        blobs = blobs.filter { $0.blobness >= p.candidates.minimumBlobness }
+        blobs = ranked.map(\.blob)
         let kept = NonMaximumSuppression.keep(
-            blobs.map { .init(x: $0.x, y: $0.y, radius: $0.radius, score: $0.response) },
+            ranked.map { .init(x: $0.blob.x, y: $0.blob.y, radius: $0.blob.radius, score: $0.rank) },
             overlap: p.candidates.suppressionOverlap)
         blobs = Array(kept.prefix(p.candidates.maximumCandidates).map { blobs[$0] })
 

@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-import NoduleDetection
-import NoduleStore
-import RadiographIO
 import SerialTracking
 #if canImport(Glibc)
 import Glibc
@@ -34,92 +31,32 @@ struct Track: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("json, csv or fhir.", valueName: "format"))
     var format: String = "json"
 
-    @Option(name: .long, help: ArgumentHelp("Follow-up policy: radiograph-surveillance, vdt-category, a name in Pipelines/policies/ or a JSON file.", valueName: "name|file"))
-    var policy: String = "radiograph-surveillance"
-
     @Option(name: .long, help: ArgumentHelp("Write to FILE (atomically) instead of standard output.", valueName: "file"))
     var out: String?
 
-    @Option(name: .long, help: ArgumentHelp("The pipeline whose detections to track, a name in Pipelines/ or a .json file; needed when the store holds several.", valueName: "name|file"))
-    var pipeline: String?
-
-    @Option(name: .long, help: ArgumentHelp("Nodules per exam: the N highest-scoring detections.", valueName: "n"))
-    var top: Int = NoduleSelection.defaultTop
-
-    @Option(name: .customLong("min-score"), help: ArgumentHelp("Nodules per exam: only detections with score ≥ P.", valueName: "p"))
-    var minScore: Double = 0
-
-    @Option(name: .long, help: ArgumentHelp("Geometry of headerless raw files, as given to nodules batch.", valueName: "geometry"))
-    var raw: String?
-
-    @Flag(name: .long, help: "No warnings and no summary on standard error.")
-    var quiet = false
+    @OptionGroup var series: SeriesArguments
 
     enum Format: String { case json, csv, fhir }
 
     func validate() throws {
         guard Format(rawValue: format) != nil else { throw ValidationError("--format must be json, csv or fhir") }
-        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
-        guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
-        if let raw { do { _ = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") } }
-    }
-
-    static func fail(_ message: String) -> ExitCode {
-        StandardError.write("nodules: error: \(message)\n")
-        return ExitCode(Nodules.usageExitCode)
     }
 
     func run() throws {
         let format = Format(rawValue: format)!
-        guard FileManager.default.fileExists(atPath: db) else { throw Self.fail("\(db): no such store") }
-        let store: NoduleStore
-        let pipelines: [StoredPipeline]
-        do {
-            store = try NoduleStore(path: db)
-            pipelines = try store.storedPipelines()
-        } catch { throw Self.fail("\(error)") }
-        let (definition, digest) = try Self.choosePipeline(pipelines, requested: pipeline)
-
-        let policyFolders = PipelineDefinition.searchFolders().map { $0 + "/policies" }
-        let policy: FollowUpPolicy
-        do {
-            let folder = policyFolders.first { FileManager.default.fileExists(atPath: $0 + "/" + self.policy + ".json") }
-            policy = try FollowUpPolicy.resolve(self.policy, policiesDirectory: folder)
-        } catch { throw Self.fail("--policy: \(error)") }
-
-        var histories: [PatientHistory]
-        do { histories = try store.detectionsByPatient(pipelineDigest: digest) } catch { throw Self.fail("\(error)") }
+        let series = try self.series.open(db: db, keepsImages: false)
+        var histories = series.histories
         if let patient {
             histories = histories.filter { $0.patientID == patient }
-            guard !histories.isEmpty else { throw Self.fail("--patient: no patient '\(patient)' in \(db) for pipeline \(definition.name)") }
-        }
-
-        var options = DecodeOptions()
-        options.raw = try raw.map { try RawGeometry(parsing: $0) }
-        let storeFolder = URL(fileURLWithPath: db).deletingLastPathComponent().path
-        let builder = TrackInputBuilder(pipeline: definition, selection: NoduleSelection(top: top, minimumScore: minScore),
-                                        decode: options, searchFolders: [storeFolder])
-        let tracker = SerialTracker(policy: policy)
-        var results: [PatientTracks] = []
-        var failed = 0
-        var registered = 0, flagged = 0, exams = 0
-        for history in histories {
-            let input = builder.build(history)
-            if !quiet { for w in input.warnings { StandardError.write("nodules: warning: \(w)\n") } }
-            if let failure = input.failure {
-                failed += 1
-                StandardError.write("nodules: error: patient \(history.patientID): \(failure)\n")
-                continue
+            guard !histories.isEmpty else {
+                throw SeriesArguments.fail("--patient: no patient '\(patient)' in \(db) for pipeline \(series.definition.name)")
             }
-            let tracked = tracker.track(patient: input.key, exams: input.exams)
-            for e in tracked.exams.dropFirst() { if e.registrationUsed { registered += 1 } else { flagged += 1 } }
-            for e in tracked.exams where !e.registration.isReliable && !quiet {
-                StandardError.write("nodules: warning: patient \(history.patientID), exam \(e.studyDate): registration not used ("
-                                    + e.registration.issues.map(\.description).joined(separator: "; ") + ")\n")
-            }
-            exams += tracked.exams.count
-            results.append(tracked)
         }
+        let (tracked, failed) = series.track(histories)
+        let results = tracked.map(\.tracks)
+        let exams = results.reduce(0) { $0 + $1.exams.count }
+        let registered = results.reduce(0) { $0 + $1.exams.dropFirst().filter(\.registrationUsed).count }
+        let flagged = results.reduce(0) { $0 + $1.exams.dropFirst().filter { !$0.registrationUsed }.count }
 
         let text: String
         switch format {
@@ -128,41 +65,17 @@ struct Track: ParsableCommand {
         case .fhir: text = results.sorted { $0.patient < $1.patient }.map { FHIRBundle.bundle($0).serialized() + "\n" }.joined()
         }
         if let out {
-            do { try Self.writeAtomically(text, to: out) } catch { throw Self.fail("\(out): \(error)") }
+            do { try Self.writeAtomically(text, to: out) } catch { throw SeriesArguments.fail("\(out): \(error)") }
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        if !quiet {
+        if !self.series.quiet {
             let tracks = results.reduce(0) { $0 + $1.tracks.count }
             StandardError.write("track: \(results.count) patient\(results.count == 1 ? "" : "s") (\(failed) failed), \(exams) exams "
                                 + "(\(registered) registered to their reference, \(flagged) flagged), \(tracks) tracks; "
-                                + "pipeline \(definition.name) \(definition.version), policy \(policy.name) \(policy.version)\n")
+                                + "pipeline \(series.definition.name) \(series.definition.version), policy \(series.policy.name) \(series.policy.version)\n")
         }
         if failed > 0 { throw ExitCode.failure }
-    }
-
-    /// The pipeline to track: `--pipeline`'s (which must be in the store), else the store's only one.
-    /// Returns the definition (for normalisation and the lung field) and the stored digest to query.
-    static func choosePipeline(_ stored: [StoredPipeline], requested: String?) throws -> (PipelineDefinition, String) {
-        let listing = stored.map { "\($0.name) \($0.version) (digest \($0.digest.prefix(12)), \($0.images) images)" }.joined(separator: "; ")
-        guard !stored.isEmpty else { throw fail("the store holds no analyses") }
-        if let requested {
-            let definition: PipelineDefinition
-            do { definition = try PipelineDefinition.load(requested) } catch { throw fail("--pipeline: \(error)") }
-            guard stored.contains(where: { $0.digest == definition.stamp.digest }) else {
-                throw fail("--pipeline \(requested): no analyses with its digest \(definition.stamp.digest.prefix(12)) in the store; it holds: \(listing)")
-            }
-            return (definition, definition.stamp.digest)
-        }
-        guard stored.count == 1, let only = stored.first else {
-            throw fail("the store holds several pipelines; choose one with --pipeline: \(listing)")
-        }
-        struct Parameters: Decodable { var pipeline: PipelineDefinition }
-        guard let json = only.runParameters,
-              let definition = try? JSONDecoder().decode(Parameters.self, from: Data(json.utf8)).pipeline else {
-            throw fail("the store does not record the definition of pipeline \(only.name) \(only.version); give it with --pipeline")
-        }
-        return (definition, only.digest)
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {

@@ -1,4 +1,6 @@
+import ExamSeries
 import NoduleDetection
+import NoduleStore
 import ScaleSpace
 import SerialTracking
 
@@ -7,14 +9,6 @@ import SerialTracking
 public struct ExamImage: Sendable {
     public var normalised: NormalisedRadiograph
     public var lungs: LungField
-
-    /// The lung mask (1 inside, 0 outside) resampled onto a `width` × `height` grid covering the image.
-    public func lungMask(width: Int, height: Int) -> FloatImage {
-        let sx = Double(lungs.width) / Double(width), sy = Double(lungs.height) / Double(height)
-        return FloatImage(width: width, height: height) { x, y in
-            lungs.contains(x: (Double(x) + 0.5) * sx - 0.5, y: (Double(y) + 0.5) * sy - 0.5) ? 1 : 0
-        }
-    }
 
     /// Bilinear gray value (0–1 clamped) at a point in mm from the image's top-left corner; nil outside.
     public func gray(xMM: Double, yMM: Double) -> Float? {
@@ -46,20 +40,13 @@ public struct ExamReview: Sendable {
     public var candidates: [NoduleCandidate]
     /// Indices into ``candidates`` of those given to the tracker.
     public var selected: [Int]
+    /// The tracker's input for each of ``selected`` (same order), mm from the image's top-left corner.
+    public var nodules: [MeasuredNodule]
     /// nil when the image could not be used (see ``imageProblem``).
     public var image: ExamImage?
     public var imageProblem: String?
-    /// nil for the reference (first) exam.
+    /// nil for the reference exam (the first whose image loaded).
     public var registration: RegistrationResult?
-
-    /// Candidate `index` as the tracker sees it (mm from the top-left corner).
-    func measured(_ index: Int) -> MeasuredNodule {
-        let c = candidates[index]
-        let perPx = (spacingMM.row + spacingMM.column) / 2
-        return MeasuredNodule(xMM: (c.x + 0.5) * spacingMM.column, yMM: (c.y + 0.5) * spacingMM.row,
-                              diameterMM: c.diameterMM ?? c.diameterPx * perPx,
-                              longAxisMM: c.features.longAxisMM, sourceReference: "\(path)#\(index + 1)")
-    }
 
     /// A point in mm (this exam's frame) as input px.
     func pixel(xMM: Double, yMM: Double) -> (x: Double, y: Double) {
@@ -75,23 +62,40 @@ public struct PatientReview: Sendable {
     public var tracks: PatientTracks
     /// Patient-level caveats (skipped studies, extra images).
     public var notes: [String]
-    public var minimumScore: Double
-    public var maximumPerExam: Int?
+    public var selection: NoduleSelection
     public var pipeline: PipelineStamp
 
-    public init(patient: PatientKey, exams: [ExamReview], tracks: PatientTracks, notes: [String], minimumScore: Double, maximumPerExam: Int?, pipeline: PipelineStamp) {
+    public init(patient: PatientKey, exams: [ExamReview], tracks: PatientTracks, notes: [String], selection: NoduleSelection, pipeline: PipelineStamp) {
         self.patient = patient
         self.exams = exams
         self.tracks = tracks
         self.notes = notes
-        self.minimumScore = minimumScore
-        self.maximumPerExam = maximumPerExam
+        self.selection = selection
         self.pipeline = pipeline
+    }
+
+    /// The review of one patient whose tracker input `builder` made (`input.failure` must be nil) and
+    /// `tracks` the tracker's output for exactly `input.exams`. Pictures need `builder.keepsImages`.
+    public init(_ input: TrackInputBuilder.PatientInput, tracks: PatientTracks, builder: TrackInputBuilder) {
+        let assumed = builder.pipeline.normalisation.assumedSpacingMM
+        let exams = zip(input.exams, input.sources).map { exam, source -> ExamReview in
+            let stored = source.stored
+            let image = source.normalised.flatMap { n in source.lungs.map { ExamImage(normalised: n, lungs: $0) } }
+            return ExamReview(examID: exam.examID, studyDate: exam.studyDate, path: stored.path, width: stored.width, height: stored.height,
+                              spacingMM: stored.spacing.map { ($0.rowMM, $0.columnMM) } ?? (assumed, assumed),
+                              spacingKnown: stored.spacing != nil, spacingSource: stored.spacingSource,
+                              candidates: stored.detections, selected: source.selected, nodules: exam.nodules, image: image,
+                              imageProblem: source.problem.map { "\($0); no picture is shown and the exam is linked unregistered" },
+                              registration: exam.registration)
+        }
+        self.init(patient: input.key, exams: exams, tracks: tracks, notes: input.notes, selection: builder.selection,
+                  pipeline: builder.pipeline.stamp)
     }
 
     /// How nodules were chosen from the stored candidates, for the page.
     var selectionRule: String {
-        "candidates with detection score ≥ \(Report.number(minimumScore, decimals: 2))" + (maximumPerExam.map { ", at most the \($0) highest-scoring per exam" } ?? "")
+        "the \(selection.top) highest-scoring candidates per exam"
+            + (selection.minimumScore > 0 ? " with detection score ≥ \(Report.number(selection.minimumScore, decimals: 2))" : "")
     }
 
     func exam(_ id: String) -> ExamReview? { exams.first { $0.examID == id } }

@@ -125,9 +125,10 @@ public struct ReportWriter: Sendable {
 
     func patientPage(_ p: PatientReview, slug: String, images: inout [(name: String, raster: RGBRaster)]) -> String {
         // Which track each selected candidate joined, for labels on the thumbnails.
-        var trackOf: [String: (number: Int, track: NoduleTrack)] = [:]
+        struct Observed: Hashable { var examID: String; var nodule: MeasuredNodule }
+        var trackOf: [Observed: (number: Int, track: NoduleTrack)] = [:]
         for (i, t) in p.tracks.tracks.enumerated() {
-            for o in t.observations { if let ref = o.nodule.sourceReference { trackOf[ref] = (i + 1, t) } }
+            for o in t.observations { trackOf[Observed(examID: o.examID, nodule: o.nodule)] = (i + 1, t) }
         }
         let origin = p.exams.first?.studyDate
         var body = "<h1>Patient \(HTML.escape(p.patient.patientID))\(p.patient.issuer.isEmpty ? "" : " <span class=\"muted\">(issuer \(HTML.escape(p.patient.issuer)))</span>")</h1>\n"
@@ -143,13 +144,13 @@ public struct ReportWriter: Sendable {
         for (e, exam) in p.exams.enumerated() {
             var marks: [ReportImages.Mark] = []
             var described: [String] = []
-            for i in exam.selected {
+            for (i, nodule) in zip(exam.selected, exam.nodules) {
                 let c = exam.candidates[i]
-                let ref = "\(exam.path)#\(i + 1)"
-                let label = trackOf[ref].map { "N\($0.number)" } ?? "?"
-                let status = trackOf[ref]?.track.status ?? .new
+                let track = trackOf[Observed(examID: exam.examID, nodule: nodule)]
+                let label = track.map { "N\($0.number)" } ?? "?"
+                let status = track?.track.status ?? .new
                 marks.append(.init(xPx: c.x, yPx: c.y, diameterPx: c.diameterPx, label: label, colour: ReportImages.colour(status)))
-                described.append("\(label) \(Self.mm(exam.measured(i).diameterMM)) mm \(status.rawValue)")
+                described.append("\(label) \(Self.mm(nodule.diameterMM)) mm \(status.rawValue)")
             }
             let name = "\(slug)/exam-\(e + 1)-\(exam.studyDate).png"
             var figure = "<figure class=\"exam\" data-exam=\"\(exam.studyDate)\">"
@@ -161,7 +162,7 @@ public struct ReportWriter: Sendable {
                 figure += "<div class=\"missing\" role=\"img\" aria-label=\"no image available\">no image<br>\(HTML.escape(exam.imageProblem ?? ""))</div>"
             }
             let days = origin.map { $0.days(to: exam.studyDate) } ?? 0
-            var caption = "<strong>\(exam.studyDate)</strong> <span class=\"muted\">(day \(days)\(e == 0 ? ", reference" : ""))</span><br>"
+            var caption = "<strong>\(exam.studyDate)</strong> <span class=\"muted\">(day \(days)\(exam.registration == nil ? ", reference" : ""))</span><br>"
             caption += "\(exam.selected.count) nodule\(exam.selected.count == 1 ? "" : "s") tracked; \(exam.candidates.count - exam.selected.count) lower-score candidate\(exam.candidates.count - exam.selected.count == 1 ? "" : "s") not shown<br>"
             caption += exam.spacingKnown
                 ? "pixel spacing \(Report.number(exam.spacingMM.column, decimals: 3)) mm/px <span class=\"muted\">(\(HTML.escape(exam.spacingSource)))</span>"
@@ -280,7 +281,7 @@ public struct ReportWriter: Sendable {
             let alt = "N\(number) on \(exam.studyDate), \(Report.days(field)) mm square crop\(registered ? " aligned to the reference exam" : " (not registered)")" + (o.map { ", diameter \(Self.mm($0.nodule.diameterMM)) mm circled" } ?? ", no tracked detection: crosshair at the expected position") + "; scale bar 10 mm"
             s += "<figure class=\"crop\"><img src=\"\(HTML.escape(Self.hrefEncode(name)))\" alt=\"\(HTML.escape(alt))\" width=\"160\" height=\"160\"><figcaption>\(caption)</figcaption></figure>\n"
         }
-        s += "<p class=\"muted crop-note\">Crops: \(Report.days(field)) × \(Report.days(field)) mm each, same scale (white bar = 10 mm), aligned to the reference exam (\(p.exams.first.map(\.studyDate.description) ?? "")). Circle: measured diameter.</p></div>\n"
+        s += "<p class=\"muted crop-note\">Crops: \(Report.days(field)) × \(Report.days(field)) mm each, same scale (white bar = 10 mm), aligned to the reference exam (\(p.exams.first { $0.registration == nil }.map(\.studyDate.description) ?? "none")). Circle: measured diameter.</p></div>\n"
 
         // Growth charts.
         if let g, t.observations.count >= 2, let origin = p.exams.first?.studyDate {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import NoduleDetection
+@testable import ExamSeries
 @testable import NoduleKitCLI
 
 private let root = Fixtures.repositoryRoot()

@@ -1,3 +1,4 @@
+import ExamSeries
 import Foundation
 import NoduleDetection
 import NoduleStore
@@ -24,8 +25,7 @@ struct PhantomReport: Sendable {
             let batch = try SpawnedProcess.run("nodules", ["batch", series, "--exclude", "truth.json", "--out", folder + "/results.jsonl",
                                                            "--db", folder + "/store.sqlite", "--quiet"], environment: environment)
             guard batch.status == 0 else { return .failure(FixtureError(message: "nodules batch exited \(batch.status): \(batch.standardError)")) }
-            let report = try SpawnedProcess.run("nodules", ["report", "--db", folder + "/store.sqlite", "--all", "--out", folder + "/report",
-                                                            "--min-score", "0", "--max-per-exam", "3"],
+            let report = try SpawnedProcess.run("nodules", ["report", "--db", folder + "/store.sqlite", "--all", "--out", folder + "/report"] + reportOptions,
                                                 environment: environment)
             guard report.status == 0 else { return .failure(FixtureError(message: "nodules report exited \(report.status): \(report.standardError)")) }
             return .success(PhantomReport(folder: folder, store: folder + "/store.sqlite", report: folder + "/report",
@@ -46,11 +46,19 @@ struct PhantomReport: Sendable {
         cache.value(for: store) { Result { try computeReviews(store) } }
     }
 
+    /// The options the fixture's `nodules report` was run with (the phantoms score low under the
+    /// current calibration, so the three best candidates per exam are tracked).
+    static let reportOptions = ["--top", "3", "--min-score", "0"]
+
     private static func computeReviews(_ store: String) throws -> [PatientReview] {
-        // The phantoms score low under the current calibration, so the three best candidates per exam are tracked.
-        let adapter = StoreTrackingAdapter(pipeline: try PipelineDefinition.decode(path: Self.pipelines + "/cxr-nodules.json"), minimumScore: 0, maximumPerExam: 3,
-                                           policy: try FollowUpPolicy.builtIn("radiograph-surveillance"))
-        return try adapter.histories(NoduleStore(path: store)).map(adapter.review)
+        // The shared builder, set up as the command sets it up for those options.
+        let builder = TrackInputBuilder(pipeline: try PipelineDefinition.decode(path: Self.pipelines + "/cxr-nodules.json"),
+                                        selection: NoduleSelection(top: 3, minimumScore: 0))
+        let tracker = SerialTracker(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"))
+        return try NoduleStore(path: store).detectionsByPatient(pipelineDigest: builder.pipeline.stamp.digest).map { history in
+            let input = builder.build(history)
+            return PatientReview(input, tracks: tracker.track(patient: input.key, exams: input.exams), builder: builder)
+        }
     }
 
     func read(_ relative: String) throws -> String {

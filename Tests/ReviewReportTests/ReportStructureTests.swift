@@ -118,6 +118,37 @@ import TestSupport
         }
     }
 
+    /// `nodules report` and `nodules track --format json`, run as the real binary on the same
+    /// store with the same options, show the same tracks: ids, statuses and VDTs.
+    @Test func reportShowsTheTracksOfNodulesTrack() throws {
+        let run = try SpawnedProcess.run("nodules", ["track", "--db", fixture.store, "--format", "json", "--quiet"] + PhantomReport.reportOptions,
+                                         environment: PhantomReport.environment)
+        #expect(run.status == 0, "\(run.standardError)")
+        let patients = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [[String: Any]])
+        #expect(patients.count == 2)
+        var compared = 0
+        for patient in patients {
+            let id = try #require(patient["patient_id"] as? String)
+            let html = try fixture.read("patient-\(id).html")
+            let tracks = try #require(patient["tracks"] as? [[String: Any]])
+            let ids = tracks.compactMap { $0["track_id"] as? String }
+            #expect(Set(attributeValues("data-track-id", in: html)) == Set(ids) && ids.count == tracks.count, "\(id)")
+            for t in tracks {
+                let trackID = try #require(t["track_id"] as? String)
+                let article = try #require(section(of: html, trackID: trackID), "\(id): track \(trackID) not in the report")
+                #expect(article.contains("data-status=\"\(try #require(t["status"] as? String))\""), "\(id) \(trackID)")
+                let shown = attributeValues("data-vdt-days", in: article).compactMap(Double.init)
+                if let vdt = t["doubling_time_days"] as? Double {
+                    #expect(shown.count == 1 && abs(shown[0] - vdt) < 1e-9, "\(id) \(trackID): VDT \(vdt) d, report \(shown)")
+                } else {
+                    #expect(shown.isEmpty, "\(id) \(trackID): no VDT from track, report \(shown)")
+                }
+                compared += 1
+            }
+        }
+        #expect(compared > 0)
+    }
+
     func section(of html: String, trackID: String) -> String? {
         guard let start = html.range(of: "data-track-id=\"\(trackID)\"") else { return nil }
         let rest = html[start.lowerBound...]

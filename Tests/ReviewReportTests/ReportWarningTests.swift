@@ -1,3 +1,4 @@
+import ExamSeries
 import Foundation
 import NoduleDetection
 @testable import ReviewReport
@@ -13,26 +14,34 @@ import TestSupport
                                                  circularity: 0.9, longAxisMM: 10, shortAxisMM: 9, lungDepthMM: 10, insideLung: 1))
     }
 
+    /// `c` as the tracker sees it at 0.2 mm/px (mm from the top-left corner).
+    static func measured(_ c: NoduleCandidate, path: String) -> MeasuredNodule {
+        MeasuredNodule(xMM: (c.x + 0.5) * 0.2, yMM: (c.y + 0.5) * 0.2, diameterMM: c.diameterMM ?? c.diameterPx * 0.2,
+                       longAxisMM: c.features.longAxisMM, sourceReference: path)
+    }
+
     /// Two exams: the second has no pixel spacing and a registration below the quality threshold;
     /// the apparent growth (10 → 11.5 mm) is within its 1 mm measurement error.
     static func fragilePatient() -> PatientReview {
         let a = CalendarDate("2024-01-10")!, b = CalendarDate("2024-04-10")!
         let first = ExamReview(examID: "2024-01-10", studyDate: a, path: "a.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
                                spacingKnown: true, spacingSource: "tag:PNG pHYs",
-                               candidates: [candidate(x: 500, y: 400, diameterPx: 50, diameterMM: 10)], selected: [0])
+                               candidates: [candidate(x: 500, y: 400, diameterPx: 50, diameterMM: 10)], selected: [0],
+                               nodules: [measured(candidate(x: 500, y: 400, diameterPx: 50, diameterMM: 10), path: "a.png")])
         let poor = RegistrationResult(transform: .identity, quality: 0.21, overlap: 0.9, issues: [.lowQuality(quality: 0.21, threshold: 0.4)])
         let second = ExamReview(examID: "2024-04-10", studyDate: b, path: "b.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
                                 spacingKnown: false, spacingSource: "unknown",
                                 candidates: [candidate(x: 502, y: 401, diameterPx: 57.5, diameterMM: nil)], selected: [0],
+                                nodules: [measured(candidate(x: 502, y: 401, diameterPx: 57.5, diameterMM: nil), path: "b.png")],
                                 imageProblem: "image not readable (test)", registration: poor)
         let exams = [first, second]
         let measurements = exams.map { e in
             ExamMeasurements(examID: e.examID, studyDate: e.studyDate, pixelSpacingMM: e.spacingKnown ? 0.2 : nil,
-                             nodules: e.selected.map { e.measured($0) }, registration: e.registration)
+                             nodules: e.nodules, registration: e.registration)
         }
         let tracks = SerialTracker(policy: try! FollowUpPolicy.builtIn("radiograph-surveillance"))
             .track(patient: PatientKey(issuer: "urn:test", patientID: "FRAGILE 1"), exams: measurements)
-        return PatientReview(patient: tracks.patient, exams: exams, tracks: tracks, notes: [], minimumScore: 0.5, maximumPerExam: nil,
+        return PatientReview(patient: tracks.patient, exams: exams, tracks: tracks, notes: [], selection: NoduleSelection(top: 5, minimumScore: 0.5),
                              pipeline: PipelineStamp(name: "test", version: "0", digest: "0"))
     }
 

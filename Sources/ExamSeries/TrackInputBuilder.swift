@@ -5,50 +5,6 @@ import RadiographIO
 import ScaleSpace
 import SerialTracking
 
-/// Which stored detections `nodules track` follows as nodules.
-///
-/// Rule: per exam (image), the candidates with score ≥ ``minimumScore``, highest
-/// score first, at most ``top`` of them. Defaults: top 5, no score floor. The
-/// score model's probabilities are not calibrated on radiographs (they are
-/// 0.03–0.08 for every candidate on the serial phantoms), so a fixed-K cut is
-/// the default and the floor is an option.
-struct NoduleSelection: Sendable, Equatable {
-    static let defaultTop = 5
-    var top: Int = NoduleSelection.defaultTop
-    var minimumScore: Double = 0
-
-    /// `candidates` as stored: highest score first (rank order).
-    func select(_ candidates: [NoduleCandidate]) -> [(rank: Int, candidate: NoduleCandidate)] {
-        Array(candidates.enumerated()
-            .filter { $0.element.score >= minimumScore && $0.element.diameterPx > 0 && $0.element.diameterPx.isFinite }
-            .prefix(top)
-            .map { (rank: $0.offset, candidate: $0.element) })
-    }
-}
-
-/// The sizing fit's own 1-σ diameter uncertainty, mm, from the detection's features.
-/// `DiameterUncertaintyModel` (SerialTracking) adds the pixel term (1 px of the
-/// measurement spacing) in quadrature and a 0.2 mm floor.
-///
-///     σ_fit² = ((L − S)/√12)² + (D·(1 − clamp(sphere_fit, 0, 1)))² + (D·open_rays/2)²
-///
-/// - shape: the reported diameter is the mean of the long axis L and the short
-///   axis S; any diameter in [S, L] describes the outline equally well, a uniform
-///   spread of SD (L − S)/√12.
-/// - profile: `sphere_fit` is the correlation of the mean radial profile with a
-///   projected sphere's; the unexplained part scales the half-maximum edge's
-///   position error, taken as that fraction of D.
-/// - open rays: rays that found no edge fall back to the search radius; a fraction
-///   f of them moves the mean diameter by up to f·D, taken as f·D/2 at 1 σ.
-enum SizingUncertainty {
-    static func fitSigmaMM(_ f: NoduleFeatures, diameterMM d: Double) -> Double {
-        let shape = max(0, f.longAxisMM - f.shortAxisMM) / 12.0.squareRoot()
-        let profile = d * (1 - min(max(f.sphereFit, 0), 1))
-        let open = d * min(max(f.openRays, 0), 1) / 2
-        return (shape * shape + profile * profile + open * open).squareRoot()
-    }
-}
-
 /// One image prepared for registration: the normalised working image resampled to
 /// the patient's common spacing, and its lung mask on the same grid.
 struct RegistrationImage {
@@ -58,25 +14,70 @@ struct RegistrationImage {
     var spacingMM: Double
 }
 
-/// Builds the tracker's input from the store: one ``ExamMeasurements`` per stored
+/// Builds the tracker's input from the store: one `ExamMeasurements` per stored
 /// image of a dated study, with nodules in mm and a registration to the patient's
-/// reference exam computed from the images.
-struct TrackInputBuilder {
-    var pipeline: PipelineDefinition
-    var selection: NoduleSelection
-    var decode: DecodeOptions
-    var registration = ExamRegistration()
+/// reference exam computed from the images. `nodules track` and `nodules report`
+/// both take their tracks from this, so they agree.
+///
+/// - Exams: every stored image of a dated study, exam ID = the image's SHA-256, in
+///   (study date, exam ID) order; undated images and repeated content are left out
+///   with a note.
+/// - Nodules: ``selection`` of the stored candidates; positions in mm from the image's
+///   top-left corner, x = (column + ½)·column spacing, y = (row + ½)·row spacing.
+///   Unknown spacing: the pipeline's assumed spacing stands in and diameters get the
+///   tracker's default uncertainty.
+/// - Registration: each image is read again (stored path, then ``searchFolders``),
+///   checked against the stored SHA-256, normalised as detection does, its lung field
+///   segmented, brought to one common spacing per patient (the coarsest working
+///   spacing; never upsampled) and registered to the reference exam (the first whose
+///   image loads) with ``registration``. An image that cannot be used gets an
+///   unreliable registration, so the tracker links it unregistered and says so.
+public struct TrackInputBuilder: Sendable {
+    /// The definition the detections were made with (normalisation, lung field, measurement spacing).
+    public var pipeline: PipelineDefinition
+    public var selection: NoduleSelection
+    public var decode: DecodeOptions
+    public var registration: ExamRegistration
     /// Folders tried, in order, for a stored relative path that does not resolve from the working directory.
-    var searchFolders: [String] = []
+    public var searchFolders: [String]
+    /// Keep each exam's normalised image and lung field in ``ExamSource`` (for pictures); off, they are dropped after registration.
+    public var keepsImages: Bool
+
+    public init(pipeline: PipelineDefinition, selection: NoduleSelection = NoduleSelection(), decode: DecodeOptions = DecodeOptions(),
+                registration: ExamRegistration = ExamRegistration(), searchFolders: [String] = [], keepsImages: Bool = false) {
+        self.pipeline = pipeline
+        self.selection = selection
+        self.decode = decode
+        self.registration = registration
+        self.searchFolders = searchFolders
+        self.keepsImages = keepsImages
+    }
 
     /// What happened to one patient.
-    struct PatientInput {
-        var key: PatientKey
-        var exams: [ExamMeasurements]
-        /// Exam-level remarks for standard error (unreadable images, unknown spacing, skipped images).
-        var warnings: [String]
+    public struct PatientInput: Sendable {
+        public var key: PatientKey
+        /// The tracker's input, in (study date, exam ID) order.
+        public var exams: [ExamMeasurements]
+        /// Where each of ``exams`` came from (same order).
+        public var sources: [ExamSource]
+        /// Patient-level remarks: undated images, several images in a study, repeated content.
+        public var notes: [String]
+        /// Every remark for standard error: ``notes``, then per exam an unusable image and an unknown spacing.
+        public var warnings: [String]
         /// Set when the patient cannot be tracked at all.
-        var failure: String?
+        public var failure: String?
+    }
+
+    /// The stored image behind one exam.
+    public struct ExamSource: Sendable {
+        public var stored: ImageDetections
+        /// Indices into `stored.detections` of the nodules given to the tracker, in the order of `ExamMeasurements.nodules`.
+        public var selected: [Int]
+        /// Why the image could not be used for registration (the exam is then linked unregistered).
+        public var problem: String?
+        /// The normalised image and lung field, when ``TrackInputBuilder/keepsImages`` and the image loaded.
+        public var normalised: NormalisedRadiograph?
+        public var lungs: LungField?
     }
 
     /// One exam before registration.
@@ -86,50 +87,49 @@ struct TrackInputBuilder {
         var examID: String
     }
 
-    func build(_ history: PatientHistory) -> PatientInput {
+    public func build(_ history: PatientHistory) -> PatientInput {
         let key = PatientKey(issuer: history.issuer ?? "", patientID: history.patientID)
-        var warnings: [String] = []
+        var notes: [String] = []
         var exams: [Exam] = []
         var seen = Set<String>()
         for study in history.studies {
             guard let text = study.date, let date = CalendarDate(text) else {
-                for image in study.images { warnings.append("\(image.path): no study date; not tracked") }
+                for image in study.images { notes.append("\(image.path): no study date; not tracked") }
                 continue
             }
             if study.images.count > 1 {
-                warnings.append("\(history.patientID) \(text): \(study.images.count) images; each is tracked as its own exam")
+                notes.append("\(history.patientID) \(text): \(study.images.count) images; each is tracked as its own exam")
             }
             for image in study.images {
                 guard seen.insert(image.sha256).inserted else {
-                    warnings.append("\(image.path): same content as another image of this patient; not tracked twice")
+                    notes.append("\(image.path): same content as another image of this patient; not tracked twice")
                     continue
                 }
                 exams.append(Exam(image: image, date: date, examID: image.sha256))
             }
         }
         guard !exams.isEmpty else {
-            return PatientInput(key: key, exams: [], warnings: warnings, failure: "no exam with a study date")
+            return PatientInput(key: key, exams: [], sources: [], notes: notes, warnings: notes, failure: "no exam with a study date")
         }
         // The tracker's order: (study date, exam ID); the reference is the first exam whose image loads.
         exams.sort { ($0.date, $0.examID) < ($1.date, $1.examID) }
 
-        var prepared: [RegistrationImage?] = []
+        var loaded: [Loaded?] = []
         var problems: [String?] = []
-        var raw: [(image: FloatImage, mask: FloatImage, effX: Double, effY: Double)?] = []
         for exam in exams {
             switch loadForRegistration(exam.image) {
-            case let .success(r): raw.append(r); problems.append(nil)
-            case let .failure(message): raw.append(nil); problems.append(message)
+            case let .success(r): loaded.append(r); problems.append(nil)
+            case let .failure(message): loaded.append(nil); problems.append(message)
             }
         }
         // One common spacing: the coarsest working spacing among the patient's exams (never upsample).
-        let common = raw.compactMap { $0.map { max($0.effX, $0.effY) } }.max() ?? pipeline.normalisation.workingSpacingMM
-        for r in raw {
-            prepared.append(r.map { Self.resample($0.image, mask: $0.mask, effX: $0.effX, effY: $0.effY, to: common) })
-        }
+        let common = loaded.compactMap { $0.map { max($0.effX, $0.effY) } }.max() ?? pipeline.normalisation.workingSpacingMM
+        let prepared = loaded.map { $0.map { Self.resample($0.image, mask: $0.mask, effX: $0.effX, effY: $0.effY, to: common) } }
         let referenceIndex = prepared.firstIndex { $0 != nil }
 
+        var warnings = notes
         var out: [ExamMeasurements] = []
+        var sources: [ExamSource] = []
         for (i, exam) in exams.enumerated() {
             let result: RegistrationResult?
             if let problem = problems[i] {
@@ -151,7 +151,8 @@ struct TrackInputBuilder {
             }
             let column = spacing?.columnMM ?? pipeline.normalisation.assumedSpacingMM
             let row = spacing?.rowMM ?? pipeline.normalisation.assumedSpacingMM
-            let nodules = selection.select(exam.image.detections).map { rank, c -> MeasuredNodule in
+            let selected = selection.select(exam.image.detections)
+            let nodules = selected.map { _, c -> MeasuredNodule in
                 let diameter = c.diameterMM ?? c.diameterPx * (column + row) / 2
                 return MeasuredNodule(
                     xMM: (c.x + 0.5) * column, yMM: (c.y + 0.5) * row, diameterMM: diameter,
@@ -162,8 +163,10 @@ struct TrackInputBuilder {
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
                                         nodules: nodules, registration: result))
+            sources.append(ExamSource(stored: exam.image, selected: selected.map(\.rank), problem: problems[i],
+                                      normalised: loaded[i]?.normalised, lungs: loaded[i]?.lungs))
         }
-        return PatientInput(key: key, exams: out, warnings: warnings, failure: nil)
+        return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)
     }
 
     /// The path to open for a stored path.
@@ -175,14 +178,25 @@ struct TrackInputBuilder {
         return path
     }
 
-    enum Loaded {
-        case success((image: FloatImage, mask: FloatImage, effX: Double, effY: Double))
+    /// An image read again for registration: the working image, its lung mask on the same
+    /// grid, the effective spacings (mm/px) of that grid, and (only when ``keepsImages``)
+    /// what they were made from.
+    struct Loaded {
+        var image: FloatImage
+        var mask: FloatImage
+        var effX: Double, effY: Double
+        var normalised: NormalisedRadiograph?
+        var lungs: LungField?
+    }
+
+    enum LoadResult {
+        case success(Loaded)
         case failure(String)
     }
 
     /// Reads the image, checks it is the content that was analysed, normalises it as
     /// detection does and segments the lung field on the working image.
-    func loadForRegistration(_ stored: ImageDetections) -> Loaded {
+    func loadForRegistration(_ stored: ImageDetections) -> LoadResult {
         var options = decode
         options.computeDigest = false
         let reader = RadiographReader(options: options)
@@ -214,7 +228,8 @@ struct TrackInputBuilder {
             let mx = (Double(x) + 0.5) * effX / maskX - 0.5, my = (Double(y) + 0.5) * effY / maskY - 0.5
             return lungs.contains(x: mx, y: my) ? 1 : 0
         }
-        return .success((working, mask, effX, effY))
+        return .success(Loaded(image: working, mask: mask, effX: effX, effY: effY,
+                               normalised: keepsImages ? normalised : nil, lungs: keepsImages ? lungs : nil))
     }
 
     /// Area-averages image and mask to `spacing` (mask thresholded at ½ again).

@@ -1,0 +1,142 @@
+import ArgumentParser
+import ExamSeries
+import Foundation
+import NoduleDetection
+import NoduleStore
+import RadiographIO
+import SerialTracking
+
+/// Options shared by `nodules track` and `nodules report`: whose detections, which of them
+/// are nodules, the follow-up policy and how to read the images again. Both commands turn
+/// them into the same ``TrackInputBuilder`` and tracker (``SeriesArguments/open(db:keepsImages:)``),
+/// so for the same store and options they show the same tracks.
+struct SeriesArguments: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The pipeline whose detections to track, a name in Pipelines/ or a .json file; needed when the store holds several.", valueName: "name|file"))
+    var pipeline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Follow-up policy: radiograph-surveillance, vdt-category, a name in Pipelines/policies/ or a JSON file.", valueName: "name|file"))
+    var policy: String = "radiograph-surveillance"
+
+    @Option(name: .long, help: ArgumentHelp("Nodules per exam: the N highest-scoring detections.", valueName: "n"))
+    var top: Int = NoduleSelection.defaultTop
+
+    @Option(name: .customLong("min-score"), help: ArgumentHelp("Nodules per exam: only detections with score ≥ P.", valueName: "p"))
+    var minScore: Double = 0
+
+    @Option(name: .long, help: ArgumentHelp("Geometry of headerless raw files, as given to nodules batch.", valueName: "geometry"))
+    var raw: String?
+
+    @Flag(name: .long, help: "No warnings and no summary on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
+        if let raw { do { _ = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") } }
+    }
+
+    /// Writes `message` as an error and returns the usage exit status (2).
+    static func fail(_ message: String) -> ExitCode {
+        StandardError.write("nodules: error: \(message)\n")
+        return ExitCode(Nodules.usageExitCode)
+    }
+
+    /// Everything needed to track a store's patients.
+    struct Series {
+        var definition: PipelineDefinition
+        var policy: FollowUpPolicy
+        var builder: TrackInputBuilder
+        var tracker: SerialTracker
+        /// Every patient with detections of ``definition``, by issuer then ID.
+        var histories: [PatientHistory]
+        var quiet: Bool
+
+        /// One patient's tracker input and the tracker's output for it.
+        struct Tracked {
+            var input: TrackInputBuilder.PatientInput
+            var tracks: PatientTracks
+        }
+
+        /// Builds and tracks each of `histories`, writing the builder's warnings and unused registrations to
+        /// standard error (unless quiet). A patient that cannot be tracked is reported there and counted in `failed`.
+        func track(_ histories: [PatientHistory]) -> (tracked: [Tracked], failed: Int) {
+            var tracked: [Tracked] = []
+            var failed = 0
+            for history in histories {
+                let input = builder.build(history)
+                if !quiet { for w in input.warnings { StandardError.write("nodules: warning: \(w)\n") } }
+                if let failure = input.failure {
+                    failed += 1
+                    StandardError.write("nodules: error: patient \(history.patientID): \(failure)\n")
+                    continue
+                }
+                let tracks = tracker.track(patient: input.key, exams: input.exams)
+                for e in tracks.exams where !e.registration.isReliable && !quiet {
+                    StandardError.write("nodules: warning: patient \(history.patientID), exam \(e.studyDate): registration not used ("
+                                        + e.registration.issues.map(\.description).joined(separator: "; ") + ")\n")
+                }
+                tracked.append(Tracked(input: input, tracks: tracks))
+            }
+            return (tracked, failed)
+        }
+    }
+
+    /// Opens the store at `db`, chooses the pipeline, resolves the policy and reads the patients.
+    /// Relative image paths are tried from the working directory, then from the store's folder.
+    /// Throws the usage exit status (after writing why) when any of these cannot be used.
+    func open(db: String, keepsImages: Bool) throws -> Series {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: db, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw Self.fail("\(db): no such store")
+        }
+        let store: NoduleStore
+        let pipelines: [StoredPipeline]
+        do {
+            store = try NoduleStore(path: db)
+            pipelines = try store.storedPipelines()
+        } catch { throw Self.fail("\(error)") }
+        let (definition, digest) = try Self.choosePipeline(pipelines, requested: pipeline)
+
+        let policyFolders = PipelineDefinition.searchFolders().map { $0 + "/policies" }
+        let followUp: FollowUpPolicy
+        do {
+            let folder = policyFolders.first { FileManager.default.fileExists(atPath: $0 + "/" + policy + ".json") }
+            followUp = try FollowUpPolicy.resolve(policy, policiesDirectory: folder)
+        } catch { throw Self.fail("--policy: \(error)") }
+
+        let histories: [PatientHistory]
+        do { histories = try store.detectionsByPatient(pipelineDigest: digest) } catch { throw Self.fail("\(error)") }
+
+        var options = DecodeOptions()
+        options.raw = try raw.map { try RawGeometry(parsing: $0) }
+        let storeFolder = URL(fileURLWithPath: db).deletingLastPathComponent().path
+        let builder = TrackInputBuilder(pipeline: definition, selection: NoduleSelection(top: top, minimumScore: minScore),
+                                        decode: options, searchFolders: [storeFolder], keepsImages: keepsImages)
+        return Series(definition: definition, policy: followUp, builder: builder, tracker: SerialTracker(policy: followUp),
+                      histories: histories, quiet: quiet)
+    }
+
+    /// The pipeline to track: `--pipeline`'s (which must be in the store), else the store's only one.
+    /// Returns the definition (for normalisation and the lung field) and the stored digest to query.
+    static func choosePipeline(_ stored: [StoredPipeline], requested: String?) throws -> (PipelineDefinition, String) {
+        let listing = stored.map { "\($0.name) \($0.version) (digest \($0.digest.prefix(12)), \($0.images) images)" }.joined(separator: "; ")
+        guard !stored.isEmpty else { throw fail("the store holds no analyses") }
+        if let requested {
+            let definition: PipelineDefinition
+            do { definition = try PipelineDefinition.load(requested) } catch { throw fail("--pipeline: \(error)") }
+            guard stored.contains(where: { $0.digest == definition.stamp.digest }) else {
+                throw fail("--pipeline \(requested): no analyses with its digest \(definition.stamp.digest.prefix(12)) in the store; it holds: \(listing)")
+            }
+            return (definition, definition.stamp.digest)
+        }
+        guard stored.count == 1, let only = stored.first else {
+            throw fail("the store holds several pipelines; choose one with --pipeline: \(listing)")
+        }
+        struct Parameters: Decodable { var pipeline: PipelineDefinition }
+        guard let json = only.runParameters,
+              let definition = try? JSONDecoder().decode(Parameters.self, from: Data(json.utf8)).pipeline else {
+            throw fail("the store does not record the definition of pipeline \(only.name) \(only.version); give it with --pipeline")
+        }
+        return (definition, only.digest)
+    }
+}
