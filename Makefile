@@ -1,12 +1,13 @@
 # NoduleKit — the two commands a newcomer needs:
 #   make demo   install what is missing, build, run the main job on Data/samples
 #   make test   install what is missing, build, run the whole test suite
+#               (ending with the Slurm integration test: needs root, installs slurm + munge)
 SWIFT ?= swift
 RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
 OUT = out
 
-.PHONY: demo test build bootstrap fhir-venv dicom-venv chromium clean
+.PHONY: demo test slurm-test build bootstrap fhir-venv dicom-venv chromium clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -44,6 +45,13 @@ demo: build
 test: bootstrap fhir-venv dicom-venv chromium
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	Pipelines/slurm/integration-test.sh .build/debug/nodules
+
+# The Slurm integration test alone: a single-node Slurm (Pipelines/slurm/single-node.sh)
+# runs a phantom folder as a 4-shard array; the merged result must equal a one-machine run.
+slurm-test: bootstrap fhir-venv
+	$(SWIFT) build --product nodules
+	Pipelines/slurm/integration-test.sh .build/debug/nodules
 
 clean:
 	rm -rf .build $(OUT)
