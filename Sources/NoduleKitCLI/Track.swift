@@ -80,12 +80,7 @@ struct Track: ParsableCommand {
         } catch { throw Self.fail("\(error)") }
         let (definition, digest) = try Self.choosePipeline(pipelines, requested: pipeline)
 
-        let policyFolders = PipelineDefinition.searchFolders().map { $0 + "/policies" }
-        let policy: FollowUpPolicy
-        do {
-            let folder = policyFolders.first { FileManager.default.fileExists(atPath: $0 + "/" + self.policy + ".json") }
-            policy = try FollowUpPolicy.resolve(self.policy, policiesDirectory: folder)
-        } catch { throw Self.fail("--policy: \(error)") }
+        let policy = try Self.resolvePolicy(self.policy)
 
         var histories: [PatientHistory]
         do { histories = try store.detectionsByPatient(pipelineDigest: digest) } catch { throw Self.fail("\(error)") }
@@ -121,12 +116,7 @@ struct Track: ParsableCommand {
             results.append(tracked)
         }
 
-        let text: String
-        switch format {
-        case .json: text = TrackReport.json(results)
-        case .csv: text = TrackReport.csv(results)
-        case .fhir: text = results.sorted { $0.patient < $1.patient }.map { FHIRBundle.bundle($0).serialized() + "\n" }.joined()
-        }
+        let text = Self.render(results, format: format)
         if let out {
             do { try Self.writeAtomically(text, to: out) } catch { throw Self.fail("\(out): \(error)") }
         } else {
@@ -163,6 +153,25 @@ struct Track: ParsableCommand {
             throw fail("the store does not record the definition of pipeline \(only.name) \(only.version); give it with --pipeline")
         }
         return (definition, only.digest)
+    }
+
+    /// `--policy`: a built-in name, a name in a `policies/` folder beside the pipeline search folders, or a JSON file.
+    /// Exits 2 with the reason when it cannot be used (shared by `nodules track` and `nodules compare`).
+    static func resolvePolicy(_ name: String) throws -> FollowUpPolicy {
+        let policyFolders = PipelineDefinition.searchFolders().map { $0 + "/policies" }
+        do {
+            let folder = policyFolders.first { FileManager.default.fileExists(atPath: $0 + "/" + name + ".json") }
+            return try FollowUpPolicy.resolve(name, policiesDirectory: folder)
+        } catch { throw fail("--policy: \(error)") }
+    }
+
+    /// The tracked patients as JSON (an array), CSV or FHIR NDJSON (one Bundle per patient).
+    static func render(_ results: [PatientTracks], format: Format) -> String {
+        switch format {
+        case .json: TrackReport.json(results)
+        case .csv: TrackReport.csv(results)
+        case .fhir: results.sorted { $0.patient < $1.patient }.map { FHIRBundle.bundle($0).serialized() + "\n" }.joined()
+        }
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
