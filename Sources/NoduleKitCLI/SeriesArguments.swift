@@ -97,12 +97,7 @@ struct SeriesArguments: ParsableArguments {
         } catch { throw Self.fail("\(error)") }
         let (definition, digest) = try Self.choosePipeline(pipelines, requested: pipeline)
 
-        let policyFolders = PipelineDefinition.searchFolders().map { $0 + "/policies" }
-        let followUp: FollowUpPolicy
-        do {
-            let folder = policyFolders.first { FileManager.default.fileExists(atPath: $0 + "/" + policy + ".json") }
-            followUp = try FollowUpPolicy.resolve(policy, policiesDirectory: folder)
-        } catch { throw Self.fail("--policy: \(error)") }
+        let followUp = try Self.resolvePolicy(policy)
 
         let histories: [PatientHistory]
         do { histories = try store.detectionsByPatient(pipelineDigest: digest) } catch { throw Self.fail("\(error)") }
@@ -114,6 +109,16 @@ struct SeriesArguments: ParsableArguments {
                                         decode: options, searchFolders: [storeFolder], keepsImages: keepsImages)
         return Series(definition: definition, policy: followUp, builder: builder, tracker: SerialTracker(policy: followUp),
                       histories: histories, quiet: quiet)
+    }
+
+    /// `--policy`: a built-in name, a name in a `policies/` folder beside the pipeline search folders, or a JSON file.
+    /// Exits 2 with the reason when it cannot be used (shared by `track`, `report` and `compare`).
+    static func resolvePolicy(_ name: String) throws -> FollowUpPolicy {
+        let policyFolders = PipelineDefinition.searchFolders().map { $0 + "/policies" }
+        do {
+            let folder = policyFolders.first { FileManager.default.fileExists(atPath: $0 + "/" + name + ".json") }
+            return try FollowUpPolicy.resolve(name, policiesDirectory: folder)
+        } catch { throw fail("--policy: \(error)") }
     }
 
     /// The pipeline to track: `--pipeline`'s (which must be in the store), else the store's only one.

@@ -58,12 +58,7 @@ struct Track: ParsableCommand {
         let registered = results.reduce(0) { $0 + $1.exams.dropFirst().filter(\.registrationUsed).count }
         let flagged = results.reduce(0) { $0 + $1.exams.dropFirst().filter { !$0.registrationUsed }.count }
 
-        let text: String
-        switch format {
-        case .json: text = TrackReport.json(results)
-        case .csv: text = TrackReport.csv(results)
-        case .fhir: text = results.sorted { $0.patient < $1.patient }.map { FHIRBundle.bundle($0).serialized() + "\n" }.joined()
-        }
+        let text = Self.render(results, format: format)
         if let out {
             do { try Self.writeAtomically(text, to: out) } catch { throw SeriesArguments.fail("\(out): \(error)") }
         } else {
@@ -76,6 +71,15 @@ struct Track: ParsableCommand {
                                 + "pipeline \(series.definition.name) \(series.definition.version), policy \(series.policy.name) \(series.policy.version)\n")
         }
         if failed > 0 { throw ExitCode.failure }
+    }
+
+    /// The tracked patients as JSON (an array), CSV or FHIR NDJSON (one Bundle per patient).
+    static func render(_ results: [PatientTracks], format: Format) -> String {
+        switch format {
+        case .json: TrackReport.json(results)
+        case .csv: TrackReport.csv(results)
+        case .fhir: results.sorted { $0.patient < $1.patient }.map { FHIRBundle.bundle($0).serialized() + "\n" }.joined()
+        }
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {

@@ -9,6 +9,12 @@ public struct PatientHistory: Sendable, Equatable {
     public var patientID: String
     /// Studies by date ascending; a study of unknown date (`date == nil`) comes last.
     public var studies: [StudyImages]
+
+    public init(issuer: String?, patientID: String, studies: [StudyImages]) {
+        self.issuer = issuer
+        self.patientID = patientID
+        self.studies = studies
+    }
 }
 
 /// The images of one study with their detections.
@@ -17,6 +23,11 @@ public struct StudyImages: Sendable, Equatable {
     public var date: String?
     /// Images by path.
     public var images: [ImageDetections]
+
+    public init(date: String?, images: [ImageDetections]) {
+        self.date = date
+        self.images = images
+    }
 }
 
 /// One stored image and the detections of one pipeline on it.
@@ -30,6 +41,17 @@ public struct ImageDetections: Sendable, Equatable {
     public var spacingSource: String
     /// Candidates, highest score first, px of the input image (mm where the spacing is known).
     public var detections: [NoduleCandidate]
+
+    public init(path: String, sha256: String, width: Int, height: Int, spacing: StoredSpacing?, spacingSource: String,
+                detections: [NoduleCandidate]) {
+        self.path = path
+        self.sha256 = sha256
+        self.width = width
+        self.height = height
+        self.spacing = spacing
+        self.spacingSource = spacingSource
+        self.detections = detections
+    }
 }
 
 extension NoduleStore {
