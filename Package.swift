@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "RadiographIOTests",
             dependencies: ["RadiographIO", "TestSupport", "nodules-dicom-worker"],
-            exclude: ["Fixtures"]
+            exclude: ["Fixtures", "pydicom_wheel_reference.py"]
         ),
         .testTarget(
             name: "ScaleSpaceTests",
@@ -161,7 +161,8 @@ let package = Package(
         ),
         .testTarget(
             name: "NoduleKitCLITests",
-            dependencies: ["NoduleKitCLI", "ExamSeries", "nodules", "nodules-dicom-worker", "TestSupport"]
+            dependencies: ["NoduleKitCLI", "ExamSeries", "nodules", "nodules-dicom-worker", "TestSupport"],
+            exclude: ["make_dicom_series.py"]
         ),
     ],
     cxxLanguageStandard: .cxx17

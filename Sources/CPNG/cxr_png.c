@@ -213,7 +213,10 @@ static void cxr_png_write_memory(png_structp png, png_bytep bytes, size_t length
 
 static void cxr_png_flush_memory(png_structp png) { (void)png; }
 
-int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t height,
+/* One encoder for both public entry points: `row_bytes` per row, `bit_depth`
+ * 8 or 16, gray or RGB. 16-bit samples are in host order and swapped here. */
+static int cxr_png_encode(const void *pixels, uint32_t width, uint32_t height,
+                          int bit_depth, int color_type, size_t row_bytes,
                           uint8_t significant_bits,
                           uint32_t pixels_per_metre_x, uint32_t pixels_per_metre_y,
                           int compression_level,
@@ -246,9 +249,9 @@ int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t heigh
 
     png_set_write_fn(png, &ctx, cxr_png_write_memory, cxr_png_flush_memory);
     if (compression_level >= 0 && compression_level <= 9) png_set_compression_level(png, compression_level);
-    png_set_IHDR(png, png_info, width, height, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, png_info, width, height, bit_depth, color_type, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (significant_bits >= 1 && significant_bits <= 15) {
+    if (color_type == PNG_COLOR_TYPE_GRAY && significant_bits >= 1 && significant_bits < bit_depth) {
         png_color_8 sig;
         memset(&sig, 0, sizeof sig);
         sig.gray = significant_bits;
@@ -259,11 +262,11 @@ int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t heigh
     }
     png_write_info(png, png_info);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    png_set_swap(png);
+    if (bit_depth == 16) png_set_swap(png);
 #endif
     rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
     if (!rows) { ctx.out_of_memory = 1; png_error(png, "Out of memory"); }
-    for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)(pixels + (size_t)y * width);
+    for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)pixels + (size_t)y * row_bytes;
     png_write_image(png, rows);
     png_write_end(png, NULL);
 
@@ -275,52 +278,23 @@ int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t heigh
     return CXR_PNG_OK;
 }
 
+int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t height,
+                          uint8_t significant_bits,
+                          uint32_t pixels_per_metre_x, uint32_t pixels_per_metre_y,
+                          int compression_level,
+                          uint8_t **encoded, size_t *encoded_size,
+                          char *message, size_t message_capacity) {
+    return cxr_png_encode(pixels, width, height, 16, PNG_COLOR_TYPE_GRAY, (size_t)width * 2,
+                          significant_bits, pixels_per_metre_x, pixels_per_metre_y, compression_level,
+                          encoded, encoded_size, message, message_capacity);
+}
+
 int cxr_png_encode_rgb8(const uint8_t *pixels, uint32_t width, uint32_t height,
                         int compression_level,
                         uint8_t **encoded, size_t *encoded_size,
                         char *message, size_t message_capacity) {
-    if (!pixels || !encoded || !encoded_size || !message || message_capacity == 0
-        || width == 0 || height == 0) return CXR_PNG_BAD_ARGUMENT;
-    *encoded = NULL;
-    *encoded_size = 0;
-    message[0] = '\0';
-
-    cxr_png_context ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.message = message;
-    ctx.message_capacity = message_capacity;
-
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx,
-                                              cxr_png_on_error, cxr_png_on_warning);
-    if (!png) return CXR_PNG_NO_MEMORY;
-    png_infop png_info = png_create_info_struct(png);
-    if (!png_info) { png_destroy_write_struct(&png, NULL); return CXR_PNG_NO_MEMORY; }
-    png_bytep *volatile rows = NULL;
-
-    if (setjmp(ctx.jump)) {
-        free(rows);
-        free(ctx.encoded);
-        png_destroy_write_struct(&png, &png_info);
-        return ctx.out_of_memory ? CXR_PNG_NO_MEMORY : CXR_PNG_CORRUPT;
-    }
-
-    png_set_write_fn(png, &ctx, cxr_png_write_memory, cxr_png_flush_memory);
-    if (compression_level >= 0 && compression_level <= 9) png_set_compression_level(png, compression_level);
-    png_set_IHDR(png, png_info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, png_info);
-    rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
-    if (!rows) { ctx.out_of_memory = 1; png_error(png, "Out of memory"); }
-    for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)(pixels + (size_t)y * width * 3);
-    png_write_image(png, rows);
-    png_write_end(png, NULL);
-
-    free(rows);
-    rows = NULL;
-    png_destroy_write_struct(&png, &png_info);
-    *encoded = ctx.encoded;
-    *encoded_size = ctx.encoded_size;
-    return CXR_PNG_OK;
+    return cxr_png_encode(pixels, width, height, 8, PNG_COLOR_TYPE_RGB, (size_t)width * 3,
+                          0, 0, 0, compression_level, encoded, encoded_size, message, message_capacity);
 }
 
 void cxr_png_free(void *buffer) { free(buffer); }
