@@ -95,6 +95,12 @@ public final class BatchRunner: @unchecked Sendable {
     var decoded = 0
     var peakInFlight = 0
     var peakDecoded = 0
+    /// Failpoint for the crash-safety test only: with `NODULEKIT_TEST_HALT_AFTER_STORED=N`
+    /// in the environment, the persist stage stops for good after committing N images
+    /// of this run, so the test can SIGKILL a run that is provably part-way through
+    /// (a race against a fast machine otherwise). Unset in normal use.
+    let haltAfterStored = ProcessInfo.processInfo.environment["NODULEKIT_TEST_HALT_AFTER_STORED"].flatMap(Int.init)
+    var storedThisRun = 0
 
     public init(configuration: BatchConfiguration, store: NoduleStore, run: RunHandle) {
         self.configuration = configuration
@@ -267,6 +273,10 @@ public final class BatchRunner: @unchecked Sendable {
                 stored.warnings = item.contentWarnings
                 try store.save(stored, key: item.key!, spacing: item.spacing, byteCount: item.byteCount,
                                fileIdentity: item.fileIdentity, run: run, replace: item.status == .computed)
+                storedThisRun += 1
+                if let halt = haltAfterStored, storedThisRun >= halt {
+                    while true { sleep(3600) }  // the failpoint: wait to be killed
+                }
             case .failed:
                 try store.saveFailure(path: record.path, sha256: record.imageSHA256, pipelineDigest: stamp.digest,
                                       code: record.errorCode ?? "unknown", message: record.error ?? "", run: run)

@@ -87,7 +87,10 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         let process = Process()
         process.executableURL = SpawnedProcess.productsDirectory.appendingPathComponent("nodules")
         process.arguments = ["batch", chests, "--out", out + "/r.jsonl", "--db", out + "/s.sqlite", "--jobs", "1", "--quiet"]
+        // The failpoint stops the run after 5 committed images, so the kill below always
+        // lands part-way through however fast the machine is.
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            .merging(["NODULEKIT_TEST_HALT_AFTER_STORED": "5"]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
