@@ -64,6 +64,24 @@ void set_message(char *message, size_t capacity, const std::string &text) {
     if (message && capacity > 0) std::snprintf(message, capacity, "%s", text.c_str());
 }
 
+/// The one place an exception becomes a status code (call only inside a `catch`):
+/// out of memory → CXR_DCM_NO_MEMORY, a std::exception → `library_failure` with
+/// GDCM's text, anything else → CXR_DCM_INTERNAL naming what was being done.
+int status_for_current_exception(char *message, size_t capacity, int library_failure, const char *activity) {
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        set_message(message, capacity, "out of memory");
+        return CXR_DCM_NO_MEMORY;
+    } catch (const std::exception &e) {
+        set_message(message, capacity, std::string("GDCM: ") + e.what());
+        return library_failure;
+    } catch (...) {
+        set_message(message, capacity, std::string("GDCM threw a non-standard exception ") + activity);
+        return CXR_DCM_INTERNAL;
+    }
+}
+
 std::string trimmed(const char *bytes, size_t length) {
     std::string s(bytes, length);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
@@ -116,15 +134,8 @@ int cxr_dcm_open(const uint8_t *data, size_t size, cxr_dcm_handle **handle,
         }
         *handle = h;
         return CXR_DCM_OK;
-    } catch (const std::bad_alloc &) {
-        set_message(message, message_capacity, "out of memory");
-        return CXR_DCM_NO_MEMORY;
-    } catch (const std::exception &e) {
-        set_message(message, message_capacity, std::string("GDCM: ") + e.what());
-        return CXR_DCM_PARSE_FAILED;
     } catch (...) {
-        set_message(message, message_capacity, "GDCM threw a non-standard exception while parsing");
-        return CXR_DCM_INTERNAL;
+        return status_for_current_exception(message, message_capacity, CXR_DCM_PARSE_FAILED, "while parsing");
     }
 }
 
@@ -220,22 +231,15 @@ int cxr_dcm_info_get(const cxr_dcm_handle *handle, cxr_dcm_info *info,
                         // The first mapped value is US or SS, matching Pixel Representation.
                         info->modality_lut_first_mapped = info->pixel_representation ? int32_t(int16_t(raw[1])) : int32_t(raw[1]);
                         info->modality_lut_bits = raw[2];
-                        const uint64_t bytesPer = raw[2] > 8 ? 2 : 2;  // LUT Data is OW/US: 16-bit words
+                        const uint64_t bytesPer = 2;  // LUT Data is OW/US: 16-bit words whatever the bits per entry
                         if (v->GetLength() < info->modality_lut_entries * bytesPer) info->has_modality_lut = 0;
                     }
                 }
             }
         }
         return CXR_DCM_OK;
-    } catch (const std::bad_alloc &) {
-        set_message(message, message_capacity, "out of memory");
-        return CXR_DCM_NO_MEMORY;
-    } catch (const std::exception &e) {
-        set_message(message, message_capacity, std::string("GDCM: ") + e.what());
-        return CXR_DCM_PARSE_FAILED;
     } catch (...) {
-        set_message(message, message_capacity, "GDCM threw a non-standard exception reading attributes");
-        return CXR_DCM_INTERNAL;
+        return status_for_current_exception(message, message_capacity, CXR_DCM_PARSE_FAILED, "reading attributes");
     }
 }
 
@@ -301,15 +305,8 @@ int cxr_dcm_decode_first_frame(cxr_dcm_handle *handle, void *out, size_t capacit
         }
         std::memcpy(out, all.data(), frame);
         return CXR_DCM_OK;
-    } catch (const std::bad_alloc &) {
-        set_message(message, message_capacity, "out of memory");
-        return CXR_DCM_NO_MEMORY;
-    } catch (const std::exception &e) {
-        set_message(message, message_capacity, std::string("GDCM: ") + e.what());
-        return CXR_DCM_DECODE_FAILED;
     } catch (...) {
-        set_message(message, message_capacity, "GDCM threw a non-standard exception while decoding");
-        return CXR_DCM_INTERNAL;
+        return status_for_current_exception(message, message_capacity, CXR_DCM_DECODE_FAILED, "while decoding");
     }
 }
 
