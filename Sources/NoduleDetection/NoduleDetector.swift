@@ -1,4 +1,3 @@
-import Dispatch
 import RadiographIO
 import ScaleSpace
 #if canImport(Glibc)
@@ -83,50 +82,46 @@ public struct NoduleDetector: Sendable {
         let model = p.score
         let measurement = p.measurement
         let candidateBlobs = blobs
-        DispatchQueue.concurrentPerform(iterations: min(threads, max(1, blobs.count))) { worker in
-            var i = worker
-            while i < candidateBlobs.count {
-                let b = candidateBlobs[i]
-                let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
-                var radius = b.radius * (k.x + k.y) / 2
-                var measured = NoduleMeasurement.measure(fine, smoothed: fineSmoothed, x: fx, y: fy, radius: radius, parameters: measurement)
-                // The background annulus must clear the nodule: if the outline reaches
-                // toward it, measure again with the measured radius.
-                for _ in 0..<2 {
-                    guard let m = measured, m.diameter / 2 > 0.8 * measurement.backgroundInner * radius else { break }
-                    radius = m.diameter / 2
-                    measured = NoduleMeasurement.measure(fine, smoothed: fineSmoothed, x: m.x, y: m.y, radius: radius, parameters: measurement)
-                }
-                if let m = measured {
-                    let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
-                    let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
-                    let inside = m.outline.filter {
-                        lungs.contains(x: ($0.x + 0.5) * toMaskFromFine.x - 0.5, y: ($0.y + 0.5) * toMaskFromFine.y - 0.5)
-                    }.count
-                    let features = NoduleFeatures(
-                        contrast: m.contrast,
-                        contrastToNoise: m.contrast / max(m.backgroundNoise, 1e-6),
-                        blobness: b.blobness,
-                        logResponse: b.response,
-                        scaleDiameterMM: 2 * b.radius * workingMM,
-                        circularity: m.shortAxis / max(m.longAxis, 1e-9),
-                        longAxisMM: m.longAxis * fineMM,
-                        shortAxisMM: m.shortAxis * fineMM,
-                        lungDepthMM: lungs.depthMM(x: mx, y: my),
-                        insideLung: Double(inside) / Double(max(1, m.outline.count)),
-                        background: m.background,
-                        backgroundGradient: m.backgroundGradient / fineMM,
-                        sphereFit: m.sphereFit,
-                        openRays: m.openRayFraction,
-                        convergence: m.convergenceIndex,
-                        fitResidual: m.fitResidual)
-                    results[i] = NoduleCandidate(
-                        x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
-                        diameterPx: m.diameter * inputPerFine,
-                        diameterMM: spacingKnown ? m.diameter * fineMM : nil,
-                        score: model.probability(features), features: features)
-                }
-                i += threads
+        roundRobin(candidateBlobs.count, workers: threads) { i in
+            let b = candidateBlobs[i]
+            let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
+            var radius = b.radius * (k.x + k.y) / 2
+            var measured = NoduleMeasurement.measure(fine, smoothed: fineSmoothed, x: fx, y: fy, radius: radius, parameters: measurement)
+            // The background annulus must clear the nodule: if the outline reaches
+            // toward it, measure again with the measured radius.
+            for _ in 0..<2 {
+                guard let m = measured, m.diameter / 2 > 0.8 * measurement.backgroundInner * radius else { break }
+                radius = m.diameter / 2
+                measured = NoduleMeasurement.measure(fine, smoothed: fineSmoothed, x: m.x, y: m.y, radius: radius, parameters: measurement)
+            }
+            if let m = measured {
+                let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
+                let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
+                let inside = m.outline.filter {
+                    lungs.contains(x: ($0.x + 0.5) * toMaskFromFine.x - 0.5, y: ($0.y + 0.5) * toMaskFromFine.y - 0.5)
+                }.count
+                let features = NoduleFeatures(
+                    contrast: m.contrast,
+                    contrastToNoise: m.contrast / max(m.backgroundNoise, 1e-6),
+                    blobness: b.blobness,
+                    logResponse: b.response,
+                    scaleDiameterMM: 2 * b.radius * workingMM,
+                    circularity: m.shortAxis / max(m.longAxis, 1e-9),
+                    longAxisMM: m.longAxis * fineMM,
+                    shortAxisMM: m.shortAxis * fineMM,
+                    lungDepthMM: lungs.depthMM(x: mx, y: my),
+                    insideLung: Double(inside) / Double(max(1, m.outline.count)),
+                    background: m.background,
+                    backgroundGradient: m.backgroundGradient / fineMM,
+                    sphereFit: m.sphereFit,
+                    openRays: m.openRayFraction,
+                    convergence: m.convergenceIndex,
+                    fitResidual: m.fitResidual)
+                results[i] = NoduleCandidate(
+                    x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
+                    diameterPx: m.diameter * inputPerFine,
+                    diameterMM: spacingKnown ? m.diameter * fineMM : nil,
+                    score: model.probability(features), features: features)
             }
         }
         var candidates = results.values.compactMap { $0 }
@@ -181,7 +176,7 @@ public struct DetectionResult: Sendable {
 /// Fixed slots written by concurrent workers, one slot per index, read after they finish.
 final class SlotArray<Element>: @unchecked Sendable {
     // @unchecked: each index is written by exactly one worker of a
-    // `concurrentPerform`, and read only after it returns (which orders the
+    // `roundRobin` (a `concurrentPerform`), and read only after it returns (which orders the
     // writes). The buffer is allocated once and never resized, so no copy-on-write
     // check races between workers.
     private let base: UnsafeMutablePointer<Element?>

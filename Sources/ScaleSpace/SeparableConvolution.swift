@@ -213,7 +213,7 @@ public struct SeparableConvolution: Sendable {
 /// Runs `body(task)` for tasks 0..<count on at most `workers` Dispatch workers;
 /// worker w takes tasks w, w + workers, w + 2·workers, … Which worker runs a
 /// task never changes what the task computes.
-func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
+public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
     let workers = min(max(1, workers), count)
     if workers <= 1 {
         for task in 0..<count { body(task) }
