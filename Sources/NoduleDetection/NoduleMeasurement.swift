@@ -247,7 +247,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
                     for c in 0..<3 { m[r][c] += f[r] * f[c] }
                 }
             }
-            guard let s = solve3(m, rhs) else { return nil }
+            guard let s = LinearSystem.solve(m, rhs, pivotTolerance: 1e-12) else { return nil }
             plane = (s[0] - s[1] * cx - s[2] * cy, s[1], s[2])
             let residuals = points.map { $0.value - (plane.a + plane.b * $0.u + plane.c * $0.v) }
             let median = Selection.median(residuals)
@@ -271,21 +271,6 @@ public struct NoduleMeasurement: Sendable, Equatable {
         }
         guard saa > 0, sbb > 0 else { return 0 }
         return sab / (saa * sbb).squareRoot()
-    }
-
-    static func solve3(_ m: [[Double]], _ b: [Double]) -> [Double]? {
-        var a = m, y = b
-        for col in 0..<3 {
-            guard let pivot = (col..<3).max(by: { abs(a[$0][col]) < abs(a[$1][col]) }), abs(a[pivot][col]) > 1e-12 else { return nil }
-            a.swapAt(col, pivot)
-            y.swapAt(col, pivot)
-            for r in 0..<3 where r != col {
-                let f = a[r][col] / a[col][col]
-                for c in col..<3 { a[r][c] -= f * a[col][c] }
-                y[r] -= f * y[col]
-            }
-        }
-        return (0..<3).map { y[$0] / a[$0][$0] }
     }
 
     static func polygonCentroid(_ points: [(x: Double, y: Double)]) -> (x: Double, y: Double) {

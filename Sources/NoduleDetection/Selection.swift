@@ -29,3 +29,26 @@ enum Selection {
         return kth(&copy, copy.count / 2)
     }
 }
+
+/// Small dense linear systems (the background plane, the sphere fit's normal equations).
+enum LinearSystem {
+    /// Solves m·x = b by Gauss–Jordan elimination with partial pivoting; `nil` when
+    /// a pivot's magnitude is at or below `pivotTolerance` (singular or nearly so).
+    static func solve(_ m: [[Double]], _ b: [Double], pivotTolerance: Double) -> [Double]? {
+        let n = b.count
+        var a = m, y = b
+        for col in 0..<n {
+            guard let pivot = (col..<n).max(by: { abs(a[$0][col]) < abs(a[$1][col]) }),
+                  abs(a[pivot][col]) > pivotTolerance else { return nil }
+            a.swapAt(col, pivot)
+            y.swapAt(col, pivot)
+            for r in 0..<n where r != col {
+                let f = a[r][col] / a[col][col]
+                if f == 0 { continue }
+                for c in col..<n { a[r][c] -= f * a[col][c] }
+                y[r] -= f * y[col]
+            }
+        }
+        return (0..<n).map { y[$0] / a[$0][$0] }
+    }
+}

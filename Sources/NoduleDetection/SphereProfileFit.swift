@@ -100,7 +100,7 @@ struct SphereProfileFit {
             for _ in 0..<6 {
                 var damped = jtj
                 for a in 0..<7 { damped[a][a] *= 1 + lambda }
-                guard let delta = solve(damped, jtr) else { lambda *= 10; continue }
+                guard let delta = LinearSystem.solve(damped, jtr, pivotTolerance: 1e-15) else { lambda *= 10; continue }
                 var candidate = p
                 for k in 0..<7 { candidate[k] += delta[k] }
                 candidate[2] = max(candidate[2], 1)
@@ -123,23 +123,5 @@ struct SphereProfileFit {
         let residuals = points.map { $0.value - model(p, $0.u, $0.v) }
         let spread = 1.4826 * Selection.median(residuals.map { abs($0) })
         return SphereProfileFit(x: p[0], y: p[1], radius: p[2], amplitude: p[3], relativeResidual: spread / p[3])
-    }
-
-    /// Gaussian elimination with partial pivoting.
-    static func solve(_ m: [[Double]], _ b: [Double]) -> [Double]? {
-        let n = b.count
-        var a = m, y = b
-        for col in 0..<n {
-            guard let pivot = (col..<n).max(by: { abs(a[$0][col]) < abs(a[$1][col]) }), abs(a[pivot][col]) > 1e-15 else { return nil }
-            a.swapAt(col, pivot)
-            y.swapAt(col, pivot)
-            for r in 0..<n where r != col {
-                let f = a[r][col] / a[col][col]
-                if f == 0 { continue }
-                for c in col..<n { a[r][c] -= f * a[col][c] }
-                y[r] -= f * y[col]
-            }
-        }
-        return (0..<n).map { y[$0] / a[$0][$0] }
     }
 }
