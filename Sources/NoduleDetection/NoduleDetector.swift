@@ -9,12 +9,16 @@ import Glibc
 /// measure → score. Deterministic whatever `threads` is.
 public struct NoduleDetector: Sendable {
     public let pipeline: PipelineDefinition
+    /// The definition's name, version and digest, computed once (encoding and
+    /// hashing the definition is not per-image work).
+    public let stamp: PipelineStamp
     /// Dispatch workers for filtering and measurement (1 in a batch that
     /// already runs images in parallel).
     public var threads: Int
 
     public init(pipeline: PipelineDefinition, threads: Int = SeparableConvolution.defaultThreads) {
         self.pipeline = pipeline
+        stamp = pipeline.stamp
         self.threads = max(1, threads)
         BLASThreadPolicy.apply()
     }
@@ -145,7 +149,7 @@ public struct NoduleDetector: Sendable {
         case .prior: warnings.append("lung field: no lung segmented; a central prior region was used")
         }
         return DetectionResult(candidates: candidates, lungField: lungs, normalised: normalised,
-                               pipeline: p.stamp, warnings: warnings)
+                               pipeline: stamp, warnings: warnings)
     }
 }
 

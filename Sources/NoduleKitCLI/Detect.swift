@@ -67,7 +67,7 @@ struct Detect: ParsableCommand {
                 }
             } catch let error as RadiographError {
                 failures += 1
-                record = .failure(path: path, message: error.description, code: error.code, pipeline: definition.stamp)
+                record = .failure(path: path, message: error.description, code: error.code, pipeline: detector.stamp)
                 StandardError.write("nodules: error: \(error)\n")
             }
             let line = String(decoding: try encoder.encode(record), as: UTF8.self)

@@ -129,10 +129,11 @@ struct SeriesArguments: ParsableArguments {
         if let requested {
             let definition: PipelineDefinition
             do { definition = try PipelineDefinition.load(requested) } catch { throw fail("--pipeline: \(error)") }
-            guard stored.contains(where: { $0.digest == definition.stamp.digest }) else {
-                throw fail("--pipeline \(requested): no analyses with its digest \(definition.stamp.digest.prefix(12)) in the store; it holds: \(listing)")
+            let digest = definition.stamp.digest
+            guard stored.contains(where: { $0.digest == digest }) else {
+                throw fail("--pipeline \(requested): no analyses with its digest \(digest.prefix(12)) in the store; it holds: \(listing)")
             }
-            return (definition, definition.stamp.digest)
+            return (definition, digest)
         }
         guard stored.count == 1, let only = stored.first else {
             throw fail("the store holds several pipelines; choose one with --pipeline: \(listing)")
