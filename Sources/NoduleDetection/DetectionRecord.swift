@@ -243,7 +243,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         self.insideLung = insideLung
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case contrast
         case contrastToNoise = "contrast_to_noise"
         case blobness
@@ -300,10 +300,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     }
 
     /// The JSON names of the features.
-    public static let names = ["contrast", "contrast_to_noise", "blobness", "log_response", "scale_diameter_mm",
-                               "circularity", "long_axis_mm", "short_axis_mm", "lung_depth_mm", "inside_lung",
-                               "background", "background_gradient", "sphere_fit", "open_rays", "density",
-                               "convergence", "fit_residual"]
+    public static let names = CodingKeys.allCases.map(\.rawValue)
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {

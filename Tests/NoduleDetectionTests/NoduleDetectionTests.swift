@@ -153,6 +153,15 @@ struct PipelineDefinitionTests {
         }
     }
 
+    @Test("every written feature is available to the score model by its JSON name")
+    func featureNames() throws {
+        let features = NoduleFeatures(contrast: 1, contrastToNoise: 2, blobness: 0.5, logResponse: 0.1, scaleDiameterMM: 8,
+                                      circularity: 0.9, longAxisMM: 9, shortAxisMM: 8, lungDepthMM: 12, insideLung: 1)
+        let written = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(features)) as? [String: Any])
+        #expect(Set(written.keys) == Set(NoduleFeatures.names))
+        #expect(Set(features.named.keys) == Set(NoduleFeatures.names))
+    }
+
     @Test("the digest changes with any parameter")
     func digest() throws {
         var definition = try defaultPipeline()
