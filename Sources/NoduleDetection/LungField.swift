@@ -113,23 +113,14 @@ public struct LungField: Sendable {
         } else if best.count == 0 {
             // Two ellipses where lungs sit on a PA radiograph: columns 12–46 % and
             // 54–88 %, rows 12–78 %.
-            for y in 0..<h {
-                for x in 0..<w {
-                    let v = (Double(y) / Double(h) - 0.45) / 0.33
-                    for centre in [0.29, 0.71] {
-                        let u = (Double(x) / Double(w) - centre) / 0.17
-                        if u * u + v * v <= 1 { final[y * w + x] = 1 }
-                    }
-                }
-            }
+            LungField.markPriorEllipses(&final, width: w, height: h, halfWidth: 0.17, halfHeight: 0.33)
             source = .prior
         }
         mask = final
         // Search region: the mask plus, above each lung, the columns it spans up to
         // 0.6 × its height higher (apices hidden under shoulder tissue), inside the body.
         var region = final
-        let (finalLabels, finalLungs) = Morphology.label(final.map { $0 != 0 }, width: w, height: h)
-        _ = finalLabels
+        let finalLungs = Morphology.label(final.map { $0 != 0 }, width: w, height: h).1
         for lung in finalLungs {
             let top = max(0, lung.minY - Int(0.6 * Double(lung.maxY - lung.minY + 1)))
             for y in top..<lung.minY {
@@ -138,15 +129,7 @@ public struct LungField: Sendable {
         }
         // And always the anatomical prior (slightly enlarged ellipses), so a
         // segmentation that misses part of a lung cannot hide a nodule there.
-        for y in 0..<h {
-            for x in 0..<w {
-                let v = (Double(y) / Double(h) - 0.45) / 0.38
-                for centre in [0.29, 0.71] {
-                    let u = (Double(x) / Double(w) - centre) / 0.21
-                    if u * u + v * v <= 1 { region[y * w + x] = 1 }
-                }
-            }
-        }
+        LungField.markPriorEllipses(&region, width: w, height: h, halfWidth: 0.21, halfHeight: 0.38)
         searchRegion = region
         lungCount = best.count
         self.source = source
@@ -241,6 +224,20 @@ public struct LungField: Sendable {
             for i in 0..<(w * h) where grown[i] { out[i] = 1 }
         }
         return out
+    }
+
+    /// Sets the two anatomical prior ellipses (centres at 29 % and 71 % of the width
+    /// and 45 % of the height; semi-axes as fractions of width and height) in `mask`.
+    static func markPriorEllipses(_ mask: inout [UInt8], width w: Int, height h: Int, halfWidth: Double, halfHeight: Double) {
+        for y in 0..<h {
+            let v = (Double(y) / Double(h) - 0.45) / halfHeight
+            for x in 0..<w {
+                for centre in [0.29, 0.71] {
+                    let u = (Double(x) / Double(w) - centre) / halfWidth
+                    if u * u + v * v <= 1 { mask[y * w + x] = 1 }
+                }
+            }
+        }
     }
 
     /// Shape prior for one lung: centroid in the central 76 % of columns and
