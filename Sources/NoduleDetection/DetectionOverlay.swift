@@ -8,23 +8,8 @@ import ScaleSpace
 public enum DetectionOverlay {
     /// Renders at most `maximumSide` px on the longer side.
     public static func render(_ result: DetectionResult, maximumSide: Int = 1024) -> RGBRaster {
-        let image = result.normalised.measurement
-        let factor = max(1, Double(max(image.width, image.height)) / Double(maximumSide))
-        let display = factor > 1.0001 ? Resampling.areaAverage(image, factorX: factor, factorY: factor) : image
-        var raster = RGBRaster(width: display.width, height: display.height) { x, y in display[x, y] }
-        // Lung outline: mask pixels with an unset 4-neighbour, drawn on the display grid.
-        let lungs = result.lungField
-        let sx = Double(lungs.width) / Double(display.width), sy = Double(lungs.height) / Double(display.height)
-        func inside(_ x: Int, _ y: Int) -> Bool {
-            lungs.contains(x: (Double(x) + 0.5) * sx - 0.5, y: (Double(y) + 0.5) * sy - 0.5)
-        }
-        for y in 0..<display.height {
-            for x in 0..<display.width where inside(x, y) {
-                if !inside(x - 1, y) || !inside(x + 1, y) || !inside(x, y - 1) || !inside(x, y + 1) {
-                    raster.set(x, y, .init(40, 220, 90))
-                }
-            }
-        }
+        var raster = background(result.normalised, lungs: result.lungField, maximumSide: maximumSide)
+        let display = (width: raster.width, height: raster.height)
         // Candidates: input px → display px.
         let n = result.normalised
         let toDisplay = (x: Double(display.width) / Double(n.inputWidth), y: Double(display.height) / Double(n.inputHeight))
@@ -35,6 +20,28 @@ public enum DetectionOverlay {
             raster.circle(cx: cx, cy: cy, r: r + 2, thickness: 2, colour)
             let size = c.diameterMM.map { String(format1($0)) + "MM" } ?? String(format1(c.diameterPx)) + "PX"
             raster.text("#\(rank + 1) \(size) \(format2(c.score))", x: Int(cx + r + 5), y: Int(cy) - 5, scale: 2, colour)
+        }
+        return raster
+    }
+
+    /// The normalised radiograph (nodules bright) at most `maximumSide` px on its
+    /// longer side, with the lung-field outline (mask pixels with an unset
+    /// 4-neighbour) in green: the base of every review picture.
+    public static func background(_ normalised: NormalisedRadiograph, lungs: LungField, maximumSide: Int) -> RGBRaster {
+        let image = normalised.measurement
+        let factor = max(1, Double(max(image.width, image.height)) / Double(maximumSide))
+        let display = factor > 1.0001 ? Resampling.areaAverage(image, factorX: factor, factorY: factor) : image
+        var raster = RGBRaster(width: display.width, height: display.height) { x, y in display[x, y] }
+        let sx = Double(lungs.width) / Double(display.width), sy = Double(lungs.height) / Double(display.height)
+        func inside(_ x: Int, _ y: Int) -> Bool {
+            lungs.contains(x: (Double(x) + 0.5) * sx - 0.5, y: (Double(y) + 0.5) * sy - 0.5)
+        }
+        for y in 0..<display.height {
+            for x in 0..<display.width where inside(x, y) {
+                if !inside(x - 1, y) || !inside(x + 1, y) || !inside(x, y - 1) || !inside(x, y + 1) {
+                    raster.set(x, y, .init(40, 220, 90))
+                }
+            }
         }
         return raster
     }

@@ -1,3 +1,4 @@
+import NoduleDetection
 import RadiographIO
 import ScaleSpace
 import SerialTracking
@@ -24,18 +25,8 @@ enum ReportImages {
     /// The exam's normalised image at most `maximumSide` px, the lung-field outline in green,
     /// and each mark circled (input px) and labelled.
     static func thumbnail(_ exam: ExamReview, image: ExamImage, marks: [Mark], maximumSide: Int = 720) -> RGBRaster {
-        let full = image.normalised.measurement
-        let factor = max(1, Double(max(full.width, full.height)) / Double(maximumSide))
-        let display = factor > 1.0001 ? Resampling.areaAverage(full, factorX: factor, factorY: factor) : full
-        var raster = RGBRaster(width: display.width, height: display.height) { x, y in display[x, y] }
-        let lungs = image.lungs
-        let sx = Double(lungs.width) / Double(display.width), sy = Double(lungs.height) / Double(display.height)
-        func inside(_ x: Int, _ y: Int) -> Bool { lungs.contains(x: (Double(x) + 0.5) * sx - 0.5, y: (Double(y) + 0.5) * sy - 0.5) }
-        for y in 0..<display.height {
-            for x in 0..<display.width where inside(x, y) {
-                if !inside(x - 1, y) || !inside(x + 1, y) || !inside(x, y - 1) || !inside(x, y + 1) { raster.set(x, y, .init(40, 220, 90)) }
-            }
-        }
+        var raster = DetectionOverlay.background(image.normalised, lungs: image.lungs, maximumSide: maximumSide)
+        let display = (width: raster.width, height: raster.height)
         let kx = Double(display.width) / Double(exam.width), ky = Double(display.height) / Double(exam.height)
         for m in marks {
             let cx = (m.xPx + 0.5) * kx - 0.5, cy = (m.yPx + 0.5) * ky - 0.5
