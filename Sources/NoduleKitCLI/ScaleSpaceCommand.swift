@@ -32,7 +32,7 @@ struct ScaleSpaceCommand: ParsableCommand {
         valueName: "exact|pyramid"))
     var resolution: String = "exact"
 
-    @Option(name: .long, help: "Dispatch workers (default: all cores). OpenBLAS runs one thread in each.")
+    @Option(name: .long, help: "Dispatch workers (default: all cores).")
     var threads: Int = SeparableConvolution.defaultThreads
 
     @Argument(help: "Radiograph to filter.")

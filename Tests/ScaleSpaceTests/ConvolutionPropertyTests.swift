@@ -2,7 +2,7 @@ import ScaleSpace
 import Testing
 import TestSupport
 
-/// The sgemm engine against the scalar reference on random images, sizes and σ.
+/// The filter engine against the scalar reference on random images, sizes and σ.
 @Suite struct ConvolutionPropertyTests {
     static func randomImage(_ rng: inout SeededRandomNumberGenerator, width: Int, height: Int) -> FloatImage {
         FloatImage(width: width, height: height) { _, _ in Float.random(in: 0...1000, using: &rng) }
@@ -47,6 +47,24 @@ import TestSupport
             SeparableTerm(horizontal: g1, vertical: g1, weight: -Float(1 / 0.6)),
         ])
         #expect(Self.relativeError(space.filter(image, .dog, sigma: sigma).values, dog) <= 1e-4)
+    }
+
+    /// Wide enough for several column tiles (interior tiles read rows in place,
+    /// border tiles gather reflected columns) and tall enough for several strips.
+    @Test(arguments: [UInt64(21), 22, 23])
+    func tiledImagesMatchScalarReference(seed: UInt64) {
+        var rng = SeededRandomNumberGenerator(seed: seed)
+        let width = Int.random(in: 1030...1300, using: &rng), height = Int.random(in: 270...420, using: &rng)
+        let image = Self.randomImage(&rng, width: width, height: height)
+        let sigma = Double.random(in: 1.5...6, using: &rng)
+        let terms = [
+            SeparableTerm(horizontal: GaussianKernel(sigma: sigma, order: 2), vertical: GaussianKernel(sigma: sigma), weight: 3),
+            SeparableTerm(horizontal: GaussianKernel(sigma: sigma, order: 1), vertical: GaussianKernel(sigma: sigma, order: 1), weight: -2),
+            SeparableTerm(horizontal: GaussianKernel(sigma: 0.7 * sigma), vertical: GaussianKernel(sigma: 1.3 * sigma, order: 2)),
+        ]
+        let got = SeparableConvolution(threads: 2).apply(image, terms: terms).values
+        let error = Self.relativeError(got, ScalarReference.apply(image, terms: terms))
+        #expect(error <= 1e-4, "seed \(seed): \(width)×\(height) σ=\(sigma) error \(error)")
     }
 
     @Test func kernelsLargerThanTheImageReflectRepeatedly() {
