@@ -1,4 +1,5 @@
 import NoduleDetection
+import SerialTracking
 
 /// Which stored detections are followed as nodules.
 ///
@@ -7,16 +8,38 @@ import NoduleDetection
 /// score model's probabilities are not calibrated on radiographs (they are
 /// 0.03–0.08 for every candidate on the serial phantoms), so a fixed-K cut is
 /// the default and the floor is an option.
+///
+/// **Corroboration** (``corroborates``, on by default), the way a reader checks the
+/// same place on the other exams of the patient: a stored candidate below its own
+/// exam's cut is followed too when a nodule chosen on *another* exam maps, through
+/// reliable registrations, to within max(``corroborationGateMM``, ½·D) of it (D the
+/// larger diameter) with diameters within a factor ``corroborationDiameterRatio``.
+/// Only candidates chosen by the cut corroborate (the rule is not applied
+/// transitively), and the nearest qualifying candidate per chosen nodule is taken.
+/// Exams without a reliable registration neither give nor receive corroboration.
+/// Persistent anatomy (a rib crossing) is corroborated as readily as a nodule; it
+/// then appears as a `stable` track, which a person reviews.
 public struct NoduleSelection: Sendable, Equatable {
     public static let defaultTop = 5
     /// At most this many candidates per exam (≥ 1).
     public var top: Int
     /// Detection score floor, 0–1 (the score is unitless).
     public var minimumScore: Double
+    /// Follow a lower-ranked candidate when another exam's chosen nodule lies at the same registered place.
+    public var corroborates: Bool
+    /// Smallest corroboration distance, mm (registration error on the serial phantoms is about 1.5 mm).
+    public var corroborationGateMM: Double
+    /// Largest diameter ratio between a chosen nodule and the candidate it corroborates.
+    public var corroborationDiameterRatio: Double
 
-    public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0) {
+    public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0, corroborates: Bool = true,
+                corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2) {
+        precondition(corroborationGateMM > 0 && corroborationDiameterRatio >= 1)
         self.top = top
         self.minimumScore = minimumScore
+        self.corroborates = corroborates
+        self.corroborationGateMM = corroborationGateMM
+        self.corroborationDiameterRatio = corroborationDiameterRatio
     }
 
     /// `candidates` as stored: highest score first (rank order). Returns the chosen ones
@@ -24,9 +47,58 @@ public struct NoduleSelection: Sendable, Equatable {
     /// finite positive diameter are never chosen.
     func select(_ candidates: [NoduleCandidate]) -> [(rank: Int, candidate: NoduleCandidate)] {
         Array(candidates.enumerated()
-            .filter { $0.element.score >= minimumScore && $0.element.diameterPx > 0 && $0.element.diameterPx.isFinite }
+            .filter { $0.element.score >= minimumScore && Self.hasSize($0.element) }
             .prefix(top)
             .map { (rank: $0.offset, candidate: $0.element) })
+    }
+
+    static func hasSize(_ c: NoduleCandidate) -> Bool { c.diameterPx > 0 && c.diameterPx.isFinite }
+
+    /// One exam's stored candidates (rank order) with what places them in the reference exam.
+    struct ExamCandidates {
+        var candidates: [NoduleCandidate]
+        /// Input pixel spacing, mm/px.
+        var columnSpacingMM: Double
+        var rowSpacingMM: Double
+        /// Exam mm → reference mm; nil when the exam's registration is not reliable.
+        var toReference: SimilarityTransform?
+
+        /// Candidate `i`'s centre in reference mm and its diameter, mm (nil without a transform).
+        func placed(_ i: Int) -> (x: Double, y: Double, diameter: Double)? {
+            guard let toReference else { return nil }
+            let c = candidates[i]
+            let p = toReference.apply(xMM: (c.x + 0.5) * columnSpacingMM, yMM: (c.y + 0.5) * rowSpacingMM)
+            let diameter = (c.diameterMM ?? c.diameterPx * (columnSpacingMM + rowSpacingMM) / 2) * toReference.scale
+            return (p.xMM, p.yMM, diameter)
+        }
+    }
+
+    /// Per exam, the ranks followed (rank order) and which of them came by corroboration.
+    func chooseAcrossExams(_ exams: [ExamCandidates]) -> [(ranks: [Int], corroborated: [Int])] {
+        let cut = exams.map { select($0.candidates).map(\.rank) }
+        guard corroborates else { return cut.map { ($0, []) } }
+        return exams.indices.map { b in
+            let own = Set(cut[b])
+            var extra = Set<Int>()
+            guard exams[b].toReference != nil else { return (cut[b], []) }
+            let open = exams[b].candidates.indices.filter { !own.contains($0) && Self.hasSize(exams[b].candidates[$0]) }
+            for a in exams.indices where a != b {
+                for rank in cut[a] {
+                    guard let chosen = exams[a].placed(rank) else { continue }
+                    var best: (rank: Int, distance: Double)?
+                    for i in open {
+                        guard let here = exams[b].placed(i) else { continue }
+                        let distance = ((here.x - chosen.x) * (here.x - chosen.x) + (here.y - chosen.y) * (here.y - chosen.y)).squareRoot()
+                        let ratio = max(here.diameter, chosen.diameter) / max(min(here.diameter, chosen.diameter), 1e-9)
+                        guard distance <= max(corroborationGateMM, max(here.diameter, chosen.diameter) / 2),
+                              ratio <= corroborationDiameterRatio else { continue }
+                        if best == nil || distance < best!.distance { best = (i, distance) }
+                    }
+                    if let best { extra.insert(best.rank) }
+                }
+            }
+            return (own.union(extra).sorted(), extra.sorted())
+        }
     }
 }
 

@@ -22,8 +22,8 @@ struct RegistrationImage {
 /// - Exams: every stored image of a dated study, exam ID = the image's SHA-256, in
 ///   (study date, exam ID) order; undated images and repeated content are left out
 ///   with a note.
-/// - Nodules: ``selection`` of the stored candidates; positions in mm from the image's
-///   top-left corner, x = (column + ½)·column spacing, y = (row + ½)·row spacing.
+/// - Nodules: ``selection`` of the stored candidates (with corroboration across the
+///   patient's registered exams); positions in mm from the image's top-left corner, x = (column + ½)·column spacing, y = (row + ½)·row spacing.
 ///   Unknown spacing: the pipeline's assumed spacing stands in and diameters get the
 ///   tracker's default uncertainty.
 /// - Registration: each image is read again (stored path, then ``searchFolders``),
@@ -73,6 +73,9 @@ public struct TrackInputBuilder: Sendable {
         public var stored: ImageDetections
         /// Indices into `stored.detections` of the nodules given to the tracker, in the order of `ExamMeasurements.nodules`.
         public var selected: [Int]
+        /// The subset of ``selected`` below this exam's own cut, followed because another exam corroborates them
+        /// (see ``NoduleSelection/corroborates``).
+        public var corroborated: [Int]
         /// Why the image could not be used for registration (the exam is then linked unregistered).
         public var problem: String?
         /// The normalised image and lung field, when ``TrackInputBuilder/keepsImages`` and the image loaded.
@@ -128,31 +131,48 @@ public struct TrackInputBuilder: Sendable {
         let referenceIndex = prepared.firstIndex { $0 != nil }
 
         var warnings = notes
+        var results: [RegistrationResult?] = []
+        for (i, exam) in exams.enumerated() {
+            if let problem = problems[i] {
+                warnings.append("\(exam.image.path): \(problem); tracked without registration (flagged)")
+                results.append(RegistrationResult(transform: .identity, quality: 0, overlap: 0,
+                                                  issues: [.insufficientImage("image not usable for registration: \(problem)")]))
+            } else if i == referenceIndex {
+                results.append(nil)
+            } else if let referenceIndex, let e = prepared[i], let r = prepared[referenceIndex] {
+                results.append(registration.register(exam: e.image, examMask: e.mask, reference: r.image, referenceMask: r.mask,
+                                                     spacingMM: common))
+            } else {
+                results.append(nil)  // unreachable: a loaded exam implies a reference
+            }
+        }
+        // Per exam: its spacing, and the map from its mm to the reference's when registration is usable.
+        let spacings = exams.map { exam in
+            (column: exam.image.spacing?.columnMM ?? pipeline.normalisation.assumedSpacingMM,
+             row: exam.image.spacing?.rowMM ?? pipeline.normalisation.assumedSpacingMM)
+        }
+        let toReference: [SimilarityTransform?] = results.enumerated().map { i, result in
+            if let result { return result.isReliable ? result.transform : nil }
+            return i == referenceIndex ? .identity : nil
+        }
+        let chosen = selection.chooseAcrossExams(
+            exams.indices.map { i in
+                NoduleSelection.ExamCandidates(
+                    candidates: exams[i].image.detections,
+                    columnSpacingMM: spacings[i].column, rowSpacingMM: spacings[i].row, toReference: toReference[i])
+            })
+
         var out: [ExamMeasurements] = []
         var sources: [ExamSource] = []
         for (i, exam) in exams.enumerated() {
-            let result: RegistrationResult?
-            if let problem = problems[i] {
-                warnings.append("\(exam.image.path): \(problem); tracked without registration (flagged)")
-                result = RegistrationResult(transform: .identity, quality: 0, overlap: 0,
-                                            issues: [.insufficientImage("image not usable for registration: \(problem)")])
-            } else if i == referenceIndex {
-                result = nil
-            } else if let referenceIndex, let e = prepared[i], let r = prepared[referenceIndex] {
-                result = registration.register(exam: e.image, examMask: e.mask, reference: r.image, referenceMask: r.mask,
-                                               spacingMM: common)
-            } else {
-                result = nil  // unreachable: a loaded exam implies a reference
-            }
             let spacing = exam.image.spacing
             if spacing == nil {
                 warnings.append("\(exam.image.path): pixel spacing unknown; positions use the pipeline's assumed "
                                 + "\(pipeline.normalisation.assumedSpacingMM) mm/px and diameters carry the default 1 mm uncertainty")
             }
-            let column = spacing?.columnMM ?? pipeline.normalisation.assumedSpacingMM
-            let row = spacing?.rowMM ?? pipeline.normalisation.assumedSpacingMM
-            let selected = selection.select(exam.image.detections)
-            let nodules = selected.map { _, c -> MeasuredNodule in
+            let (column, row) = spacings[i]
+            let nodules = chosen[i].ranks.map { rank -> MeasuredNodule in
+                let c = exam.image.detections[rank]
                 let diameter = c.diameterMM ?? c.diameterPx * (column + row) / 2
                 return MeasuredNodule(
                     xMM: (c.x + 0.5) * column, yMM: (c.y + 0.5) * row, diameterMM: diameter,
@@ -162,9 +182,9 @@ public struct TrackInputBuilder: Sendable {
             }
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
-                                        nodules: nodules, registration: result))
-            sources.append(ExamSource(stored: exam.image, selected: selected.map(\.rank), problem: problems[i],
-                                      normalised: loaded[i]?.normalised, lungs: loaded[i]?.lungs))
+                                        nodules: nodules, registration: results[i]))
+            sources.append(ExamSource(stored: exam.image, selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
+                                      problem: problems[i], normalised: loaded[i]?.normalised, lungs: loaded[i]?.lungs))
         }
         return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)
     }

@@ -53,11 +53,7 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Patient ID to report (default: the one the files carry, else \"unknown\").", valueName: "id"))
     var patient: String?
 
-    @Option(name: .long, help: ArgumentHelp("Nodules per exam: the N highest-scoring detections.", valueName: "n"))
-    var top: Int = NoduleSelection.defaultTop
-
-    @Option(name: .customLong("min-score"), help: ArgumentHelp("Nodules per exam: only detections with score ≥ P.", valueName: "p"))
-    var minScore: Double = 0
+    @OptionGroup var selection: SelectionArguments
 
     @Option(name: .long, help: ArgumentHelp("Write to FILE (atomically) instead of standard output.", valueName: "file"))
     var out: String?
@@ -69,8 +65,6 @@ struct Compare: ParsableCommand {
 
     func validate() throws {
         guard Track.Format(rawValue: format) != nil else { throw ValidationError("--format must be json, csv or fhir") }
-        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
-        guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
         guard let p = CalendarDate(priorDate) else { throw ValidationError("--prior-date: '\(priorDate)' is not a date YYYY-MM-DD") }
         guard let c = CalendarDate(currentDate) else { throw ValidationError("--current-date: '\(currentDate)' is not a date YYYY-MM-DD") }
         guard p < c else { throw ValidationError("--current-date (\(currentDate)) must be after --prior-date (\(priorDate))") }
@@ -117,7 +111,7 @@ struct Compare: ParsableCommand {
                                      studies: images.map { StudyImages(date: $0.date, images: [$0.image]) })
 
         // Registration, selection and mm conversion: the same builder as nodules track.
-        let builder = TrackInputBuilder(pipeline: definition, selection: NoduleSelection(top: top, minimumScore: minScore),
+        let builder = TrackInputBuilder(pipeline: definition, selection: selection.nodules,
                                         decode: options)
         let input = builder.build(history)
         if !quiet { for w in input.warnings { StandardError.write("nodules: warning: \(w)\n") } }

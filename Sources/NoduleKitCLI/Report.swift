@@ -48,7 +48,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         var arguments = self.series
-        if let maxPerExam { arguments.top = maxPerExam }
+        if let maxPerExam { arguments.selection.top = maxPerExam }
         let series = try arguments.open(db: db, keepsImages: true)
         let histories = series.histories
         guard !histories.isEmpty else {

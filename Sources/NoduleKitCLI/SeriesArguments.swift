@@ -6,6 +6,27 @@ import NoduleStore
 import RadiographIO
 import SerialTracking
 
+/// Which stored detections are followed as nodules: `--top`, `--min-score`,
+/// `--no-corroboration` (``NoduleSelection``), for `nodules track`, `report` and `compare`.
+struct SelectionArguments: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Nodules per exam: the N highest-scoring detections.", valueName: "n"))
+    var top: Int = NoduleSelection.defaultTop
+
+    @Option(name: .customLong("min-score"), help: ArgumentHelp("Nodules per exam: only detections with score ≥ P.", valueName: "p"))
+    var minScore: Double = 0
+
+    @Flag(name: .customLong("no-corroboration"),
+          help: "Follow only each exam's own top detections; by default a lower-ranked detection is followed too when another exam's nodule lies at the same registered place.")
+    var noCorroboration = false
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
+    }
+
+    var nodules: NoduleSelection { NoduleSelection(top: top, minimumScore: minScore, corroborates: !noCorroboration) }
+}
+
 /// Options shared by `nodules track` and `nodules report`: whose detections, which of them
 /// are nodules, the follow-up policy and how to read the images again. Both commands turn
 /// them into the same ``TrackInputBuilder`` and tracker (``SeriesArguments/open(db:keepsImages:)``),
@@ -17,11 +38,7 @@ struct SeriesArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Follow-up policy: radiograph-surveillance, vdt-category, a name in Pipelines/policies/ or a JSON file.", valueName: "name|file"))
     var policy: String = "radiograph-surveillance"
 
-    @Option(name: .long, help: ArgumentHelp("Nodules per exam: the N highest-scoring detections.", valueName: "n"))
-    var top: Int = NoduleSelection.defaultTop
-
-    @Option(name: .customLong("min-score"), help: ArgumentHelp("Nodules per exam: only detections with score ≥ P.", valueName: "p"))
-    var minScore: Double = 0
+    @OptionGroup var selection: SelectionArguments
 
     @Option(name: .long, help: ArgumentHelp("Geometry of headerless raw files, as given to nodules batch.", valueName: "geometry"))
     var raw: String?
@@ -30,8 +47,6 @@ struct SeriesArguments: ParsableArguments {
     var quiet = false
 
     func validate() throws {
-        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
-        guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
         if let raw { do { _ = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") } }
     }
 
@@ -105,7 +120,7 @@ struct SeriesArguments: ParsableArguments {
         var options = DecodeOptions()
         options.raw = try raw.map { try RawGeometry(parsing: $0) }
         let storeFolder = URL(fileURLWithPath: db).deletingLastPathComponent().path
-        let builder = TrackInputBuilder(pipeline: definition, selection: NoduleSelection(top: top, minimumScore: minScore),
+        let builder = TrackInputBuilder(pipeline: definition, selection: selection.nodules,
                                         decode: options, searchFolders: [storeFolder], keepsImages: keepsImages)
         return Series(definition: definition, policy: followUp, builder: builder, tracker: SerialTracker(policy: followUp),
                       histories: histories, quiet: quiet)

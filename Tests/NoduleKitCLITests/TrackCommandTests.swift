@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import NoduleDetection
+import SerialTracking
 @testable import ExamSeries
 @testable import NoduleKitCLI
 
@@ -294,5 +295,45 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         f.longAxisMM = 11; f.shortAxisMM = 9; f.sphereFit = 0.97; f.openRays = 0.1
         let expected = ((2 / 12.0.squareRoot()) * (2 / 12.0.squareRoot()) + 0.3 * 0.3 + 0.5 * 0.5).squareRoot()
         #expect(abs(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) - expected) < 1e-12)
+    }
+
+    @Test func corroborationFollowsLowerRankedCandidatesAtTheSameRegisteredPlace() throws {
+        // Spacing 0.5 mm/px. Candidate at (x, y) px with diameter D mm; rank = position in the list.
+        func candidate(_ x: Double, _ y: Double, _ d: Double, score: Double) -> NoduleCandidate {
+            NoduleCandidate(x: x, y: y, diameterPx: d / 0.5, diameterMM: d, score: score,
+                            features: NoduleFeatures(contrast: 1, contrastToNoise: 1, blobness: 1, logResponse: 1, scaleDiameterMM: d,
+                                                     circularity: 1, longAxisMM: d, shortAxisMM: d, lungDepthMM: 10, insideLung: 1,
+                                                     background: 0, backgroundGradient: 0, sphereFit: 1, openRays: 0))
+        }
+        func exam(_ candidates: [NoduleCandidate], _ t: SimilarityTransform?) -> NoduleSelection.ExamCandidates {
+            .init(candidates: candidates, columnSpacingMM: 0.5, rowSpacingMM: 0.5, toReference: t)
+        }
+        // Reference exam: one chosen nodule at px (200, 200) → mm (100.25, 100.25), 10 mm.
+        let reference = exam([candidate(200, 200, 10, score: 0.9), candidate(600, 600, 8, score: 0.1)], .identity)
+        // Exam 2 is shifted by +20 mm in x: its nodule sits at px (160, 200) in its own frame,
+        // ranked 2nd with top 1. A second, too-large candidate (ratio 2.5) sits at the same place, and a far one elsewhere.
+        let shift = SimilarityTransform(translationXMM: 20)
+        let second = exam([candidate(900, 900, 9, score: 0.8), candidate(160, 200.5, 11, score: 0.2),
+                           candidate(161, 200, 25, score: 0.19), candidate(400, 100, 10, score: 0.1)], shift)
+        let selection = NoduleSelection(top: 1)
+        var chosen = selection.chooseAcrossExams([reference, second])
+        #expect(chosen[0].ranks == [0] && chosen[0].corroborated == [])
+        #expect(chosen[1].ranks == [0, 1] && chosen[1].corroborated == [1])
+        // Not transitive: a third exam sees only the cut of the others (reference rank 0, exam 2 rank 0 at px (900, 900)).
+        let third = exam([candidate(50, 50, 6, score: 0.7), candidate(160, 200, 10, score: 0.3), candidate(900, 900, 9, score: 0.2)], shift)
+        chosen = selection.chooseAcrossExams([reference, second, third])
+        // The third exam's rank 1 is corroborated by the reference's cut, its rank 2 by exam 2's cut; exam 2's
+        // corroborated rank 1 corroborates nothing further, and the reference gains nothing.
+        #expect(chosen[2].corroborated == [1, 2])
+        #expect(chosen[0].corroborated == [])
+        // An unreliable registration neither gives nor receives.
+        chosen = selection.chooseAcrossExams([reference, exam(second.candidates, nil)])
+        #expect(chosen[1].ranks == [0] && chosen[0].ranks == [0])
+        // Off: the plain cut.
+        chosen = NoduleSelection(top: 1, corroborates: false).chooseAcrossExams([reference, second])
+        #expect(chosen.map(\.ranks) == [[0], [0]])
+        // Outside the gate (the shift not applied): max(5 mm, ½·11 mm) = 5.5 mm < 20 mm.
+        chosen = selection.chooseAcrossExams([reference, exam(second.candidates, .identity)])
+        #expect(chosen[1].corroborated == [])
     }
 }
