@@ -3,9 +3,9 @@ import Dispatch
 
 /// The one place that decides OpenBLAS's thread count.
 ///
-/// The filter engine no longer uses BLAS (see `SeparableConvolution`); the
-/// remaining user is `SGEMMRate`, which the LoG benchmark needs for its
-/// compute floor. The policy stays so any future BLAS user inherits it.
+/// Its users are the `.blas` filter engine (`ToeplitzConvolution`, selected
+/// through `ConvolutionEngine`) and `SGEMMRate`, which the LoG benchmark needs
+/// for its compute floor.
 ///
 /// Policy: OpenBLAS runs **one thread per call**, process-wide, and NoduleKit
 /// parallelises with Dispatch above it. Nested BLAS threads under Dispatch

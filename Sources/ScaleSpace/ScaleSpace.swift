@@ -19,7 +19,8 @@ public enum ScaleSpaceFilter: String, Sendable, CaseIterable {
 /// Gaussian scale-space filtering of one image over a list of σ (px).
 ///
 /// Every filter is a sum of separable Gaussian-derivative terms run on
-/// `SeparableConvolution` (direct SIMD correlation). Borders reflect (`ReflectBorder`).
+/// `SeparableConvolution` (direct SIMD correlation by default, or OpenBLAS sgemm;
+/// see `ConvolutionEngine`). Borders reflect (`ReflectBorder`).
 public struct ScaleSpace: Sendable {
     /// Standard deviations, px, in increasing order.
     public let sigmas: [Double]
@@ -31,13 +32,13 @@ public struct ScaleSpace: Sendable {
     public var resolution: ScaleResolution
 
     public init(sigmas: [Double], truncate: Double = GaussianKernel.defaultTruncate,
-                threads: Int = SeparableConvolution.defaultThreads, dogRatio: Double? = nil,
-                resolution: ScaleResolution = .exact) {
+                threads: Int = SeparableConvolution.defaultThreads, engine: ConvolutionEngine = .default,
+                dogRatio: Double? = nil, resolution: ScaleResolution = .exact) {
         self.resolution = resolution
         precondition(!sigmas.isEmpty && sigmas.allSatisfy { $0 > 0 && $0.isFinite }, "σ must be positive")
         self.sigmas = sigmas.sorted()
         self.truncate = truncate
-        convolution = SeparableConvolution(threads: threads)
+        convolution = SeparableConvolution(threads: threads, engine: engine)
         if let dogRatio {
             self.dogRatio = dogRatio
         } else if sigmas.count > 1 && self.sigmas.last! > self.sigmas.first! {

@@ -15,24 +15,71 @@ public struct SeparableTerm: Sendable, Hashable {
     }
 }
 
+/// The implementation behind `SeparableConvolution`. Both engines take the
+/// same kernels, reflect borders the same way (`ReflectBorder`), stream
+/// (`ScaleSpace.stream` holds one level at a time with either) and give
+/// bit-identical results on any thread count; they differ only in float
+/// rounding (tests hold both to the scalar reference within 1e-4).
+///
+/// **Why `.direct` is the default: measured, both engines in one run**
+/// (`Benchmarks/scale-space.sh 7`, 2026-11-25 14:10, loadavg 0.13 → 0.78;
+/// 2048² float32, σ²-normalised LoG, 10 σ geometric 2…24, 2 Dispatch workers,
+/// medians of 7; raw JSON `Benchmarks/recorded/2026-11-25-log-engines-*.json`):
+///
+/// | engine | exact stack | pyramid stack | σ = 2 (exact) | σ = 24 (exact) |
+/// | --- | --- | --- | --- | --- |
+/// | `.direct` | 114.7 ms | 36.1 ms | 3.5 ms | 31.9 ms |
+/// | `.blas` | 251.3 ms | 117.2 ms | 15.8 ms | 44.5 ms |
+///
+/// (OpenCV 367.4 ms, SciPy 4208 ms in the same run; sgemm 251 GFLOP/s.)
+/// `.direct` was faster at every one of the ten σ, by 4.5× at σ = 2 and
+/// 1.4× at σ = 24, so no σ range is left where a per-σ switch would pick GEMM.
+///
+/// **Why sgemm loses here although its rate is high.**
+/// - *Arithmetic.* A Toeplitz block of B outputs multiplies B + 2r inputs per
+///   output where the kernel has 2r + 1 taps: the band's zeros are multiplied
+///   too. At σ = 2 (r = 8, B = 32) that is 48/17 = 2.8× the useful
+///   multiply-adds, at σ = 24 (r = 96, B = 48) 240/193 = 1.24×. LoG needs
+///   four full passes on GEMM (g″⊗g and g⊗g″); the direct engine folds the
+///   symmetric kernels (one multiply per tap pair) and runs g and g″ in one
+///   horizontal sweep: 8.82 G multiply-adds for the exact stack, tile overlap
+///   included, against the four passes' 12.68 G useful, which GEMM then
+///   inflates by the band factor (Benchmarks/README.md). At σ = 24 GEMM's
+///   own floor is 3.24 G useful × 1.24 at 251 GFLOP/s = 32 ms, already above
+///   the direct engine's 31.9 ms measured.
+/// - *Memory traffic.* Each GEMM pass goes through memory: the padded input
+///   copy, two row-padded horizontal results, the vertical passes reading
+///   them back and the second one reading and rewriting the output (β = 1):
+///   counted from the code, 6 full-image reads and 5 writes (≈ 180 MB at
+///   2048²) per σ, against the direct engine's one read and one write, its
+///   intermediates staying in L2-sized tiles. At small σ this dominates:
+///   σ = 2 needs 2.3 ms of useful sgemm arithmetic (6.4 ms with the band's
+///   zeros) but took 15.8 ms. The pyramid keeps its small σ at full
+///   resolution, where GEMM is worst, so `.blas` gains less from it
+///   (251 → 117 ms) than `.direct` (115 → 36 ms).
+///
+/// `.blas` stays selectable (`--engine blas`) as the GEMM formulation issue 3
+/// asks for, and as a cross-check of the direct kernels.
+public enum ConvolutionEngine: String, Sendable, CaseIterable {
+    /// Direct SIMD correlation with folded symmetric kernels, cache-blocked tiles (`CScaleSpaceKernels`).
+    case direct
+    /// OpenBLAS `cblas_sgemm` against banded Toeplitz blocks (`ToeplitzConvolution`).
+    case blas
+
+    /// The engine used unless a caller asks for another (chosen by measurement, above).
+    public static let `default`: ConvolutionEngine = .direct
+}
+
 /// Separable convolution as direct, cache-blocked SIMD correlation with folded
 /// symmetric kernels (C kernels in `CScaleSpaceKernels`, AVX-512/AVX2/baseline
 /// chosen at load time).
 ///
-/// **Why not sgemm any more.** The previous engine ran every pass as
-/// `cblas_sgemm` against banded Toeplitz blocks. sgemm is fast (OpenBLAS's
-/// Haswell kernel, 234–258 GFLOP/s on the 2-core development machine) but
-/// the band's zeros made it do (B + 2r)/(2r + 1) ≈ 1.2–2.8× the useful
-/// multiply-adds, every pass went through memory (four 16 MB passes per σ at
-/// 2048²), and its AVX2 kernel leaves this CPU's AVX-512 units half idle.
-/// Measured in one session (Benchmarks/README.md): the exact 10-σ LoG stack
-/// went from 240.8 to 110.8 ms and the pyramid stack from 136.8 to 42.3 ms.
-/// Per σ (2048², LoG, 2 workers) the direct engine took 2.6 ms at σ = 2 and
-/// 30.4 ms at σ = 24; at σ = 24 the Toeplitz GEMM could not go below ≈ 32 ms
-/// even at the full sgemm rate, so no σ range was left where GEMM would win,
-/// and the GEMM path was removed.
+/// `engine` picks the implementation: `.direct` (described here, the default)
+/// or `.blas`, `cblas_sgemm` on banded Toeplitz blocks (`ToeplitzConvolution`).
+/// `ConvolutionEngine` gives the measurements behind the default; sgemm also
+/// runs OpenBLAS's AVX2 kernel, which leaves this CPU's AVX-512 units half idle.
 ///
-/// **What it does.** Gaussian-derivative kernels are even (orders 0, 2) or odd
+/// **What the direct engine does.** Gaussian-derivative kernels are even (orders 0, 2) or odd
 /// (order 1), so the correlation folds them: for each offset k it forms
 /// x[i−k] + x[i+k] (or x[i+k] − x[i−k]) once and multiplies once, which halves
 /// the multiplies; kernels of one radius on the same rows (LoG's g and g″,
@@ -61,9 +108,12 @@ public struct SeparableTerm: Sendable, Hashable {
 public struct SeparableConvolution: Sendable {
     /// Dispatch workers used per pass.
     public var threads: Int
+    /// Which implementation computes the passes (same results to float rounding, same borders).
+    public var engine: ConvolutionEngine
 
-    public init(threads: Int = SeparableConvolution.defaultThreads) {
+    public init(threads: Int = SeparableConvolution.defaultThreads, engine: ConvolutionEngine = .default) {
         self.threads = max(1, threads)
+        self.engine = engine
     }
 
     public static var defaultThreads: Int { max(1, sysconf_processors()) }
@@ -109,6 +159,14 @@ public struct SeparableConvolution: Sendable {
                      && destinations.allSatisfy { $0.width == image.width && $0.height == image.height },
                      "one destination of the image's size per output")
         let plan = FilterPlan(outputs: outputs)
+        switch engine {
+        case .direct: applyDirect(image, plan: plan, into: &destinations)
+        case .blas: ToeplitzConvolution(threads: threads).apply(image, plan: plan, into: &destinations)
+        }
+    }
+
+    /// The `.direct` engine: tiles of horizontal results in per-worker buffers, outputs written once.
+    func applyDirect(_ image: FloatImage, plan: FilterPlan, into destinations: inout [FloatImage]) {
         let w = image.width, h = image.height
         let rH = plan.horizontalRadius, rV = plan.verticalRadius
         let strip = Self.stripRows(verticalRadius: rV)
