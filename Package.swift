@@ -39,6 +39,13 @@ let package = Package(
             name: "CGDCM",
             linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"), .linkedLibrary("gdcmCommon")]
         ),
+        // The filter engine's SIMD inner loops (C, one build per instruction set, chosen at load time).
+        // Optimised in debug builds too, like the Swift pixel kernels below.
+        .target(
+            name: "CScaleSpaceKernels",
+            exclude: ["README.md"],
+            cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]
+        ),
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
@@ -55,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "ScaleSpace",
-            dependencies: ["COpenBLAS"]
+            dependencies: ["COpenBLAS", "CScaleSpaceKernels"]
         ),
 
         .target(

@@ -3,6 +3,10 @@ import Dispatch
 
 /// The one place that decides OpenBLAS's thread count.
 ///
+/// Its users are the `.blas` filter engine (`ToeplitzConvolution`, selected
+/// through `ConvolutionEngine`) and `SGEMMRate`, which the LoG benchmark needs
+/// for its compute floor.
+///
 /// Policy: OpenBLAS runs **one thread per call**, process-wide, and NoduleKit
 /// parallelises with Dispatch above it. Nested BLAS threads under Dispatch
 /// workers measured 1.4–2.2× slower on 2 cores (shared/toolchain.md), and a
@@ -17,7 +21,7 @@ public enum BLASThreadPolicy {
         return true
     }()
 
-    /// Applies the policy (idempotent, thread-safe). Called by every BLAS user in NoduleKit.
+    /// Applies the policy (idempotent, thread-safe). Every BLAS user in NoduleKit calls it first.
     public static func apply() {
         _ = applied
     }

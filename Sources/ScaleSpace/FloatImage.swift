@@ -121,6 +121,21 @@ public struct FloatImage: @unchecked Sendable {
         return try withExtendedLifetime(storage) { try body(storage.base + offset, rowStride) }
     }
 
+    /// Lends every image's first element and row stride for writing at once
+    /// (the filter engine writes several outputs from one pass over its input).
+    static func withUnsafeMutableStridedPointers<R>(_ images: inout [FloatImage],
+                                                    _ body: ([UnsafeMutablePointer<Float>], [Int]) throws -> R) rethrows -> R {
+        for i in images.indices { images[i].makeUnique() }
+        let bases = images.map { $0.storage.base + $0.offset }
+        return try withExtendedLifetime(images) { try body(bases, images.map(\.rowStride)) }
+    }
+
+    /// True when no other value shares this image's storage, so writing it
+    /// cannot be observed elsewhere (used to recycle a streamed level's buffer).
+    mutating func isUniquelyReferenced() -> Bool {
+        isKnownUniquelyReferenced(&storage)
+    }
+
     private mutating func makeUnique() {
         if isKnownUniquelyReferenced(&storage) { return }
         let stride = FloatImage.paddedStride(width)

@@ -19,7 +19,8 @@ public enum ScaleSpaceFilter: String, Sendable, CaseIterable {
 /// Gaussian scale-space filtering of one image over a list of σ (px).
 ///
 /// Every filter is a sum of separable Gaussian-derivative terms run on
-/// `SeparableConvolution` (OpenBLAS sgemm). Borders reflect (`ReflectBorder`).
+/// `SeparableConvolution` (direct SIMD correlation by default, or OpenBLAS sgemm;
+/// see `ConvolutionEngine`). Borders reflect (`ReflectBorder`).
 public struct ScaleSpace: Sendable {
     /// Standard deviations, px, in increasing order.
     public let sigmas: [Double]
@@ -31,13 +32,13 @@ public struct ScaleSpace: Sendable {
     public var resolution: ScaleResolution
 
     public init(sigmas: [Double], truncate: Double = GaussianKernel.defaultTruncate,
-                threads: Int = SeparableConvolution.defaultThreads, dogRatio: Double? = nil,
-                resolution: ScaleResolution = .exact) {
+                threads: Int = SeparableConvolution.defaultThreads, engine: ConvolutionEngine = .default,
+                dogRatio: Double? = nil, resolution: ScaleResolution = .exact) {
         self.resolution = resolution
         precondition(!sigmas.isEmpty && sigmas.allSatisfy { $0 > 0 && $0.isFinite }, "σ must be positive")
         self.sigmas = sigmas.sorted()
         self.truncate = truncate
-        convolution = SeparableConvolution(threads: threads)
+        convolution = SeparableConvolution(threads: threads, engine: engine)
         if let dogRatio {
             self.dogRatio = dogRatio
         } else if sigmas.count > 1 && self.sigmas.last! > self.sigmas.first! {
@@ -66,52 +67,64 @@ public struct ScaleSpace: Sendable {
 
     /// Computes level after level and hands each to `body` before computing the
     /// next, so only one level (plus working buffers) is in memory at a time.
+    /// When `body` keeps no reference to a level, its buffer is reused for the
+    /// next one (a 2048² level is 16 MB of fresh pages otherwise).
     public func stream(_ image: FloatImage, filter: ScaleSpaceFilter, _ body: (Level) throws -> Void) rethrows {
         var minimumLevelSigma = Double.infinity
         if case .pyramid(let m) = resolution { minimumLevelSigma = m }
         let maximumOctave = minimumLevelSigma.isFinite ? max(0, Int(log2(Double(min(image.width, image.height)) / 32))) : 0
         let octaveOf = sigmas.map { GaussianOctaves.octave(for: $0, minimumLevelSigma: minimumLevelSigma, maximumOctave: maximumOctave) }
         var octaves = GaussianOctaves(image, convolution: convolution)
-        // σ are sorted, so octaves only rise: keep one padded level, made once per octave
-        // for the largest kernel any of its σ needs.
-        var padded: (octave: Int, level: SeparableConvolution.PaddedColumns)?
+        var spare: FloatImage?
         for (i, sigma) in sigmas.enumerated() {
             let o = octaveOf[i]
             let factor = Double(1 << o)
-            if padded?.octave != o {
-                let onLevel = zip(sigmas, octaveOf).filter { $0.1 == o }.map { $0.0 / factor }
-                padded = (o, SeparableConvolution.PaddedColumns(octaves.level(o), margin: padding(for: filter, sigmas: onLevel)))
-            }
             let b = GaussianOctaves.blur(octave: o)
             let remaining = (sigma * sigma - b * b).squareRoot() / factor
+            var response = spare ?? FloatImage(width: image.width, height: image.height, zeroed: false)
+            spare = nil
             // Derivatives are per level px, so σ-normalisation uses σ in level px.
-            let onLevel = levelFilter(padded!.level, filter, sigmaRemaining: remaining, sigmaNominal: sigma / factor,
-                                      baseBlur: b / factor)
-            let response = GaussianOctaves.upsample(onLevel, octave: o, width: image.width, height: image.height,
-                                                    threads: convolution.threads)
+            if o == 0 {
+                levelFilter(image, filter, sigmaRemaining: remaining, sigmaNominal: sigma, baseBlur: 0, into: &response)
+            } else {
+                let onLevel = levelFilter(octaves.level(o), filter, sigmaRemaining: remaining, sigmaNominal: sigma / factor,
+                                          baseBlur: b / factor)
+                GaussianOctaves.upsample(onLevel, octave: o, into: &response, threads: convolution.threads)
+            }
             try body(Level(index: i, sigma: sigma, response: response))
+            if response.isUniquelyReferenced() { spare = response }
         }
     }
 
-    /// A filter on a (padded) level whose content already carries `baseBlur` px of
-    /// Gaussian blur: kernels of σ_remaining, σ-normalisation by the nominal σ (level px).
-    func levelFilter(_ level: SeparableConvolution.PaddedColumns, _ filter: ScaleSpaceFilter,
-                     sigmaRemaining r: Double, sigmaNominal s: Double, baseBlur b: Double) -> FloatImage {
+    /// A filter on a level whose content already carries `baseBlur` px of
+    /// Gaussian blur: kernels of σ_remaining, σ-normalisation by the nominal σ
+    /// (level px). Writes every value of `out` (the level's size).
+    func levelFilter(_ level: FloatImage, _ filter: ScaleSpaceFilter,
+                     sigmaRemaining r: Double, sigmaNominal s: Double, baseBlur b: Double, into out: inout FloatImage) {
         switch filter {
         case .gaussian:
-            return convolution.apply(level, terms: [term(0, 0, r)])
+            convolution.apply(level, terms: [term(0, 0, r)], into: &out)
         case .log:
+            // One output, two terms: the horizontal g and g″ share one sweep of
+            // folded sums, the vertical pass sums both terms and writes once.
             let s2 = Float(s * s)
-            return convolution.apply(level, terms: [term(2, 0, r, weight: s2), term(0, 2, r, weight: s2)])
+            convolution.apply(level, terms: [term(2, 0, r, weight: s2), term(0, 2, r, weight: s2)], into: &out)
         case .dog:
             let k = dogRatio
             let upper = ((s * k) * (s * k) - b * b).squareRoot()
             let w = Float(1 / (k - 1))
-            return convolution.apply(level, terms: [term(0, 0, upper, weight: w), term(0, 0, r, weight: -w)])
+            convolution.apply(level, terms: [term(0, 0, upper, weight: w), term(0, 0, r, weight: -w)], into: &out)
         case .hessianDeterminant:
-            let out = convolution.apply(level, outputs: hessianOutputs(r))
-            return Hessian(sigma: s, xx: out[0], yy: out[1], xy: out[2]).determinant
+            let hessian = convolution.apply(level, outputs: hessianOutputs(r))
+            out = Hessian(sigma: s, xx: hessian[0], yy: hessian[1], xy: hessian[2]).determinant
         }
+    }
+
+    func levelFilter(_ level: FloatImage, _ filter: ScaleSpaceFilter,
+                     sigmaRemaining r: Double, sigmaNominal s: Double, baseBlur b: Double) -> FloatImage {
+        var out = FloatImage(width: level.width, height: level.height, zeroed: false)
+        levelFilter(level, filter, sigmaRemaining: r, sigmaNominal: s, baseBlur: b, into: &out)
+        return out
     }
 
     /// All levels at once (memory: one image per σ).
@@ -123,14 +136,7 @@ public struct ScaleSpace: Sendable {
 
     /// One filter at one σ, always at full resolution (exact).
     public func filter(_ image: FloatImage, _ filter: ScaleSpaceFilter, sigma: Double) -> FloatImage {
-        let padded = SeparableConvolution.PaddedColumns(image, margin: padding(for: filter, sigmas: [sigma]))
-        return levelFilter(padded, filter, sigmaRemaining: sigma, sigmaNominal: sigma, baseBlur: 0)
-    }
-
-    /// Horizontal padding that covers every kernel `filter` uses at `sigmas`, px.
-    func padding(for filter: ScaleSpaceFilter, sigmas: [Double]) -> Int {
-        let largest = (sigmas.max() ?? 1) * (filter == .dog ? dogRatio : 1)
-        return GaussianKernel(sigma: largest, truncate: truncate).radius
+        levelFilter(image, filter, sigmaRemaining: sigma, sigmaNominal: sigma, baseBlur: 0)
     }
 
     /// A Gaussian derivative ∂^(ox+oy) / ∂x^ox ∂y^oy of G_σ ∗ I (x along columns, y along rows).

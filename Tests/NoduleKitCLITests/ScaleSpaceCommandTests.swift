@@ -21,10 +21,23 @@ private let fixtures = Fixtures.repositoryRoot() + "/Tests/RadiographIOTests/Fix
         #expect((meta["sigmas_px"] as? [Double]) == [1, 2, 4])
     }
 
-    @Test(arguments: [["--filter", "sobel"], ["--sigmas", "4:2:3"], ["--sigmas", "2:24"], ["--threads", "0"], ["--resolution", "half"]])
+    @Test(arguments: [["--filter", "sobel"], ["--sigmas", "4:2:3"], ["--sigmas", "2:24"], ["--threads", "0"], ["--resolution", "half"], ["--engine", "fft"]])
     func badOptionsAreUsageErrors(extra: [String]) throws {
         let run = try SpawnedProcess.run("nodules", ["scale-space", "\(fixtures)/gray-baseline.jpg"] + extra)
         #expect(run.status == 2, "\(extra): \(run.standardError)")
+    }
+
+    @Test func blasEngineWritesTheSameStack() throws {
+        var stacks: [[Float]] = []
+        for engine in ["direct", "blas"] {
+            let out = Fixtures.temporaryDirectory() + "/stack-\(engine)"
+            let run = try SpawnedProcess.run("nodules", ["scale-space", "\(fixtures)/gray-baseline.jpg", "--sigmas", "1:4:3",
+                                                         "--engine", engine, "--out", out])
+            #expect(run.status == 0, "\(run.standardError)")
+            #expect(run.standardOutput.contains("\(engine) engine"))
+            stacks.append(try (0..<3).flatMap { try NPYFile.loadFloat32(out + String(format: "/scale-%02d.npy", $0)).values })
+        }
+        #expect(Tolerance.normwiseRelativeError(stacks[1], stacks[0]) <= 1e-4)
     }
 
     @Test func undecodableInputExitsOne() throws {

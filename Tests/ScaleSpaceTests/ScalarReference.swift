@@ -1,6 +1,6 @@
 import ScaleSpace
 
-/// The plain scalar convolution that the sgemm engine is checked against.
+/// The plain scalar convolution that the filter engine is checked against.
 /// Used in tests only: direct loops, reflected borders, double accumulation.
 enum ScalarReference {
     static func correlateRows(_ image: FloatImage, _ kernel: GaussianKernel) -> [Double] {

@@ -25,12 +25,12 @@ import TestSupport
 
     static let cases: [(input: String, sigma: Double)] = ["a", "b"].flatMap { i in [1.0, 2.5, 4.0].map { (i, $0) } }
 
-    @Test(arguments: cases.map { "\($0.input) \($0.sigma)" })
-    func gaussianAndLoGMatchSciPy(_ label: String) throws {
+    @Test(arguments: ConvolutionEngine.allCases, cases.map { "\($0.input) \($0.sigma)" })
+    func gaussianAndLoGMatchSciPy(engine: ConvolutionEngine, _ label: String) throws {
         let parts = label.split(separator: " ")
         let input = String(parts[0]), sigma = Double(parts[1])!
         let image = try Self.load("input-\(input).npy")
-        let space = ScaleSpace(sigmas: [sigma], threads: 2)
+        let space = ScaleSpace(sigmas: [sigma], threads: 2, engine: engine)
         let margin = Int(4 * sigma + 0.5)
         let gaussian = try Self.load("\(input)-gaussian-s\(sigma).npy")
         #expect(Self.interiorError(space.filter(image, .gaussian, sigma: sigma), gaussian, margin: margin) <= 1e-3)
@@ -40,14 +40,14 @@ import TestSupport
         #expect(Self.interiorError(space.filter(image, .gaussian, sigma: sigma), gaussian, margin: 0) <= 1e-3)
     }
 
-    @Test(arguments: ["a", "b"])
-    func derivativesAndDoGMatchSciPy(_ input: String) throws {
+    @Test(arguments: ConvolutionEngine.allCases, ["a", "b"])
+    func derivativesAndDoGMatchSciPy(engine: ConvolutionEngine, _ input: String) throws {
         let image = try Self.load("input-\(input).npy")
-        let space = ScaleSpace(sigmas: [2.5], threads: 2, dogRatio: 1.6)
+        let space = ScaleSpace(sigmas: [2.5], threads: 2, engine: engine, dogRatio: 1.6)
         for (oy, ox) in [(0, 1), (1, 0), (0, 2), (2, 0), (1, 1)] {
             let want = try Self.load("\(input)-d-s2.5-o\(oy)\(ox).npy")
             let got = space.derivative(image, sigma: 2.5, orderX: ox, orderY: oy)
-            #expect(Self.interiorError(got, want, margin: 10) <= 1e-3, "order y\(oy) x\(ox)")
+            #expect(Self.interiorError(got, want, margin: 10) <= 1e-3, "\(engine) order y\(oy) x\(ox)")
         }
         // SciPy's fixture is G(1.6σ) − G(σ); ours divides by (k − 1).
         let dog = try Self.load("\(input)-dog-s2.5-k1.6.npy")

@@ -1,5 +1,5 @@
 // LoG-stack benchmark: 2048² float32, 10 σ geometric 2…24, σ²-normalised LoG at full resolution.
-// Usage: scale-space-bench [--image X.npy] [--repeats N] [--mode exact|pyramid] [--threads N]
+// Usage: scale-space-bench [--image X.npy] [--repeats N] [--mode exact|pyramid] [--engine direct|blas] [--threads N]
 // Prints one JSON object: the sgemm rate measured here, the stack's multiply-add count, medians.
 import Dispatch
 import Foundation
@@ -9,6 +9,7 @@ var repeats = 5
 var imagePath: String?
 var mode = "pyramid"
 var threads = SeparableConvolution.defaultThreads
+var engine = ConvolutionEngine.default
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -16,6 +17,7 @@ while let a = args.popFirst() {
     case "--image": imagePath = args.popFirst()
     case "--mode": mode = args.popFirst()!
     case "--threads": threads = Int(args.popFirst()!)!
+    case "--engine": engine = ConvolutionEngine(rawValue: args.popFirst()!)!
     default: fatalError("unknown argument \(a)")
     }
 }
@@ -67,12 +69,20 @@ func madds(truncate: Double) -> Double {
 let floor4 = 2 * madds(truncate: 4) / (gflops * 1e9)
 let floor3 = 2 * madds(truncate: 3) / (gflops * 1e9)
 
-let space = ScaleSpace(sigmas: sigmas, threads: threads, resolution: mode == "exact" ? ScaleResolution.exact : ScaleResolution.pyramid())
+let space = ScaleSpace(sigmas: sigmas, threads: threads, engine: engine,
+                       resolution: mode == "exact" ? ScaleResolution.exact : ScaleResolution.pyramid())
 var runs: [Double] = []
+var perSigma: [[Double]] = sigmas.map { _ in [] }
 var sink: Float = 0
 for i in 0...repeats {
+    var levelStart = DispatchTime.now().uptimeNanoseconds
     let t = seconds {
-        space.stream(image, filter: .log) { level in sink += level.response[1024, 1024] }
+        space.stream(image, filter: .log) { level in
+            let now = DispatchTime.now().uptimeNanoseconds
+            if i > 0 { perSigma[level.index].append(Double(now - levelStart) / 1e9) }
+            sink += level.response[1024, 1024]
+            levelStart = DispatchTime.now().uptimeNanoseconds
+        }
     }
     if i > 0 { runs.append(t) }  // first run is the warm-up
 }
@@ -80,13 +90,15 @@ var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue == 0 ? 0 : 0, &usage)
 
 let result: [String: Any] = [
-    "workload": ["width": image.width, "height": image.height, "sigmas": sigmas, "filter": "log", "mode": mode, "threads": threads],
+    "workload": ["width": image.width, "height": image.height, "sigmas": sigmas, "filter": "log", "mode": mode, "threads": threads,
+                 "engine": engine.rawValue],
     "sgemm_gflops": gflops,
     "madds_truncate4": madds(truncate: 4),
     "floor_s_truncate4": floor4,
     "floor_s_truncate3": floor3,
     "median_s": median(runs),
     "runs_s": runs,
+    "per_sigma_median_s": perSigma.map(median),
     "peak_rss_mib": Double(usage.ru_maxrss) / 1024,
     "checksum": Double(sink),
 ]
