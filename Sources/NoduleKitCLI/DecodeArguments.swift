@@ -4,8 +4,8 @@ import RadiographIO
 /// Decoder options shared by every command that reads radiographs.
 struct DecodeArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Geometry of headerless raw files: WIDTHxHEIGHT:TYPE[:BITS][:mono1], TYPE one of u8, u16le, u16be.",
-        discussion: "JSRT .IMG files are 2048x2048:u16be:12. Files whose leading bytes say PNG or JPEG are still decoded as such.",
+        "Geometry of headerless raw files: WIDTHxHEIGHT:TYPE[:BITS][:mono1|mono2], TYPE one of u8, u16le, u16be.",
+        discussion: "JSRT .IMG files are 2048x2048:u16be:12. mono1: high values lucent; mono2: high values dense; neither: inferred from the anatomy (with a warning). Files whose leading bytes say PNG or JPEG are still decoded as such.",
         valueName: "geometry"))
     var raw: String?
 

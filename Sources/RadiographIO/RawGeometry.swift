@@ -4,7 +4,11 @@
 /// Example (the JSRT convention): `2048x2048:u16be:12` — 2048 × 2048
 /// samples, 16-bit big-endian words of which the low 12 bits are used.
 /// TYPE is `u8`, `u16le` or `u16be`; BITS defaults to the word size.
-/// The polarity defaults to `mono2` (high values dense).
+/// Polarity: `mono1` (high values lucent) or `mono2` (high values dense).
+/// A raw file does not say which, and archives differ (digitised film is
+/// often stored as optical density, lucent-high), so when neither is given
+/// it is inferred from the anatomy (``ChestPolarity``) and the radiograph
+/// carries a note saying so.
 public struct RawGeometry: Sendable, Equatable, CustomStringConvertible {
     public enum SampleType: String, Sendable, Equatable, CaseIterable {
         case u8, u16le, u16be
@@ -17,10 +21,11 @@ public struct RawGeometry: Sendable, Equatable, CustomStringConvertible {
     public var height: Int
     public var sampleType: SampleType
     public var bitsStored: Int
-    public var photometric: PhotometricInterpretation
+    /// The stated polarity; nil: infer it from the image (``ChestPolarity``).
+    public var photometric: PhotometricInterpretation?
 
     public init(width: Int, height: Int, sampleType: SampleType, bitsStored: Int? = nil,
-                photometric: PhotometricInterpretation = .monochrome2) throws {
+                photometric: PhotometricInterpretation? = nil) throws {
         let bits = bitsStored ?? sampleType.bytesPerSample * 8
         guard width > 0, height > 0 else { throw RawGeometryError.invalid("width and height must be positive") }
         guard (1...(sampleType.bytesPerSample * 8)).contains(bits) else {
@@ -47,7 +52,7 @@ public struct RawGeometry: Sendable, Equatable, CustomStringConvertible {
             throw RawGeometryError.invalid("sample type '\(parts[1])' is not one of u8, u16le, u16be")
         }
         var bits: Int?
-        var photometric = PhotometricInterpretation.monochrome2
+        var photometric: PhotometricInterpretation?
         for extra in parts.dropFirst(2) {
             switch extra.lowercased() {
             case "mono1", "monochrome1": photometric = .monochrome1
@@ -64,7 +69,12 @@ public struct RawGeometry: Sendable, Equatable, CustomStringConvertible {
     public var byteCount: Int { width * height * sampleType.bytesPerSample }
 
     public var description: String {
-        "\(width)x\(height):\(sampleType.rawValue):\(bitsStored)\(photometric == .monochrome1 ? ":mono1" : "")"
+        let polarity = switch photometric {
+        case .monochrome1: ":mono1"
+        case .monochrome2: ":mono2"
+        default: ""
+        }
+        return "\(width)x\(height):\(sampleType.rawValue):\(bitsStored)\(polarity)"
     }
 }
 
@@ -105,8 +115,21 @@ enum RawCodec {
             throw RadiographError.decode(path: path, format: .raw, .corrupt(
                 detail: "sample \(samples[bad]) at (\(bad % geometry.width), \(bad / geometry.width)) exceeds \(geometry.bitsStored) bits stored; check the byte order in '\(geometry)'"))
         }
+        var notes: [String] = []
+        let photometric: PhotometricInterpretation
+        if let stated = geometry.photometric {
+            photometric = stated
+        } else if let inferred = ChestPolarity.infer(samples, width: geometry.width, height: geometry.height) {
+            photometric = inferred.photometric
+            notes.append("raw file polarity not stated; inferred \(inferred.photometric.rawValue) from the anatomy "
+                         + "(mediastinum \(inferred.photometric == .monochrome2 ? "above" : "below") the lungs by "
+                         + "\(Int((abs(inferred.contrast) * 100).rounded())) % of the range)")
+        } else {
+            photometric = .monochrome2
+            notes.append("raw file polarity not stated and not clear from the image; taken as MONOCHROME2 (high values dense)")
+        }
         return DecodedPixels(width: geometry.width, height: geometry.height, bitsStored: geometry.bitsStored,
-                             samples: samples, photometric: geometry.photometric, pixelSpacing: nil,
-                             storedLayout: "raw \(geometry.sampleType.rawValue) \(geometry.bitsStored)-bit")
+                             samples: samples, photometric: photometric, pixelSpacing: nil,
+                             storedLayout: "raw \(geometry.sampleType.rawValue) \(geometry.bitsStored)-bit", notes: notes)
     }
 }

@@ -6,8 +6,9 @@ import Testing
         let g = try RawGeometry(parsing: "2048x2048:u16be:12")
         #expect(g.width == 2048 && g.height == 2048 && g.sampleType == .u16be && g.bitsStored == 12)
         #expect(g.byteCount == 2048 * 2048 * 2)
-        #expect(g.photometric == .monochrome2)
+        #expect(g.photometric == nil)  // inferred from the image
         #expect(g.description == "2048x2048:u16be:12")
+        #expect(try RawGeometry(parsing: "2048x2048:u16be:12:mono2").description == "2048x2048:u16be:12:mono2")
     }
 
     @Test func bitsDefaultToTheWordSizeAndPolarityIsOptional() throws {

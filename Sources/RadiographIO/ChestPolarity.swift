@@ -1,0 +1,53 @@
+/// The polarity of a chest radiograph whose file does not state it (headerless
+/// raw), read from the anatomy: on a PA or AP chest radiograph the mediastinum
+/// and spine, a central vertical band, are denser than the lungs on either
+/// side, so with high values dense (MONOCHROME2) the band is brighter.
+///
+/// Measure: median of the central band (columns 42–58 %, rows 35–75 % of the
+/// image) minus the median of the two lateral bands (columns 15–32 % and
+/// 68–85 %, same rows), divided by the 1st–99th percentile range. On 152
+/// phantom radiographs of this repository's generators it is +0.05 … +0.75
+/// (median +0.46); an inverted copy gives the negative. Only |value| ≥
+/// ``decisionThreshold`` decides; below it, or on images too small to hold
+/// anatomy, nothing is inferred.
+public enum ChestPolarity {
+    /// Smallest |central − lateral| / range that decides.
+    public static let decisionThreshold = 0.1
+    /// Smallest side, px, of an image treated as a chest radiograph.
+    public static let minimumSide = 64
+
+    /// The inferred polarity and the signed measure (positive: MONOCHROME2), or nil when unclear.
+    public static func infer(_ samples: [UInt16], width: Int, height: Int)
+        -> (photometric: PhotometricInterpretation, contrast: Double)? {
+        guard width >= minimumSide, height >= minimumSide, samples.count == width * height else { return nil }
+        // About 512 px across is plenty for medians of large regions.
+        let step = max(1, min(width, height) / 512)
+        func band(columns: ClosedRange<Double>) -> [UInt16] {
+            var values: [UInt16] = []
+            for y in stride(from: Int(0.35 * Double(height)), to: Int(0.75 * Double(height)), by: step) {
+                for x in stride(from: Int(columns.lowerBound * Double(width)), to: Int(columns.upperBound * Double(width)), by: step) {
+                    values.append(samples[y * width + x])
+                }
+            }
+            return values
+        }
+        var all: [UInt16] = []
+        for y in stride(from: 0, to: height, by: step) {
+            for x in stride(from: 0, to: width, by: step) { all.append(samples[y * width + x]) }
+        }
+        all.sort()
+        let low = Double(all[all.count / 100]), high = Double(all[all.count * 99 / 100])
+        guard high > low else { return nil }
+        let central = median(band(columns: 0.42...0.58))
+        let lateral = median(band(columns: 0.15...0.32) + band(columns: 0.68...0.85))
+        let contrast = (central - lateral) / (high - low)
+        guard abs(contrast) >= decisionThreshold else { return nil }
+        return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
+    }
+
+    static func median(_ values: [UInt16]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return Double(sorted[sorted.count / 2])
+    }
+}
