@@ -354,28 +354,31 @@ enum Morphology {
         let big = Float(w + h) * 2
         var d = set.map { $0 ? Float(0) : big }
         let diagonal: Float = 1.41421356
-        for y in 0..<h {
-            for x in 0..<w {
-                var v = d[y * w + x]
-                if x > 0 { v = min(v, d[y * w + x - 1] + 1) }
-                if y > 0 {
-                    v = min(v, d[(y - 1) * w + x] + 1)
-                    if x > 0 { v = min(v, d[(y - 1) * w + x - 1] + diagonal) }
-                    if x < w - 1 { v = min(v, d[(y - 1) * w + x + 1] + diagonal) }
+        // Two raster passes over the buffer without bounds checks (this runs for every closing and opening).
+        d.withUnsafeMutableBufferPointer { d in
+            for y in 0..<h {
+                for x in 0..<w {
+                    var v = d[y * w + x]
+                    if x > 0 { v = min(v, d[y * w + x - 1] + 1) }
+                    if y > 0 {
+                        v = min(v, d[(y - 1) * w + x] + 1)
+                        if x > 0 { v = min(v, d[(y - 1) * w + x - 1] + diagonal) }
+                        if x < w - 1 { v = min(v, d[(y - 1) * w + x + 1] + diagonal) }
+                    }
+                    d[y * w + x] = v
                 }
-                d[y * w + x] = v
             }
-        }
-        for y in stride(from: h - 1, through: 0, by: -1) {
-            for x in stride(from: w - 1, through: 0, by: -1) {
-                var v = d[y * w + x]
-                if x < w - 1 { v = min(v, d[y * w + x + 1] + 1) }
-                if y < h - 1 {
-                    v = min(v, d[(y + 1) * w + x] + 1)
-                    if x < w - 1 { v = min(v, d[(y + 1) * w + x + 1] + diagonal) }
-                    if x > 0 { v = min(v, d[(y + 1) * w + x - 1] + diagonal) }
+            for y in stride(from: h - 1, through: 0, by: -1) {
+                for x in stride(from: w - 1, through: 0, by: -1) {
+                    var v = d[y * w + x]
+                    if x < w - 1 { v = min(v, d[y * w + x + 1] + 1) }
+                    if y < h - 1 {
+                        v = min(v, d[(y + 1) * w + x] + 1)
+                        if x < w - 1 { v = min(v, d[(y + 1) * w + x + 1] + diagonal) }
+                        if x > 0 { v = min(v, d[(y + 1) * w + x - 1] + diagonal) }
+                    }
+                    d[y * w + x] = v
                 }
-                d[y * w + x] = v
             }
         }
         return d

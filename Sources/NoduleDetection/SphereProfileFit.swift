@@ -68,10 +68,10 @@ struct SphereProfileFit {
                 }
                 current = cost(p)
             }
-            // Numerical Jacobian, normal equations (7 × 7).
-            var jtj = [[Double]](repeating: [Double](repeating: 0, count: 7), count: 7)
-            var jtr = [Double](repeating: 0, count: 7)
-            var j = [Double](repeating: 0, count: 7)
+            // Normal equations (7 × 7), accumulated in SIMD rows (lane 7 unused): the same
+            // products in the same order as element-wise loops, so results are unchanged.
+            var jtj = [SIMD8<Double>](repeating: .zero, count: 7)
+            var jtr = SIMD8<Double>.zero
             let r2 = p[2] * p[2]
             for (i, q) in points.enumerated() where weights[i] > 0 {
                 let r = q.value - model(p, q.u, q.v)
@@ -82,25 +82,19 @@ struct SphereProfileFit {
                 let inside = 1 - rho2 / r2
                 let root = inside > 0 ? inside.squareRoot() : 0
                 let g = inside > 0 ? p[3] / max(root, 0.05) : 0
-                j[0] = -p[5] + g * du / r2
-                j[1] = -p[6] + g * dv / r2
-                j[2] = g * rho2 / (r2 * p[2])
-                j[3] = root
-                j[4] = 1
-                j[5] = du
-                j[6] = dv
-                let w = weights[i]
-                for a in 0..<7 {
-                    jtr[a] += w * j[a] * r
-                    for b in a..<7 { jtj[a][b] += w * j[a] * j[b] }
-                }
+                let j = SIMD8<Double>(-p[5] + g * du / r2, -p[6] + g * dv / r2, g * rho2 / (r2 * p[2]), root, 1, du, dv, 0)
+                let wj = weights[i] * j
+                jtr += wj * r
+                for a in 0..<7 { jtj[a] += wj[a] * j }
             }
-            for a in 0..<7 { for b in 0..<a { jtj[a][b] = jtj[b][a] } }
+            // Upper triangle as accumulated; the lower one mirrors it (exactly symmetric).
+            let normal = (0..<7).map { a in (0..<7).map { b in b >= a ? jtj[a][b] : jtj[b][a] } }
+            let rhs = (0..<7).map { jtr[$0] }
             var improved = false
             for _ in 0..<6 {
-                var damped = jtj
+                var damped = normal
                 for a in 0..<7 { damped[a][a] *= 1 + lambda }
-                guard let delta = LinearSystem.solve(damped, jtr, pivotTolerance: 1e-15) else { lambda *= 10; continue }
+                guard let delta = LinearSystem.solve(damped, rhs, pivotTolerance: 1e-15) else { lambda *= 10; continue }
                 var candidate = p
                 for k in 0..<7 { candidate[k] += delta[k] }
                 candidate[2] = max(candidate[2], 1)
