@@ -121,9 +121,10 @@ enum RawCodec {
             photometric = stated
         } else if let inferred = ChestPolarity.infer(samples, width: geometry.width, height: geometry.height) {
             photometric = inferred.photometric
+            let side = inferred.contrast > 0 ? "above" : "below"
+            let percent = Int((abs(inferred.contrast) * 100).rounded())
             notes.append("raw file polarity not stated; inferred \(inferred.photometric.rawValue) from the anatomy "
-                         + "(mediastinum \(inferred.photometric == .monochrome2 ? "above" : "below") the lungs by "
-                         + "\(Int((abs(inferred.contrast) * 100).rounded())) % of the range)")
+                         + "(mediastinum \(side) the lungs by \(percent) % of the range)")
         } else {
             photometric = .monochrome2
             notes.append("raw file polarity not stated and not clear from the image; taken as MONOCHROME2 (high values dense)")
