@@ -38,15 +38,13 @@ public struct NormalisedRadiograph: Sendable {
         // Polarity: MONOCHROME1 stores dense as low, so flip to nodules-bright.
         let maximum = Float(radiograph.maximumStoredValue)
         let invert = radiograph.photometric == .monochrome1
-        let full = radiograph.samples.withUnsafeBufferPointer { s in
-            FloatImage(width: radiograph.width, height: radiograph.height) { x, y in
-                let v = Float(s[y * radiograph.width + x])
-                return invert ? maximum - v : v
-            }
-        }
-        // Fine image: no finer than the input, isotropic at max(input, requested).
+        // Fine image: no finer than the input, isotropic at max(input, requested),
+        // averaged straight from the stored samples (no full-size float copy).
         let fine = max(measureSpacingMM, rowSpacing, columnSpacing)
-        measurement = Resampling.areaAverage(full, factorX: fine / columnSpacing, factorY: fine / rowSpacing)
+        measurement = radiograph.samples.withUnsafeBufferPointer { s in
+            Resampling.areaAverage(s, width: radiograph.width, height: radiograph.height, invert: invert, maximum: maximum,
+                                   factorX: fine / columnSpacing, factorY: fine / rowSpacing)
+        }
         measurementSpacingMM = fine
         let coarse = max(p.workingSpacingMM, fine)
         working = coarse / fine > 1.0001

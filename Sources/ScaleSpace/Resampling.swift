@@ -68,23 +68,45 @@ extension Resampling {
     /// footprint covers, so pixel centres map as x_in = (x_out + ½)·factorX − ½.
     /// One horizontal and one vertical pass; no ringing, no negative weights.
     public static func areaAverage(_ image: FloatImage, factorX: Double, factorY: Double) -> FloatImage {
-        precondition(factorX >= 1 && factorY >= 1 && factorX.isFinite && factorY.isFinite, "factors must be ≥ 1")
-        let w = max(1, Int((Double(image.width) / factorX).rounded()))
-        let h = max(1, Int((Double(image.height) / factorY).rounded()))
-        let fx = Double(image.width) / Double(w), fy = Double(image.height) / Double(h)
-        let columns = footprints(outputs: w, inputs: image.width, factor: fx)
-        let rows = footprints(outputs: h, inputs: image.height, factor: fy)
-        // Horizontal pass into w × image.height.
-        var horizontal = FloatImage(width: w, height: image.height, zeroed: false)
         image.withUnsafeStridedPointer { src, stride in
-            horizontal.withUnsafeMutableRows { out, y in
-                let row = src + y * stride
-                for x in 0..<w {
-                    let f = columns[x]
-                    var sum: Float = 0
-                    for (k, weight) in f.weights.enumerated() { sum += row[f.first + k] * weight }
-                    out[x] = sum
-                }
+            areaAverage(width: image.width, height: image.height, factorX: factorX, factorY: factorY) { y, _ in src + y * stride }
+        }
+    }
+
+    /// ``areaAverage(_:factorX:factorY:)`` of 16-bit samples (row-major, `width` × `height`),
+    /// each read as `Float(v)`, or `maximum − Float(v)` when `invert` — the same values and
+    /// arithmetic as converting to a ``FloatImage`` first, without the full-size float copy.
+    public static func areaAverage(_ samples: UnsafeBufferPointer<UInt16>, width: Int, height: Int, invert: Bool, maximum: Float,
+                                   factorX: Double, factorY: Double) -> FloatImage {
+        precondition(samples.count == width * height, "samples must hold width × height values")
+        return areaAverage(width: width, height: height, factorX: factorX, factorY: factorY) { y, scratch in
+            let row = samples.baseAddress! + y * width
+            for x in 0..<width { scratch[x] = invert ? maximum - Float(row[x]) : Float(row[x]) }
+            return UnsafePointer(scratch.baseAddress!)
+        }
+    }
+
+    /// The two passes over rows handed out by `row(y, scratch)` (a pointer to `width` floats,
+    /// either into the source or into `scratch`, a `width`-float buffer it may fill).
+    private static func areaAverage(width: Int, height: Int, factorX: Double, factorY: Double,
+                                    row: (Int, UnsafeMutableBufferPointer<Float>) -> UnsafePointer<Float>) -> FloatImage {
+        precondition(factorX >= 1 && factorY >= 1 && factorX.isFinite && factorY.isFinite, "factors must be ≥ 1")
+        let w = max(1, Int((Double(width) / factorX).rounded()))
+        let h = max(1, Int((Double(height) / factorY).rounded()))
+        let fx = Double(width) / Double(w), fy = Double(height) / Double(h)
+        let columns = footprints(outputs: w, inputs: width, factor: fx)
+        let rows = footprints(outputs: h, inputs: height, factor: fy)
+        // Horizontal pass into w × height.
+        var horizontal = FloatImage(width: w, height: height, zeroed: false)
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: width)
+        defer { scratch.deallocate() }
+        horizontal.withUnsafeMutableRows { out, y in
+            let source = row(y, scratch)
+            for x in 0..<w {
+                let f = columns[x]
+                var sum: Float = 0
+                for (k, weight) in f.weights.enumerated() { sum += source[f.first + k] * weight }
+                out[x] = sum
             }
         }
         var out = FloatImage(width: w, height: h)
