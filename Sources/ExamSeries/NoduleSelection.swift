@@ -31,15 +31,19 @@ public struct NoduleSelection: Sendable, Equatable {
     public var corroborationGateMM: Double
     /// Largest diameter ratio between a chosen nodule and the candidate it corroborates.
     public var corroborationDiameterRatio: Double
+    /// Measure a chosen nodule again at its registered place on the patient's other exams
+    /// where nothing is followed there (``TrackInputBuilder``; the rule is documented there).
+    public var remeasures: Bool
 
     public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0, corroborates: Bool = true,
-                corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2) {
+                corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2, remeasures: Bool = true) {
         precondition(corroborationGateMM > 0 && corroborationDiameterRatio >= 1)
         self.top = top
         self.minimumScore = minimumScore
         self.corroborates = corroborates
         self.corroborationGateMM = corroborationGateMM
         self.corroborationDiameterRatio = corroborationDiameterRatio
+        self.remeasures = remeasures
     }
 
     /// `candidates` as stored: highest score first (rank order). Returns the chosen ones
@@ -119,9 +123,14 @@ public struct NoduleSelection: Sendable, Equatable {
 enum SizingUncertainty {
     /// `diameterMM`: the measured diameter D, mm. Returns σ_fit, mm.
     static func fitSigmaMM(_ f: NoduleFeatures, diameterMM d: Double) -> Double {
-        let shape = max(0, f.longAxisMM - f.shortAxisMM) / 12.0.squareRoot()
-        let profile = d * (1 - min(max(f.sphereFit, 0), 1))
-        let open = d * min(max(f.openRays, 0), 1) / 2
+        fitSigmaMM(longAxisMM: f.longAxisMM, shortAxisMM: f.shortAxisMM, sphereFit: f.sphereFit, openRays: f.openRays, diameterMM: d)
+    }
+
+    /// The same from the measurement's own figures (a re-measured nodule has no stored features).
+    static func fitSigmaMM(longAxisMM: Double, shortAxisMM: Double, sphereFit: Double, openRays: Double, diameterMM d: Double) -> Double {
+        let shape = max(0, longAxisMM - shortAxisMM) / 12.0.squareRoot()
+        let profile = d * (1 - min(max(sphereFit, 0), 1))
+        let open = d * min(max(openRays, 0), 1) / 2
         return (shape * shape + profile * profile + open * open).squareRoot()
     }
 }

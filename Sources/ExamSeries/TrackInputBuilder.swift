@@ -76,6 +76,10 @@ public struct TrackInputBuilder: Sendable {
         /// The subset of ``selected`` below this exam's own cut, followed because another exam corroborates them
         /// (see ``NoduleSelection/corroborates``).
         public var corroborated: [Int]
+        /// How many nodules were measured again on this exam at another exam's nodule (see
+        /// ``TrackInputBuilder/remeasure(exams:chosen:toReference:loaded:)``); they follow the
+        /// ``selected`` ones in `ExamMeasurements.nodules` and have no stored detection.
+        public var remeasured: Int
         /// Why the image could not be used for registration (the exam is then linked unregistered).
         public var problem: String?
         /// The normalised image and lung field, when ``TrackInputBuilder/keepsImages`` and the image loaded.
@@ -162,6 +166,16 @@ public struct TrackInputBuilder: Sendable {
                     columnSpacingMM: spacings[i].column, rowSpacingMM: spacings[i].row, toReference: toReference[i])
             })
 
+        let remeasured = selection.remeasures
+            ? remeasure(exams: exams, chosen: chosen, toReference: toReference, loaded: loaded)
+            : exams.map { _ in [MeasuredNodule]() }
+        for (i, exam) in exams.enumerated() where !remeasured[i].isEmpty {
+            let note = "\(exam.image.path): \(remeasured[i].count) nodule\(remeasured[i].count == 1 ? "" : "s") measured again "
+                + "at the registered place of another exam's nodule"
+            notes.append(note)
+            warnings.append(note)
+        }
+
         var out: [ExamMeasurements] = []
         var sources: [ExamSource] = []
         for (i, exam) in exams.enumerated() {
@@ -182,11 +196,80 @@ public struct TrackInputBuilder: Sendable {
             }
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
-                                        nodules: nodules, registration: results[i]))
+                                        nodules: nodules + remeasured[i], registration: results[i]))
             sources.append(ExamSource(stored: exam.image, selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
-                                      problem: problems[i], normalised: loaded[i]?.normalised, lungs: loaded[i]?.lungs))
+                                      remeasured: remeasured[i].count, problem: problems[i],
+                                      normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs))
         }
         return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)
+    }
+
+    /// Measures each exam's own chosen nodules (the cut, not corroborated ones) again on every
+    /// other exam of the patient where nothing is followed at that registered place, the way
+    /// a reader looks for a known nodule on the prior.
+    ///
+    /// Rule: both exams registered reliably, both with a known pixel spacing; the nodule's
+    /// centre is mapped through the registrations into the other exam, and if no followed
+    /// nodule lies within max(``NoduleSelection/corroborationGateMM``, ½·D), the detector's
+    /// own sizing (``NoduleMeasurement/measureClearingBackground(_:smoothed:x:y:radius:parameters:)``,
+    /// on the exam's normalised measurement image) runs there with the expected radius. The
+    /// result is kept only when it is nodule-like and the same object: contrast ≥ ½ of the
+    /// chosen nodule's, projected-sphere profile fit ≥ 0.8, centre within the gate, diameter
+    /// within ``NoduleSelection/corroborationDiameterRatio``. So a nodule that is absent on an
+    /// exam (new, resolved) is not invented there, and one the detector ranked too low is.
+    /// Returns, per exam, the added nodules in exam mm.
+    func remeasure(exams: [Exam], chosen: [(ranks: [Int], corroborated: [Int])], toReference: [SimilarityTransform?],
+                   loaded: [Loaded?]) -> [[MeasuredNodule]] {
+        var added = exams.map { _ in [MeasuredNodule]() }
+        for b in exams.indices {
+            guard let toReferenceB = toReference[b], let spacingB = exams[b].image.spacing,
+                  let normalised = loaded[b]?.normalised else { continue }
+            let fromReference = toReferenceB.inverse
+            var smoothed: FloatImage?
+            // Places followed in exam b, exam b mm: its chosen detections, then what is added here.
+            var followed: [(x: Double, y: Double)] = chosen[b].ranks.map { rank in
+                let c = exams[b].image.detections[rank]
+                return ((c.x + 0.5) * spacingB.columnMM, (c.y + 0.5) * spacingB.rowMM)
+            }
+            let scale = normalised.measurementScale
+            let fineMM = normalised.measurementSpacingMM
+            for a in exams.indices where a != b {
+                guard let toReferenceA = toReference[a], let spacingA = exams[a].image.spacing else { continue }
+                let own = Set(chosen[a].ranks).subtracting(chosen[a].corroborated)
+                for rank in own.sorted() {
+                    let seed = exams[a].image.detections[rank]
+                    guard let seedDiameter = seed.diameterMM, seedDiameter > 0 else { continue }
+                    let inReference = toReferenceA.apply(xMM: (seed.x + 0.5) * spacingA.columnMM, yMM: (seed.y + 0.5) * spacingA.rowMM)
+                    let expected = fromReference.apply(xMM: inReference.xMM, yMM: inReference.yMM)
+                    let diameter = seedDiameter * toReferenceA.scale / toReferenceB.scale
+                    let gate = max(selection.corroborationGateMM, diameter / 2)
+                    func near(_ p: (x: Double, y: Double)) -> Bool {
+                        (p.x - expected.xMM) * (p.x - expected.xMM) + (p.y - expected.yMM) * (p.y - expected.yMM) <= gate * gate
+                    }
+                    guard !followed.contains(where: near) else { continue }
+                    // Exam mm → input px → measurement-image px.
+                    let inputX = expected.xMM / spacingB.columnMM - 0.5, inputY = expected.yMM / spacingB.rowMM - 0.5
+                    let fineX = (inputX + 0.5) / scale.x - 0.5, fineY = (inputY + 0.5) / scale.y - 0.5
+                    if smoothed == nil { smoothed = normalised.smoothedMeasurement() }
+                    guard let m = NoduleMeasurement.measureClearingBackground(
+                        normalised.measurement, smoothed: smoothed, x: fineX, y: fineY, radius: diameter / 2 / fineMM,
+                        parameters: pipeline.measurement) else { continue }
+                    let x = ((m.x + 0.5) * scale.x - 0.5 + 0.5) * spacingB.columnMM
+                    let y = ((m.y + 0.5) * scale.y - 0.5 + 0.5) * spacingB.rowMM
+                    let measuredDiameter = m.diameter * fineMM
+                    let ratio = max(measuredDiameter, diameter) / max(min(measuredDiameter, diameter), 1e-9)
+                    guard m.contrast >= 0.5 * seed.features.contrast, m.sphereFit >= 0.8, near((x, y)),
+                          ratio <= selection.corroborationDiameterRatio else { continue }
+                    let uncertainty = SizingUncertainty.fitSigmaMM(
+                        longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,
+                        openRays: m.openRayFraction, diameterMM: measuredDiameter)
+                    added[b].append(MeasuredNodule(xMM: x, yMM: y, diameterMM: measuredDiameter, diameterUncertaintyMM: uncertainty,
+                                                   longAxisMM: m.longAxis * fineMM, sourceReference: exams[b].image.path))
+                    followed.append((x, y))
+                }
+            }
+        }
+        return added
     }
 
     /// The path to open for a stored path.
@@ -249,7 +332,7 @@ public struct TrackInputBuilder: Sendable {
             return lungs.contains(x: mx, y: my) ? 1 : 0
         }
         return .success(Loaded(image: working, mask: mask, effX: effX, effY: effY,
-                               normalised: keepsImages ? normalised : nil, lungs: keepsImages ? lungs : nil))
+                               normalised: keepsImages || selection.remeasures ? normalised : nil, lungs: keepsImages ? lungs : nil))
     }
 
     /// Area-averages image and mask to `spacing` (mask thresholded at ½ again).

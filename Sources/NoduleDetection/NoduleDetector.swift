@@ -75,8 +75,7 @@ public struct NoduleDetector: Sendable {
         // Measure each candidate on the fine image, in parallel, into fixed slots.
         let fine = normalised.measurement
         // One light smoothing of the whole fine image (σ = 1 px) serves every candidate's rays.
-        let unit = GaussianKernel(sigma: 1)
-        let fineSmoothed = SeparableConvolution(threads: threads).apply(fine, terms: [SeparableTerm(horizontal: unit, vertical: unit)])
+        let fineSmoothed = normalised.smoothedMeasurement(threads: threads)
         let k = (x: Double(fine.width) / Double(working.width), y: Double(fine.height) / Double(working.height))
         let workingMM = normalised.workingSpacingMM, fineMM = normalised.measurementSpacingMM
         let results = SlotArray<NoduleCandidate>(count: blobs.count)
@@ -89,16 +88,8 @@ public struct NoduleDetector: Sendable {
         roundRobin(candidateBlobs.count, workers: threads) { i in
             let b = candidateBlobs[i]
             let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
-            var radius = b.radius * (k.x + k.y) / 2
-            var measured = NoduleMeasurement.measure(fine, smoothed: fineSmoothed, x: fx, y: fy, radius: radius, parameters: measurement)
-            // The background annulus must clear the nodule: if the outline reaches
-            // toward it, measure again with the measured radius.
-            for _ in 0..<2 {
-                guard let m = measured, m.diameter / 2 > 0.8 * measurement.backgroundInner * radius else { break }
-                radius = m.diameter / 2
-                measured = NoduleMeasurement.measure(fine, smoothed: fineSmoothed, x: m.x, y: m.y, radius: radius, parameters: measurement)
-            }
-            if let m = measured {
+            if let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: fx, y: fy,
+                                                                   radius: b.radius * (k.x + k.y) / 2, parameters: measurement) {
                 let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
                 let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
                 let inside = m.outline.filter {

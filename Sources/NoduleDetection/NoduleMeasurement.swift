@@ -50,6 +50,22 @@ public struct NoduleMeasurement: Sendable, Equatable {
         a.x == b.x && a.y == b.y && a.longAxis == b.longAxis && a.shortAxis == b.shortAxis && a.contrast == b.contrast
     }
 
+    /// ``measure(_:smoothed:x:y:radius:parameters:)``, then again (at most twice) with the
+    /// measured radius while the outline reaches toward the background annulus, so the
+    /// annulus clears the nodule. This is how the detector sizes every candidate, and how a
+    /// nodule is re-measured at a known place on another exam.
+    public static func measureClearingBackground(_ image: FloatImage, smoothed: FloatImage?, x: Double, y: Double, radius: Double,
+                                                 parameters p: PipelineDefinition.MeasurementParameters) -> NoduleMeasurement? {
+        var radius = radius
+        var measured = measure(image, smoothed: smoothed, x: x, y: y, radius: radius, parameters: p)
+        for _ in 0..<2 {
+            guard let m = measured, m.diameter / 2 > 0.8 * p.backgroundInner * radius else { break }
+            radius = m.diameter / 2
+            measured = measure(image, smoothed: smoothed, x: m.x, y: m.y, radius: radius, parameters: p)
+        }
+        return measured
+    }
+
     /// Measures the blob near (x, y) with expected radius `radius` (px of `image`).
     /// Returns `nil` when there is no positive contrast to measure.
     /// `smoothed`, when given, is `image` already lightly smoothed (the detector

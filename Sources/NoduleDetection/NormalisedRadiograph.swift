@@ -25,6 +25,13 @@ public struct NormalisedRadiograph: Sendable {
     public var lowerAnchor: Float
     public var upperAnchor: Float
 
+    /// The measurement image lightly smoothed (Gaussian, σ = 1 px): what the
+    /// sizing rays read (one pass serves every candidate).
+    public func smoothedMeasurement(threads: Int = 1) -> FloatImage {
+        let unit = GaussianKernel(sigma: 1)
+        return SeparableConvolution(threads: threads).apply(measurement, terms: [SeparableTerm(horizontal: unit, vertical: unit)])
+    }
+
     public init(_ radiograph: Radiograph, parameters p: PipelineDefinition.Normalisation,
                 measureSpacingMM: Double) {
         let spacing = radiograph.pixelSpacing

@@ -7,7 +7,7 @@ import RadiographIO
 import SerialTracking
 
 /// Which stored detections are followed as nodules: `--top`, `--min-score`,
-/// `--no-corroboration` (``NoduleSelection``), for `nodules track`, `report` and `compare`.
+/// `--no-corroboration`, `--no-remeasure` (``NoduleSelection``), for `nodules track`, `report` and `compare`.
 struct SelectionArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Nodules per exam: the N highest-scoring detections.", valueName: "n"))
     var top: Int = NoduleSelection.defaultTop
@@ -19,12 +19,18 @@ struct SelectionArguments: ParsableArguments {
           help: "Follow only each exam's own top detections; by default a lower-ranked detection is followed too when another exam's nodule lies at the same registered place.")
     var noCorroboration = false
 
+    @Flag(name: .customLong("no-remeasure"),
+          help: "Do not measure a nodule again at its registered place on the patient's other exams where no detection is followed there.")
+    var noRemeasure = false
+
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
     }
 
-    var nodules: NoduleSelection { NoduleSelection(top: top, minimumScore: minScore, corroborates: !noCorroboration) }
+    var nodules: NoduleSelection {
+        NoduleSelection(top: top, minimumScore: minScore, corroborates: !noCorroboration, remeasures: !noRemeasure)
+    }
 }
 
 /// Options shared by `nodules track` and `nodules report`: whose detections, which of them

@@ -14,7 +14,8 @@ struct Track: ParsableCommand {
         patient's first exam from the images themselves (normalised as detection does, lung mask, ExamRegistration); an \
         unreliable or impossible registration is flagged in the output and the exam is linked unregistered, never silently. \
         Nodules: per exam, the --top highest-scoring detections with score ≥ --min-score, plus any lower-ranked \
-        detection at the registered place of another exam's nodule (corroboration; --no-corroboration turns it off). \
+        detection at the registered place of another exam's nodule (corroboration; --no-corroboration turns it off); where \
+        nothing is followed at such a place, the nodule is measured again there (--no-remeasure turns it off). \
         Output: JSON (array of patients, Pipelines/schemas/tracks.schema.json), CSV (one row per track × observation) or \
         FHIR R4 (one Bundle per patient, one per line: FHIR NDJSON). The follow-up categories are CT-derived and are \
         decision support on radiographs, for review by a clinician; NoduleKit does not diagnose. \

@@ -337,3 +337,47 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(chosen[1].corroborated == [])
     }
 }
+
+/// Re-measurement on the real serial phantoms: a nodule whose detection is taken out of one
+/// exam's stored list is measured again there at its registered place, with its true size.
+@Suite struct RemeasurementTests {
+    @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
+        #expect(series.batchStatus == 0, "\(series.batchError)")
+        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        try #require(truth.count == 3)
+        let exam = truth[1]
+        let n3 = try #require(exam.nodules.first { $0.id == "N3" })
+        let arguments = try SeriesArguments.parse([])
+        let opened = try arguments.open(db: series.db, keepsImages: false)
+        var history = try #require(opened.histories.first { $0.patientID == "PH-0002" })
+        // Drop every stored detection of the middle exam near N3 (within 10 mm).
+        var dropped = 0
+        for s in history.studies.indices where history.studies[s].date == exam.date {
+            for i in history.studies[s].images.indices {
+                let before = history.studies[s].images[i].detections.count
+                history.studies[s].images[i].detections.removeAll { hypot($0.x - n3.x, $0.y - n3.y) * exam.spacing < 10 }
+                dropped += before - history.studies[s].images[i].detections.count
+            }
+        }
+        try #require(dropped > 0, "N3 is detected on the middle exam by the pipeline")
+        let nearN3 = { (input: TrackInputBuilder.PatientInput) -> [MeasuredNodule] in
+            let measured = input.exams.first { $0.studyDate.description == exam.date }?.nodules ?? []
+            let x = (n3.x + 0.5) * exam.spacing, y = (n3.y + 0.5) * exam.spacing
+            return measured.filter { hypot($0.xMM - x, $0.yMM - y) <= max(n3.diameter / 2, 4) }
+        }
+        var builder = opened.builder
+        let with = builder.build(history)
+        let found = try #require(nearN3(with).first, "re-measured at the registered place")
+        #expect(abs(found.diameterMM - n3.diameter) < 3, "measured \(found.diameterMM) mm, true \(n3.diameter) mm")
+        #expect(with.sources[1].remeasured >= 1)
+        #expect(with.warnings.contains { $0.contains("measured again") })
+        // The tracker then follows N3 over all three exams in one track.
+        let tracks = opened.tracker.track(patient: with.key, exams: with.exams)
+        let x = (n3.x + 0.5) * exam.spacing, y = (n3.y + 0.5) * exam.spacing
+        #expect(tracks.tracks.contains { t in
+            t.observations.count == 3 && t.observations.contains { hypot($0.nodule.xMM - x, $0.nodule.yMM - y) <= 4 }
+        })
+        builder.selection.remeasures = false
+        #expect(nearN3(builder.build(history)).isEmpty)
+    }
+}
