@@ -152,6 +152,18 @@ public struct ReportWriter: Sendable {
                 marks.append(.init(xPx: c.x, yPx: c.y, diameterPx: c.diameterPx, label: label, colour: ReportImages.colour(status)))
                 described.append("\(label) \(Self.mm(nodule.diameterMM)) mm \(status.rawValue)")
             }
+            // Nodules measured again here at another exam's nodule follow the selected ones; they have
+            // no stored detection, so their place comes from their mm position.
+            let remeasured = exam.nodules.dropFirst(exam.selected.count)
+            for nodule in remeasured {
+                let track = trackOf[Observed(examID: exam.examID, nodule: nodule)]
+                let label = track.map { "N\($0.number)" } ?? "?"
+                let status = track?.track.status ?? .new
+                marks.append(.init(xPx: nodule.xMM / exam.spacingMM.column - 0.5, yPx: nodule.yMM / exam.spacingMM.row - 0.5,
+                                   diameterPx: nodule.diameterMM / ((exam.spacingMM.row + exam.spacingMM.column) / 2),
+                                   label: label, colour: ReportImages.colour(status)))
+                described.append("\(label) \(Self.mm(nodule.diameterMM)) mm \(status.rawValue), measured again at another exam's nodule")
+            }
             let name = "\(slug)/exam-\(e + 1)-\(exam.studyDate).png"
             var figure = "<figure class=\"exam\" data-exam=\"\(exam.studyDate)\">"
             if let image = exam.image {
@@ -163,7 +175,9 @@ public struct ReportWriter: Sendable {
             }
             let days = origin.map { $0.days(to: exam.studyDate) } ?? 0
             var caption = "<strong>\(exam.studyDate)</strong> <span class=\"muted\">(day \(days)\(exam.registration == nil ? ", reference" : ""))</span><br>"
-            caption += "\(exam.selected.count) nodule\(exam.selected.count == 1 ? "" : "s") tracked; \(exam.candidates.count - exam.selected.count) lower-score candidate\(exam.candidates.count - exam.selected.count == 1 ? "" : "s") not shown<br>"
+            caption += "\(exam.nodules.count) nodule\(exam.nodules.count == 1 ? "" : "s") tracked"
+                + (remeasured.isEmpty ? "" : " (\(remeasured.count) measured again at another exam's nodule)")
+                + "; \(exam.candidates.count - exam.selected.count) lower-score candidate\(exam.candidates.count - exam.selected.count == 1 ? "" : "s") not shown<br>"
             caption += exam.spacingKnown
                 ? "pixel spacing \(Report.number(exam.spacingMM.column, decimals: 3)) mm/px <span class=\"muted\">(\(HTML.escape(exam.spacingSource)))</span>"
                 : "<span class=\"warn\">⚠ pixel spacing unknown: mm figures assume \(Report.number(exam.spacingMM.column, decimals: 3)) mm/px</span>"

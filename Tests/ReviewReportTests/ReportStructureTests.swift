@@ -42,6 +42,22 @@ import TestSupport
         }
     }
 
+    /// Nodules measured again at another exam's nodule are drawn and counted on their exam too.
+    @Test func remeasuredNodulesAreShownOnTheirExam() throws {
+        var shown = 0
+        for review in try fixture.reviews() {
+            let html = try fixture.read("patient-\(review.patient.patientID).html")
+            for exam in review.exams where exam.nodules.count > exam.selected.count {
+                let k = exam.nodules.count - exam.selected.count
+                #expect(html.contains("\(exam.nodules.count) nodules tracked (\(k) measured again at another exam&#39;s nodule)")
+                        || html.contains("\(exam.nodules.count) nodules tracked (\(k) measured again at another exam's nodule)"))
+                #expect(html.contains("measured again at another exam"))
+                shown += k
+            }
+        }
+        try #require(shown > 0, "the serial phantoms have a nodule measured again")
+    }
+
     @Test func everyTrackAppearsWithTheTrackersNumbers() throws {
         let reviews = try fixture.reviews()
         #expect(reviews.map(\.patient.patientID) == ["PH-0001", "PH-0002"])
