@@ -213,9 +213,10 @@ public struct TrackInputBuilder: Sendable {
     /// nodule lies within max(``NoduleSelection/corroborationGateMM``, ½·D), the detector's
     /// own sizing (``NoduleMeasurement/measureClearingBackground(_:smoothed:x:y:radius:parameters:)``,
     /// on the exam's normalised measurement image) runs there with the expected radius. The
-    /// result is kept only when it is nodule-like and the same object: contrast ≥ ½ of the
-    /// chosen nodule's, projected-sphere profile fit ≥ 0.8, centre within the gate, diameter
-    /// within ``NoduleSelection/corroborationDiameterRatio``. So a nodule that is absent on an
+    /// result is kept only when it is nodule-like and the same object: contrast and
+    /// contrast-to-noise each ≥ ½ of the chosen nodule's, projected-sphere profile
+    /// correlation ≥ 0.8 and robust fit residual ≤ 0.5 of the amplitude, centre within the
+    /// gate, diameter within ``NoduleSelection/corroborationDiameterRatio``. So a nodule that is absent on an
     /// exam (new, resolved) is not invented there, and one the detector ranked too low is.
     /// Returns, per exam, the added nodules in exam mm.
     func remeasure(exams: [Exam], chosen: [(ranks: [Int], corroborated: [Int])], toReference: [SimilarityTransform?],
@@ -258,7 +259,9 @@ public struct TrackInputBuilder: Sendable {
                     let y = ((m.y + 0.5) * scale.y - 0.5 + 0.5) * spacingB.rowMM
                     let measuredDiameter = m.diameter * fineMM
                     let ratio = max(measuredDiameter, diameter) / max(min(measuredDiameter, diameter), 1e-9)
-                    guard m.contrast >= 0.5 * seed.features.contrast, m.sphereFit >= 0.8, near((x, y)),
+                    let contrastToNoise = m.contrast / max(m.backgroundNoise, 1e-6)
+                    guard m.contrast >= 0.5 * seed.features.contrast, contrastToNoise >= 0.5 * seed.features.contrastToNoise,
+                          m.sphereFit >= 0.8, m.fitResidual <= 0.5, near((x, y)),
                           ratio <= selection.corroborationDiameterRatio else { continue }
                     let uncertainty = SizingUncertainty.fitSigmaMM(
                         longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,

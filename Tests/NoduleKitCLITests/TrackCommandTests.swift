@@ -380,4 +380,27 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         builder.selection.remeasures = false
         #expect(nearN3(builder.build(history)).isEmpty)
     }
+    /// The other direction: a seed placed where there is no nodule (a copy of N3's detection moved
+    /// 50 mm up, into plain lung) is not "found" on the other exams.
+    @Test func nothingIsInventedWhereTheOtherExamsHaveNoNodule() throws {
+        #expect(series.batchStatus == 0, "\(series.batchError)")
+        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        let first = try #require(truth.first)
+        let n3 = try #require(first.nodules.first { $0.id == "N3" })
+        let opened = try SeriesArguments.parse([]).open(db: series.db, keepsImages: false)
+        let history = try #require(opened.histories.first { $0.patientID == "PH-0002" })
+        var seeded = history
+        let s = try #require(seeded.studies.firstIndex { $0.date == first.date })
+        let original = try #require(seeded.studies[s].images[0].detections.first { hypot($0.x - n3.x, $0.y - n3.y) * first.spacing < 10 })
+        var fake = original
+        fake.y -= 50 / first.spacing
+        fake.score = 1
+        seeded.studies[s].images[0].detections.insert(fake, at: 0)
+        let plain = opened.builder.build(history), withFake = opened.builder.build(seeded)
+        #expect(plain.sources.count == 3 && withFake.sources.count == 3)
+        // Exams 2 and 3 gain no re-measured nodule from the fake seed.
+        #expect(zip(plain.sources, withFake.sources).dropFirst().allSatisfy { $0.remeasured == $1.remeasured },
+                "\(plain.sources.map(\.remeasured)) vs \(withFake.sources.map(\.remeasured))")
+    }
 }
+
