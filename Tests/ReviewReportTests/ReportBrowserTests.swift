@@ -18,43 +18,16 @@ enum Chromium {
         return nil
     }
 
-    struct Run {
-        var status: Int32
-        var standardOutput: String
-        var standardError: String
-        /// Console messages and resource-load failures Chromium logged.
-        var problems: [String] {
-            standardError.split(separator: "\n").map(String.init).filter {
-                $0.contains(":CONSOLE") || $0.contains("ERR_FILE_NOT_FOUND") || $0.contains("Failed to load") || $0.contains("net::ERR_")
-            }
-        }
-    }
+    typealias Run = SpawnedProcess
 
     /// Runs headless Chromium on `url` with `arguments`, killing it after `timeout` seconds.
     static func run(_ arguments: [String], url: String, timeout: Double = 90) throws -> Run {
         let chromium = try #require(executable, "Chromium not found: install Debian's chromium package (make test does, via scripts/chromium.sh)")
         let profile = Fixtures.temporaryDirectory("chromium-profile")
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: chromium)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
-                             "--user-data-dir=\(profile)", "--enable-logging=stderr", "--v=0"] + arguments + [url]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        killer.cancel()
-        return Run(status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
-                   standardError: String(decoding: errData, as: UTF8.self))
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
+                     "--user-data-dir=\(profile)", "--enable-logging=stderr", "--v=0"]
+        return try SpawnedProcess.run(executable: URL(fileURLWithPath: chromium), flags + arguments + [url], timeout: timeout)
     }
 
     /// Loads `page` in an iframe of a test-only harness (never part of the report) that, after
@@ -160,4 +133,13 @@ struct ReportBrowserTests {
 
 extension String {
     fileprivate func replacingOccurrences(of a: String, with b: String) -> String { components(separatedBy: a).joined(separator: b) }
+}
+
+extension SpawnedProcess {
+    /// Console messages and resource-load failures Chromium logged.
+    var problems: [String] {
+        standardError.split(separator: "\n").map(String.init).filter {
+            $0.contains(":CONSOLE") || $0.contains("ERR_FILE_NOT_FOUND") || $0.contains("Failed to load") || $0.contains("net::ERR_")
+        }
+    }
 }

@@ -12,11 +12,19 @@ public struct SpawnedProcess {
         return exe.deletingLastPathComponent()
     }
 
-    /// Runs `product` (e.g. "nodules") with `arguments`; `input` is fed to standard input.
+    /// Runs `product` (e.g. "nodules") with `arguments`; standard input is empty.
     public static func run(_ product: String, _ arguments: [String], currentDirectory: String? = nil,
                            environment: [String: String]? = nil) throws -> SpawnedProcess {
+        try run(executable: productsDirectory.appendingPathComponent(product), arguments,
+                currentDirectory: currentDirectory, environment: environment)
+    }
+
+    /// Runs any `executable` with `arguments`; standard input is empty. With `timeout`
+    /// (seconds) the child is terminated if it is still running then.
+    public static func run(executable: URL, _ arguments: [String], currentDirectory: String? = nil,
+                           environment: [String: String]? = nil, timeout: Double? = nil) throws -> SpawnedProcess {
         let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent(product)
+        process.executableURL = executable
         process.arguments = arguments
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
@@ -25,6 +33,9 @@ public struct SpawnedProcess {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer) }
+        defer { killer.cancel() }
         // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
         nonisolated(unsafe) var errData = Data()
         let group = DispatchGroup()
