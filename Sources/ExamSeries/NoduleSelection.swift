@@ -67,13 +67,20 @@ public struct NoduleSelection: Sendable, Equatable {
         /// Exam mm → reference mm; nil when the exam's registration is not reliable.
         var toReference: SimilarityTransform?
 
+        /// Candidate `i`'s centre in this exam's mm from the image's top-left corner,
+        /// x = (column + ½)·column spacing, y = (row + ½)·row spacing, and its diameter, mm.
+        func inExam(_ i: Int) -> (x: Double, y: Double, diameter: Double) {
+            let c = candidates[i]
+            return ((c.x + 0.5) * columnSpacingMM, (c.y + 0.5) * rowSpacingMM,
+                    c.diameterMM ?? c.diameterPx * (columnSpacingMM + rowSpacingMM) / 2)
+        }
+
         /// Candidate `i`'s centre in reference mm and its diameter, mm (nil without a transform).
         func placed(_ i: Int) -> (x: Double, y: Double, diameter: Double)? {
             guard let toReference else { return nil }
-            let c = candidates[i]
-            let p = toReference.apply(xMM: (c.x + 0.5) * columnSpacingMM, yMM: (c.y + 0.5) * rowSpacingMM)
-            let diameter = (c.diameterMM ?? c.diameterPx * (columnSpacingMM + rowSpacingMM) / 2) * toReference.scale
-            return (p.xMM, p.yMM, diameter)
+            let c = inExam(i)
+            let p = toReference.apply(xMM: c.x, yMM: c.y)
+            return (p.xMM, p.yMM, c.diameter * toReference.scale)
         }
     }
 

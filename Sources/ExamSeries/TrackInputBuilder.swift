@@ -22,8 +22,9 @@ struct RegistrationImage {
 /// - Exams: every stored image of a dated study, exam ID = the image's SHA-256, in
 ///   (study date, exam ID) order; undated images and repeated content are left out
 ///   with a note.
-/// - Nodules: ``selection`` of the stored candidates (with corroboration across the
-///   patient's registered exams); positions in mm from the image's top-left corner, x = (column + ½)·column spacing, y = (row + ½)·row spacing.
+/// - Nodules: ``selection`` of the stored candidates (with corroboration and re-measurement
+///   across the patient's registered exams); positions in mm from the image's top-left
+///   corner, x = (column + ½)·column spacing, y = (row + ½)·row spacing.
 ///   Unknown spacing: the pipeline's assumed spacing stands in and diameters get the
 ///   tracker's default uncertainty.
 /// - Registration: each image is read again (stored path, then ``searchFolders``),
@@ -77,7 +78,7 @@ public struct TrackInputBuilder: Sendable {
         /// (see ``NoduleSelection/corroborates``).
         public var corroborated: [Int]
         /// How many nodules were measured again on this exam at another exam's nodule (see
-        /// ``TrackInputBuilder/remeasure(exams:chosen:toReference:loaded:)``); they follow the
+        /// ``TrackInputBuilder/remeasure(exams:placed:chosen:loaded:)``); they follow the
         /// ``selected`` ones in `ExamMeasurements.nodules` and have no stored detection.
         public var remeasured: Int
         /// Why the image could not be used for registration (the exam is then linked unregistered).
@@ -159,15 +160,15 @@ public struct TrackInputBuilder: Sendable {
             if let result { return result.isReliable ? result.transform : nil }
             return i == referenceIndex ? .identity : nil
         }
-        let chosen = selection.chooseAcrossExams(
-            exams.indices.map { i in
-                NoduleSelection.ExamCandidates(
-                    candidates: exams[i].image.detections,
-                    columnSpacingMM: spacings[i].column, rowSpacingMM: spacings[i].row, toReference: toReference[i])
-            })
+        let placed = exams.indices.map { i in
+            NoduleSelection.ExamCandidates(
+                candidates: exams[i].image.detections,
+                columnSpacingMM: spacings[i].column, rowSpacingMM: spacings[i].row, toReference: toReference[i])
+        }
+        let chosen = selection.chooseAcrossExams(placed)
 
         let remeasured = selection.remeasures
-            ? remeasure(exams: exams, chosen: chosen, toReference: toReference, loaded: loaded)
+            ? remeasure(exams: exams, placed: placed, chosen: chosen, loaded: loaded)
             : exams.map { _ in [MeasuredNodule]() }
         for (i, exam) in exams.enumerated() where !remeasured[i].isEmpty {
             let note = "\(exam.image.path): \(remeasured[i].count) nodule\(remeasured[i].count == 1 ? "" : "s") measured again "
@@ -184,12 +185,11 @@ public struct TrackInputBuilder: Sendable {
                 warnings.append("\(exam.image.path): pixel spacing unknown; positions use the pipeline's assumed "
                                 + "\(pipeline.normalisation.assumedSpacingMM) mm/px and diameters carry the default 1 mm uncertainty")
             }
-            let (column, row) = spacings[i]
             let nodules = chosen[i].ranks.map { rank -> MeasuredNodule in
                 let c = exam.image.detections[rank]
-                let diameter = c.diameterMM ?? c.diameterPx * (column + row) / 2
+                let (x, y, diameter) = placed[i].inExam(rank)
                 return MeasuredNodule(
-                    xMM: (c.x + 0.5) * column, yMM: (c.y + 0.5) * row, diameterMM: diameter,
+                    xMM: x, yMM: y, diameterMM: diameter,
                     diameterUncertaintyMM: spacing == nil ? nil : SizingUncertainty.fitSigmaMM(c.features, diameterMM: diameter),
                     longAxisMM: spacing == nil ? nil : c.features.longAxisMM,
                     sourceReference: exam.image.path)
@@ -219,44 +219,39 @@ public struct TrackInputBuilder: Sendable {
     /// gate, diameter within ``NoduleSelection/corroborationDiameterRatio``. So a nodule that is absent on an
     /// exam (new, resolved) is not invented there, and one the detector ranked too low is.
     /// Returns, per exam, the added nodules in exam mm.
-    func remeasure(exams: [Exam], chosen: [(ranks: [Int], corroborated: [Int])], toReference: [SimilarityTransform?],
+    func remeasure(exams: [Exam], placed: [NoduleSelection.ExamCandidates], chosen: [(ranks: [Int], corroborated: [Int])],
                    loaded: [Loaded?]) -> [[MeasuredNodule]] {
         var added = exams.map { _ in [MeasuredNodule]() }
         for b in exams.indices {
-            guard let toReferenceB = toReference[b], let spacingB = exams[b].image.spacing,
+            guard let toReferenceB = placed[b].toReference, exams[b].image.spacing != nil,
                   let normalised = loaded[b]?.normalised else { continue }
             let fromReference = toReferenceB.inverse
             var smoothed: FloatImage?
             // Places followed in exam b, exam b mm: its chosen detections, then what is added here.
-            var followed: [(x: Double, y: Double)] = chosen[b].ranks.map { rank in
-                let c = exams[b].image.detections[rank]
-                return ((c.x + 0.5) * spacingB.columnMM, (c.y + 0.5) * spacingB.rowMM)
-            }
-            let scale = normalised.measurementScale
+            var followed = chosen[b].ranks.map { placed[b].inExam($0) }.map { (x: $0.x, y: $0.y) }
+            // mm per measurement-image px (input px per fine px × mm per input px); fine px ↔ exam mm
+            // as x_mm = (x_fine + ½)·that, from the image's top-left corner.
+            let fineColumnMM = normalised.measurementScale.x * placed[b].columnSpacingMM
+            let fineRowMM = normalised.measurementScale.y * placed[b].rowSpacingMM
             let fineMM = normalised.measurementSpacingMM
-            for a in exams.indices where a != b {
-                guard let toReferenceA = toReference[a], let spacingA = exams[a].image.spacing else { continue }
+            for a in exams.indices where a != b && exams[a].image.spacing != nil {
                 let own = Set(chosen[a].ranks).subtracting(chosen[a].corroborated)
                 for rank in own.sorted() {
                     let seed = exams[a].image.detections[rank]
-                    guard let seedDiameter = seed.diameterMM, seedDiameter > 0 else { continue }
-                    let inReference = toReferenceA.apply(xMM: (seed.x + 0.5) * spacingA.columnMM, yMM: (seed.y + 0.5) * spacingA.rowMM)
-                    let expected = fromReference.apply(xMM: inReference.xMM, yMM: inReference.yMM)
-                    let diameter = seedDiameter * toReferenceA.scale / toReferenceB.scale
+                    guard seed.diameterMM.map({ $0 > 0 }) == true, let inReference = placed[a].placed(rank) else { continue }
+                    let expected = fromReference.apply(xMM: inReference.x, yMM: inReference.y)
+                    let diameter = inReference.diameter / toReferenceB.scale
                     let gate = max(selection.corroborationGateMM, diameter / 2)
                     func near(_ p: (x: Double, y: Double)) -> Bool {
                         (p.x - expected.xMM) * (p.x - expected.xMM) + (p.y - expected.yMM) * (p.y - expected.yMM) <= gate * gate
                     }
                     guard !followed.contains(where: near) else { continue }
-                    // Exam mm → input px → measurement-image px.
-                    let inputX = expected.xMM / spacingB.columnMM - 0.5, inputY = expected.yMM / spacingB.rowMM - 0.5
-                    let fineX = (inputX + 0.5) / scale.x - 0.5, fineY = (inputY + 0.5) / scale.y - 0.5
                     if smoothed == nil { smoothed = normalised.smoothedMeasurement() }
                     guard let m = NoduleMeasurement.measureClearingBackground(
-                        normalised.measurement, smoothed: smoothed, x: fineX, y: fineY, radius: diameter / 2 / fineMM,
+                        normalised.measurement, smoothed: smoothed,
+                        x: expected.xMM / fineColumnMM - 0.5, y: expected.yMM / fineRowMM - 0.5, radius: diameter / 2 / fineMM,
                         parameters: pipeline.measurement) else { continue }
-                    let x = ((m.x + 0.5) * scale.x - 0.5 + 0.5) * spacingB.columnMM
-                    let y = ((m.y + 0.5) * scale.y - 0.5 + 0.5) * spacingB.rowMM
+                    let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
                     let measuredDiameter = m.diameter * fineMM
                     let ratio = max(measuredDiameter, diameter) / max(min(measuredDiameter, diameter), 1e-9)
                     let contrastToNoise = m.contrast / max(m.backgroundNoise, 1e-6)
