@@ -159,7 +159,8 @@ public struct ReportWriter: Sendable {
                 let track = trackOf[Observed(examID: exam.examID, nodule: nodule)]
                 let label = track.map { "N\($0.number)" } ?? "?"
                 let status = track?.track.status ?? .new
-                marks.append(.init(xPx: nodule.xMM / exam.spacingMM.column - 0.5, yPx: nodule.yMM / exam.spacingMM.row - 0.5,
+                let centre = exam.pixel(xMM: nodule.xMM, yMM: nodule.yMM)
+                marks.append(.init(xPx: centre.x, yPx: centre.y,
                                    diameterPx: nodule.diameterMM / ((exam.spacingMM.row + exam.spacingMM.column) / 2),
                                    label: label, colour: ReportImages.colour(status)))
                 described.append("\(label) \(Self.mm(nodule.diameterMM)) mm \(status.rawValue), measured again at another exam's nodule")
