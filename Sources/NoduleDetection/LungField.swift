@@ -1,13 +1,15 @@
 import ScaleSpace
 
-/// The lung fields of a radiograph as a binary mask on a coarse grid, with a
-/// signed distance to its border. Classical and weight-free: smoothing, an
-/// Otsu threshold, dark components that stay clear of the lateral and lower
-/// image border, one lung per side of the midline,
-/// morphological closing (reabsorbs rib gaps and nodules on the lung edge)
-/// and hole filling. Outside air (dark, reaching a band along the border) is
-/// removed first, and the lung threshold is Otsu's over the remaining body; if
-/// a side finds no lung, the threshold is nudged either way.
+/// The lung fields of a radiograph as a binary mask on a coarse grid (about
+/// 2 mm/px), with a signed distance to its border. Outside air (dark, reaching a
+/// band along the exposed field's border) is removed first. Then either
+/// - a per-pixel classifier (``LungPixelClassifier``, pipelines from 0.6): the
+///   largest lung-labelled region per side of the midline, holes filled; or
+/// - the threshold method: Otsu thresholds over the body, dark components clear
+///   of the border, one lung per side, morphological closing (reabsorbs rib gaps
+///   and nodules on the lung edge), hole filling and apex growth.
+/// A side that finds no plausible lung falls back to the mirror image of the
+/// other, and two missing lungs to an anatomical prior; ``source`` says which.
 public struct LungField: Sendable {
     /// Mask columns and rows, px of the mask grid.
     public let width: Int
@@ -37,69 +39,22 @@ public struct LungField: Sendable {
 
     /// Segments the normalised working image (`spacingMM` mm/px).
     public init(working: FloatImage, workingSpacingMM: Double, parameters p: PipelineDefinition.LungFieldParameters) {
-        let factor = max(1, p.maskSpacingMM / workingSpacingMM)
-        var coarse = Resampling.areaAverage(working, factorX: factor, factorY: factor)
-        let spacing = workingSpacingMM * Double(working.width) / Double(coarse.width)
-        let sigma = p.smoothingMM / spacing
-        if sigma > 0.3 {
-            let g = GaussianKernel(sigma: sigma)
-            coarse = SeparableConvolution(threads: 1).apply(coarse, terms: [SeparableTerm(horizontal: g, vertical: g)])
-        }
-        let w = coarse.width, h = coarse.height
-        let values = coarse.values
+        let grid = LungFieldGrid(working: working, workingSpacingMM: workingSpacingMM, parameters: p,
+                                 exposedFieldBand: p.pixelClassifier != nil)
+        let w = grid.width, h = grid.height
+        let spacing = grid.spacingMM
         width = w
         height = h
         spacingMM = spacing
-
         let minimumArea = p.minimumLungAreaMM2 / (spacing * spacing)
-        let closing = p.closingRadiusMM / spacing
-        // Outside air: pixels below the whole image's Otsu threshold that reach the
-        // border band. Everything else is "body", and lungs are the dark part of it.
-        let band = max(1, Int((0.04 * Double(min(w, h))).rounded()))
-        // The darkest mode: Otsu splits the image, then Otsu again splits its dark
-        // class (outside air from lung, which carries overlying tissue).
-        let firstSplit = LungField.otsu(values)
-        let darkClass = values.filter { $0 < firstSplit }
-        let airThreshold = darkClass.count > 100 ? LungField.otsu(darkClass) : firstSplit
-        // Opened first (disc of `chestWall` radius), so a dark lung joined to the
-        // outside air through a thin, blurred chest wall is not taken for air.
-        let darkest = values.map { $0 < airThreshold }
-        let opened = Morphology.open(darkest, width: w, height: h, radius: p.chestWallMM / spacing / 2)
-        let (airLabels, airComponents) = Morphology.label(opened, width: w, height: h)
-        let outside = Set(airComponents.filter { $0.minX < band || $0.maxX >= w - band || $0.maxY >= h - band || $0.minY < band && $0.area > w * h / 50 }.map(\.label))
-        var air = [Bool](repeating: false, count: w * h)
-        for i in 0..<(w * h) where outside.contains(airLabels[i]) { air[i] = true }
-        // The blurred skin line between air and body is as dark as lung: keep a
-        // chest-wall margin away from outside air so lungs do not leak into it.
-        let wall = Float(p.chestWallMM / spacing)
-        let fromAir = Morphology.distance(to: air, width: w, height: h)
-        let body = fromAir.map { $0 > wall }
-        let bodyValues = (0..<(w * h)).filter { body[$0] }.map { values[$0] }
-        // Candidate thresholds from the lower of the body's three-class Otsu
-        // thresholds (lung | soft tissue | dense) up to its two-class one: the
-        // highest that still gives separate lungs clear of the border wins, i.e.
-        // the most lung count, then the largest area.
-        let upper = bodyValues.count > 100 ? LungField.otsu(bodyValues) : airThreshold
-        let lower = bodyValues.count > 100 ? min(LungField.otsu3(bodyValues).lower, upper) : airThreshold
-        var best: (mask: [UInt8], count: Int) = (Array(repeating: 0, count: w * h), 0)
-        var bestArea = 0
-        for step in 0...5 {
-            let threshold = lower + (upper - lower) * Float(step) / 5
-            let found = LungField.segment(values, body: body, width: w, height: h, threshold: threshold,
-                                          band: band, minimumArea: minimumArea, closingRadius: closing)
-            let area = found.mask.reduce(0) { $0 + Int($1) }
-            if found.count > best.count || (found.count == best.count && area > bestArea) {
-                best = found
-                bestArea = area
-            }
-        }
-        // Apices: overlying shoulder tissue and clavicles make the upper lung
-        // brighter than the threshold. Grow each lung upward through body pixels
-        // below the two-class threshold, within the lung's own column range and
-        // at most 0.6 × its height above its top (a shape prior), then close again.
-        if best.count > 0 {
-            best.mask = LungField.growApices(best.mask, values: values, body: body, width: w, height: h,
-                                             threshold: upper, closingRadius: closing)
+        var best: (mask: [UInt8], count: Int)
+        if let classifier = p.pixelClassifier {
+            let features = LungPixelFeatures(image: grid.image, spacingMM: spacing, fromAirMM: grid.fromAirMM, body: grid.body)
+            let probability = classifier.probabilities(features)
+            best = LungField.largestPerSide(probability.map { $0 > Float(classifier.threshold) }, width: w, height: h,
+                                            minimumArea: minimumArea, closingRadius: p.closingRadiusMM / spacing)
+        } else {
+            best = LungField.thresholdSegmentation(grid, parameters: p, minimumArea: minimumArea)
         }
         // Shape priors when the threshold fails: one lung found → its mirror image
         // about the midline stands in for the other; none → a central prior region.
@@ -124,7 +79,7 @@ public struct LungField: Sendable {
         for lung in finalLungs {
             let top = max(0, lung.minY - Int(0.6 * Double(lung.maxY - lung.minY + 1)))
             for y in top..<lung.minY {
-                for x in lung.minX...lung.maxX where body[y * w + x] { region[y * w + x] = 1 }
+                for x in lung.minX...lung.maxX where grid.body[y * w + x] { region[y * w + x] = 1 }
             }
         }
         // And always the anatomical prior (slightly enlarged ellipses), so a
@@ -136,6 +91,14 @@ public struct LungField: Sendable {
         let insideDistance = Morphology.distance(to: final.map { $0 == 0 }, width: w, height: h)
         let outsideDistance = Morphology.distance(to: final.map { $0 != 0 }, width: w, height: h)
         signedDistanceMM = (0..<(w * h)).map { i in Float(spacing) * (final[i] != 0 ? insideDistance[i] : -outsideDistance[i]) }
+    }
+
+    /// The pixel classifier's features for the working image, on the mask grid, as the
+    /// classifier sees them (what `nodules lung-features` writes for fitting).
+    public static func pixelFeatures(working: FloatImage, workingSpacingMM: Double,
+                                     parameters p: PipelineDefinition.LungFieldParameters) -> LungPixelFeatures {
+        let grid = LungFieldGrid(working: working, workingSpacingMM: workingSpacingMM, parameters: p, exposedFieldBand: true)
+        return LungPixelFeatures(image: grid.image, spacingMM: grid.spacingMM, fromAirMM: grid.fromAirMM, body: grid.body)
     }
 
     /// Signed distance to the border at a point given in mask px (bilinear), mm.
@@ -166,6 +129,60 @@ public struct LungField: Sendable {
     /// Fraction of the mask area, 0–1.
     public var areaFraction: Double {
         Double(mask.reduce(0) { $0 + Int($1) }) / Double(max(1, mask.count))
+    }
+
+    /// The threshold method (pipelines before 0.6): candidate thresholds from the lower of
+    /// the body's three-class Otsu thresholds (lung | soft tissue | dense) up to its
+    /// two-class one; the highest that still gives separate lungs clear of the border wins,
+    /// i.e. the most lung count, then the largest area. Then the apices are grown.
+    static func thresholdSegmentation(_ grid: LungFieldGrid, parameters p: PipelineDefinition.LungFieldParameters,
+                                      minimumArea: Double) -> (mask: [UInt8], count: Int) {
+        let w = grid.width, h = grid.height, values = grid.image.values, body = grid.body
+        let closing = p.closingRadiusMM / grid.spacingMM
+        let bodyValues = (0..<(w * h)).filter { body[$0] }.map { values[$0] }
+        let upper = bodyValues.count > 100 ? LungField.otsu(bodyValues) : grid.airThreshold
+        let lower = bodyValues.count > 100 ? min(LungField.otsu3(bodyValues).lower, upper) : grid.airThreshold
+        var best: (mask: [UInt8], count: Int) = (Array(repeating: 0, count: w * h), 0)
+        var bestArea = 0
+        for step in 0...5 {
+            let threshold = lower + (upper - lower) * Float(step) / 5
+            let found = LungField.segment(values, body: body, width: w, height: h, threshold: threshold,
+                                          band: grid.band, minimumArea: minimumArea, closingRadius: closing)
+            let area = found.mask.reduce(0) { $0 + Int($1) }
+            if found.count > best.count || (found.count == best.count && area > bestArea) {
+                best = found
+                bestArea = area
+            }
+        }
+        // Apices: overlying shoulder tissue and clavicles make the upper lung
+        // brighter than the threshold. Grow each lung upward through body pixels
+        // below the two-class threshold, within the lung's own column range and
+        // at most 0.6 × its height above its top (a shape prior), then close again.
+        if best.count > 0 {
+            best.mask = LungField.growApices(best.mask, values: values, body: body, width: w, height: h,
+                                             threshold: upper, closingRadius: closing)
+        }
+        return best
+    }
+
+    /// Per half of the grid (split at the middle column), the largest connected part of
+    /// `lung`, closed by a disc of `closingRadius` px (reabsorbs clefts and nodules on
+    /// the lung edge) with its holes filled, kept when it is large enough and shaped like a lung.
+    static func largestPerSide(_ lung: [Bool], width w: Int, height h: Int, minimumArea: Double,
+                               closingRadius: Double) -> (mask: [UInt8], count: Int) {
+        var mask = [UInt8](repeating: 0, count: w * h)
+        var count = 0
+        for side in 0..<2 {
+            let half = (0..<(w * h)).map { lung[$0] && (($0 % w < w / 2) == (side == 0)) }
+            let (labels, parts) = Morphology.label(half, width: w, height: h)
+            guard let largest = parts.max(by: { $0.area < $1.area }), Double(largest.area) >= minimumArea,
+                  isPlausibleLung(largest, width: w, height: h) else { continue }
+            let closed = Morphology.close((0..<(w * h)).map { labels[$0] == largest.label }, width: w, height: h, radius: closingRadius)
+            let filled = Morphology.fillHoles(closed, width: w, height: h)
+            for i in 0..<(w * h) where filled[i] { mask[i] = 1 }
+            count += 1
+        }
+        return (mask, count)
     }
 
     static func segment(_ values: [Float], body: [Bool], width w: Int, height h: Int, threshold: Float, band: Int,
@@ -301,6 +318,92 @@ public struct LungField: Sendable {
             if variance > bestVariance { bestVariance = variance; bestBin = i }
         }
         return lo + (Float(bestBin) + 1) / scale
+    }
+}
+
+/// The first steps of lung-field segmentation, shared by both methods: the working
+/// image area-averaged to the mask spacing and smoothed, and outside air (dark
+/// components reaching a band along the border) with each pixel's distance from it.
+struct LungFieldGrid {
+    let image: FloatImage
+    let spacingMM: Double
+    var width: Int { image.width }
+    var height: Int { image.height }
+    /// Border band, px: dark components reaching it are outside air.
+    let band: Int
+    /// The darkest mode's upper threshold (outside air below it).
+    let airThreshold: Float
+    /// Distance from outside air, mm.
+    let fromAirMM: [Float]
+    /// At least the chest-wall margin from outside air.
+    let body: [Bool]
+
+    /// `exposedFieldBand`: measure the border band from the exposed field (the classifier
+    /// method) rather than from the image edge (the threshold method, unchanged).
+    init(working: FloatImage, workingSpacingMM: Double, parameters p: PipelineDefinition.LungFieldParameters,
+         exposedFieldBand: Bool) {
+        let factor = max(1, p.maskSpacingMM / workingSpacingMM)
+        var coarse = Resampling.areaAverage(working, factorX: factor, factorY: factor)
+        let spacing = workingSpacingMM * Double(working.width) / Double(coarse.width)
+        let sigma = p.smoothingMM / spacing
+        if sigma > 0.3 {
+            let g = GaussianKernel(sigma: sigma)
+            coarse = SeparableConvolution(threads: 1).apply(coarse, terms: [SeparableTerm(horizontal: g, vertical: g)])
+        }
+        image = coarse
+        spacingMM = spacing
+        let w = coarse.width, h = coarse.height
+        let values = coarse.values
+        let band = max(1, Int((0.04 * Double(min(w, h))).rounded()))
+        self.band = band
+        // Outside air: pixels below the whole image's Otsu threshold that reach the
+        // border band. Everything else is "body", and lungs are the dark part of it.
+        // The darkest mode: Otsu splits the image, then Otsu again splits its dark
+        // class (outside air from lung, which carries overlying tissue).
+        let firstSplit = LungField.otsu(values)
+        let darkClass = values.filter { $0 < firstSplit }
+        let airThreshold = darkClass.count > 100 ? LungField.otsu(darkClass) : firstSplit
+        self.airThreshold = airThreshold
+        // Opened first (disc of `chestWall` radius), so a dark lung joined to the
+        // outside air through a thin, blurred chest wall is not taken for air.
+        let darkest = values.map { $0 < airThreshold }
+        let opened = Morphology.open(darkest, width: w, height: h, radius: p.chestWallMM / spacing / 2)
+        let (airLabels, airComponents) = Morphology.label(opened, width: w, height: h)
+        // Measured from the exposed field, rows and columns that are uniformly bright
+        // (collimated, unexposed) do not count as border, so air inside a collimation
+        // edge is still outside air.
+        let field = exposedFieldBand ? LungFieldGrid.exposedField(coarse) : (x0: 0, x1: w - 1, y0: 0, y1: h - 1)
+        let outside = Set(airComponents.filter {
+            $0.minX < field.x0 + band || $0.maxX > field.x1 - band || $0.maxY > field.y1 - band
+                || $0.minY < field.y0 + band && $0.area > w * h / 50
+        }.map(\.label))
+        var air = [Bool](repeating: false, count: w * h)
+        for i in 0..<(w * h) where outside.contains(airLabels[i]) { air[i] = true }
+        // The blurred skin line between air and body is as dark as lung: keep a
+        // chest-wall margin away from outside air so lungs do not leak into it.
+        let wall = Float(p.chestWallMM / spacing)
+        let fromAir = Morphology.distance(to: air, width: w, height: h)
+        body = fromAir.map { $0 > wall }
+        fromAirMM = fromAir.map { $0 * Float(spacing) }
+    }
+
+    /// Bounds of the exposed field: the outermost columns and rows that are not
+    /// uniformly bright (median ≥ 0.9 and 10th–90th percentile spread ≤ 0.1 of the
+    /// image's 1st–99th percentile range).
+    static func exposedField(_ image: FloatImage) -> (x0: Int, x1: Int, y0: Int, y1: Int) {
+        let w = image.width, h = image.height, v = image.values
+        let lo = Selection.percentile(v, 1), hi = Selection.percentile(v, 99)
+        let span = max(hi - lo, 1e-6)
+        func exposed(_ line: [Float]) -> Bool {
+            let n = line.map { ($0 - lo) / span }
+            return Selection.median(n) < 0.9 || Selection.percentile(n, 90) - Selection.percentile(n, 10) > 0.1
+        }
+        let columns = (0..<w).filter { x in exposed((0..<h).map { v[$0 * w + x] }) }
+        let rows = (0..<h).filter { y in exposed(Array(v[(y * w)..<(y * w + w)])) }
+        guard let x0 = columns.first, let x1 = columns.last, let y0 = rows.first, let y1 = rows.last else {
+            return (0, w - 1, 0, h - 1)
+        }
+        return (x0, x1, y0, y1)
     }
 }
 

@@ -47,6 +47,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var marginMM: Double
         /// Lungs are kept at least this far from outside air (the chest wall), mm.
         public var chestWallMM: Double
+        /// When present, lungs are the pixels this classifier calls lung (see
+        /// ``LungPixelClassifier``); otherwise the threshold method (Otsu levels,
+        /// morphology, apex growth) is used, as in pipeline versions before 0.6.
+        public var pixelClassifier: LungPixelClassifier?
 
         enum CodingKeys: String, CodingKey {
             case maskSpacingMM = "mask_spacing_mm"
@@ -55,6 +59,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case minimumLungAreaMM2 = "minimum_lung_area_mm2"
             case marginMM = "margin_mm"
             case chestWallMM = "chest_wall_mm"
+            case pixelClassifier = "pixel_classifier"
         }
     }
 
@@ -201,6 +206,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         try require(measurement.backgroundInner >= 1 && measurement.backgroundOuter > measurement.backgroundInner,
                     "measurement: 1 ≤ background_inner < background_outer")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
+        if let classifier = lungField.pixelClassifier {
+            try require(classifier.isConsistent,
+                        "lung_field.pixel_classifier: features must be \(LungPixelFeatures.names) with matching means, scales (> 0) and layer sizes")
+        }
         try require(score.kind == "logistic", "score.kind must be \"logistic\"")
         let known = Set(NoduleFeatures.names)
         for name in score.weights.keys { try require(known.contains(name), "score.weights: unknown feature '\(name)'") }

@@ -23,6 +23,13 @@ enum Selection {
         return values[k]
     }
 
+    /// The `q`-th percentile (0–100, nearest rank on index ⌊q/100·(n − 1) + ½⌋), without changing `values`.
+    static func percentile<T: Comparable>(_ values: [T], _ q: Double) -> T {
+        var copy = values
+        let k = Int((q / 100 * Double(copy.count - 1)).rounded())
+        return kth(&copy, min(max(k, 0), copy.count - 1))
+    }
+
     /// The median (upper median for even counts), without changing `values`.
     static func median<T: Comparable>(_ values: [T]) -> T {
         var copy = values

@@ -11,7 +11,7 @@ public struct Nodules: ParsableCommand {
         is a measurement with an uncertainty, for review by a radiologist.
         """,
         version: NoduleKitVersion.string,
-        subcommands: [Info.self, Convert.self, ScaleSpaceCommand.self, Detect.self, Evaluate.self, Batch.self, Merge.self, Track.self, Compare.self, ReportCommand.self]
+        subcommands: [Info.self, Convert.self, ScaleSpaceCommand.self, Detect.self, Evaluate.self, Batch.self, Merge.self, Track.self, Compare.self, ReportCommand.self, LungFeatures.self]
     )
 
     public init() {}

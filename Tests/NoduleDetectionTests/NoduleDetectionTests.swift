@@ -86,27 +86,127 @@ struct CandidateTests {
 
 @Suite("Lung field")
 struct LungFieldTests {
-    @Test("the mask of a simple phantom reaches IoU ≥ 0.9")
-    func maskIoU() throws {
-        let pipeline = try defaultPipeline()
+    /// IoU of a lung field against a truth predicate given in input pixels (sampled at grid centres).
+    static func iou(_ field: LungField, inputWidth: Int, inputHeight: Int, truth: (Double, Double) -> Bool) -> Double {
+        var intersection = 0, union = 0
+        let sx = Double(inputWidth) / Double(field.width), sy = Double(inputHeight) / Double(field.height)
+        for y in 0..<field.height {
+            for x in 0..<field.width {
+                let inTruth = truth((Double(x) + 0.5) * sx - 0.5, (Double(y) + 0.5) * sy - 0.5)
+                let mine = field.mask[y * field.width + x] != 0
+                if inTruth && mine { intersection += 1 }
+                if inTruth || mine { union += 1 }
+            }
+        }
+        return Double(intersection) / Double(max(union, 1))
+    }
+
+    static func simpleChest() -> SyntheticChest {
         var chest = SyntheticChest()
         chest.nodules = [(300, 300, 14, 500), (640, 700, 20, 600)]  // bright holes must be filled
         chest.noiseSD = 20
-        let result = NoduleDetector(pipeline: pipeline).detect(chest.radiograph())
-        let field = result.lungField
+        return chest
+    }
+
+    @Test("the threshold method's mask of a simple phantom reaches IoU ≥ 0.9")
+    func thresholdMaskIoU() throws {
+        var pipeline = try defaultPipeline()
+        pipeline.lungField.pixelClassifier = nil
+        let chest = Self.simpleChest()
+        let field = NoduleDetector(pipeline: pipeline).detect(chest.radiograph()).lungField
         #expect(field.lungCount == 2)
-        var intersection = 0, union = 0
-        let sx = Double(chest.width) / Double(field.width), sy = Double(chest.height) / Double(field.height)
-        for y in 0..<field.height {
-            for x in 0..<field.width {
-                let truth = chest.lungContains((Double(x) + 0.5) * sx - 0.5, (Double(y) + 0.5) * sy - 0.5)
-                let mine = field.mask[y * field.width + x] != 0
-                if truth && mine { intersection += 1 }
-                if truth || mine { union += 1 }
+        let iou = Self.iou(field, inputWidth: chest.width, inputHeight: chest.height, truth: chest.lungContains)
+        #expect(iou >= 0.9, "IoU \(iou)")
+    }
+
+    /// The simple phantom (no outside air, no mediastinum, a uniform body) is far from what the
+    /// classifier was fitted on; it still finds both lungs (measured IoU 0.84 when fitted).
+    @Test("the pixel classifier's mask of a simple phantom reaches IoU ≥ 0.8")
+    func classifierMaskIoU() throws {
+        let pipeline = try defaultPipeline()
+        try #require(pipeline.lungField.pixelClassifier != nil)
+        let chest = Self.simpleChest()
+        let field = NoduleDetector(pipeline: pipeline).detect(chest.radiograph()).lungField
+        #expect(field.lungCount == 2 && field.source == .segmented)
+        let iou = Self.iou(field, inputWidth: chest.width, inputHeight: chest.height, truth: chest.lungContains)
+        #expect(iou >= 0.8, "IoU \(iou)")
+    }
+
+    private struct MaskTruth: Decodable {
+        struct Image: Decodable {
+            var path: String
+            var lung_mask: String
+        }
+        var images: [Image]
+    }
+
+    /// The committed CI phantoms (not used in fitting) with their truth lung masks: the default
+    /// pipeline's classifier measured mean IoU 0.90 (each ≥ 0.83) when fitted, the threshold
+    /// method 0.50. Thresholds sit a little below, so a regression fails CI.
+    @Test("on the CI phantoms the classifier's lung field reaches mean IoU ≥ 0.85, each ≥ 0.75, above the threshold method's")
+    func classifierBeatsThresholdOnPhantoms() throws {
+        let folder = Fixtures.repositoryRoot() + "/Data/phantom/ci"
+        let truth = try JSONDecoder().decode(MaskTruth.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json")))
+        let pipeline = try defaultPipeline()
+        var threshold = pipeline
+        threshold.lungField.pixelClassifier = nil
+        let reader = RadiographReader()
+        var classifierIoU: [Double] = [], thresholdIoU: [Double] = []
+        for image in truth.images {
+            let radiograph = try reader.read(contentsOf: folder + "/" + image.path)
+            let mask = try reader.read(contentsOf: folder + "/" + image.lung_mask)
+            #expect(mask.width == radiograph.width && mask.height == radiograph.height)
+            func inMask(_ x: Double, _ y: Double) -> Bool {
+                let ix = min(max(Int(x.rounded()), 0), mask.width - 1), iy = min(max(Int(y.rounded()), 0), mask.height - 1)
+                return mask[ix, iy] > 0
+            }
+            for (definition, into) in [(pipeline, 0), (threshold, 1)] {
+                let normalised = NormalisedRadiograph(radiograph, parameters: definition.normalisation,
+                                                      measureSpacingMM: definition.measurement.measureSpacingMM)
+                let field = LungField(working: normalised.working, workingSpacingMM: normalised.workingSpacingMM,
+                                      parameters: definition.lungField)
+                let value = Self.iou(field, inputWidth: radiograph.width, inputHeight: radiograph.height, truth: inMask)
+                if into == 0 { classifierIoU.append(value) } else { thresholdIoU.append(value) }
             }
         }
-        let iou = Double(intersection) / Double(union)
-        #expect(iou >= 0.9, "IoU \(iou)")
+        try #require(classifierIoU.count == 8)
+        let mean = classifierIoU.reduce(0, +) / Double(classifierIoU.count)
+        #expect(mean >= 0.85, "classifier IoU \(classifierIoU)")
+        #expect(classifierIoU.allSatisfy { $0 >= 0.75 }, "classifier IoU \(classifierIoU)")
+        #expect(zip(classifierIoU, thresholdIoU).allSatisfy { $0 > $1 }, "classifier \(classifierIoU) vs threshold \(thresholdIoU)")
+    }
+
+    /// Probabilities follow the documented arithmetic: standardise, ReLU hidden layer, logistic output.
+    @Test func classifierArithmetic() throws {
+        let n = LungPixelFeatures.names.count
+        // Two pixels: feature k of pixel p is p + k/10.
+        let features = LungPixelFeatures(width: 2, height: 1, values: (0..<2).flatMap { p in (0..<n).map { Float(p) + Float($0) / 10 } })
+        var hidden = [[Double]](repeating: [Double](repeating: 0, count: n), count: 2)
+        hidden[0][4] = 2      // unit 0: 2·z(g2) + 1
+        hidden[1][0] = -1     // unit 1: −z(x_signed) − 0.5 (negative for both pixels after the ReLU)
+        let classifier = LungPixelClassifier(
+            features: LungPixelFeatures.names, means: [Double](repeating: 0.5, count: n), scales: [Double](repeating: 2, count: n),
+            hiddenWeights: hidden, hiddenBias: [1, -0.5], outputWeights: [1.5, 3], outputBias: -1, threshold: 0.5, fittedOn: "test")
+        #expect(classifier.isConsistent)
+        let p = classifier.probabilities(features)
+        for pixel in 0..<2 {
+            let g2 = Double(pixel) + 0.4, x = Double(pixel)
+            let unit0 = max(0, 2 * (g2 - 0.5) / 2 + 1), unit1 = max(0, -(x - 0.5) / 2 - 0.5)
+            let expected = 1 / (1 + exp(-(1.5 * unit0 + 3 * unit1 - 1)))
+            #expect(abs(Double(p[pixel]) - expected) < 1e-5, "pixel \(pixel): \(p[pixel]) vs \(expected)")
+        }
+    }
+
+    @Test("a classifier whose shapes do not match the features is rejected when the pipeline loads")
+    func inconsistentClassifierIsInvalid() throws {
+        var pipeline = try defaultPipeline()
+        var classifier = try #require(pipeline.lungField.pixelClassifier)
+        classifier.means.removeLast()
+        pipeline.lungField.pixelClassifier = classifier
+        #expect(throws: PipelineError.self) { try pipeline.validate() }
+        do { try pipeline.validate() } catch let PipelineError.invalid(_, reason) {
+            #expect(reason.contains("lung_field.pixel_classifier"))
+        }
     }
 }
 

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 @testable import NoduleKitCLI
+import NoduleDetection
+import RadiographIO
 
 private let root = Fixtures.repositoryRoot()
 private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
@@ -95,5 +97,37 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         #expect(sensitivities == [1.0, 1.0, 1.0, 1.0])
         let error = try #require(evaluation["diameterError"] as? [String: Any])
         #expect(error["medianAbsoluteMM"] as? Double == 1.0)
+    }
+}
+
+/// `nodules lung-features` (hidden tooling for Pipelines/tools/fit_lung_model.py): the files it
+/// writes hold exactly the features the lung field's classifier sees.
+@Suite struct LungFeaturesCommandTests {
+    @Test func writesTheClassifiersFeaturesOnTheMaskGrid() throws {
+        let dir = Fixtures.temporaryDirectory("lung-features")
+        let image = root + "/Data/phantom/ci/images/" + (try FileManager.default.contentsOfDirectory(atPath: root + "/Data/phantom/ci/images")
+            .filter { $0.hasSuffix(".png") }.sorted().first ?? "")
+        let stem = ((image as NSString).lastPathComponent as NSString).deletingPathExtension
+        let run = try SpawnedProcess.run("nodules", ["lung-features", "--out", dir, image], currentDirectory: root)
+        #expect(run.status == 0, "\(run.standardError)")
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(stem).lungfeatures.json"))) as? [String: Any])
+        let width = try #require(header["width"] as? Int), height = try #require(header["height"] as? Int)
+        #expect(header["features"] as? [String] == LungPixelFeatures.names)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(stem).lungfeatures.f32"))
+        #expect(bytes.count == width * height * LungPixelFeatures.names.count * 4)
+        // The same numbers as the library computes in-process.
+        let pipeline = try PipelineDefinition.load(root + "/Pipelines/cxr-nodules.json")
+        let radiograph = try RadiographReader().read(contentsOf: image)
+        let normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation, measureSpacingMM: pipeline.measurement.measureSpacingMM)
+        let features = LungField.pixelFeatures(working: normalised.working, workingSpacingMM: normalised.workingSpacingMM, parameters: pipeline.lungField)
+        #expect(features.width == width && features.height == height)
+        let written = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(written == features.values)
+        // And the classifier on them gives the lung field's mask before its clean-up: most mask pixels are lung.
+        let field = LungField(working: normalised.working, workingSpacingMM: normalised.workingSpacingMM, parameters: pipeline.lungField)
+        let probability = try #require(pipeline.lungField.pixelClassifier).probabilities(features)
+        let inMask = (0..<(width * height)).filter { field.mask[$0] != 0 }
+        let agree = inMask.filter { probability[$0] > 0.5 }.count
+        #expect(!inMask.isEmpty && Double(agree) >= 0.9 * Double(inMask.count), "\(agree)/\(inMask.count)")
     }
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Fit the lung-field pixel classifier of a NoduleKit pipeline definition.
+
+Offline tooling, never part of the product (needs numpy, scipy, scikit-learn and
+opencv-python-headless). The features come from the product itself:
+
+  nodules lung-features --pipeline Pipelines/cxr-nodules.json TRAIN/images/*.png --out FEATURES
+
+writes, per image, the 16 per-pixel features on the lung-field grid (about
+2 mm/px). This tool pairs them with the truth lung masks of a phantom set
+(`truth.json`, `lung_mask` per image, area-averaged onto the same grid and
+thresholded at ½), fits a one-hidden-layer perceptron (ReLU, logistic output,
+L2 alpha 1e-3, seeded) on every third pixel of every third row, and writes its
+weights into a copy of the pipeline definition under `lung_field.pixel_classifier`.
+
+It prints the intersection-over-union of the final masks (threshold, the largest
+region per side of the midline, holes filled: what the product does) on the
+training images and, with --check-truth/--check-features, on another set, so
+the fit is judged on images it did not see.
+
+Usage:
+  python3 Pipelines/tools/fit_lung_model.py --pipeline Pipelines/cxr-nodules.json \\
+      --truth TRAIN/truth.json --features FEATURES --out Pipelines/cxr-nodules.json \\
+      --describe "60 phantoms, make_phantoms.py --seed 5000" \\
+      [--check-truth EVAL/truth.json --check-features EVAL_FEATURES]
+"""
+import argparse
+import json
+import os
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+from sklearn.neural_network import MLPClassifier
+
+HIDDEN = 16
+STRIDE = 3
+
+
+def load_set(truth_path, features_dir):
+    truth = json.load(open(truth_path))
+    folder = os.path.dirname(os.path.abspath(truth_path))
+    items = []
+    for image in truth["images"]:
+        stem = os.path.splitext(os.path.basename(image["path"]))[0]
+        header = json.load(open(os.path.join(features_dir, stem + ".lungfeatures.json")))
+        w, h, names = header["width"], header["height"], header["features"]
+        values = np.fromfile(os.path.join(features_dir, stem + ".lungfeatures.f32"), dtype="<f4")
+        features = values.reshape(h, w, len(names))
+        mask = cv2.imread(os.path.join(folder, image["lung_mask"]), cv2.IMREAD_UNCHANGED) > 0
+        target = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0.5
+        items.append((stem, features, target, names))
+    return items
+
+
+def final_mask(probability, threshold=0.5):
+    """Threshold, then per half (split at the middle column) the largest 4-connected region, holes filled."""
+    lung = probability > threshold
+    h, w = lung.shape
+    out = np.zeros_like(lung)
+    for side in (0, 1):
+        half = lung.copy()
+        if side == 0:
+            half[:, w // 2:] = False
+        else:
+            half[:, :w // 2] = False
+        labels, n = ndi.label(half)
+        if n == 0:
+            continue
+        sizes = ndi.sum(half, labels, range(1, n + 1))
+        out |= ndi.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
+    return out
+
+
+def iou_report(name, items, predict):
+    ious = []
+    for stem, features, target, _ in items:
+        p = predict(features.reshape(-1, features.shape[-1])).reshape(target.shape)
+        m = final_mask(p)
+        ious.append(((m & target).sum() / max((m | target).sum(), 1), stem))
+    values = np.array([v for v, _ in ious])
+    worst = ", ".join(f"{s} {v:.2f}" for v, s in sorted(ious)[:3])
+    print(f"{name}: {len(values)} images, IoU median {np.median(values):.3f}, mean {values.mean():.3f}, "
+          f"10th percentile {np.percentile(values, 10):.3f}, min {values.min():.3f} (worst: {worst})")
+    return values
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pipeline", required=True)
+    ap.add_argument("--truth", required=True)
+    ap.add_argument("--features", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--describe", required=True, help="what the training images are (goes into fitted_on)")
+    ap.add_argument("--check-truth")
+    ap.add_argument("--check-features")
+    args = ap.parse_args()
+
+    train = load_set(args.truth, args.features)
+    names = train[0][3]
+    X = np.vstack([f[::STRIDE, ::STRIDE].reshape(-1, len(names)) for _, f, _, _ in train]).astype(np.float64)
+    y = np.concatenate([t[::STRIDE, ::STRIDE].ravel() for _, _, t, _ in train])
+    means = X.mean(axis=0)
+    scales = X.std(axis=0)
+    scales[scales < 1e-9] = 1.0
+    model = MLPClassifier(hidden_layer_sizes=(HIDDEN,), activation="relu", alpha=1e-3, max_iter=300, random_state=0)
+    model.fit((X - means) / scales, y)
+
+    def predict(F):
+        return model.predict_proba((F.astype(np.float64) - means) / scales)[:, 1]
+
+    print(f"fitted on {len(y)} pixels ({y.mean() * 100:.1f} % lung) from {len(train)} images")
+    iou_report("training images", train, predict)
+    check = ""
+    if args.check_truth and args.check_features:
+        values = iou_report("check images", load_set(args.check_truth, args.check_features), predict)
+        check = f"; on the check set {args.check_truth} IoU median {np.median(values):.3f}, min {values.min():.3f}"
+
+    definition = json.load(open(args.pipeline))
+    definition["lung_field"]["pixel_classifier"] = {
+        "features": names,
+        "means": [round(float(v), 7) for v in means],
+        "scales": [round(float(v), 7) for v in scales],
+        "hidden_weights": [[round(float(model.coefs_[0][k, u]), 7) for k in range(len(names))] for u in range(HIDDEN)],
+        "hidden_bias": [round(float(v), 7) for v in model.intercepts_[0]],
+        "output_weights": [round(float(model.coefs_[1][u, 0]), 7) for u in range(HIDDEN)],
+        "output_bias": round(float(model.intercepts_[1][0]), 7),
+        "threshold": 0.5,
+        "fitted_on": (f"{args.describe}: truth lung masks on the 2 mm grid, every {STRIDE}rd pixel of every {STRIDE}rd row "
+                      f"({len(y)} pixels); features from `nodules lung-features`; scikit-learn MLPClassifier "
+                      f"({HIDDEN} ReLU units, alpha 1e-3, random_state 0), Pipelines/tools/fit_lung_model.py{check}"),
+    }
+    with open(args.out, "w") as f:
+        json.dump(definition, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
