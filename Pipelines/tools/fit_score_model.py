@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Fit the logistic score model of a NoduleKit pipeline definition.
+"""Fit the score model of a NoduleKit pipeline definition.
 
-Offline tooling (numpy only), never part of the product. It reads detection
-records made with the *same* pipeline (every candidate carries its named
-features) and the ground truth they were made from, labels each candidate with
-the evaluation's hit rule (centre within max(true radius, 4 mm) of a true
-centre), fits an L2-regularised logistic regression on standardised features by
-Newton's method, and writes intercept, weights, means, scales and a
+Offline tooling, never part of the product (numpy; scikit-learn for --hidden).
+It reads detection records made with the *same* pipeline (every candidate
+carries its named features; report every measured candidate, e.g. with
+candidates.maximum_reported = maximum_candidates) and the ground truth they were
+made from, labels each candidate with the evaluation's hit rule (centre within
+max(true radius, 4 mm) of a true centre), and fits on standardised features
+either an L2-regularised logistic regression by Newton's method (kind
+`logistic`, the default) or, with --hidden N, a perceptron with one hidden
+layer of N ReLU units (kind `perceptron`, scikit-learn's MLPClassifier, L2
+--alpha, seeded). It writes the model, means, scales, transforms and a
 `fitted_on` description into a copy of the pipeline definition.
 
 It prints a reliability table (predicted vs observed positive rate per score
@@ -15,7 +19,7 @@ bin) on a held-out half of the images, so calibration is checked, not assumed.
 Usage:
   python3 Pipelines/tools/fit_score_model.py --pipeline Pipelines/cxr-nodules.json \\
       --truth TRAIN/truth.json --results TRAIN/results.jsonl --out Pipelines/cxr-nodules.json \\
-      --describe "60 phantoms, make_phantoms.py --seed 1001"
+      --describe "60 phantoms, make_phantoms.py --seed 1001" [--hidden 8 --alpha 0.1 --seed 0]
 """
 import argparse
 import json
@@ -89,7 +93,13 @@ def main():
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--features", default=",".join(FEATURES))
     ap.add_argument("--quadratic", default="", help="features that also enter squared (after standardising)")
+    ap.add_argument("--hidden", type=int, default=0,
+                    help="units of one hidden ReLU layer (kind perceptron, fitted with scikit-learn's MLPClassifier); 0: logistic")
+    ap.add_argument("--alpha", type=float, default=0.1, help="L2 penalty of the perceptron")
+    ap.add_argument("--seed", type=int, default=0, help="the perceptron's random_state")
     args = ap.parse_args()
+    if args.hidden and args.quadratic:
+        raise SystemExit("--quadratic is for the logistic model only")
     names = [f for f in args.features.split(",") if f]
     rows = load(args.truth, args.results)
     if not rows:
@@ -106,10 +116,25 @@ def main():
     if quadratic:
         x = np.hstack([x] + [x[:, names.index(f)][:, None] ** 2 for f in quadratic])
 
+    if args.hidden:
+        from sklearn.neural_network import MLPClassifier
+
+        def fit_model(xs, ys):
+            return MLPClassifier(hidden_layer_sizes=(args.hidden,), activation="relu", alpha=args.alpha,
+                                 max_iter=2000, random_state=args.seed).fit(xs, ys)
+
+        def predict(model, xs):
+            return model.predict_proba(xs)[:, 1]
+    else:
+        def fit_model(xs, ys):
+            return fit(xs, ys, args.l2)
+
+        def predict(model, xs):
+            return 1 / (1 + np.exp(-(model[0] + xs @ model[1:])))
+
     # Calibration check: fit on even images, report on odd ones.
     train, test = images % 2 == 0, images % 2 == 1
-    w_half = fit(x[train], y[train], args.l2)
-    p_test = 1 / (1 + np.exp(-(w_half[0] + x[test] @ w_half[1:])))
+    p_test = predict(fit_model(x[train], y[train]), x[test])
     print(f"candidates {len(y)} (positives {int(y.sum())}); held-out calibration (fit on even images, scored on odd):")
     print("  score bin    n   mean predicted   observed")
     for lo in np.arange(0, 1, 0.2):
@@ -117,26 +142,48 @@ def main():
         if sel.sum():
             print(f"  {lo:.1f}-{lo + 0.2:.1f}  {sel.sum():5d}   {p_test[sel].mean():.3f}            {y[test][sel].mean():.3f}")
 
-    w = fit(x, y, args.l2)
+    model = fit_model(x, y)
     definition = json.load(open(args.pipeline))
-    # The model sees transformed features; record the transform in the definition's names.
-    definition["score"] = {
-        "kind": "logistic",
-        "intercept": round(float(w[0]), 6),
-        "weights": {f: round(float(v), 6) for f, v in zip(names, w[1:1 + len(names)])},
-        "quadratic_weights": {f: round(float(v), 6) for f, v in zip(quadratic, w[1 + len(names):])},
+    common = {
         "means": {f: round(float(v), 6) for f, v in zip(names, mean)},
         "scales": {f: round(float(v), 6) for f, v in zip(names, scale)},
+        # The model sees transformed features; record the transform in the definition's names.
         "transforms": {f: ("log" if transform(f, math.e) == 1.0 else ("clamp40" if f == "lung_depth_mm" else "identity")) for f in names},
-        "fitted_on": f"{args.describe}; {len(y)} candidates ({int(y.sum())} hits by the evaluation rule); "
-                     f"L2-regularised logistic regression (lambda {args.l2}) on standardised features, "
-                     f"Pipelines/tools/fit_score_model.py",
     }
+    if args.hidden:
+        w_in, w_out = model.coefs_
+        definition["score"] = {
+            "kind": "perceptron",
+            "intercept": round(float(model.intercepts_[1][0]), 6),
+            "weights": {},
+            "hidden": {
+                "inputs": names,
+                "weights": [[round(float(w_in[k, u]), 6) for k in range(len(names))] for u in range(args.hidden)],
+                "bias": [round(float(v), 6) for v in model.intercepts_[0]],
+                "output_weights": [round(float(w_out[u, 0]), 6) for u in range(args.hidden)],
+            },
+            **common,
+            "fitted_on": f"{args.describe}; {len(y)} candidates ({int(y.sum())} hits by the evaluation rule); "
+                         f"one hidden layer of {args.hidden} ReLU units on standardised features, scikit-learn "
+                         f"MLPClassifier (alpha {args.alpha}, random_state {args.seed}), Pipelines/tools/fit_score_model.py",
+        }
+    else:
+        w = model
+        definition["score"] = {
+            "kind": "logistic",
+            "intercept": round(float(w[0]), 6),
+            "weights": {f: round(float(v), 6) for f, v in zip(names, w[1:1 + len(names)])},
+            "quadratic_weights": {f: round(float(v), 6) for f, v in zip(quadratic, w[1 + len(names):])},
+            **common,
+            "fitted_on": f"{args.describe}; {len(y)} candidates ({int(y.sum())} hits by the evaluation rule); "
+                         f"L2-regularised logistic regression (lambda {args.l2}) on standardised features, "
+                         f"Pipelines/tools/fit_score_model.py",
+        }
+        for f_, v in zip(names + [q + "^2" for q in quadratic], w[1:]):
+            print(f"  weight {f_:20s} {v:+.3f}")
     with open(args.out, "w") as f:
         json.dump(definition, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    for f_, v in zip(names + [q + "^2" for q in quadratic], w[1:]):
-        print(f"  weight {f_:20s} {v:+.3f}")
 
 
 if __name__ == "__main__":

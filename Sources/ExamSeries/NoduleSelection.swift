@@ -4,7 +4,9 @@ import SerialTracking
 /// Which stored detections are followed as nodules.
 ///
 /// Rule: per exam (image), the candidates with score ≥ ``minimumScore``, highest
-/// score first, at most ``top`` of them. Defaults: top 5, no score floor. The
+/// score first, at most ``top`` objects, where a candidate lying inside a larger
+/// one's measured circle is a part of it and only the larger is followed.
+/// Defaults: top 5, no score floor. The
 /// score model's probabilities are not calibrated on radiographs (they are
 /// 0.03–0.08 for every candidate on the serial phantoms), so a fixed-K cut is
 /// the default and the floor is an option.
@@ -48,12 +50,30 @@ public struct NoduleSelection: Sendable, Equatable {
 
     /// `candidates` as stored: highest score first (rank order). Returns the chosen ones
     /// with their rank (index into `candidates`), in rank order. Candidates without a
-    /// finite positive diameter are never chosen.
-    func select(_ candidates: [NoduleCandidate]) -> [(rank: Int, candidate: NoduleCandidate)] {
-        Array(candidates.enumerated()
-            .filter { $0.element.score >= minimumScore && Self.hasSize($0.element) }
-            .prefix(top)
-            .map { (rank: $0.offset, candidate: $0.element) })
+    /// finite positive diameter are never chosen. A candidate whose measured circle lies
+    /// inside a larger one's (see ``isPart(_:of:)``) is a part of the same object: only the
+    /// larger is followed, whichever ranks first, and the object counts once towards ``top``.
+    public func select(_ candidates: [NoduleCandidate]) -> [(rank: Int, candidate: NoduleCandidate)] {
+        var chosen: [(rank: Int, candidate: NoduleCandidate)] = []
+        for (rank, c) in candidates.enumerated() where c.score >= minimumScore && Self.hasSize(c) {
+            if chosen.contains(where: { Self.isPart(c, of: $0.candidate) }) { continue }
+            let parts = chosen.filter { Self.isPart($0.candidate, of: c) }
+            if parts.isEmpty && chosen.count == top { break }
+            chosen.removeAll { Self.isPart($0.candidate, of: c) }
+            chosen.append((rank, c))
+            chosen.sort { $0.rank < $1.rank }
+        }
+        return chosen
+    }
+
+    /// Whether `part`'s measured circle lies inside `whole`'s, with 25 % slack on the larger
+    /// radius (centre distance + r_part ≤ 1.25·r_whole) and `part` the smaller: a lobe or
+    /// sub-blob of a nodule that detection also measured whole (detection's own suppression
+    /// keeps such parts, so that a large false positive cannot hide a nodule it covers).
+    public static func isPart(_ part: NoduleCandidate, of whole: NoduleCandidate) -> Bool {
+        let r = part.diameterPx / 2, R = whole.diameterPx / 2
+        guard r < R else { return false }
+        return ((part.x - whole.x) * (part.x - whole.x) + (part.y - whole.y) * (part.y - whole.y)).squareRoot() + r <= 1.25 * R
     }
 
     static func hasSize(_ c: NoduleCandidate) -> Bool { c.diameterPx > 0 && c.diameterPx.isFinite }

@@ -121,7 +121,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         }
     }
 
-    /// A logistic model over named features: p = 1 / (1 + e^−(b + Σ wᵢ·fᵢ)).
+    /// A model over named, standardised features zᵢ: kind `logistic`,
+    /// p = 1 / (1 + e^−(b + Σ wᵢ·zᵢ + Σ qᵢ·zᵢ²)); kind `perceptron` adds one hidden layer of
+    /// ReLU units to that logit (``HiddenLayer``).
     public struct ScoreModel: Codable, Sendable, Equatable {
         public var kind: String
         public var intercept: Double
@@ -136,11 +138,59 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// Per-feature transform applied before standardising: `log` (natural log,
         /// floored at 1e-4), `clamp40` (clamped to ±40) or `identity` (default).
         public var transforms: [String: String]?
+        /// Kind `perceptron` only: one hidden layer of ReLU units on the standardised
+        /// features, feeding the logistic output alongside `weights`.
+        public var hidden: HiddenLayer?
         /// How and on what data the model was fitted.
         public var fittedOn: String
 
+        public init(kind: String, intercept: Double, weights: [String: Double], means: [String: Double], scales: [String: Double],
+                    quadraticWeights: [String: Double]? = nil, transforms: [String: String]? = nil, hidden: HiddenLayer? = nil,
+                    fittedOn: String) {
+            self.kind = kind
+            self.intercept = intercept
+            self.weights = weights
+            self.means = means
+            self.scales = scales
+            self.quadraticWeights = quadraticWeights
+            self.transforms = transforms
+            self.hidden = hidden
+            self.fittedOn = fittedOn
+        }
+
+        /// Hidden ReLU units: unit u computes max(0, bias[u] + Σₖ weights[u][k]·z(inputs[k]))
+        /// from the standardised (transformed) features z, and adds outputWeights[u] times
+        /// that to the output's logit.
+        public struct HiddenLayer: Codable, Sendable, Equatable {
+            /// Feature names, in input order.
+            public var inputs: [String]
+            /// One row of `inputs.count` weights per unit.
+            public var weights: [[Double]]
+            public var bias: [Double]
+            public var outputWeights: [Double]
+
+            public init(inputs: [String], weights: [[Double]], bias: [Double], outputWeights: [Double]) {
+                self.inputs = inputs
+                self.weights = weights
+                self.bias = bias
+                self.outputWeights = outputWeights
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case inputs, weights, bias
+                case outputWeights = "output_weights"
+            }
+
+            /// Whether the sizes agree and every input is a known feature.
+            var isConsistent: Bool {
+                let known = Set(NoduleFeatures.names)
+                return !weights.isEmpty && inputs.allSatisfy(known.contains) && weights.allSatisfy { $0.count == inputs.count }
+                    && bias.count == weights.count && outputWeights.count == weights.count
+            }
+        }
+
         enum CodingKeys: String, CodingKey {
-            case kind, intercept, weights, means, scales, transforms
+            case kind, intercept, weights, means, scales, transforms, hidden
             case quadraticWeights = "quadratic_weights"
             case fittedOn = "fitted_on"
         }
@@ -168,6 +218,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             for name in quadratic.keys.sorted() {
                 let v = standardised(name)
                 z += quadratic[name]! * v * v
+            }
+            if let hidden {
+                let input = hidden.inputs.map(standardised)
+                for u in hidden.weights.indices {
+                    var a = hidden.bias[u]
+                    for k in input.indices { a += hidden.weights[u][k] * input[k] }
+                    z += hidden.outputWeights[u] * max(0, a)
+                }
             }
             return 1 / (1 + exp(-z))
         }
@@ -210,7 +268,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             try require(classifier.isConsistent,
                         "lung_field.pixel_classifier: features must be \(LungPixelFeatures.names) with matching means, scales (> 0) and layer sizes")
         }
-        try require(score.kind == "logistic", "score.kind must be \"logistic\"")
+        try require(score.kind == "logistic" && score.hidden == nil || score.kind == "perceptron" && score.hidden != nil,
+                    "score.kind must be \"logistic\" (no hidden layer) or \"perceptron\" (with score.hidden)")
+        if let hidden = score.hidden {
+            try require(hidden.isConsistent, "score.hidden: inputs must be known features, with one weight per input and a bias and output weight per unit")
+        }
         let known = Set(NoduleFeatures.names)
         for name in score.weights.keys { try require(known.contains(name), "score.weights: unknown feature '\(name)'") }
         for name in (score.quadraticWeights ?? [:]).keys { try require(known.contains(name), "score.quadratic_weights: unknown feature '\(name)'") }

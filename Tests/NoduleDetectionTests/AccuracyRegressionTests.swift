@@ -7,10 +7,10 @@ import TestSupport
 /// Accuracy regression on the committed reduced-size phantoms (`Data/phantom/ci`,
 /// 8 images, 18 nodules, 0.40–0.48 mm/px, deliberately harsh: median CNR ≈ 6).
 ///
-/// Thresholds sit a little below what pipeline 0.6.0 measured on this set
-/// (sensitivity 5/18 at 4 FP/image, 4/18 with 0.5.0; 6/18 nodules with a
-/// reported candidate; median |diameter error| of those 2.9 mm at these coarse
-/// 0.4–0.48 mm/px),
+/// Thresholds sit a little below what pipeline 0.7.0 measured on this set
+/// (sensitivity 4/18 at 4 FP/image, as with 0.5.0; 5/18 with 0.6.0; 7/18
+/// nodules with a reported candidate; median |diameter error| of those 2.9 mm
+/// at these coarse 0.4–0.48 mm/px),
 /// so a regression fails CI. The
 /// headline accuracy is measured on the full-size evaluation set and reported
 /// in the README, not here.
@@ -30,7 +30,7 @@ struct AccuracyRegressionTests {
         let evaluation = FROCEvaluation(truth: truth, truthFolder: folder, records: records)
         #expect(evaluation.missingImages.isEmpty)
         let atFour = try #require(evaluation.froc.first { $0.falsePositivesPerImage == 4 })
-        #expect(atFour.sensitivity >= 4.0 / 18, "sensitivity at 4 FP/image \(atFour.sensitivity)")
+        #expect(atFour.sensitivity >= 3.0 / 18, "sensitivity at 4 FP/image \(atFour.sensitivity)")
 
         // Every nodule with any reported candidate within the hit radius, and its size error.
         var found = 0
@@ -45,7 +45,7 @@ struct AccuracyRegressionTests {
                 if let d = closest.diameterMM { errors.append(abs(d - nodule.diameterMM)) }
             }
         }
-        #expect(found >= 5, "nodules with a reported candidate: \(found)/18")
+        #expect(found >= 6, "nodules with a reported candidate: \(found)/18")
         errors.sort()
         let median = errors.isEmpty ? .infinity : errors[errors.count / 2]
         #expect(median <= 3.5, "median |diameter error| \(median) mm over \(errors.count) nodules")

@@ -210,6 +210,53 @@ struct LungFieldTests {
     }
 }
 
+@Suite("Score model")
+struct ScoreModelTests {
+    static let features = NoduleFeatures(contrast: 0.2, contrastToNoise: 4, blobness: 0.7, logResponse: 0.05,
+                                         scaleDiameterMM: 12, circularity: 0.8, longAxisMM: 13, shortAxisMM: 11,
+                                         lungDepthMM: 55, insideLung: 1, sphereFit: 0.97, convergence: 0.6, fitResidual: 0.3)
+
+    /// Kind `perceptron`: the logit is the intercept plus the linear and quadratic terms plus
+    /// each ReLU unit's output weight times its activation, on transformed, standardised features.
+    @Test func perceptronArithmetic() throws {
+        let hidden = PipelineDefinition.ScoreModel.HiddenLayer(
+            inputs: ["contrast", "lung_depth_mm"], weights: [[1.5, 0.5], [-2, 1]], bias: [0.25, -3], outputWeights: [2, 4])
+        var model = PipelineDefinition.ScoreModel(
+            kind: "perceptron", intercept: -1, weights: ["circularity": 0.5], means: ["contrast": -2, "lung_depth_mm": 10, "circularity": 0.5],
+            scales: ["contrast": 0.5, "lung_depth_mm": 20, "circularity": 0.1], quadraticWeights: nil,
+            transforms: ["contrast": "log", "lung_depth_mm": "clamp40"], hidden: hidden, fittedOn: "test")
+        let zContrast = (log(0.2) + 2) / 0.5, zDepth = (40.0 - 10) / 20, zCircularity = (0.8 - 0.5) / 0.1
+        let unit0 = max(0, 0.25 + 1.5 * zContrast + 0.5 * zDepth), unit1 = max(0, -3 - 2 * zContrast + zDepth)
+        let logit = -1 + 0.5 * zCircularity + 2 * unit0 + 4 * unit1
+        #expect(unit0 > 0 && unit1 == 0)  // one unit active, one clipped
+        #expect(abs(model.probability(Self.features) - 1 / (1 + exp(-logit))) < 1e-12)
+        // Without the hidden layer it is the logistic model.
+        model.hidden = nil
+        #expect(abs(model.probability(Self.features) - 1 / (1 + exp(-(-1 + 0.5 * zCircularity)))) < 1e-12)
+    }
+
+    @Test("kind and hidden layer must agree, and the layer's sizes and names must be right")
+    func perceptronValidation() throws {
+        var pipeline = try defaultPipeline()
+        let hidden = try #require(pipeline.score.hidden, "the default pipeline's score is a perceptron")
+        #expect(pipeline.score.kind == "perceptron")
+        try pipeline.validate()
+        var wrong = pipeline
+        wrong.score.kind = "logistic"
+        #expect(throws: PipelineError.self) { try wrong.validate() }
+        wrong = pipeline
+        wrong.score.hidden?.bias.removeLast()
+        #expect(throws: PipelineError.self) { try wrong.validate() }
+        wrong = pipeline
+        wrong.score.hidden?.inputs[0] = "no_such_feature"
+        #expect(throws: PipelineError.self) { try wrong.validate() }
+        pipeline.score.hidden = nil
+        pipeline.score.kind = "logistic"
+        try pipeline.validate()
+        #expect(hidden.weights.count == hidden.outputWeights.count)
+    }
+}
+
 @Suite("Detector")
 struct DetectorTests {
     @Test("identical results with 1 and 2 threads")

@@ -292,6 +292,19 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         }
         let picked = NoduleSelection(top: 2, minimumScore: 0.5).select([0.9, 0.4, 0.8, 0.7].map(candidate))
         #expect(picked.map(\.rank) == [0, 2])
+        // Parts: a lobe measured inside a larger nodule's circle is followed as that nodule, whichever
+        // ranks first, and counts once towards top; a blob beside it (not inside) is its own object.
+        func at(_ x: Double, _ y: Double, _ diameterPx: Double, _ score: Double) -> NoduleCandidate {
+            var c = candidate(score)
+            c.x = x; c.y = y; c.diameterPx = diameterPx; c.diameterMM = diameterPx / 2
+            return c
+        }
+        let lobe = at(105, 100, 10, 0.9), whole = at(100, 100, 28, 0.8), beside = at(130, 100, 10, 0.7), other = at(300, 300, 12, 0.6)
+        #expect(NoduleSelection.isPart(lobe, of: whole) && !NoduleSelection.isPart(whole, of: lobe))
+        #expect(!NoduleSelection.isPart(beside, of: whole))  // 30 px + 5 px > 1.25 × 14 px
+        #expect(NoduleSelection(top: 2).select([lobe, whole, beside, other]).map(\.rank) == [1, 2])
+        #expect(NoduleSelection(top: 3).select([lobe, whole, beside, other]).map(\.rank) == [1, 2, 3])
+        #expect(NoduleSelection(top: 2).select([whole, lobe, beside]).map(\.rank) == [0, 2])
         // σ_fit: a round, well-fitted outline has none; shape, profile and open-ray terms add in quadrature.
         var f = candidate(1).features
         #expect(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) == 0)

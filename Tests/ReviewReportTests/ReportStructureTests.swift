@@ -1,3 +1,4 @@
+import ExamSeries
 import Foundation
 import NoduleStore
 import ReviewReport
@@ -102,7 +103,9 @@ import TestSupport
             let html = try fixture.read("patient-\(history.patientID).html")
             for study in history.studies {
                 for image in study.images {
-                    let tracked = image.detections.prefix(3)
+                    // What the report's selection follows (top 3, a part of a larger nodule counted as it).
+                    let tracked = NoduleSelection(top: 3, minimumScore: 0).select(image.detections).map(\.candidate)
+                    #expect(!tracked.isEmpty)
                     for d in tracked {
                         let mm = try #require(d.diameterMM, "the phantoms carry pixel spacing")
                         #expect(html.contains("D = \(Report.number(mm, decimals: 1)) mm"), "\(study.date ?? "?"): \(mm) mm not on the page")
