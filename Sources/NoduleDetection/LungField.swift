@@ -27,6 +27,16 @@ public struct LungField: Sendable {
     public let lungCount: Int
     /// How the mask was made.
     public let source: Source
+    /// Which segmentation method produced the lungs.
+    public let method: Method
+
+    public enum Method: String, Sendable {
+        /// The pipeline's per-pixel classifier (``LungPixelClassifier``).
+        case classifier
+        /// Otsu thresholds, morphology and apex growth: pipelines without a classifier, and
+        /// the fallback when the classifier leaves a side without a plausible lung.
+        case threshold
+    }
 
     public enum Source: String, Sendable {
         /// Both lungs segmented.
@@ -48,11 +58,22 @@ public struct LungField: Sendable {
         spacingMM = spacing
         let minimumArea = p.minimumLungAreaMM2 / (spacing * spacing)
         var best: (mask: [UInt8], count: Int)
+        var method = p.pixelClassifier == nil ? Method.threshold : Method.classifier
         if let classifier = p.pixelClassifier {
             let features = LungPixelFeatures(image: grid.image, spacingMM: spacing, fromAirMM: grid.fromAirMM, body: grid.body)
             let probability = classifier.probabilities(features)
             best = LungField.largestPerSide(probability.map { $0 > Float(classifier.threshold) }, width: w, height: h,
                                             minimumArea: minimumArea, closingRadius: p.closingRadiusMM / spacing)
+            // An image unlike those the classifier was fitted on can leave a side without a
+            // plausible lung: then the threshold method is asked too, and whichever finds more
+            // lungs is used (the classifier on a tie).
+            if best.count < 2 {
+                let threshold = LungField.thresholdSegmentation(grid, parameters: p, minimumArea: minimumArea)
+                if threshold.count > best.count {
+                    best = threshold
+                    method = .threshold
+                }
+            }
         } else {
             best = LungField.thresholdSegmentation(grid, parameters: p, minimumArea: minimumArea)
         }
@@ -88,6 +109,7 @@ public struct LungField: Sendable {
         searchRegion = region
         lungCount = best.count
         self.source = source
+        self.method = method
         let insideDistance = Morphology.distance(to: final.map { $0 == 0 }, width: w, height: h)
         let outsideDistance = Morphology.distance(to: final.map { $0 != 0 }, width: w, height: h)
         signedDistanceMM = (0..<(w * h)).map { i in Float(spacing) * (final[i] != 0 ? insideDistance[i] : -outsideDistance[i]) }

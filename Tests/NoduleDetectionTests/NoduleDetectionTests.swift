@@ -176,6 +176,25 @@ struct LungFieldTests {
         #expect(zip(classifierIoU, thresholdIoU).allSatisfy { $0 > $1 }, "classifier \(classifierIoU) vs threshold \(thresholdIoU)")
     }
 
+    /// A classifier that leaves a side without a plausible lung (here: one that never says lung)
+    /// is backed by the threshold method, which is then used and named in the warnings.
+    @Test func aClassifierThatFindsNoLungFallsBackToTheThresholdMethod() throws {
+        var pipeline = try defaultPipeline()
+        var classifier = try #require(pipeline.lungField.pixelClassifier)
+        classifier.outputWeights = classifier.outputWeights.map { _ in 0 }
+        classifier.outputBias = -10
+        pipeline.lungField.pixelClassifier = classifier
+        let chest = Self.simpleChest()
+        let result = NoduleDetector(pipeline: pipeline).detect(chest.radiograph())
+        #expect(result.lungField.method == .threshold && result.lungField.lungCount == 2)
+        #expect(result.warnings.contains { $0.contains("threshold method, which was used instead") })
+        let iou = Self.iou(result.lungField, inputWidth: chest.width, inputHeight: chest.height, truth: chest.lungContains)
+        #expect(iou >= 0.9, "IoU \(iou)")
+        // The default classifier finds both lungs itself.
+        let own = NoduleDetector(pipeline: try defaultPipeline()).detect(chest.radiograph())
+        #expect(own.lungField.method == .classifier && !own.warnings.contains { $0.contains("threshold method") })
+    }
+
     /// Probabilities follow the documented arithmetic: standardise, ReLU hidden layer, logistic output.
     @Test func classifierArithmetic() throws {
         let n = LungPixelFeatures.names.count
