@@ -108,30 +108,31 @@ final class DICOMWorkerPool: @unchecked Sendable {
                 if attempt == 0 { continue }
                 throw DecodingFailure.workerCrashed(detail: detail)
             }
-            switch receive(DICOMWorkerProtocol.headerSize, from: worker, deadline: deadline) {
-            case .timedOut:
+            let head = try receiveResponse(DICOMWorkerProtocol.headerSize, from: worker, deadline: deadline, timeoutSeconds: timeoutSeconds)
+            guard let (status, length) = DICOMWorkerProtocol.parseHeader(head, magic: DICOMWorkerProtocol.responseMagic) else {
                 discard(worker, kill: true)
-                throw DecodingFailure.timedOut(seconds: timeoutSeconds)
-            case .closed:
-                throw DecodingFailure.workerCrashed(detail: discard(worker, kill: false))
-            case .data(let head):
-                guard let (status, length) = DICOMWorkerProtocol.parseHeader(head, magic: DICOMWorkerProtocol.responseMagic) else {
-                    discard(worker, kill: true)
-                    throw DecodingFailure.workerCrashed(detail: "protocol error: bad response header")
-                }
-                switch receive(length, from: worker, deadline: deadline) {
-                case .timedOut:
-                    discard(worker, kill: true)
-                    throw DecodingFailure.timedOut(seconds: timeoutSeconds)
-                case .closed:
-                    throw DecodingFailure.workerCrashed(detail: discard(worker, kill: false))
-                case .data(let body):
-                    checkIn(worker)
-                    return (status, body)
-                }
+                throw DecodingFailure.workerCrashed(detail: "protocol error: bad response header")
             }
+            let body = try receiveResponse(length, from: worker, deadline: deadline, timeoutSeconds: timeoutSeconds)
+            checkIn(worker)
+            return (status, body)
         }
         throw DecodingFailure.workerCrashed(detail: "worker died twice before reading the request")
+    }
+
+    /// Reads `count` bytes of a response. A worker that hangs past the deadline is killed
+    /// (`.timedOut`); one that closes its socket mid-response has crashed (`.workerCrashed`,
+    /// with how it ended). Either way it is discarded.
+    private func receiveResponse(_ count: Int, from worker: Worker, deadline: UInt64, timeoutSeconds: Double) throws -> [UInt8] {
+        switch receive(count, from: worker, deadline: deadline) {
+        case .data(let bytes):
+            return bytes
+        case .timedOut:
+            discard(worker, kill: true)
+            throw DecodingFailure.timedOut(seconds: timeoutSeconds)
+        case .closed:
+            throw DecodingFailure.workerCrashed(detail: discard(worker, kill: false))
+        }
     }
 
     // MARK: Worker lifecycle
