@@ -19,7 +19,7 @@ bin) on a held-out half of the images, so calibration is checked, not assumed.
 Usage:
   python3 Pipelines/tools/fit_score_model.py --pipeline Pipelines/cxr-nodules.json \\
       --truth TRAIN/truth.json --results TRAIN/results.jsonl --out Pipelines/cxr-nodules.json \\
-      --describe "60 phantoms, make_phantoms.py --seed 1001" [--hidden 8 --alpha 0.1 --seed 0]
+      --describe "60 phantoms, make_phantoms.py --seed 1001" [--hidden 8 --alpha 0.1 --seed 0 --ensemble 3]
 """
 import argparse
 import json
@@ -97,6 +97,9 @@ def main():
                     help="units of one hidden ReLU layer (kind perceptron, fitted with scikit-learn's MLPClassifier); 0: logistic")
     ap.add_argument("--alpha", type=float, default=0.1, help="L2 penalty of the perceptron")
     ap.add_argument("--seed", type=int, default=0, help="the perceptron's random_state")
+    ap.add_argument("--ensemble", type=int, default=1,
+                    help="average the logits of this many perceptrons (random_state seed, seed+1, …); written as one "
+                         "hidden layer of ensemble × hidden units with output weights divided by the count")
     args = ap.parse_args()
     if args.hidden and args.quadratic:
         raise SystemExit("--quadratic is for the logistic model only")
@@ -120,11 +123,14 @@ def main():
         from sklearn.neural_network import MLPClassifier
 
         def fit_model(xs, ys):
-            return MLPClassifier(hidden_layer_sizes=(args.hidden,), activation="relu", alpha=args.alpha,
-                                 max_iter=2000, random_state=args.seed).fit(xs, ys)
+            return [MLPClassifier(hidden_layer_sizes=(args.hidden,), activation="relu", alpha=args.alpha,
+                                  max_iter=2000, random_state=args.seed + k).fit(xs, ys) for k in range(args.ensemble)]
 
-        def predict(model, xs):
-            return model.predict_proba(xs)[:, 1]
+        def predict(models, xs):
+            # The mean of the members' logits, which is what the merged hidden layer computes.
+            logits = [m.intercepts_[1][0] + np.maximum(xs @ m.coefs_[0] + m.intercepts_[0], 0) @ m.coefs_[1][:, 0]
+                      for m in models]
+            return 1 / (1 + np.exp(-np.mean(logits, axis=0)))
     else:
         def fit_model(xs, ys):
             return fit(xs, ys, args.l2)
@@ -151,21 +157,24 @@ def main():
         "transforms": {f: ("log" if transform(f, math.e) == 1.0 else ("clamp40" if f == "lung_depth_mm" else "identity")) for f in names},
     }
     if args.hidden:
-        w_in, w_out = model.coefs_
+        count = len(model)
+        members = (f"the mean logit of {count} perceptrons (random_state {args.seed}–{args.seed + count - 1}), "
+                   f"merged into one layer of {count * args.hidden} units" if count > 1 else f"random_state {args.seed}")
         definition["score"] = {
             "kind": "perceptron",
-            "intercept": round(float(model.intercepts_[1][0]), 6),
+            "intercept": round(float(np.mean([m.intercepts_[1][0] for m in model])), 6),
             "weights": {},
             "hidden": {
                 "inputs": names,
-                "weights": [[round(float(w_in[k, u]), 6) for k in range(len(names))] for u in range(args.hidden)],
-                "bias": [round(float(v), 6) for v in model.intercepts_[0]],
-                "output_weights": [round(float(w_out[u, 0]), 6) for u in range(args.hidden)],
+                "weights": [[round(float(m.coefs_[0][k, u]), 6) for k in range(len(names))]
+                            for m in model for u in range(args.hidden)],
+                "bias": [round(float(v), 6) for m in model for v in m.intercepts_[0]],
+                "output_weights": [round(float(m.coefs_[1][u, 0]) / count, 6) for m in model for u in range(args.hidden)],
             },
             **common,
             "fitted_on": f"{args.describe}; {len(y)} candidates ({int(y.sum())} hits by the evaluation rule); "
                          f"one hidden layer of {args.hidden} ReLU units on standardised features, scikit-learn "
-                         f"MLPClassifier (alpha {args.alpha}, random_state {args.seed}), Pipelines/tools/fit_score_model.py",
+                         f"MLPClassifier (alpha {args.alpha}), {members}; Pipelines/tools/fit_score_model.py",
         }
     else:
         w = model

@@ -17,7 +17,9 @@ import Glibc
 /// A projected sphere has the profile A·√(1 − ρ²/R²), whose level f·A lies at
 /// ρ = R·√(1 − f²); the contour diameter is divided by √(1 − f²) to give the
 /// sphere's diameter. This is the physical model of a nodule on a projection
-/// radiograph, not a fit to one phantom generator.
+/// radiograph, not a fit to one phantom generator. The size is then set by a
+/// robust fit of that model (``SphereProfileFit``), started from the mean axis
+/// or, with `sphere_fit_start: long-axis`, from the long axis.
 public struct NoduleMeasurement: Sendable, Equatable {
     /// Refined centre, px of the measurement image.
     public var x: Double
@@ -217,8 +219,12 @@ public struct NoduleMeasurement: Sendable, Equatable {
         var scale = sphere
         var fitResidual = 1.0
         let rayDiameter = (longAxis + min(shortAxis, longAxis)) / 2 * sphere
+        // The fit's window is 1.8 × its starting radius, and must reach background on every
+        // side: started from the mean axis, a round nodule whose short-axis rays stopped at a
+        // rib edge is fitted in a window too small for it, and comes out undersized.
+        let startRadius = p.sphereFitStartsFromLongAxis ? longAxis * sphere / 2 : rayDiameter / 2
         if let fit = SphereProfileFit.fit(image, x: centre.x + Double(px0), y: centre.y + Double(py0),
-                                          radius: rayDiameter / 2, amplitude: contrast),
+                                          radius: startRadius, amplitude: contrast),
            fit.radius > 0.5 * rayDiameter / 2, fit.radius < 2 * rayDiameter / 2 {
             scale = sphere * (2 * fit.radius) / rayDiameter
             fitResidual = fit.relativeResidual

@@ -111,6 +111,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// Inner and outer radius of the background annulus, × the scale radius.
         public var backgroundInner: Double
         public var backgroundOuter: Double
+        /// Where the projected-sphere fit starts: `long-axis` (from 0.8.0: the rays' long
+        /// axis, since rays crossing rib edges stop early and cut the short axis) or
+        /// `mean-axis` (earlier pipelines and the default: the mean of long and short axis).
+        public var sphereFitStart: String?
 
         enum CodingKeys: String, CodingKey {
             case measureSpacingMM = "measure_spacing_mm"
@@ -118,7 +122,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case contourFraction = "contour_fraction"
             case backgroundInner = "background_inner"
             case backgroundOuter = "background_outer"
+            case sphereFitStart = "sphere_fit_start"
         }
+
+        /// Whether the sphere fit starts from the long axis.
+        var sphereFitStartsFromLongAxis: Bool { sphereFitStart == "long-axis" }
     }
 
     /// A model over named, standardised features zᵢ: kind `logistic`,
@@ -263,6 +271,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         try require(measurement.contourFraction > 0.05 && measurement.contourFraction < 0.95, "measurement.contour_fraction must be in (0.05, 0.95)")
         try require(measurement.backgroundInner >= 1 && measurement.backgroundOuter > measurement.backgroundInner,
                     "measurement: 1 ≤ background_inner < background_outer")
+        try require(["long-axis", "mean-axis"].contains(measurement.sphereFitStart ?? "mean-axis"),
+                    "measurement.sphere_fit_start must be \"long-axis\" or \"mean-axis\"")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
         if let classifier = lungField.pixelClassifier {
             try require(classifier.isConsistent,

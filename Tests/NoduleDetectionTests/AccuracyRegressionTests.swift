@@ -7,13 +7,18 @@ import TestSupport
 /// Accuracy regression on the committed reduced-size phantoms (`Data/phantom/ci`,
 /// 8 images, 18 nodules, 0.40–0.48 mm/px, deliberately harsh: median CNR ≈ 6).
 ///
-/// Thresholds sit a little below what pipeline 0.7.0 measured on this set
-/// (sensitivity 4/18 at 4 FP/image, as with 0.5.0; 5/18 with 0.6.0; 7/18
-/// nodules with a reported candidate; median |diameter error| of those 2.9 mm
-/// at these coarse 0.4–0.48 mm/px),
-/// so a regression fails CI. The
-/// headline accuracy is measured on the full-size evaluation set and reported
-/// in the README, not here.
+/// Thresholds sit a little beyond what pipeline 0.8.0 measured on this set:
+/// sensitivity 4/18 at 4 FP/image (5/18 with 0.6.0, 4/18 with 0.5.0 and 0.7.0);
+/// 8/18 nodules with a reported candidate within the hit radius (7 with 0.7.0);
+/// and the evaluation's own diameter error of its hits at 2 FP/image, median
+/// 0.75 mm over 3 hits (0.78 mm with 0.7.0), at these coarse 0.4–0.48 mm/px.
+/// (Until 0.7.0 the sizing check took the candidate *closest to the centre* of
+/// every nodule with one: on these harsh phantoms that is often a lobe or part,
+/// so the figure said more about which part lies nearest the centre than about
+/// sizing, and it grew whenever another nodule was found through a part. 0.8.0
+/// finds one more that way; that statistic went from 2.9 to 9.3 mm while the
+/// hits' sizing improved.) A regression fails CI. The headline accuracy is
+/// measured on the full-size evaluation set and reported in the README, not here.
 @Suite("Accuracy regression (CI phantoms)")
 struct AccuracyRegressionTests {
     @Test func phantomFROCAndSizing() throws {
@@ -32,22 +37,20 @@ struct AccuracyRegressionTests {
         let atFour = try #require(evaluation.froc.first { $0.falsePositivesPerImage == 4 })
         #expect(atFour.sensitivity >= 3.0 / 18, "sensitivity at 4 FP/image \(atFour.sensitivity)")
 
-        // Every nodule with any reported candidate within the hit radius, and its size error.
+        // Every nodule with any reported candidate within the hit radius.
         var found = 0
-        var errors: [Double] = []
         for (image, record) in zip(truth.images, records) {
-            for nodule in image.nodules {
-                let near = record.nodules.filter {
-                    hypot($0.x - nodule.x, $0.y - nodule.y) * image.pixelSpacingMM <= max(nodule.diameterMM / 2, FROCEvaluation.minimumHitRadiusMM)
-                }
-                guard let closest = near.min(by: { hypot($0.x - nodule.x, $0.y - nodule.y) < hypot($1.x - nodule.x, $1.y - nodule.y) }) else { continue }
+            for nodule in image.nodules where record.nodules.contains(where: {
+                hypot($0.x - nodule.x, $0.y - nodule.y) * image.pixelSpacingMM <= max(nodule.diameterMM / 2, FROCEvaluation.minimumHitRadiusMM)
+            }) {
                 found += 1
-                if let d = closest.diameterMM { errors.append(abs(d - nodule.diameterMM)) }
             }
         }
-        #expect(found >= 6, "nodules with a reported candidate: \(found)/18")
-        errors.sort()
-        let median = errors.isEmpty ? .infinity : errors[errors.count / 2]
-        #expect(median <= 3.5, "median |diameter error| \(median) mm over \(errors.count) nodules")
+        #expect(found >= 7, "nodules with a reported candidate: \(found)/18")
+        // The diameter error of the hits at 2 FP/image, as `nodules evaluate` reports it.
+        let sizing = evaluation.diameterError
+        #expect(sizing.hits >= 2, "hits at 2 FP/image: \(sizing.hits)")
+        let median = try #require(sizing.medianAbsoluteMM, "the phantoms carry pixel spacing")
+        #expect(median <= 1.5, "median |diameter error| of hits \(median) mm over \(sizing.hits)")
     }
 }
