@@ -57,11 +57,10 @@ public struct NoduleSelection: Sendable, Equatable {
         var chosen: [(rank: Int, candidate: NoduleCandidate)] = []
         for (rank, c) in candidates.enumerated() where c.score >= minimumScore && Self.hasSize(c) {
             if chosen.contains(where: { Self.isPart(c, of: $0.candidate) }) { continue }
-            let parts = chosen.filter { Self.isPart($0.candidate, of: c) }
-            if parts.isEmpty && chosen.count == top { break }
-            chosen.removeAll { Self.isPart($0.candidate, of: c) }
-            chosen.append((rank, c))
-            chosen.sort { $0.rank < $1.rank }
+            let before = chosen.count
+            chosen.removeAll { Self.isPart($0.candidate, of: c) }  // c replaces its parts
+            if chosen.count == before && before == top { break }
+            chosen.append((rank, c))  // ranks only grow, so `chosen` stays in rank order
         }
         return chosen
     }
@@ -77,6 +76,21 @@ public struct NoduleSelection: Sendable, Equatable {
     }
 
     static func hasSize(_ c: NoduleCandidate) -> Bool { c.diameterPx > 0 && c.diameterPx.isFinite }
+
+    /// Whether two nodules of diameters `a` and `b` (mm) with centres `distance` mm apart are the
+    /// same object across exams: within max(``corroborationGateMM``, ½ of the larger diameter),
+    /// diameters within a factor ``corroborationDiameterRatio``. Corroboration and re-measurement both use it.
+    func isSameObject(distanceMM distance: Double, diameterMM a: Double, _ b: Double) -> Bool {
+        distance <= gateMM(diameterMM: max(a, b)) && diametersAgree(a, b)
+    }
+
+    /// Whether diameters `a` and `b` are within a factor ``corroborationDiameterRatio`` of each other.
+    func diametersAgree(_ a: Double, _ b: Double) -> Bool {
+        max(a, b) / max(min(a, b), 1e-9) <= corroborationDiameterRatio
+    }
+
+    /// The corroboration gate for a nodule of diameter `d` mm: max(``corroborationGateMM``, ½·d), mm.
+    func gateMM(diameterMM d: Double) -> Double { max(corroborationGateMM, d / 2) }
 
     /// One exam's stored candidates (rank order) with what places them in the reference exam.
     struct ExamCandidates {
@@ -120,9 +134,7 @@ public struct NoduleSelection: Sendable, Equatable {
                     for i in open {
                         guard let here = exams[b].placed(i) else { continue }
                         let distance = ((here.x - chosen.x) * (here.x - chosen.x) + (here.y - chosen.y) * (here.y - chosen.y)).squareRoot()
-                        let ratio = max(here.diameter, chosen.diameter) / max(min(here.diameter, chosen.diameter), 1e-9)
-                        guard distance <= max(corroborationGateMM, max(here.diameter, chosen.diameter) / 2),
-                              ratio <= corroborationDiameterRatio else { continue }
+                        guard isSameObject(distanceMM: distance, diameterMM: here.diameter, chosen.diameter) else { continue }
                         if best == nil || distance < best!.distance { best = (i, distance) }
                     }
                     if let best { extra.insert(best.rank) }

@@ -241,7 +241,7 @@ public struct TrackInputBuilder: Sendable {
                     guard seed.diameterMM.map({ $0 > 0 }) == true, let inReference = placed[a].placed(rank) else { continue }
                     let expected = fromReference.apply(xMM: inReference.x, yMM: inReference.y)
                     let diameter = inReference.diameter / toReferenceB.scale
-                    let gate = max(selection.corroborationGateMM, diameter / 2)
+                    let gate = selection.gateMM(diameterMM: diameter)
                     func near(_ p: (x: Double, y: Double)) -> Bool {
                         (p.x - expected.xMM) * (p.x - expected.xMM) + (p.y - expected.yMM) * (p.y - expected.yMM) <= gate * gate
                     }
@@ -253,11 +253,10 @@ public struct TrackInputBuilder: Sendable {
                         parameters: pipeline.measurement) else { continue }
                     let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
                     let measuredDiameter = m.diameter * fineMM
-                    let ratio = max(measuredDiameter, diameter) / max(min(measuredDiameter, diameter), 1e-9)
                     let contrastToNoise = m.contrast / max(m.backgroundNoise, 1e-6)
                     guard m.contrast >= 0.5 * seed.features.contrast, contrastToNoise >= 0.5 * seed.features.contrastToNoise,
                           m.sphereFit >= 0.8, m.fitResidual <= 0.5, near((x, y)),
-                          ratio <= selection.corroborationDiameterRatio else { continue }
+                          selection.diametersAgree(measuredDiameter, diameter) else { continue }
                     let uncertainty = SizingUncertainty.fitSigmaMM(
                         longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,
                         openRays: m.openRayFraction, diameterMM: measuredDiameter)

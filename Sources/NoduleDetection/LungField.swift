@@ -60,8 +60,7 @@ public struct LungField: Sendable {
         var best: (mask: [UInt8], count: Int)
         var method = p.pixelClassifier == nil ? Method.threshold : Method.classifier
         if let classifier = p.pixelClassifier {
-            let features = LungPixelFeatures(image: grid.image, spacingMM: spacing, fromAirMM: grid.fromAirMM, body: grid.body)
-            let probability = classifier.probabilities(features)
+            let probability = classifier.probabilities(LungPixelFeatures(grid))
             best = LungField.largestPerSide(probability.map { $0 > Float(classifier.threshold) }, width: w, height: h,
                                             minimumArea: minimumArea, closingRadius: p.closingRadiusMM / spacing)
             // An image unlike those the classifier was fitted on can leave a side without a
@@ -119,8 +118,7 @@ public struct LungField: Sendable {
     /// classifier sees them (what `nodules lung-features` writes for fitting).
     public static func pixelFeatures(working: FloatImage, workingSpacingMM: Double,
                                      parameters p: PipelineDefinition.LungFieldParameters) -> LungPixelFeatures {
-        let grid = LungFieldGrid(working: working, workingSpacingMM: workingSpacingMM, parameters: p, exposedFieldBand: true)
-        return LungPixelFeatures(image: grid.image, spacingMM: grid.spacingMM, fromAirMM: grid.fromAirMM, body: grid.body)
+        LungPixelFeatures(LungFieldGrid(working: working, workingSpacingMM: workingSpacingMM, parameters: p, exposedFieldBand: true))
     }
 
     /// Signed distance to the border at a point given in mask px (bilinear), mm.

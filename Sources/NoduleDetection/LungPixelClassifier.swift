@@ -116,14 +116,22 @@ public struct LungPixelFeatures: Sendable {
 
     public let width: Int
     public let height: Int
+    /// Grid spacing, mm/px.
+    public let spacingMM: Double
     public let values: [Float]
 
     /// Features given directly (`values.count == width · height · names.count`).
-    public init(width: Int, height: Int, values: [Float]) {
+    public init(width: Int, height: Int, spacingMM: Double, values: [Float]) {
         precondition(values.count == width * height * LungPixelFeatures.names.count)
         self.width = width
         self.height = height
+        self.spacingMM = spacingMM
         self.values = values
+    }
+
+    /// The features of a lung-field grid (its image, spacing, and distance from outside air).
+    init(_ grid: LungFieldGrid) {
+        self.init(image: grid.image, spacingMM: grid.spacingMM, fromAirMM: grid.fromAirMM, body: grid.body)
     }
 
     /// - Parameters:
@@ -134,6 +142,7 @@ public struct LungPixelFeatures: Sendable {
         let w = image.width, h = image.height, count = w * h
         width = w
         height = h
+        self.spacingMM = spacingMM
         let raw = image.values
         var bodyValues = (0..<count).filter { body[$0] }.map { raw[$0] }
         if bodyValues.count < 16 { bodyValues = raw }
@@ -170,18 +179,21 @@ public struct LungPixelFeatures: Sendable {
         }
         let n = LungPixelFeatures.names.count
         var out = [Float](repeating: 0, count: count * n)
-        for i in 0..<count {
-            let x = Float(i % w), y = i / w
-            let g = (smoothed[0][i], smoothed[1][i], smoothed[2][i], smoothed[3][i], smoothed[4][i])
-            let f: [Float] = [
-                (x - centre) / halfWidth, abs(x - centre) / halfWidth, (Float(y) - y0) / bodyHeight,
-                min(fromAirMM[i], 80) / 80,
-                g.0, g.1, g.2, g.3, g.4,
-                g.0 - g.1, g.1 - g.2, g.2 - g.3, g.3 - g.4, g.0 - g.4,
-                (gx[i] * gx[i] + gy[i] * gy[i]).squareRoot(),
-                (g.1 - rowLow[y]) / (rowHigh[y] - rowLow[y] + 1e-3),
-            ]
-            for k in 0..<n { out[i * n + k] = f[k] }
+        // Written in place, in the order of `names` (no per-pixel array).
+        out.withUnsafeMutableBufferPointer { out in
+            for i in 0..<count {
+                let x = Float(i % w), y = i / w
+                let g = (smoothed[0][i], smoothed[1][i], smoothed[2][i], smoothed[3][i], smoothed[4][i])
+                let f = out.baseAddress! + i * n
+                f[0] = (x - centre) / halfWidth
+                f[1] = abs(x - centre) / halfWidth
+                f[2] = (Float(y) - y0) / bodyHeight
+                f[3] = min(fromAirMM[i], 80) / 80
+                (f[4], f[5], f[6], f[7], f[8]) = g
+                (f[9], f[10], f[11], f[12], f[13]) = (g.0 - g.1, g.1 - g.2, g.2 - g.3, g.3 - g.4, g.0 - g.4)
+                f[14] = (gx[i] * gx[i] + gy[i] * gy[i]).squareRoot()
+                f[15] = (g.1 - rowLow[y]) / (rowHigh[y] - rowLow[y] + 1e-3)
+            }
         }
         values = out
     }

@@ -47,8 +47,7 @@ struct LungFeatures: ParsableCommand {
                 let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
                 let data = features.values.withUnsafeBytes { Array($0) }
                 try AtomicFile.write(data, to: "\(out)/\(stem).lungfeatures.f32")
-                let spacing = normalised.workingSpacingMM * Double(normalised.working.width) / Double(features.width)
-                let header: [String: Any] = ["width": features.width, "height": features.height, "spacing_mm": spacing,
+                let header: [String: Any] = ["width": features.width, "height": features.height, "spacing_mm": features.spacingMM,
                                              "features": LungPixelFeatures.names, "image": path]
                 try AtomicFile.write(Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])),
                                      to: "\(out)/\(stem).lungfeatures.json")

@@ -199,7 +199,7 @@ struct LungFieldTests {
     @Test func classifierArithmetic() throws {
         let n = LungPixelFeatures.names.count
         // Two pixels: feature k of pixel p is p + k/10.
-        let features = LungPixelFeatures(width: 2, height: 1, values: (0..<2).flatMap { p in (0..<n).map { Float(p) + Float($0) / 10 } })
+        let features = LungPixelFeatures(width: 2, height: 1, spacingMM: 2, values: (0..<2).flatMap { p in (0..<n).map { Float(p) + Float($0) / 10 } })
         var hidden = [[Double]](repeating: [Double](repeating: 0, count: n), count: 2)
         hidden[0][4] = 2      // unit 0: 2·z(g2) + 1
         hidden[1][0] = -1     // unit 1: −z(x_signed) − 0.5 (negative for both pixels after the ReLU)
