@@ -20,6 +20,17 @@ Usage:
   python3 Pipelines/tools/fit_score_model.py --pipeline Pipelines/cxr-nodules.json \\
       --truth TRAIN/truth.json --results TRAIN/results.jsonl --out Pipelines/cxr-nodules.json \\
       --describe "60 phantoms, make_phantoms.py --seed 1001" [--hidden 8 --alpha 0.1 --seed 0 --ensemble 3]
+
+--truth/--results may be repeated (paired in order) to fit on several phantom sets.
+
+With --target prerank the model is written to candidates.prerank instead: the
+ranking that chooses which scale-space maxima are measured. It may use only the
+blob-stage features (log_response, blobness, scale_diameter_mm, lung_depth_mm),
+and should be fitted on a run that measures and reports far more candidates than
+the pipeline keeps (e.g. maximum_candidates = maximum_reported = 300), so that
+maxima the old ranking dropped are in the data. Pipeline 0.9.0's was made with
+  --target prerank --features log_response,blobness,scale_diameter_mm,lung_depth_mm \\
+  --quadratic log_response,scale_diameter_mm,lung_depth_mm
 """
 import argparse
 import json
@@ -86,10 +97,15 @@ def fit(x, y, l2=1.0, iterations=50):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pipeline", required=True)
-    ap.add_argument("--truth", required=True)
-    ap.add_argument("--results", required=True)
+    ap.add_argument("--truth", required=True, action="append",
+                    help="truth.json; repeat with --results for several phantom sets (paired in order)")
+    ap.add_argument("--results", required=True, action="append")
     ap.add_argument("--out", required=True)
     ap.add_argument("--describe", required=True, help="what the training data was")
+    ap.add_argument("--target", choices=["score", "prerank"], default="score",
+                    help="write the model as the score, or as candidates.prerank (blob-stage features only: "
+                         "log_response, blobness, scale_diameter_mm, lung_depth_mm; fit it on the records of a run "
+                         "that reports every candidate of a large maximum_candidates)")
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--features", default=",".join(FEATURES))
     ap.add_argument("--quadratic", default="", help="features that also enter squared (after standardising)")
@@ -104,7 +120,14 @@ def main():
     if args.hidden and args.quadratic:
         raise SystemExit("--quadratic is for the logistic model only")
     names = [f for f in args.features.split(",") if f]
-    rows = load(args.truth, args.results)
+    if len(args.truth) != len(args.results):
+        raise SystemExit("give one --results per --truth")
+    rows = []
+    for truth, results in zip(args.truth, args.results):
+        offset = 1 + max((r[0] for r in rows), default=-1)
+        # Keep each set's even/odd image split (for the calibration check) while making indices unique.
+        offset += offset % 2
+        rows += [(offset + i, f, label) for i, f, label in load(truth, results)]
     if not rows:
         raise SystemExit("no candidates matched the truth")
     columns = [FEATURES.index(f) for f in names]
@@ -160,7 +183,7 @@ def main():
         count = len(model)
         members = (f"the mean logit of {count} perceptrons (random_state {args.seed}–{args.seed + count - 1}), "
                    f"merged into one layer of {count * args.hidden} units" if count > 1 else f"random_state {args.seed}")
-        definition["score"] = {
+        model_json = {
             "kind": "perceptron",
             "intercept": round(float(np.mean([m.intercepts_[1][0] for m in model])), 6),
             "weights": {},
@@ -178,7 +201,7 @@ def main():
         }
     else:
         w = model
-        definition["score"] = {
+        model_json = {
             "kind": "logistic",
             "intercept": round(float(w[0]), 6),
             "weights": {f: round(float(v), 6) for f, v in zip(names, w[1:1 + len(names)])},
@@ -190,6 +213,13 @@ def main():
         }
         for f_, v in zip(names + [q + "^2" for q in quadratic], w[1:]):
             print(f"  weight {f_:20s} {v:+.3f}")
+    if args.target == "prerank":
+        stage = {"log_response", "blobness", "scale_diameter_mm", "lung_depth_mm"}
+        if not set(names) <= stage:
+            raise SystemExit(f"--target prerank takes only {sorted(stage)} (--features)")
+        definition["candidates"]["prerank"] = model_json
+    else:
+        definition["score"] = model_json
     with open(args.out, "w") as f:
         json.dump(definition, f, indent=2, ensure_ascii=False)
         f.write("\n")

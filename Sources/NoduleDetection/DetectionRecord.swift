@@ -221,6 +221,18 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     /// Robust residual of the projected-sphere fit relative to its amplitude (1 if the fit failed).
     public var fitResidual: Double
 
+    /// Features known at a scale-space maximum, before measurement: what
+    /// ``PipelineDefinition/CandidateParameters/prerank`` may use.
+    public static let blobStageNames = ["log_response", "blobness", "scale_diameter_mm", "lung_depth_mm"]
+
+    /// A maximum's blob-stage features (``blobStageNames``); the measured ones are left at
+    /// their defaults and must not be read.
+    public static func blobStage(logResponse: Double, blobness: Double, scaleDiameterMM: Double, lungDepthMM: Double) -> NoduleFeatures {
+        NoduleFeatures(contrast: 0, contrastToNoise: 0, blobness: blobness, logResponse: logResponse,
+                       scaleDiameterMM: scaleDiameterMM, circularity: 0, longAxisMM: 0, shortAxisMM: 0,
+                       lungDepthMM: lungDepthMM, insideLung: 0)
+    }
+
     public init(contrast: Double, contrastToNoise: Double, blobness: Double, logResponse: Double,
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
                 lungDepthMM: Double, insideLung: Double, background: Double = 0, backgroundGradient: Double = 0,

@@ -61,11 +61,22 @@ public struct NoduleDetector: Sendable {
                                           scaleSpace: space) { x, y in allowed[y * workingWidth + x] }
         // Maxima arrive sorted by response; blobness (a local Hessian per maximum)
         // is computed only for the strongest few hundred.
+        // The rank NMS orders by (ties by index, i.e. response): the response, or the pipeline's
+        // pre-rank model over the blob-stage features.
         var ranked: [(blob: BlobCandidate, rank: Double)] = []
         for var b in blobs.prefix(8 * p.candidates.maximumCandidates) {
             b.blobness = LocalHessian.blobness(LocalHessian.at(working, x: b.x, y: b.y, sigma: b.sigma))
-            if b.blobness >= p.candidates.minimumBlobness { ranked.append((b, b.response)) }
+            guard b.blobness >= p.candidates.minimumBlobness else { continue }
+            var rank = b.response
+            if let prerank = p.candidates.prerank {
+                let mx = (b.x + 0.5) * toMask.x - 0.5, my = (b.y + 0.5) * toMask.y - 0.5
+                rank = prerank.probability(.blobStage(logResponse: b.response, blobness: b.blobness,
+                                                      scaleDiameterMM: 2 * b.radius * normalised.workingSpacingMM,
+                                                      lungDepthMM: lungs.depthMM(x: mx, y: my)))
+            }
+            ranked.append((b, rank))
         }
+
         blobs = ranked.map(\.blob)
         let kept = NonMaximumSuppression.keep(
             ranked.map { .init(x: $0.blob.x, y: $0.blob.y, radius: $0.blob.radius, score: $0.rank) },

@@ -81,8 +81,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// Non-maximum suppression: two candidates overlap when their centres are
         /// closer than this fraction of the larger radius.
         public var suppressionOverlap: Double
-        /// At most this many candidates are measured per image (highest response first).
+        /// At most this many candidates are measured per image: the first by `prerank`
+        /// when the definition has one, else by response.
         public var maximumCandidates: Int
+        /// Optional model that ranks scale-space maxima before measurement, over the
+        /// features known at that stage (``NoduleFeatures/blobStageNames``: response,
+        /// blobness, scale, lung depth at the maximum). Without it maxima are ranked by
+        /// response, which favours bright anatomy over faint nodules.
+        public var prerank: ScoreModel?
         /// At most this many candidates are reported per image (highest score first).
         public var maximumReported: Int
 
@@ -97,6 +103,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case suppressionOverlap = "suppression_overlap"
             case maximumCandidates = "maximum_candidates"
             case maximumReported = "maximum_reported"
+            case prerank
         }
     }
 
@@ -282,6 +289,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                     "score.kind must be \"logistic\" (no hidden layer) or \"perceptron\" (with score.hidden)")
         if let hidden = score.hidden {
             try require(hidden.isConsistent, "score.hidden: inputs must be known features, with one weight per input and a bias and output weight per unit")
+        }
+        if let prerank = candidates.prerank {
+            let stage = Set(NoduleFeatures.blobStageNames)
+            let used = Set(prerank.weights.keys).union((prerank.quadraticWeights ?? [:]).keys).union(prerank.hidden?.inputs ?? [])
+            try require(prerank.kind == "logistic" && prerank.hidden == nil || prerank.kind == "perceptron" && prerank.hidden?.isConsistent == true,
+                        "candidates.prerank.kind must be \"logistic\" (no hidden layer) or \"perceptron\" (with a consistent hidden layer)")
+            try require(used.isSubset(of: stage),
+                        "candidates.prerank may use only features known before measurement: \(NoduleFeatures.blobStageNames.joined(separator: ", "))")
         }
         let known = Set(NoduleFeatures.names)
         for name in score.weights.keys { try require(known.contains(name), "score.weights: unknown feature '\(name)'") }

@@ -7,11 +7,16 @@ import TestSupport
 /// Accuracy regression on the committed reduced-size phantoms (`Data/phantom/ci`,
 /// 8 images, 18 nodules, 0.40–0.48 mm/px, deliberately harsh: median CNR ≈ 6).
 ///
-/// Thresholds sit a little beyond what pipeline 0.8.0 measured on this set:
-/// sensitivity 4/18 at 4 FP/image (5/18 with 0.6.0, 4/18 with 0.5.0 and 0.7.0);
-/// 8/18 nodules with a reported candidate within the hit radius (7 with 0.7.0);
-/// and the evaluation's own diameter error of its hits at 2 FP/image, median
-/// 0.75 mm over 3 hits (0.78 mm with 0.7.0), at these coarse 0.4–0.48 mm/px.
+/// Thresholds sit a little below what pipeline 0.9.0 measured on this set:
+/// sensitivity 3/18 at 4 FP/image (4/18 with 0.8.0, 0.7.0 and 0.5.0, 5/18 with
+/// 0.6.0); 7/18 nodules with a reported candidate within the hit radius (8 with
+/// 0.8.0, 7 with 0.7.0); and the evaluation's own diameter error of its hits at
+/// 2 FP/image, median 0.75 mm over 3 hits (the same with 0.8.0; 0.78 mm with
+/// 0.7.0), at these coarse 0.4–0.48 mm/px. 0.9.0's pre-rank measures a different
+/// 80 candidates: it lost one nodule here and gained 1–3 at 1–4 FP/image on each
+/// of two full-size sets of 60 (201 nodules; README), which is where it was
+/// judged. The thresholds keep one nodule of margin because the dispatched
+/// filter kernels may differ in the last bits between CPUs (README).
 /// (Until 0.7.0 the sizing check took the candidate *closest to the centre* of
 /// every nodule with one: on these harsh phantoms that is often a lobe or part,
 /// so the figure said more about which part lies nearest the centre than about
@@ -35,7 +40,7 @@ struct AccuracyRegressionTests {
         let evaluation = FROCEvaluation(truth: truth, truthFolder: folder, records: records)
         #expect(evaluation.missingImages.isEmpty)
         let atFour = try #require(evaluation.froc.first { $0.falsePositivesPerImage == 4 })
-        #expect(atFour.sensitivity >= 3.0 / 18, "sensitivity at 4 FP/image \(atFour.sensitivity)")
+        #expect(atFour.sensitivity >= 2.0 / 18, "sensitivity at 4 FP/image \(atFour.sensitivity)")
 
         // Every nodule with any reported candidate within the hit radius.
         var found = 0
@@ -46,7 +51,7 @@ struct AccuracyRegressionTests {
                 found += 1
             }
         }
-        #expect(found >= 7, "nodules with a reported candidate: \(found)/18")
+        #expect(found >= 6, "nodules with a reported candidate: \(found)/18")
         // The diameter error of the hits at 2 FP/image, as `nodules evaluate` reports it.
         let sizing = evaluation.diameterError
         #expect(sizing.hits >= 2, "hits at 2 FP/image: \(sizing.hits)")

@@ -84,6 +84,59 @@ struct CandidateTests {
     }
 }
 
+@Suite("Candidate pre-rank")
+struct PrerankTests {
+    /// A logistic pre-rank over the blob-stage features that prefers small blobs.
+    static func smallFirst() -> PipelineDefinition.ScoreModel {
+        .init(kind: "logistic", intercept: 0, weights: ["scale_diameter_mm": -4, "log_response": 1],
+              means: ["scale_diameter_mm": 0, "log_response": 0], scales: ["scale_diameter_mm": 1, "log_response": 1],
+              transforms: ["scale_diameter_mm": "log", "log_response": "log"], fittedOn: "test")
+    }
+
+    @Test("the pre-rank, not the response, chooses which maxima are measured")
+    func prerankChoosesMeasured() throws {
+        var pipeline = try defaultPipeline()
+        pipeline.candidates.prerank = nil
+        pipeline.candidates.maximumCandidates = 1
+        var chest = SyntheticChest()
+        // A large bright nodule (highest response) and a small fainter one.
+        chest.nodules = [(300, 350, 22, 450), (700, 600, 8, 250)]
+        let radiograph = chest.radiograph()
+        let byResponse = NoduleDetector(pipeline: pipeline).detect(radiograph).candidates
+        #expect(byResponse.count == 1)
+        let large = try #require(byResponse.first)
+        #expect(hypot(large.x - 300, large.y - 350) < 6, "by response: (\(large.x), \(large.y))")
+
+        pipeline.candidates.prerank = Self.smallFirst()
+        try pipeline.validate()
+        let byPrerank = NoduleDetector(pipeline: pipeline).detect(radiograph).candidates
+        #expect(byPrerank.count == 1)
+        let small = try #require(byPrerank.first)
+        #expect(hypot(small.x - 700, small.y - 600) < 6, "by pre-rank: (\(small.x), \(small.y))")
+        #expect(abs(try #require(small.diameterMM) - 8) <= 0.5)
+    }
+
+    @Test("a pre-rank may only use features known before measurement")
+    func prerankValidation() throws {
+        var pipeline = try defaultPipeline()
+        var model = Self.smallFirst()
+        model.weights["contrast"] = 1
+        pipeline.candidates.prerank = model
+        #expect(throws: PipelineError.invalid(
+            name: "cxr-nodules",
+            reason: "candidates.prerank may use only features known before measurement: log_response, blobness, scale_diameter_mm, lung_depth_mm")) {
+            try pipeline.validate()
+        }
+        model = Self.smallFirst()
+        model.kind = "perceptron"
+        pipeline.candidates.prerank = model
+        #expect(throws: PipelineError.self) { try pipeline.validate() }
+        // The shipped definition carries one, and it uses blob-stage features only.
+        let shipped = try #require(try defaultPipeline().candidates.prerank)
+        #expect(Set(shipped.weights.keys).isSubset(of: NoduleFeatures.blobStageNames))
+    }
+}
+
 @Suite("Lung field")
 struct LungFieldTests {
     /// IoU of a lung field against a truth predicate given in input pixels (sampled at grid centres).
