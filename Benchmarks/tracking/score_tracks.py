@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scores `nodules track --format json` against a phantom series' truth.json.
 
-Usage: score_tracks.py TRUTH.json TRACKS.json [--markdown]
+Usage: score_tracks.py TRUTH.json TRACKS.json [--markdown | --summary]
 
 Definitions (documented in the README's tracking section):
 - hit: an observation whose centre, in the exam's own mm (from the image corner),
@@ -13,17 +13,22 @@ Definitions (documented in the README's tracking section):
   image, between where the estimated and the true transform put a point in the
   reference exam (mm).
 - VDT error: |ln(estimated / true)| for linked growing identities with a stated VDT.
-- expected status: growing when the true volume change first → last exam is at
-  least 25 %, stable otherwise; a track whose change is within measurement error
-  may honestly say indeterminate.
+- expected status: new when the identity is on the patient's latest exam only
+  (nothing to compare; the tracker's rule for a one-observation track on the
+  latest exam); otherwise growing when the true volume change first → last exam
+  is at least 25 %, stable otherwise. A track whose change is within measurement
+  error may honestly say indeterminate: the summary counts those apart.
+- --summary prints one line per figure the README quotes (linked, status,
+  VDT error, registration), computed here rather than by hand.
 Python here is tooling for measuring, never part of the product.
 """
 import json
 import math
+import statistics
 import sys
 
 
-def main(truth_path, tracks_path, markdown=False):
+def main(truth_path, tracks_path, markdown=False, summary=False):
     truth = json.load(open(truth_path))
     tracks = json.load(open(tracks_path))
     by_patient = {p["patient_id"]: p for p in tracks}
@@ -86,6 +91,8 @@ def main(truth_path, tracks_path, markdown=False):
             d0, d1 = v["exams"][0][1], v["exams"][-1][1]
             true_change = 3 * math.log(d1 / d0)
             expected = "growing" if true_change >= math.log(1.25) else "stable"
+            if len(v["exams"]) == 1 and v["exams"][0][0] == images[-1]["study_date"]:
+                expected = "new"
             t = out["tracks"][next(iter(track_ids))] if linked else None
             est = t["doubling_time_days"] if t else None
             err = abs(math.log(est / v["vdt"])) if (est and v["vdt"]) else None
@@ -93,7 +100,22 @@ def main(truth_path, tracks_path, markdown=False):
             true_d = ", ".join(f"{d:.1f}" for _, d, _ in v["exams"])
             rows.append((pid, nid, v["status"], len(v["exams"]), true_d, measured, detected, linked,
                          t["status"] if t else None, expected, v["vdt"], est, err))
-    if markdown:
+    if summary:
+        linked = [r for r in rows if r[7]]
+        right = [r for r in linked if r[8] == r[9]]
+        honest = [r for r in linked if r[8] == "indeterminate" and r[9] != "indeterminate"]
+        errors = sorted(r[12] for r in rows if r[12] is not None)
+        median = statistics.median(errors) if errors else None
+        within = sum(1 for e in errors if e <= math.log(1.25))
+        print(f"identities {len(rows)}; detected on every exam {sum(1 for r in rows if r[6])}; linked in one track {len(linked)}")
+        print(f"status right {len(right)} of {len(linked)} linked; indeterminate where another was expected {len(honest)}; "
+              f"other wrong {len(linked) - len(right) - len(honest)}")
+        print(f"VDT stated for {len(errors)} linked growing identities: median |ln(VDT/true)| "
+              f"{'–' if median is None else f'{median:.2f}'}; within ±25 % (|ln| ≤ ln 1.25) {within} of {len(errors)}")
+        worst = sorted(r[4] for r in reg_rows)
+        print(f"registration: {sum(1 for r in reg_rows if r[2])} of {len(reg_rows)} reliable; worst-point error median "
+              f"{statistics.median(worst):.1f} mm, max {worst[-1]:.1f} mm" if worst else "registration: no later exams")
+    elif markdown:
         print("| patient | nodule | truth | exams | true D (mm) | measured D (mm) | hit on every exam | linked in one track | status | expected | true VDT (d) | VDT (d) | abs ln ratio |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in rows:
@@ -114,4 +136,4 @@ def main(truth_path, tracks_path, markdown=False):
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(args[0], args[1], markdown="--markdown" in sys.argv)
+    main(args[0], args[1], markdown="--markdown" in sys.argv, summary="--summary" in sys.argv)
