@@ -68,7 +68,9 @@ public struct RegistrationResult: Hashable, Sendable {
 /// 3. Refinement: Levenberg–Marquardt (damped Gauss–Newton) on the intensity
 ///    residual α·E(W(y)) + β − R(y) over the reference lung mask, with the
 ///    four similarity parameters plus a photometric gain α and bias β, first at
-///    twice the working spacing, then at the working spacing.
+///    twice the working spacing, then at the working spacing, then once more at
+///    the working spacing on band-passed intensities (``Configuration/bandPassSigmaPx``),
+///    which large-scale differences of the imaging chain between exams do not bias.
 /// 4. Checks: quality (band-pass NCC) ≥ ``Configuration/minimumQuality``,
 ///    overlap ≥ ``Configuration/minimumOverlap``, and the transform within the
 ///    plausibility bounds. Anything else is flagged in ``RegistrationResult/issues``.
@@ -80,6 +82,11 @@ public struct ExamRegistration: Sendable {
         public var rotationGridDegrees: [Double] = [-6, -3, 0, 3, 6]
         /// Scales tried in the coarse search.
         public var scaleGrid: [Double] = [0.95, 1, 1.05]
+        /// The final refinement works on intensities band-passed as Gaussian σ 0.7 px minus
+        /// σ this many px at the working spacing (2 px = 4 mm by default); nil skips it.
+        /// Measured on 79 later exams of two serial phantom sets (README), the worst-point
+        /// error fell from a median of 2.5 to 0.3 mm, the maximum from 15.4 to 1.4 mm.
+        public var bandPassSigmaPx: Double? = 2
         /// Reliability threshold on ``RegistrationResult/quality``. Provisional:
         /// set on synthetic data (aligned with noise ≈ 0.97–1.0, unrelated ≈ 0.0–0.1).
         public var minimumQuality: Double = 0.4
@@ -150,6 +157,12 @@ public struct ExamRegistration: Sendable {
                               region: Self.region(referenceMask, spacingMM: spacingMM, like: coarseRef),
                               start: warp)
         warp = Refinement.run(reference: ref.blurred(sigmaPx: 0.7), exam: ex.blurred(sigmaPx: 0.7), region: refRegion, start: warp)
+        // Last, on band-passed intensities: the imaging chain (exposure, heel effect, dynamic-range
+        // compression) differs between exams at large scales, which the gain and bias of the
+        // photometric model cannot absorb; edges of ribs and vessels do not.
+        if let wide = configuration.bandPassSigmaPx {
+            warp = Refinement.run(reference: ref.bandPassed(0.7, wide), exam: ex.bandPassed(0.7, wide), region: refRegion, start: warp)
+        }
 
         // 3. Quality and checks.
         let (quality, overlap) = Self.quality(reference: ref, exam: ex, region: refRegion, warp: warp)
@@ -213,13 +226,7 @@ public struct ExamRegistration: Sendable {
     /// (lung borders, diaphragm) that any two chests share, so unrelated images
     /// score low even when their outlines can be made to coincide.
     static func quality(reference: Plane, exam: Plane, region: [Bool], warp: Warp, patchMM: Double = 16) -> (quality: Double, overlap: Double) {
-        func bandPass(_ p: Plane) -> Plane {
-            let fine = p.blurred(sigmaPx: 1), coarse = p.blurred(sigmaPx: 4)
-            var out = fine
-            for i in out.data.indices { out.data[i] -= coarse.data[i] }
-            return out
-        }
-        let r = bandPass(reference), e = bandPass(exam)
+        let r = reference.bandPassed(1, 4), e = exam.bandPassed(1, 4)
         let warped = warp.resample(e, onto: r)
         var total = 0, covered = 0
         for i in r.data.indices where region[i] {

@@ -74,6 +74,14 @@ struct Plane {
         return Plane(out, spacingX: spacingX, spacingY: spacingY)
     }
 
+    /// Gaussian σ `fine` minus Gaussian σ `coarse` (px): structures between the two scales.
+    func bandPassed(_ fine: Double, _ coarse: Double) -> Plane {
+        var out = blurred(sigmaPx: fine)
+        let wide = blurred(sigmaPx: coarse)
+        for i in out.data.indices { out.data[i] -= wide.data[i] }
+        return out
+    }
+
     /// Coarser by `factor` (anti-aliased), via ScaleSpace.
     func downsampled(factor: Double) -> Plane {
         guard factor > 1.0001 else { return self }

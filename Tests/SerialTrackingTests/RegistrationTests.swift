@@ -111,6 +111,35 @@ struct SyntheticScene {
               dx: Double.random(in: -12...12, using: &rng), dy: Double.random(in: -12...12, using: &rng), mask: seed % 2 == 0)
     }
 
+    /// The follow-up exam's imaging chain differs at large scales (a heel-effect ramp and a broad
+    /// dynamic-range-compression bump, fixed to the detector, not the patient), which the gain and
+    /// bias of the photometric model cannot absorb: the band-passed final refinement must not be
+    /// pulled by it.
+    @Test(arguments: [UInt64(21), 22, 23])
+    func largeScaleExposureDifferencesDoNotBias(seed: UInt64) {
+        let scene = SyntheticScene(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed &* 104_729)
+        let truth = SimilarityTransform(scale: Double.random(in: 0.97...1.03, using: &rng), rotationDegrees: Double.random(in: -3...3, using: &rng),
+                                        aboutXMM: 150, yMM: 150, dxMM: Double.random(in: -12...12, using: &rng), dyMM: Double.random(in: -12...12, using: &rng))
+        let reference = scene.render(width: Self.side, height: Self.side, spacingMM: Self.spacing)
+        var exam = scene.render(width: Self.side, height: Self.side, spacingMM: Self.spacing, examToScene: truth)
+        let bump = (x: Double.random(in: 80...220, using: &rng), y: Double.random(in: 80...220, using: &rng))
+        exam.withUnsafeMutableRows { row, y in
+            for x in row.indices {
+                let u = Double(x) * Self.spacing, v = Double(y) * Self.spacing
+                let field = 1.2 * v / 300 - 0.4 * u / 300
+                    + 1.5 * exp(-((u - bump.x) * (u - bump.x) + (v - bump.y) * (v - bump.y)) / (2 * 70 * 70))
+                row[x] = 0.8 * row[x] + Float(field) + 0.08 * Float(Self.gaussian(&rng))
+            }
+        }
+        let mask = scene.lungMask(width: Self.side, height: Self.side, spacingMM: Self.spacing)
+        let result = ExamRegistration().register(exam: exam, reference: reference, referenceMask: mask, spacingMM: Self.spacing)
+        let error = result.transform.maximumDisplacementMM(from: truth, widthMM: 300, heightMM: 300)
+        // Measured 0.02–0.06 mm; without the band-passed step (bandPassSigmaPx = nil) 0.20–0.84 mm.
+        #expect(result.isReliable, "seed \(seed): \(result.issues)")
+        #expect(error <= 0.25, "seed \(seed): got \(result.transform), want \(truth), max displacement \(error) mm")
+    }
+
     @Test func identicalImagesGiveTheIdentity() {
         let scene = SyntheticScene(seed: 5)
         let image = scene.render(width: 200, height: 240, spacingMM: 1.5)
