@@ -12,7 +12,8 @@ Definitions (documented in the README's tracking section):
 - registration error: the largest distance, over a 10 mm grid of the whole exam
   image, between where the estimated and the true transform put a point in the
   reference exam (mm).
-- VDT error: |ln(estimated / true)| for linked growing identities with a stated VDT.
+- VDT error: |ln(estimated / true)| for linked growing identities with a stated VDT
+  (infinite when a halving time was stated instead).
 - expected status: new when the identity is on the patient's latest exam only
   (nothing to compare; the tracker's rule for a one-observation track on the
   latest exam); otherwise growing when the true volume change first → last exam
@@ -95,7 +96,8 @@ def main(truth_path, tracks_path, markdown=False, summary=False):
                 expected = "new"
             t = out["tracks"][next(iter(track_ids))] if linked else None
             est = t["doubling_time_days"] if t else None
-            err = abs(math.log(est / v["vdt"])) if (est and v["vdt"]) else None
+            # A halving time (negative) stated for a growing nodule is wrong by any measure.
+            err = (abs(math.log(est / v["vdt"])) if est > 0 else math.inf) if (est and v["vdt"]) else None
             measured = ", ".join(f"{h[4]:.1f}" if h else "–" for h in hits)
             true_d = ", ".join(f"{d:.1f}" for _, d, _ in v["exams"])
             rows.append((pid, nid, v["status"], len(v["exams"]), true_d, measured, detected, linked,
