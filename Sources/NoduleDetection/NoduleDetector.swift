@@ -76,7 +76,6 @@ public struct NoduleDetector: Sendable {
             }
             ranked.append((b, rank))
         }
-
         blobs = ranked.map(\.blob)
         let kept = NonMaximumSuppression.keep(
             ranked.map { .init(x: $0.blob.x, y: $0.blob.y, radius: $0.blob.radius, score: $0.rank) },
