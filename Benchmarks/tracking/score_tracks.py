@@ -29,13 +29,44 @@ import statistics
 import sys
 
 
+def identities(images, out):
+    """The hit rule for one patient: `images` its truth images in date order, `out` its entry of
+    `nodules track --format json`. Returns, per truth nodule id, its truth `status` and `vdt`,
+    `exams` as (study date, true diameter, hit) in date order, where a hit is the nearest
+    observation within max(true radius, 4 mm) of the true centre as (track index, date, x_mm,
+    y_mm, diameter_mm, diameter_sd_mm) or None; `detected` (a hit on every exam) and `linked`
+    (detected, all hits on one track, and that track holds no hit of another id)."""
+    obs = [(k, o["study_date"], o["x_mm"], o["y_mm"], o["diameter_mm"], o.get("diameter_sd_mm"))
+           for k, t in enumerate(out["tracks"]) for o in t["observations"]]
+    ids = {}
+    for im in images:
+        sp = im["pixel_spacing_mm"]
+        for n in im["nodules"]:
+            tx, ty = (n["x"] + 0.5) * sp, (n["y"] + 0.5) * sp
+            gate = max(n["diameter_mm"] / 2, 4.0)
+            cands = [(math.hypot(o[2] - tx, o[3] - ty), o) for o in obs if o[1] == im["study_date"]]
+            cands = [c for c in cands if c[0] <= gate]
+            hit = min(cands)[1] if cands else None
+            ids.setdefault(n["id"], {"status": n["status"], "vdt": n["vdt_days"], "exams": []})
+            ids[n["id"]]["exams"].append((im["study_date"], n["diameter_mm"], hit))
+    track_owner = {}
+    for nid, v in ids.items():
+        for _, _, hit in v["exams"]:
+            if hit:
+                track_owner.setdefault(hit[0], set()).add(nid)
+    for nid, v in ids.items():
+        hits = [h for _, _, h in v["exams"]]
+        track_ids = {h[0] for h in hits if h}
+        v["detected"] = all(hits)
+        v["linked"] = v["detected"] and len(track_ids) == 1 and track_owner[next(iter(track_ids))] == {nid}
+    return ids
+
+
 def main(truth_path, tracks_path, markdown=False, summary=False):
     truth = json.load(open(truth_path))
     tracks = json.load(open(tracks_path))
     by_patient = {p["patient_id"]: p for p in tracks}
     rows, reg_rows = [], []
-    for image in truth["images"]:
-        pass
     patients = sorted({i["patient_id"] for i in truth["images"]})
     for pid in patients:
         images = sorted([i for i in truth["images"] if i["patient_id"] == pid], key=lambda i: i["study_date"])
@@ -63,38 +94,16 @@ def main(truth_path, tracks_path, markdown=False, summary=False):
                     ex, ey = a * x - b * y + r["translation_x_mm"], b * x + a * y + r["translation_y_mm"]
                     worst = max(worst, math.hypot(ex - tx, ey - ty))
             reg_rows.append((pid, im["study_date"], r["reliable"], r["quality"], worst))
-        # Hits.
-        obs = []  # (track index, date, x_mm, y_mm, diameter)
-        for k, t in enumerate(out["tracks"]):
-            for o in t["observations"]:
-                obs.append((k, o["study_date"], o["x_mm"], o["y_mm"], o["diameter_mm"]))
-        ids = {}
-        for im in images:
-            sp = im["pixel_spacing_mm"]
-            for n in im["nodules"]:
-                tx, ty = (n["x"] + 0.5) * sp, (n["y"] + 0.5) * sp
-                gate = max(n["diameter_mm"] / 2, 4.0)
-                cands = [(math.hypot(o[2] - tx, o[3] - ty), o) for o in obs if o[1] == im["study_date"]]
-                cands = [c for c in cands if c[0] <= gate]
-                hit = min(cands)[1] if cands else None
-                ids.setdefault(n["id"], {"status": n["status"], "vdt": n["vdt_days"], "exams": []})
-                ids[n["id"]]["exams"].append((im["study_date"], n["diameter_mm"], hit))
-        track_owner = {}
-        for nid, v in ids.items():
-            for _, _, hit in v["exams"]:
-                if hit:
-                    track_owner.setdefault(hit[0], set()).add(nid)
+        ids = identities(images, out)
         for nid, v in sorted(ids.items()):
             hits = [h for _, _, h in v["exams"]]
-            detected = all(hits)
-            track_ids = {h[0] for h in hits if h}
-            linked = detected and len(track_ids) == 1 and track_owner[next(iter(track_ids))] == {nid}
+            detected, linked = v["detected"], v["linked"]
             d0, d1 = v["exams"][0][1], v["exams"][-1][1]
             true_change = 3 * math.log(d1 / d0)
             expected = "growing" if true_change >= math.log(1.25) else "stable"
             if len(v["exams"]) == 1 and v["exams"][0][0] == images[-1]["study_date"]:
                 expected = "new"
-            t = out["tracks"][next(iter(track_ids))] if linked else None
+            t = out["tracks"][hits[0][0]] if linked else None
             est = t["doubling_time_days"] if t else None
             # A halving time (negative) stated for a growing nodule is wrong by any measure.
             err = (abs(math.log(est / v["vdt"])) if est > 0 else math.inf) if (est and v["vdt"]) else None

@@ -5,7 +5,7 @@ Usage:
   uncertainty_coverage.py ratio  TRUTH.json TRACKS.json   (series: `nodules track --format json`)
   uncertainty_coverage.py single TRUTH.json RESULTS.jsonl (single images: `nodules detect`)
 
-ratio: for every identity linked into one track (the hit rule of score_tracks.py), and each
+ratio: for every identity linked into one track (score_tracks.identities: the same hit rule), and each
 pair of its consecutive exams, z = (ln(D2/D1) measured − ln(D2/D1) true) / √((σ1/D1)² + (σ2/D2)²),
 with σ the observations' `diameter_sd_mm` (the tracker's σ_D). This is what the growth status
 and the VDT interval rest on.
@@ -22,6 +22,8 @@ import math
 import os
 import sys
 
+from score_tracks import identities  # the same hit and link rule
+
 
 def ratio(truth, tracks):
     by_patient = {p["patient_id"]: p for p in tracks}
@@ -30,26 +32,11 @@ def ratio(truth, tracks):
         out = by_patient.get(pid)
         if not out:
             continue
-        obs = [(k, o["study_date"], o["x_mm"], o["y_mm"], o["diameter_mm"], o.get("diameter_sd_mm"))
-               for k, t in enumerate(out["tracks"]) for o in t["observations"]]
-        ids = {}
-        for im in sorted((i for i in truth["images"] if i["patient_id"] == pid), key=lambda i: i["study_date"]):
-            sp = im["pixel_spacing_mm"]
-            for n in im["nodules"]:
-                tx, ty = (n["x"] + 0.5) * sp, (n["y"] + 0.5) * sp
-                near = [(math.hypot(o[2] - tx, o[3] - ty), o) for o in obs if o[1] == im["study_date"]]
-                near = [c for c in near if c[0] <= max(n["diameter_mm"] / 2, 4.0)]
-                ids.setdefault(n["id"], []).append((n["diameter_mm"], min(near)[1] if near else None))
-        owners = {}
-        for nid, exams in ids.items():
-            for _, hit in exams:
-                if hit:
-                    owners.setdefault(hit[0], set()).add(nid)
-        for nid, exams in ids.items():
-            hits = [h for _, h in exams]
-            if not all(hits) or len({h[0] for h in hits}) != 1 or owners[hits[0][0]] != {nid}:
+        images = sorted((i for i in truth["images"] if i["patient_id"] == pid), key=lambda i: i["study_date"])
+        for v in identities(images, out).values():
+            if not v["linked"]:
                 continue
-            for (t1, h1), (t2, h2) in zip(exams, exams[1:]):
+            for (_, t1, h1), (_, t2, h2) in zip(v["exams"], v["exams"][1:]):
                 if h1[5] is None or h2[5] is None:
                     continue
                 error = math.log(h2[4] / h1[4]) - math.log(t2 / t1)
