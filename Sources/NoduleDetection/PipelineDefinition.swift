@@ -210,6 +210,23 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case fittedOn = "fitted_on"
         }
 
+        /// The checks every model gets, wherever it sits in the definition (`key`: `score`,
+        /// `candidates.prerank`): kind and hidden layer agree, the layer's sizes and names are
+        /// right, weights name known features, transforms are known.
+        func validate(as key: String, _ require: (Bool, String) throws -> Void) throws {
+            try require(kind == "logistic" && hidden == nil || kind == "perceptron" && hidden != nil,
+                        "\(key).kind must be \"logistic\" (no hidden layer) or \"perceptron\" (with \(key).hidden)")
+            if let hidden {
+                try require(hidden.isConsistent, "\(key).hidden: inputs must be known features, with one weight per input and a bias and output weight per unit")
+            }
+            let known = Set(NoduleFeatures.names)
+            for name in weights.keys { try require(known.contains(name), "\(key).weights: unknown feature '\(name)'") }
+            for name in (quadraticWeights ?? [:]).keys { try require(known.contains(name), "\(key).quadratic_weights: unknown feature '\(name)'") }
+            for t in (transforms ?? [:]).values {
+                try require(["log", "clamp40", "identity"].contains(t), "\(key).transforms: unknown transform '\(t)'")
+            }
+        }
+
         static func transformed(_ value: Double, _ transform: String?) -> Double {
             switch transform {
             case "log": log(max(value, 1e-4))
@@ -285,24 +302,12 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             try require(classifier.isConsistent,
                         "lung_field.pixel_classifier: features must be \(LungPixelFeatures.names) with matching means, scales (> 0) and layer sizes")
         }
-        try require(score.kind == "logistic" && score.hidden == nil || score.kind == "perceptron" && score.hidden != nil,
-                    "score.kind must be \"logistic\" (no hidden layer) or \"perceptron\" (with score.hidden)")
-        if let hidden = score.hidden {
-            try require(hidden.isConsistent, "score.hidden: inputs must be known features, with one weight per input and a bias and output weight per unit")
-        }
+        try score.validate(as: "score", require)
         if let prerank = candidates.prerank {
-            let stage = Set(NoduleFeatures.blobStageNames)
+            try prerank.validate(as: "candidates.prerank", require)
             let used = Set(prerank.weights.keys).union((prerank.quadraticWeights ?? [:]).keys).union(prerank.hidden?.inputs ?? [])
-            try require(prerank.kind == "logistic" && prerank.hidden == nil || prerank.kind == "perceptron" && prerank.hidden?.isConsistent == true,
-                        "candidates.prerank.kind must be \"logistic\" (no hidden layer) or \"perceptron\" (with a consistent hidden layer)")
-            try require(used.isSubset(of: stage),
+            try require(used.isSubset(of: Set(NoduleFeatures.blobStageNames)),
                         "candidates.prerank may use only features known before measurement: \(NoduleFeatures.blobStageNames.joined(separator: ", "))")
-        }
-        let known = Set(NoduleFeatures.names)
-        for name in score.weights.keys { try require(known.contains(name), "score.weights: unknown feature '\(name)'") }
-        for name in (score.quadraticWeights ?? [:]).keys { try require(known.contains(name), "score.quadratic_weights: unknown feature '\(name)'") }
-        for t in (score.transforms ?? [:]).values {
-            try require(["log", "clamp40", "identity"].contains(t), "score.transforms: unknown transform '\(t)'")
         }
     }
 }

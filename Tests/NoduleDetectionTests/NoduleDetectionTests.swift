@@ -131,6 +131,13 @@ struct PrerankTests {
         model.kind = "perceptron"
         pipeline.candidates.prerank = model
         #expect(throws: PipelineError.self) { try pipeline.validate() }
+        // The checks every score model gets apply to the pre-rank too.
+        model = Self.smallFirst()
+        model.transforms?["log_response"] = "sqrt"
+        pipeline.candidates.prerank = model
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "candidates.prerank.transforms: unknown transform 'sqrt'")) {
+            try pipeline.validate()
+        }
         // The shipped definition carries one, and it uses blob-stage features only.
         let shipped = try #require(try defaultPipeline().candidates.prerank)
         #expect(Set(shipped.weights.keys).isSubset(of: NoduleFeatures.blobStageNames))
