@@ -132,6 +132,41 @@ public struct LungField: Sendable {
         return Double(top * (1 - ty) + bottom * ty)
     }
 
+    /// Where candidates may sit on a `width` × `height` grid whose pixel centres map to mask px
+    /// as m = (g + ½)·scale − ½: within `marginMM` of the field (``depthMM(x:y:)`` ≥ −margin)
+    /// or in the search region. The same arithmetic as calling those per pixel, in one pass.
+    public func candidateRegion(width gw: Int, height gh: Int, scale: (x: Double, y: Double), marginMM: Double) -> [Bool] {
+        var allowed = [Bool](repeating: false, count: gw * gh)
+        signedDistanceMM.withUnsafeBufferPointer { d in
+            searchRegion.withUnsafeBufferPointer { region in
+                allowed.withUnsafeMutableBufferPointer { allowed in
+                    for gy in 0..<gh {
+                        let y = (Double(gy) + 0.5) * scale.y - 0.5
+                        let cy = min(max(y, 0), Double(height - 1))
+                        let y0 = Int(cy), y1 = min(y0 + 1, height - 1)
+                        let ty = Float(cy - Double(y0))
+                        let iy = Int(y.rounded())
+                        for gx in 0..<gw {
+                            let x = (Double(gx) + 0.5) * scale.x - 0.5
+                            let cx = min(max(x, 0), Double(width - 1))
+                            let x0 = Int(cx), x1 = min(x0 + 1, width - 1)
+                            let tx = Float(cx - Double(x0))
+                            let top = d[y0 * width + x0] * (1 - tx) + d[y0 * width + x1] * tx
+                            let bottom = d[y1 * width + x0] * (1 - tx) + d[y1 * width + x1] * tx
+                            if Double(top * (1 - ty) + bottom * ty) >= -marginMM {
+                                allowed[gy * gw + gx] = true
+                                continue
+                            }
+                            let ix = Int(x.rounded())
+                            allowed[gy * gw + gx] = ix >= 0 && iy >= 0 && ix < width && iy < height && region[iy * width + ix] != 0
+                        }
+                    }
+                }
+            }
+        }
+        return allowed
+    }
+
     /// Whether the mask is set at a point given in mask px (nearest).
     public func contains(x: Double, y: Double) -> Bool {
         let ix = Int(x.rounded()), iy = Int(y.rounded())
@@ -477,31 +512,37 @@ enum Morphology {
         let big = Float(w + h) * 2
         var d = set.map { $0 ? Float(0) : big }
         let diagonal: Float = 1.41421356
-        // Two raster passes over the buffer without bounds checks (this runs for every closing and opening).
+        // Two raster passes over the buffer without bounds checks (this runs for every closing
+        // and opening). Each row first takes the previous row's three neighbours (independent
+        // per pixel, so it vectorises), then runs along the row; `min` is exact and order-free,
+        // so this equals the one-pixel-at-a-time chamfer pass.
         d.withUnsafeMutableBufferPointer { d in
+            let d = d.baseAddress!
             for y in 0..<h {
-                for x in 0..<w {
-                    var v = d[y * w + x]
-                    if x > 0 { v = min(v, d[y * w + x - 1] + 1) }
-                    if y > 0 {
-                        v = min(v, d[(y - 1) * w + x] + 1)
-                        if x > 0 { v = min(v, d[(y - 1) * w + x - 1] + diagonal) }
-                        if x < w - 1 { v = min(v, d[(y - 1) * w + x + 1] + diagonal) }
+                let row = d + y * w
+                if y > 0 {
+                    let above = row - w
+                    for x in 0..<w {
+                        var v = min(row[x], above[x] + 1)
+                        if x > 0 { v = min(v, above[x - 1] + diagonal) }
+                        if x < w - 1 { v = min(v, above[x + 1] + diagonal) }
+                        row[x] = v
                     }
-                    d[y * w + x] = v
                 }
+                for x in 1..<max(1, w) { row[x] = min(row[x], row[x - 1] + 1) }
             }
             for y in stride(from: h - 1, through: 0, by: -1) {
-                for x in stride(from: w - 1, through: 0, by: -1) {
-                    var v = d[y * w + x]
-                    if x < w - 1 { v = min(v, d[y * w + x + 1] + 1) }
-                    if y < h - 1 {
-                        v = min(v, d[(y + 1) * w + x] + 1)
-                        if x < w - 1 { v = min(v, d[(y + 1) * w + x + 1] + diagonal) }
-                        if x > 0 { v = min(v, d[(y + 1) * w + x - 1] + diagonal) }
+                let row = d + y * w
+                if y < h - 1 {
+                    let below = row + w
+                    for x in 0..<w {
+                        var v = min(row[x], below[x] + 1)
+                        if x < w - 1 { v = min(v, below[x + 1] + diagonal) }
+                        if x > 0 { v = min(v, below[x - 1] + diagonal) }
+                        row[x] = v
                     }
-                    d[y * w + x] = v
                 }
+                for x in stride(from: w - 2, through: 0, by: -1) { row[x] = min(row[x], row[x + 1] + 1) }
             }
         }
         return d

@@ -80,17 +80,27 @@ public struct LungPixelClassifier: Codable, Sendable, Equatable {
         let outputBias = Float(self.outputBias)
         let count = grid.width * grid.height
         var result = [Float](repeating: 0, count: count)
+        // Eight pixels at a time, one per SIMD lane: each lane does exactly the scalar
+        // arithmetic, in the same order, so the probabilities are unchanged.
+        var lanes = [SIMD8<Float>](repeating: .zero, count: n)
         grid.values.withUnsafeBufferPointer { f in
             weights.withUnsafeBufferPointer { w in
-                for i in 0..<count {
-                    let row = i * n
-                    var z = outputBias
-                    for u in 0..<units {
-                        var a = bias[u]
-                        for k in 0..<n { a += w[u * n + k] * f[row + k] }
-                        if a > 0 { z += output[u] * a }
+                result.withUnsafeMutableBufferPointer { result in
+                    for start in stride(from: 0, to: count, by: 8) {
+                        let active = min(8, count - start)
+                        for k in 0..<n {
+                            var v = SIMD8<Float>.zero
+                            for l in 0..<active { v[l] = f[(start + l) * n + k] }
+                            lanes[k] = v
+                        }
+                        var z = SIMD8<Float>(repeating: outputBias)
+                        for u in 0..<units {
+                            var a = SIMD8<Float>(repeating: bias[u])
+                            for k in 0..<n { a = a + SIMD8(repeating: w[u * n + k]) * lanes[k] }
+                            z.replace(with: z + output[u] * a, where: a .> 0)
+                        }
+                        for l in 0..<active { result[start + l] = 1 / (1 + expf(-z[l])) }
                     }
-                    result[i] = 1 / (1 + expf(-z))
                 }
             }
         }

@@ -46,13 +46,7 @@ public struct NoduleDetector: Sendable {
         let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
         let space = ScaleSpace(sigmas: sigmas, threads: threads, resolution: .exact)
         // Where candidates may sit: within `margin` of the lung field, on the working grid.
-        var allowed = [Bool](repeating: false, count: working.width * working.height)
-        for y in 0..<working.height {
-            for x in 0..<working.width {
-                let mx = (Double(x) + 0.5) * toMask.x - 0.5, my = (Double(y) + 0.5) * toMask.y - 0.5
-                allowed[y * working.width + x] = lungs.depthMM(x: mx, y: my) >= -margin || lungs.inSearchRegion(x: mx, y: my)
-            }
-        }
+        let allowed = lungs.candidateRegion(width: working.width, height: working.height, scale: toMask, marginMM: margin)
         let workingWidth = working.width
         var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
                                           minimumResponse: Float(p.candidates.minimumResponse),

@@ -147,7 +147,10 @@ public struct NoduleMeasurement: Sendable, Equatable {
             // A circular median of three rays, then a cap at 1.6 × the median
             // radius, so one ray leaking along a rib or vessel does not set the axis.
             let n = radii.count
-            var filtered = (0..<n).map { k in [radii[(k + n - 1) % n], radii[k], radii[(k + 1) % n]].sorted()[1] }
+            var filtered = (0..<n).map { k in
+                let (a, b, c) = (radii[(k + n - 1) % n], radii[k], radii[(k + 1) % n])
+                return max(min(a, b), min(max(a, b), c))
+            }
             let median = filtered.sorted()[n / 2]
             filtered = filtered.map { min($0, 1.6 * median) }
             radii = filtered
@@ -245,37 +248,52 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// robust SD (1.4826·MAD) of the final residuals.
     static func backgroundPlane(_ patch: FloatImage, cx: Double, cy: Double, inner: Double, outer: Double)
         -> (a: Double, b: Double, c: Double, noise: Double)? {
-        var points: [(u: Double, v: Double, value: Double)] = []
         // About 600 samples whatever the size: the plane has three parameters.
         let area = Double.pi * (outer * outer - inner * inner)
         let step = max(1, Int((area / 600).squareRoot()))
-        for v in stride(from: 0, to: patch.height, by: step) {
-            for u in stride(from: 0, to: patch.width, by: step) {
-                let d2 = (Double(u) - cx) * (Double(u) - cx) + (Double(v) - cy) * (Double(v) - cy)
-                if d2 >= inner * inner && d2 <= outer * outer { points.append((Double(u), Double(v), Double(patch[u, v]))) }
+        // Samples as parallel arrays: position (px of `patch`) and value.
+        var us: [Double] = [], vs: [Double] = [], values: [Double] = []
+        patch.withUnsafeStridedPointer { pixels, rowStride in
+            for v in stride(from: 0, to: patch.height, by: step) {
+                for u in stride(from: 0, to: patch.width, by: step) {
+                    let d2 = (Double(u) - cx) * (Double(u) - cx) + (Double(v) - cy) * (Double(v) - cy)
+                    if d2 >= inner * inner && d2 <= outer * outer {
+                        us.append(Double(u))
+                        vs.append(Double(v))
+                        values.append(Double(pixels[v * rowStride + u]))
+                    }
+                }
             }
         }
-        guard points.count >= 12 else { return nil }
-        var keep = [Bool](repeating: true, count: points.count)
+        guard values.count >= 12 else { return nil }
+        var keep = [Bool](repeating: true, count: values.count)
+        var residuals = [Double](repeating: 0, count: values.count)
         var plane = (a: 0.0, b: 0.0, c: 0.0)
         var noise = 0.0
         for _ in 0..<3 {
-            // Normal equations for [1, u − cx, v − cy].
-            var m = [[Double]](repeating: [0, 0, 0], count: 3), rhs = [0.0, 0.0, 0.0]
-            for (i, q) in points.enumerated() where keep[i] {
-                let f = [1, q.u - cx, q.v - cy]
-                for r in 0..<3 {
-                    rhs[r] += f[r] * q.value
-                    for c in 0..<3 { m[r][c] += f[r] * f[c] }
-                }
+            // Normal equations for f = [1, u − cx, v − cy]: Σ f·fᵀ and Σ f·value.
+            var m00 = 0.0, m01 = 0.0, m02 = 0.0, m11 = 0.0, m12 = 0.0, m22 = 0.0
+            var r0 = 0.0, r1 = 0.0, r2 = 0.0
+            for i in values.indices where keep[i] {
+                let f1 = us[i] - cx, f2 = vs[i] - cy, value = values[i]
+                r0 += value
+                r1 += f1 * value
+                r2 += f2 * value
+                m00 += 1
+                m01 += f1
+                m02 += f2
+                m11 += f1 * f1
+                m12 += f1 * f2
+                m22 += f2 * f2
             }
-            guard let s = LinearSystem.solve(m, rhs, pivotTolerance: 1e-12) else { return nil }
+            guard let s = LinearSystem.solve([[m00, m01, m02], [m01, m11, m12], [m02, m12, m22]], [r0, r1, r2],
+                                             pivotTolerance: 1e-12) else { return nil }
             plane = (s[0] - s[1] * cx - s[2] * cy, s[1], s[2])
-            let residuals = points.map { $0.value - (plane.a + plane.b * $0.u + plane.c * $0.v) }
+            for i in values.indices { residuals[i] = values[i] - (plane.a + plane.b * us[i] + plane.c * vs[i]) }
             let median = Selection.median(residuals)
             let mad = Selection.median(residuals.map { abs($0 - median) })
             noise = max(1.4826 * mad, 1e-6)
-            for i in points.indices { keep[i] = residuals[i] - median <= 2.5 * noise }
+            for i in values.indices { keep[i] = residuals[i] - median <= 2.5 * noise }
         }
         return (plane.a, plane.b, plane.c, noise)
     }

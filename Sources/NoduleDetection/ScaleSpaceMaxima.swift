@@ -56,27 +56,36 @@ public enum ScaleSpaceMaxima {
         var found: [BlobCandidate] = []
         let w = image.width, h = image.height
         func scan(_ current: FloatImage, below: FloatImage?, above: FloatImage?, sigmaIndex i: Int) {
-            for y in 1..<max(1, h - 1) {
-                for x in 1..<max(1, w - 1) {
-                    let v = current[x, y]
-                    guard v >= minimumResponse, accept(x, y) else { continue }
-                    var isMax = true
-                    outer: for dy in -1...1 {
-                        for dx in -1...1 {
-                            if (dx != 0 || dy != 0) && current[x + dx, y + dy] >= v { isMax = false; break outer }
-                            if let b = below, b[x + dx, y + dy] >= v { isMax = false; break outer }
-                            if let a = above, a[x + dx, y + dy] >= v { isMax = false; break outer }
+            current.withUnsafeStridedPointer { c, cs in
+                for y in 1..<max(1, h - 1) {
+                    let row = c + y * cs
+                    for x in 1..<max(1, w - 1) {
+                        let v = row[x]
+                        guard v >= minimumResponse else { continue }
+                        // The level's own 8 neighbours first (cheapest, and most often decisive),
+                        // then the mask, then the neighbouring levels: all must hold, so the order
+                        // changes only the time taken.
+                        guard !(row[x - 1] >= v), !(row[x + 1] >= v),
+                              !(row[x - 1 - cs] >= v), !(row[x - cs] >= v), !(row[x + 1 - cs] >= v),
+                              !(row[x - 1 + cs] >= v), !(row[x + cs] >= v), !(row[x + 1 + cs] >= v),
+                              accept(x, y) else { continue }
+                        var isMax = true
+                        outer: for dy in -1...1 {
+                            for dx in -1...1 {
+                                if let b = below, b[x + dx, y + dy] >= v { isMax = false; break outer }
+                                if let a = above, a[x + dx, y + dy] >= v { isMax = false; break outer }
+                            }
                         }
+                        guard isMax else { continue }
+                        var logSigma = log(sigmas[i])
+                        if let b = below, let a = above {
+                            let step = (log(sigmas[i + 1]) - log(sigmas[i - 1])) / 2
+                            logSigma += step * parabola(b[x, y], v, a[x, y])
+                        }
+                        found.append(BlobCandidate(x: Double(x) + parabola(row[x - 1], v, row[x + 1]),
+                                                   y: Double(y) + parabola(row[x - cs], v, row[x + cs]),
+                                                   sigma: exp(logSigma), response: Double(v)))
                     }
-                    guard isMax else { continue }
-                    var logSigma = log(sigmas[i])
-                    if let b = below, let a = above {
-                        let step = (log(sigmas[i + 1]) - log(sigmas[i - 1])) / 2
-                        logSigma += step * parabola(b[x, y], v, a[x, y])
-                    }
-                    found.append(BlobCandidate(x: Double(x) + parabola(current[x - 1, y], v, current[x + 1, y]),
-                                               y: Double(y) + parabola(current[x, y - 1], v, current[x, y + 1]),
-                                               sigma: exp(logSigma), response: Double(v)))
                 }
             }
         }

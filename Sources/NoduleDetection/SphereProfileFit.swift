@@ -26,67 +26,44 @@ struct SphereProfileFit {
         let y0 = max(0, Int((y - window).rounded(.down))), y1 = min(image.height - 1, Int((y + window).rounded(.up)))
         guard x1 - x0 >= 6, y1 - y0 >= 6 else { return nil }
         let step = max(1, Int((Double.pi * window * window / 300).squareRoot()))
-        var points: [(u: Double, v: Double, value: Double)] = []
-        for v in stride(from: y0, through: y1, by: step) {
-            for u in stride(from: x0, through: x1, by: step) {
-                let du = Double(u) - x, dv = Double(v) - y
-                if du * du + dv * dv <= window * window { points.append((Double(u), Double(v), Double(image[u, v]))) }
+        // Samples as parallel arrays (u, v: px of `image`; value: intensity).
+        var us: [Double] = [], vs: [Double] = [], values: [Double] = []
+        image.withUnsafeStridedPointer { pixels, rowStride in
+            for v in stride(from: y0, through: y1, by: step) {
+                for u in stride(from: x0, through: x1, by: step) {
+                    let du = Double(u) - x, dv = Double(v) - y
+                    if du * du + dv * dv <= window * window {
+                        us.append(Double(u))
+                        vs.append(Double(v))
+                        values.append(Double(pixels[v * rowStride + u]))
+                    }
+                }
             }
         }
-        guard points.count >= 30 else { return nil }
-        // Parameters: x₀, y₀, R, A, B, bx, by.
-        var p = [x, y, radius, amplitude, 0, 0, 0]
+        guard values.count >= 30 else { return nil }
+        let samples = Samples(us: us, vs: vs, values: values)
+        // Parameters: x₀, y₀, R, A, B, bx, by (lane 7 unused).
+        var p = SIMD8<Double>(x, y, radius, amplitude, 0, 0, 0, 0)
         // Start B from the window's lower values (background), A as given.
-        let sortedValues = points.map(\.value).sorted()
-        p[4] = sortedValues[sortedValues.count / 4]
-
-        func model(_ p: [Double], _ u: Double, _ v: Double) -> Double {
-            let du = u - p[0], dv = v - p[1]
-            let q = 1 - (du * du + dv * dv) / (p[2] * p[2])
-            return p[4] + p[5] * du + p[6] * dv + p[3] * (q > 0 ? q.squareRoot() : 0)
-        }
-        var weights = [Double](repeating: 1, count: points.count)
+        var sorted = values
+        p[4] = Selection.kth(&sorted, sorted.count / 4)
+        var weights = [Double](repeating: 1, count: samples.count)
         var lambda = 1e-2
-        func cost(_ p: [Double]) -> Double {
-            var c = 0.0
-            for (i, q) in points.enumerated() {
-                let r = q.value - model(p, q.u, q.v)
-                c += weights[i] * r * r
-            }
-            return c
-        }
-        var current = cost(p)
+        var scratch = Scratch(count: samples.padded)
+        var current = samples.cost(p, weights, &scratch)
         for iteration in 0..<12 {
             // Tukey biweights from the current residuals (c = 4.685 robust SD).
             if iteration % 5 == 0 {
-                let residuals = points.map { $0.value - model(p, $0.u, $0.v) }
+                let residuals = samples.residuals(p, &scratch)
                 let mad = Selection.median(residuals.map { abs($0) })
                 let c = max(4.685 * 1.4826 * mad, 1e-6)
-                weights = residuals.map { r in
-                    let t = r / c
-                    return abs(t) < 1 ? (1 - t * t) * (1 - t * t) : 0
+                for i in residuals.indices {
+                    let t = residuals[i] / c
+                    weights[i] = abs(t) < 1 ? (1 - t * t) * (1 - t * t) : 0
                 }
-                current = cost(p)
+                current = samples.cost(p, weights, &scratch)
             }
-            // Normal equations (7 × 7), accumulated in SIMD rows (lane 7 unused): the same
-            // products in the same order as element-wise loops, so results are unchanged.
-            var jtj = [SIMD8<Double>](repeating: .zero, count: 7)
-            var jtr = SIMD8<Double>.zero
-            let r2 = p[2] * p[2]
-            for (i, q) in points.enumerated() where weights[i] > 0 {
-                let r = q.value - model(p, q.u, q.v)
-                // Analytic Jacobian; √q is floored at 0.05 where the chord profile's
-                // derivative is unbounded (the rim).
-                let du = q.u - p[0], dv = q.v - p[1]
-                let rho2 = du * du + dv * dv
-                let inside = 1 - rho2 / r2
-                let root = inside > 0 ? inside.squareRoot() : 0
-                let g = inside > 0 ? p[3] / max(root, 0.05) : 0
-                let j = SIMD8<Double>(-p[5] + g * du / r2, -p[6] + g * dv / r2, g * rho2 / (r2 * p[2]), root, 1, du, dv, 0)
-                let wj = weights[i] * j
-                jtr += wj * r
-                for a in 0..<7 { jtj[a] += wj[a] * j }
-            }
+            let (jtj, jtr) = samples.normalEquations(p, weights, &scratch)
             // Upper triangle as accumulated; the lower one mirrors it (exactly symmetric).
             let normal = (0..<7).map { a in (0..<7).map { b in b >= a ? jtj[a][b] : jtj[b][a] } }
             let rhs = (0..<7).map { jtr[$0] }
@@ -98,14 +75,12 @@ struct SphereProfileFit {
                 var candidate = p
                 for k in 0..<7 { candidate[k] += delta[k] }
                 candidate[2] = max(candidate[2], 1)
-                let c = cost(candidate)
+                let c = samples.cost(candidate, weights, &scratch)
                 if c < current {
-                    let change = abs(current - c) / max(current, 1e-12)
                     p = candidate
                     current = c
                     lambda = max(lambda / 3, 1e-6)
                     improved = true
-                    if change < 1e-6 { break }
                     break
                 }
                 lambda *= 4
@@ -114,8 +89,108 @@ struct SphereProfileFit {
         }
         guard p[3] > 0, p[2] > 1, p[2] < 2 * window,
               hypot(p[0] - x, p[1] - y) < radius else { return nil }
-        let residuals = points.map { $0.value - model(p, $0.u, $0.v) }
+        let residuals = samples.residuals(p, &scratch)
         let spread = 1.4826 * Selection.median(residuals.map { abs($0) })
         return SphereProfileFit(x: p[0], y: p[1], radius: p[2], amplitude: p[3], relativeResidual: spread / p[3])
+    }
+
+    /// The window's samples, stored in blocks of four (padded with copies of the last)
+    /// so the model is evaluated four samples at a time. Every lane does the scalar
+    /// arithmetic of the model in the same order, and sums run in sample order, so
+    /// the fit is the same as one sample at a time.
+    struct Samples {
+        let count: Int
+        let padded: Int
+        private let u: [SIMD4<Double>], v: [SIMD4<Double>], value: [SIMD4<Double>]
+
+        init(us: [Double], vs: [Double], values: [Double]) {
+            count = values.count
+            let blocks = (count + 3) / 4
+            padded = 4 * blocks
+            func pack(_ a: [Double]) -> [SIMD4<Double>] {
+                (0..<blocks).map { b in SIMD4((0..<4).map { a[min(4 * b + $0, a.count - 1)] }) }
+            }
+            u = pack(us)
+            v = pack(vs)
+            value = pack(values)
+        }
+
+        /// Per block: residual value − model, and the model's pieces the Jacobian needs.
+        @inline(__always)
+        private func block(_ b: Int, _ p: SIMD8<Double>)
+            -> (r: SIMD4<Double>, du: SIMD4<Double>, dv: SIMD4<Double>, rho2: SIMD4<Double>, inside: SIMD4<Double>, root: SIMD4<Double>) {
+            let du = u[b] - SIMD4(repeating: p[0]), dv = v[b] - SIMD4(repeating: p[1])
+            let rho2 = du * du + dv * dv
+            let inside = 1 - rho2 / SIMD4(repeating: p[2] * p[2])
+            let positive = inside .> 0
+            let root = SIMD4<Double>.zero.replacing(with: inside.squareRoot(), where: positive)
+            let model = SIMD4(repeating: p[4]) + p[5] * du + p[6] * dv + p[3] * root
+            return (value[b] - model, du, dv, rho2, inside, root)
+        }
+
+        /// value − model at every sample.
+        func residuals(_ p: SIMD8<Double>, _ scratch: inout Scratch) -> [Double] {
+            for b in u.indices { scratch.r[b] = block(b, p).r }
+            return (0..<count).map { scratch.r[$0 / 4][$0 % 4] }
+        }
+
+        /// Σ wᵢ·rᵢ², summed in sample order.
+        func cost(_ p: SIMD8<Double>, _ weights: [Double], _ scratch: inout Scratch) -> Double {
+            for b in u.indices { scratch.r[b] = block(b, p).r }
+            var c = 0.0
+            for i in 0..<count {
+                let r = scratch.r[i / 4][i % 4]
+                c += weights[i] * r * r
+            }
+            return c
+        }
+
+        /// JᵀWJ (rows 0–6, upper triangle meaningful) and JᵀWr, accumulated in sample order
+        /// over samples of positive weight, with the analytic Jacobian; √q is floored at 0.05
+        /// where the chord profile's derivative is unbounded (the rim).
+        func normalEquations(_ p: SIMD8<Double>, _ weights: [Double], _ scratch: inout Scratch)
+            -> (jtj: [SIMD8<Double>], jtr: SIMD8<Double>) {
+            let r2 = p[2] * p[2]
+            let r2v = SIMD4(repeating: r2), r3v = SIMD4(repeating: r2 * p[2])
+            for b in u.indices {
+                let e = block(b, p)
+                let g = SIMD4<Double>.zero.replacing(with: p[3] / e.root.replacing(with: 0.05, where: e.root .< 0.05),
+                                                     where: e.inside .> 0)
+                scratch.r[b] = e.r
+                scratch.j0[b] = SIMD4(repeating: -p[5]) + g * e.du / r2v
+                scratch.j1[b] = SIMD4(repeating: -p[6]) + g * e.dv / r2v
+                scratch.j2[b] = g * e.rho2 / r3v
+                scratch.j3[b] = e.root
+                scratch.du[b] = e.du
+                scratch.dv[b] = e.dv
+            }
+            var jtj = (SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero,
+                       SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero)
+            var jtr = SIMD8<Double>.zero
+            for i in 0..<count where weights[i] > 0 {
+                let (b, l) = (i / 4, i % 4)
+                let j = SIMD8<Double>(scratch.j0[b][l], scratch.j1[b][l], scratch.j2[b][l], scratch.j3[b][l], 1,
+                                      scratch.du[b][l], scratch.dv[b][l], 0)
+                let wj = weights[i] * j
+                jtr += wj * scratch.r[b][l]
+                jtj.0 += wj[0] * j
+                jtj.1 += wj[1] * j
+                jtj.2 += wj[2] * j
+                jtj.3 += wj[3] * j
+                jtj.4 += wj[4] * j
+                jtj.5 += wj[5] * j
+                jtj.6 += wj[6] * j
+            }
+            return ([jtj.0, jtj.1, jtj.2, jtj.3, jtj.4, jtj.5, jtj.6], jtr)
+        }
+    }
+
+    /// Per-block working arrays of one fit (allocated once).
+    struct Scratch {
+        var r, j0, j1, j2, j3, du, dv: [SIMD4<Double>]
+        init(count: Int) {
+            let blocks = [SIMD4<Double>](repeating: .zero, count: count / 4)
+            (r, j0, j1, j2, j3, du, dv) = (blocks, blocks, blocks, blocks, blocks, blocks, blocks)
+        }
     }
 }

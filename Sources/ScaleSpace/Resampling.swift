@@ -100,13 +100,29 @@ extension Resampling {
         var horizontal = FloatImage(width: w, height: height, zeroed: false)
         let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: width)
         defer { scratch.deallocate() }
-        horizontal.withUnsafeMutableRows { out, y in
-            let source = row(y, scratch)
-            for x in 0..<w {
-                let f = columns[x]
-                var sum: Float = 0
-                for (k, weight) in f.weights.enumerated() { sum += source[f.first + k] * weight }
-                out[x] = sum
+        // The column footprints flattened: output x reads taps[x·span ..< x·span + count[x]]
+        // from input column first[x] (no per-pixel array access).
+        let span = columns.map(\.weights.count).max() ?? 1
+        var first = [Int](repeating: 0, count: w), count = [Int](repeating: 0, count: w)
+        var taps = [Float](repeating: 0, count: w * span)
+        for (x, f) in columns.enumerated() {
+            first[x] = f.first
+            count[x] = f.weights.count
+            for (k, weight) in f.weights.enumerated() { taps[x * span + k] = weight }
+        }
+        first.withUnsafeBufferPointer { first in
+            count.withUnsafeBufferPointer { count in
+                taps.withUnsafeBufferPointer { taps in
+                    horizontal.withUnsafeMutableRows { out, y in
+                        let source = row(y, scratch)
+                        for x in 0..<w {
+                            let s = source + first[x], t = taps.baseAddress! + x * span
+                            var sum: Float = 0
+                            for k in 0..<count[x] { sum += s[k] * t[k] }
+                            out[x] = sum
+                        }
+                    }
+                }
             }
         }
         var out = FloatImage(width: w, height: h)

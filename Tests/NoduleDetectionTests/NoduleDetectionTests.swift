@@ -258,18 +258,23 @@ struct LungFieldTests {
     /// Probabilities follow the documented arithmetic: standardise, ReLU hidden layer, logistic output.
     @Test func classifierArithmetic() throws {
         let n = LungPixelFeatures.names.count
-        // Two pixels: feature k of pixel p is p + k/10.
-        let features = LungPixelFeatures(width: 2, height: 1, spacingMM: 2, values: (0..<2).flatMap { p in (0..<n).map { Float(p) + Float($0) / 10 } })
+        // Eleven pixels (one block of eight lanes and a remainder of three): feature k of
+        // pixel p is 0.3·p − 1 + k/10.
+        let pixels = 11
+        func feature(_ p: Int, _ k: Int) -> Float { Float(p) * 0.3 - 1 + Float(k) / 10 }
+        let features = LungPixelFeatures(width: pixels, height: 1, spacingMM: 2,
+                                         values: (0..<pixels).flatMap { p in (0..<n).map { feature(p, $0) } })
         var hidden = [[Double]](repeating: [Double](repeating: 0, count: n), count: 2)
         hidden[0][4] = 2      // unit 0: 2·z(g2) + 1
-        hidden[1][0] = -1     // unit 1: −z(x_signed) − 0.5 (negative for both pixels after the ReLU)
+        hidden[1][0] = -1     // unit 1: −z(x_signed) − 0.5 (active for the first pixels, cut by the ReLU from x_signed > −0.5)
         let classifier = LungPixelClassifier(
             features: LungPixelFeatures.names, means: [Double](repeating: 0.5, count: n), scales: [Double](repeating: 2, count: n),
             hiddenWeights: hidden, hiddenBias: [1, -0.5], outputWeights: [1.5, 3], outputBias: -1, threshold: 0.5, fittedOn: "test")
         #expect(classifier.isConsistent)
         let p = classifier.probabilities(features)
-        for pixel in 0..<2 {
-            let g2 = Double(pixel) + 0.4, x = Double(pixel)
+        #expect(p.count == pixels)
+        for pixel in 0..<pixels {
+            let g2 = Double(feature(pixel, 4)), x = Double(feature(pixel, 0))
             let unit0 = max(0, 2 * (g2 - 0.5) / 2 + 1), unit1 = max(0, -(x - 0.5) / 2 - 0.5)
             let expected = 1 / (1 + exp(-(1.5 * unit0 + 3 * unit1 - 1)))
             #expect(abs(Double(p[pixel]) - expected) < 1e-5, "pixel \(pixel): \(p[pixel]) vs \(expected)")
