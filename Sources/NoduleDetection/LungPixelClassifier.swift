@@ -80,26 +80,30 @@ public struct LungPixelClassifier: Codable, Sendable, Equatable {
         let outputBias = Float(self.outputBias)
         let count = grid.width * grid.height
         var result = [Float](repeating: 0, count: count)
-        // Eight pixels at a time, one per SIMD lane: each lane does exactly the scalar
-        // arithmetic, in the same order, so the probabilities are unchanged.
-        var lanes = [SIMD8<Float>](repeating: .zero, count: n)
+        // Hidden units sixteen at a time, one per SIMD lane (unused lanes have zero weights and
+        // bias, so they stay at 0 and add nothing): each unit's sum runs over the features in
+        // order and the output sums the units in order, exactly the scalar arithmetic.
+        let blocks = (units + 15) / 16
+        var columns = [SIMD16<Float>](repeating: .zero, count: blocks * n)  // [block · n + k]: w[u][k] for the block's units
+        var biases = [SIMD16<Float>](repeating: .zero, count: blocks)
+        for u in 0..<units {
+            biases[u / 16][u % 16] = bias[u]
+            for k in 0..<n { columns[(u / 16) * n + k][u % 16] = weights[u * n + k] }
+        }
         grid.values.withUnsafeBufferPointer { f in
-            weights.withUnsafeBufferPointer { w in
+            columns.withUnsafeBufferPointer { columns in
                 result.withUnsafeMutableBufferPointer { result in
-                    for start in stride(from: 0, to: count, by: 8) {
-                        let active = min(8, count - start)
-                        for k in 0..<n {
-                            var v = SIMD8<Float>.zero
-                            for l in 0..<active { v[l] = f[(start + l) * n + k] }
-                            lanes[k] = v
+                    for i in 0..<count {
+                        let row = f.baseAddress! + i * n
+                        var z = outputBias
+                        for block in 0..<blocks {
+                            var a = biases[block]
+                            for k in 0..<n { a = a + columns[block * n + k] * row[k] }
+                            for lane in 0..<min(16, units - 16 * block) where a[lane] > 0 {
+                                z += output[16 * block + lane] * a[lane]
+                            }
                         }
-                        var z = SIMD8<Float>(repeating: outputBias)
-                        for u in 0..<units {
-                            var a = SIMD8<Float>(repeating: bias[u])
-                            for k in 0..<n { a = a + SIMD8(repeating: w[u * n + k]) * lanes[k] }
-                            z.replace(with: z + output[u] * a, where: a .> 0)
-                        }
-                        for l in 0..<active { result[start + l] = 1 / (1 + expf(-z[l])) }
+                        result[i] = 1 / (1 + expf(-z))
                     }
                 }
             }

@@ -123,7 +123,8 @@ struct SphereProfileFit {
             let rho2 = du * du + dv * dv
             let inside = 1 - rho2 / SIMD4(repeating: p[2] * p[2])
             let positive = inside .> 0
-            let root = SIMD4<Double>.zero.replacing(with: inside.squareRoot(), where: positive)
+            // √ of the positive lanes only (a negative lane would take libm's domain-error path).
+            let root = SIMD4<Double>.zero.replacing(with: inside, where: positive).squareRoot()
             let model = SIMD4(repeating: p[4]) + p[5] * du + p[6] * dv + p[3] * root
             return (value[b] - model, du, dv, rho2, inside, root)
         }
@@ -137,12 +138,15 @@ struct SphereProfileFit {
         /// Σ wᵢ·rᵢ², summed in sample order.
         func cost(_ p: SIMD8<Double>, _ weights: [Double], _ scratch: inout Scratch) -> Double {
             for b in u.indices { scratch.r[b] = block(b, p).r }
-            var c = 0.0
-            for i in 0..<count {
-                let r = scratch.r[i / 4][i % 4]
-                c += weights[i] * r * r
+            return scratch.r.withUnsafeBufferPointer { blocks in
+                weights.withUnsafeBufferPointer { weights in
+                    UnsafeRawPointer(blocks.baseAddress!).withMemoryRebound(to: Double.self, capacity: 4 * blocks.count) { r in
+                        var c = 0.0
+                        for i in 0..<count { c += weights[i] * r[i] * r[i] }
+                        return c
+                    }
+                }
             }
-            return c
         }
 
         /// JᵀWJ (rows 0–6, upper triangle meaningful) and JᵀWr, accumulated in sample order
@@ -156,41 +160,49 @@ struct SphereProfileFit {
                 let e = block(b, p)
                 let g = SIMD4<Double>.zero.replacing(with: p[3] / e.root.replacing(with: 0.05, where: e.root .< 0.05),
                                                      where: e.inside .> 0)
-                scratch.r[b] = e.r
-                scratch.j0[b] = SIMD4(repeating: -p[5]) + g * e.du / r2v
-                scratch.j1[b] = SIMD4(repeating: -p[6]) + g * e.dv / r2v
-                scratch.j2[b] = g * e.rho2 / r3v
-                scratch.j3[b] = e.root
-                scratch.du[b] = e.du
-                scratch.dv[b] = e.dv
+                let j0 = SIMD4(repeating: -p[5]) + g * e.du / r2v
+                let j1 = SIMD4(repeating: -p[6]) + g * e.dv / r2v
+                let j2 = g * e.rho2 / r3v
+                for l in 0..<4 {
+                    scratch.jacobian[4 * b + l] = SIMD8(j0[l], j1[l], j2[l], e.root[l], 1, e.du[l], e.dv[l], 0)
+                    scratch.residual[4 * b + l] = e.r[l]
+                }
             }
             var jtj = (SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero,
                        SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero)
             var jtr = SIMD8<Double>.zero
-            for i in 0..<count where weights[i] > 0 {
-                let (b, l) = (i / 4, i % 4)
-                let j = SIMD8<Double>(scratch.j0[b][l], scratch.j1[b][l], scratch.j2[b][l], scratch.j3[b][l], 1,
-                                      scratch.du[b][l], scratch.dv[b][l], 0)
-                let wj = weights[i] * j
-                jtr += wj * scratch.r[b][l]
-                jtj.0 += wj[0] * j
-                jtj.1 += wj[1] * j
-                jtj.2 += wj[2] * j
-                jtj.3 += wj[3] * j
-                jtj.4 += wj[4] * j
-                jtj.5 += wj[5] * j
-                jtj.6 += wj[6] * j
+            scratch.jacobian.withUnsafeBufferPointer { jacobian in
+                scratch.residual.withUnsafeBufferPointer { residual in
+                    weights.withUnsafeBufferPointer { weights in
+                        for i in 0..<count where weights[i] > 0 {
+                            let j = jacobian[i]
+                            let wj = weights[i] * j
+                            jtr += wj * residual[i]
+                            jtj.0 += wj[0] * j
+                            jtj.1 += wj[1] * j
+                            jtj.2 += wj[2] * j
+                            jtj.3 += wj[3] * j
+                            jtj.4 += wj[4] * j
+                            jtj.5 += wj[5] * j
+                            jtj.6 += wj[6] * j
+                        }
+                    }
+                }
             }
             return ([jtj.0, jtj.1, jtj.2, jtj.3, jtj.4, jtj.5, jtj.6], jtr)
         }
     }
 
-    /// Per-block working arrays of one fit (allocated once).
+    /// Working arrays of one fit (allocated once): per block of four, the residuals; per
+    /// sample, the Jacobian row (lane 7 unused) and the residual.
     struct Scratch {
-        var r, j0, j1, j2, j3, du, dv: [SIMD4<Double>]
+        var r: [SIMD4<Double>]
+        var jacobian: [SIMD8<Double>]
+        var residual: [Double]
         init(count: Int) {
-            let blocks = [SIMD4<Double>](repeating: .zero, count: count / 4)
-            (r, j0, j1, j2, j3, du, dv) = (blocks, blocks, blocks, blocks, blocks, blocks, blocks)
+            r = [SIMD4<Double>](repeating: .zero, count: count / 4)
+            jacobian = [SIMD8<Double>](repeating: .zero, count: count)
+            residual = [Double](repeating: 0, count: count)
         }
     }
 }

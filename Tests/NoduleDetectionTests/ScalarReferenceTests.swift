@@ -10,6 +10,25 @@ import TestSupport
 /// one-value-at-a-time reference written the obvious way.
 @Suite("Fast paths equal their scalar references")
 struct ScalarReferenceTests {
+    // MARK: Selection
+
+    @Test("kth equals the sorted array's element k, duplicates and all")
+    func kthElement() {
+        var rng = SeededRandomNumberGenerator(seed: 31)
+        for count in [1, 2, 3, 7, 64, 601] {
+            for distinct in [2, 1000] {
+                let values = (0..<count).map { _ in Double(Int.random(in: 0..<distinct, using: &rng)) / 7 }
+                let sorted = values.sorted()
+                for k in Set([0, count / 4, count / 2, count - 1]) {
+                    var copy = values
+                    #expect(Selection.kth(&copy, k) == sorted[k], "n \(count), k \(k)")
+                    #expect(copy.sorted() == sorted, "kth must only reorder")
+                }
+                #expect(Selection.median(values) == sorted[count / 2])
+            }
+        }
+    }
+
     // MARK: Chamfer distance
 
     /// The 3-4 chamfer distance, one pixel at a time (neighbours read as updated).
