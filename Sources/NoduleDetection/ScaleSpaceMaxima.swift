@@ -57,18 +57,42 @@ public enum ScaleSpaceMaxima {
         let w = image.width, h = image.height
         func scan(_ current: FloatImage, below: FloatImage?, above: FloatImage?, sigmaIndex i: Int) {
             current.withUnsafeStridedPointer { c, cs in
+                let floor = SIMD8<Float>(repeating: minimumResponse)
                 for y in 1..<max(1, h - 1) {
                     let row = c + y * cs
-                    for x in 1..<max(1, w - 1) {
+                    var x = 1
+                    while x < w - 1 {
+                        // Eight columns at a time: only columns above the floor and above all 8
+                        // neighbours in their own level go on to the scalar checks (the same
+                        // comparisons, so the same maxima).
+                        if x + 8 < w {
+                            func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+                                UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+                            }
+                            let p = row + x
+                            let v = load(p)
+                            var keep = (v .>= floor) .& .!(load(p - 1) .>= v) .& .!(load(p + 1) .>= v)
+                            keep = keep .& .!(load(p - cs - 1) .>= v) .& .!(load(p - cs) .>= v) .& .!(load(p - cs + 1) .>= v)
+                            keep = keep .& .!(load(p + cs - 1) .>= v) .& .!(load(p + cs) .>= v) .& .!(load(p + cs + 1) .>= v)
+                            if any(keep) {
+                                for lane in 0..<8 where keep[lane] { examine(x + lane) }
+                            }
+                            x += 8
+                            continue
+                        }
+                        examine(x)
+                        x += 1
+                    }
+                    func examine(_ x: Int) {
                         let v = row[x]
-                        guard v >= minimumResponse else { continue }
+                        guard v >= minimumResponse else { return }
                         // The level's own 8 neighbours first (cheapest, and most often decisive),
                         // then the mask, then the neighbouring levels: all must hold, so the order
                         // changes only the time taken.
                         guard !(row[x - 1] >= v), !(row[x + 1] >= v),
                               !(row[x - 1 - cs] >= v), !(row[x - cs] >= v), !(row[x + 1 - cs] >= v),
                               !(row[x - 1 + cs] >= v), !(row[x + cs] >= v), !(row[x + 1 + cs] >= v),
-                              accept(x, y) else { continue }
+                              accept(x, y) else { return }
                         var isMax = true
                         outer: for dy in -1...1 {
                             for dx in -1...1 {
@@ -76,7 +100,7 @@ public enum ScaleSpaceMaxima {
                                 if let a = above, a[x + dx, y + dy] >= v { isMax = false; break outer }
                             }
                         }
-                        guard isMax else { continue }
+                        guard isMax else { return }
                         var logSigma = log(sigmas[i])
                         if let b = below, let a = above {
                             let step = (log(sigmas[i + 1]) - log(sigmas[i - 1])) / 2

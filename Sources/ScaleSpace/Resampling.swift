@@ -118,7 +118,13 @@ extension Resampling {
                         for x in 0..<w {
                             let s = source + first[x], t = taps.baseAddress! + x * span
                             var sum: Float = 0
-                            for k in 0..<count[x] { sum += s[k] * t[k] }
+                            // Spelled out for the usual 1–3 taps (the same sums in the same order).
+                            switch count[x] {
+                            case 1: sum += s[0] * t[0]
+                            case 2: sum += s[0] * t[0]; sum += s[1] * t[1]
+                            case 3: sum += s[0] * t[0]; sum += s[1] * t[1]; sum += s[2] * t[2]
+                            default: for k in 0..<count[x] { sum += s[k] * t[k] }
+                            }
                             out[x] = sum
                         }
                     }
