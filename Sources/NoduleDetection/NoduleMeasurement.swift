@@ -18,8 +18,9 @@ import Glibc
 /// ρ = R·√(1 − f²); the contour diameter is divided by √(1 − f²) to give the
 /// sphere's diameter. This is the physical model of a nodule on a projection
 /// radiograph, not a fit to one phantom generator. The size is then set by a
-/// robust fit of that model (``SphereProfileFit``), started from the mean axis
-/// or, with `sphere_fit_start: long-axis`, from the long axis.
+/// robust fit of that model (``SphereProfileFit``), started from the mean axis,
+/// or with `sphere_fit_start: long-axis` from the long axis, or with `best-of-both`
+/// from each of them, keeping the accepted fit with the lower robust residual.
 public struct NoduleMeasurement: Sendable, Equatable {
     /// Refined centre, px of the measurement image.
     public var x: Double
@@ -225,10 +226,18 @@ public struct NoduleMeasurement: Sendable, Equatable {
         // The fit's window is 1.8 × its starting radius, and must reach background on every
         // side: started from the mean axis, a round nodule whose short-axis rays stopped at a
         // rib edge is fitted in a window too small for it, and comes out undersized.
-        let startRadius = p.sphereFitStartsFromLongAxis ? longAxis * sphere / 2 : rayDiameter / 2
-        if let fit = SphereProfileFit.fit(image, x: centre.x + Double(px0), y: centre.y + Double(py0),
-                                          radius: startRadius, amplitude: contrast),
-           fit.radius > 0.5 * rayDiameter / 2, fit.radius < 2 * rayDiameter / 2 {
+        let starts = p.sphereFitStart == "best-of-both" ? [longAxis * sphere / 2, rayDiameter / 2]
+            : [p.sphereFitStartsFromLongAxis ? longAxis * sphere / 2 : rayDiameter / 2]
+        var best: SphereProfileFit?
+        for startRadius in starts {
+            if let fit = SphereProfileFit.fit(image, x: centre.x + Double(px0), y: centre.y + Double(py0),
+                                              radius: startRadius, amplitude: contrast),
+               fit.radius > 0.5 * rayDiameter / 2, fit.radius < 2 * rayDiameter / 2,
+               best == nil || fit.relativeResidual < best!.relativeResidual {
+                best = fit
+            }
+        }
+        if let fit = best {
             scale = sphere * (2 * fit.radius) / rayDiameter
             fitResidual = fit.relativeResidual
         }

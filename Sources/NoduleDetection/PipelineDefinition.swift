@@ -118,9 +118,12 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// Inner and outer radius of the background annulus, × the scale radius.
         public var backgroundInner: Double
         public var backgroundOuter: Double
-        /// Where the projected-sphere fit starts: `long-axis` (from 0.8.0: the rays' long
-        /// axis, since rays crossing rib edges stop early and cut the short axis) or
-        /// `mean-axis` (earlier pipelines and the default: the mean of long and short axis).
+        /// Where the projected-sphere fit starts: `long-axis` (0.8.0–0.9.0: the rays' long
+        /// axis, since rays crossing rib edges stop early and cut the short axis),
+        /// `mean-axis` (earlier pipelines and the default: the mean of long and short axis), or
+        /// `best-of-both` (from 0.10.0: from each, keeping the accepted fit with the lower
+        /// robust residual; a ray leaking along a rib lengthens the long axis, and a window
+        /// grown with it can hold the fit on the wrong structure).
         public var sphereFitStart: String?
 
         enum CodingKeys: String, CodingKey {
@@ -295,8 +298,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         try require(measurement.contourFraction > 0.05 && measurement.contourFraction < 0.95, "measurement.contour_fraction must be in (0.05, 0.95)")
         try require(measurement.backgroundInner >= 1 && measurement.backgroundOuter > measurement.backgroundInner,
                     "measurement: 1 ≤ background_inner < background_outer")
-        try require(["long-axis", "mean-axis"].contains(measurement.sphereFitStart ?? "mean-axis"),
-                    "measurement.sphere_fit_start must be \"long-axis\" or \"mean-axis\"")
+        try require(["long-axis", "mean-axis", "best-of-both"].contains(measurement.sphereFitStart ?? "mean-axis"),
+                    "measurement.sphere_fit_start must be \"long-axis\", \"mean-axis\" or \"best-of-both\"")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
         if let classifier = lungField.pixelClassifier {
             try require(classifier.isConsistent,

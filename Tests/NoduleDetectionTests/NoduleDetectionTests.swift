@@ -28,6 +28,37 @@ struct MeasurementTests {
         #expect(m.shortAxis <= m.longAxis)
     }
 
+    /// `best-of-both` fits from the long axis and from the mean axis and keeps the accepted fit
+    /// with the lower robust residual: its size and residual are exactly one of the two
+    /// single-start results, the better-fitting one. Spheres crossed by a rib-like ridge (rays
+    /// leak along it, so the two starts differ) and one in the clear.
+    @Test("the best-of-both sphere fit keeps the start with the lower residual",
+          arguments: [(10.0, 0.1, 180.0), (14.0, 0.4, 220.0), (8.0, 1.2, 150.0), (12.0, 0.0, 0.0)])
+    func bestOfBothStarts(diameterMM: Double, ridgeAngle: Double, ridgeHeight: Double) throws {
+        let pipeline = try defaultPipeline()
+        var chest = SyntheticChest(width: 400, height: 400, spacingMM: 0.35, lungs: [(200, 200, 400, 400)])
+        chest.nodules = [(200, 200, diameterMM, 300)]
+        if ridgeHeight > 0 { chest.ridges = [(200, 212, ridgeAngle, 4, ridgeHeight, 180)] }
+        chest.noiseSD = 6
+        let image = FloatImage(width: 400, height: 400, values: chest.values().map { Float(($0 - 1200) / 1400) })
+        let radius = diameterMM / 2 / 0.35
+        func measured(_ start: String) throws -> NoduleMeasurement {
+            var p = pipeline.measurement
+            p.sphereFitStart = start
+            return try #require(NoduleMeasurement.measureClearingBackground(image, smoothed: nil, x: 200, y: 200,
+                                                                           radius: radius, parameters: p))
+        }
+        let long = try measured("long-axis"), mean = try measured("mean-axis"), both = try measured("best-of-both")
+        let accepted = [long, mean].filter { $0.fitResidual < 1 }
+        if let better = accepted.min(by: { $0.fitResidual < $1.fitResidual }) {
+            #expect(both.fitResidual == better.fitResidual && both.diameter == better.diameter,
+                    "best-of-both \(both.diameter) px (residual \(both.fitResidual)); long-axis \(long.diameter) (\(long.fitResidual)), mean-axis \(mean.diameter) (\(mean.fitResidual))")
+        } else {
+            #expect(both.fitResidual == 1)
+        }
+        #expect(abs(both.diameter * 0.35 - diameterMM) <= 1.5, "measured \(both.diameter * 0.35) mm for \(diameterMM) mm")
+    }
+
     @Test("an elongated nodule reports long and perpendicular short axis")
     func ellipse() throws {
         let pipeline = try defaultPipeline()

@@ -137,8 +137,8 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
             #expect(tracks[t]["doubling_time_days"] is NSNull)
         }
         // N1: +55% volume in truth over 175 days (beyond error). It is faint (density 0.4) and the
-        // detector sizes a part of it (against 29.1 → 33.6 mm: 12.0 → 14.9 mm with pipeline 0.9.0 and the
-        // band-passed registration, indeterminate; 12.0 → 15.1 mm with 0.8.0, growing, VDT 177 d; 11.3 → 13.9 mm with 0.6.0 and 0.7.0, indeterminate; 11.4 → 14.8 mm
+        // detector sizes a part of it (against 29.1 → 33.6 mm: 11.3 → 13.9 mm with pipeline 0.10.0 and
+        // 12.0 → 14.9 mm with 0.9.0, both with the band-passed registration and indeterminate; 12.0 → 15.1 mm with 0.8.0, growing, VDT 177 d; 11.3 → 13.9 mm with 0.6.0 and 0.7.0, indeterminate; 11.4 → 14.8 mm
         // with 0.5.0), so the measured change is near the error: it must come out growing or
         // indeterminate, never stable or shrinking, and its 95% interval (upper end open when the
         // lower limit of growth is within error) must contain the true 279 d.
