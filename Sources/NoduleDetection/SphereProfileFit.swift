@@ -45,8 +45,8 @@ struct SphereProfileFit {
         // Parameters: x₀, y₀, R, A, B, bx, by (lane 7 unused).
         var p = SIMD8<Double>(x, y, radius, amplitude, 0, 0, 0, 0)
         // Start B from the window's lower values (background), A as given.
-        var sorted = values
-        p[4] = Selection.kth(&sorted, sorted.count / 4)
+        var reordered = values  // the selection reorders its argument
+        p[4] = Selection.kth(&reordered, reordered.count / 4)
         var weights = [Double](repeating: 1, count: samples.count)
         var lambda = 1e-2
         var scratch = Scratch(count: samples.padded)
