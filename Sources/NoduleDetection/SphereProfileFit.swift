@@ -115,29 +115,38 @@ struct SphereProfileFit {
             value = pack(values)
         }
 
-        /// Per block: residual value − model, and the model's pieces the Jacobian needs.
-        @inline(__always)
-        private func block(_ b: Int, _ p: SIMD8<Double>)
-            -> (r: SIMD4<Double>, du: SIMD4<Double>, dv: SIMD4<Double>, rho2: SIMD4<Double>, inside: SIMD4<Double>, root: SIMD4<Double>) {
-            let du = u[b] - SIMD4(repeating: p[0]), dv = v[b] - SIMD4(repeating: p[1])
-            let rho2 = du * du + dv * dv
-            let inside = 1 - rho2 / SIMD4(repeating: p[2] * p[2])
-            let positive = inside .> 0
-            // √ of the positive lanes only (a negative lane would take libm's domain-error path).
-            let root = SIMD4<Double>.zero.replacing(with: inside, where: positive).squareRoot()
-            let model = SIMD4(repeating: p[4]) + p[5] * du + p[6] * dv + p[3] * root
-            return (value[b] - model, du, dv, rho2, inside, root)
+        /// The model at `p` for every block: residual value − model, and the pieces the
+        /// Jacobian needs, kept in `scratch` so that the cost of an accepted step, the next
+        /// reweighting and the next normal equations (all at the same `p`) compute it once.
+        func evaluate(_ p: SIMD8<Double>, _ scratch: inout Scratch) {
+            if scratch.evaluatedAt == p { return }
+            let p0 = SIMD4(repeating: p[0]), p1 = SIMD4(repeating: p[1]), r2 = SIMD4(repeating: p[2] * p[2])
+            for b in u.indices {
+                let du = u[b] - p0, dv = v[b] - p1
+                let rho2 = du * du + dv * dv
+                let inside = 1 - rho2 / r2
+                // √ of the positive lanes only (a negative lane would take libm's domain-error path).
+                let root = SIMD4<Double>.zero.replacing(with: inside, where: inside .> 0).squareRoot()
+                let model = SIMD4(repeating: p[4]) + p[5] * du + p[6] * dv + p[3] * root
+                scratch.r[b] = value[b] - model
+                scratch.du[b] = du
+                scratch.dv[b] = dv
+                scratch.rho2[b] = rho2
+                scratch.inside[b] = inside
+                scratch.root[b] = root
+            }
+            scratch.evaluatedAt = p
         }
 
         /// value − model at every sample.
         func residuals(_ p: SIMD8<Double>, _ scratch: inout Scratch) -> [Double] {
-            for b in u.indices { scratch.r[b] = block(b, p).r }
+            evaluate(p, &scratch)
             return (0..<count).map { scratch.r[$0 / 4][$0 % 4] }
         }
 
         /// Σ wᵢ·rᵢ², summed in sample order.
         func cost(_ p: SIMD8<Double>, _ weights: [Double], _ scratch: inout Scratch) -> Double {
-            for b in u.indices { scratch.r[b] = block(b, p).r }
+            evaluate(p, &scratch)
             return scratch.r.withUnsafeBufferPointer { blocks in
                 weights.withUnsafeBufferPointer { weights in
                     UnsafeRawPointer(blocks.baseAddress!).withMemoryRebound(to: Double.self, capacity: 4 * blocks.count) { r in
@@ -154,18 +163,20 @@ struct SphereProfileFit {
         /// where the chord profile's derivative is unbounded (the rim).
         func normalEquations(_ p: SIMD8<Double>, _ weights: [Double], _ scratch: inout Scratch)
             -> (jtj: [SIMD8<Double>], jtr: SIMD8<Double>) {
+            evaluate(p, &scratch)
             let r2 = p[2] * p[2]
             let r2v = SIMD4(repeating: r2), r3v = SIMD4(repeating: r2 * p[2])
             for b in u.indices {
-                let e = block(b, p)
-                let g = SIMD4<Double>.zero.replacing(with: p[3] / e.root.replacing(with: 0.05, where: e.root .< 0.05),
-                                                     where: e.inside .> 0)
-                let j0 = SIMD4(repeating: -p[5]) + g * e.du / r2v
-                let j1 = SIMD4(repeating: -p[6]) + g * e.dv / r2v
-                let j2 = g * e.rho2 / r3v
+                let root = scratch.root[b], du = scratch.du[b], dv = scratch.dv[b]
+                let g = SIMD4<Double>.zero.replacing(with: p[3] / root.replacing(with: 0.05, where: root .< 0.05),
+                                                     where: scratch.inside[b] .> 0)
+                let j0 = SIMD4(repeating: -p[5]) + g * du / r2v
+                let j1 = SIMD4(repeating: -p[6]) + g * dv / r2v
+                let j2 = g * scratch.rho2[b] / r3v
+                let r = scratch.r[b]
                 for l in 0..<4 {
-                    scratch.jacobian[4 * b + l] = SIMD8(j0[l], j1[l], j2[l], e.root[l], 1, e.du[l], e.dv[l], 0)
-                    scratch.residual[4 * b + l] = e.r[l]
+                    scratch.jacobian[4 * b + l] = SIMD8(j0[l], j1[l], j2[l], root[l], 1, du[l], dv[l], 0)
+                    scratch.residual[4 * b + l] = r[l]
                 }
             }
             var jtj = (SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero,
@@ -193,14 +204,16 @@ struct SphereProfileFit {
         }
     }
 
-    /// Working arrays of one fit (allocated once): per block of four, the residuals; per
-    /// sample, the Jacobian row (lane 7 unused) and the residual.
+    /// Working arrays of one fit (allocated once): per block of four, the model's pieces at
+    /// `evaluatedAt`; per sample, the Jacobian row (lane 7 unused) and the residual.
     struct Scratch {
-        var r: [SIMD4<Double>]
+        var evaluatedAt: SIMD8<Double>?
+        var r, du, dv, rho2, inside, root: [SIMD4<Double>]
         var jacobian: [SIMD8<Double>]
         var residual: [Double]
         init(count: Int) {
-            r = [SIMD4<Double>](repeating: .zero, count: count / 4)
+            let blocks = [SIMD4<Double>](repeating: .zero, count: count / 4)
+            (r, du, dv, rho2, inside, root) = (blocks, blocks, blocks, blocks, blocks, blocks)
             jacobian = [SIMD8<Double>](repeating: .zero, count: count)
             residual = [Double](repeating: 0, count: count)
         }
