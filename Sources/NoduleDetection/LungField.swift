@@ -123,62 +123,48 @@ public struct LungField: Sendable {
 
     /// Signed distance to the border at a point given in mask px (bilinear), mm.
     public func depthMM(x: Double, y: Double) -> Double {
-        let cx = min(max(x, 0), Double(width - 1)), cy = min(max(y, 0), Double(height - 1))
-        let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
-        let tx = Float(cx - Double(x0)), ty = Float(cy - Double(y0))
-        let d = signedDistanceMM
-        let top = d[y0 * width + x0] * (1 - tx) + d[y0 * width + x1] * tx
-        let bottom = d[y1 * width + x0] * (1 - tx) + d[y1 * width + x1] * tx
-        return Double(top * (1 - ty) + bottom * ty)
+        signedDistanceMM.withUnsafeBufferPointer { Self.bilinear($0, width: width, height: height, x: x, y: y) }
     }
 
     /// Where candidates may sit on a `width` × `height` grid whose pixel centres map to mask px
     /// as m = (g + ½)·scale − ½: within `marginMM` of the field (``depthMM(x:y:)`` ≥ −margin)
-    /// or in the search region. The same arithmetic as calling those per pixel, in one pass.
+    /// or in the search region (``inSearchRegion(x:y:)``), in one pass over the grid.
     public func candidateRegion(width gw: Int, height gh: Int, scale: (x: Double, y: Double), marginMM: Double) -> [Bool] {
-        var allowed = [Bool](repeating: false, count: gw * gh)
         signedDistanceMM.withUnsafeBufferPointer { d in
-            searchRegion.withUnsafeBufferPointer { region in
-                allowed.withUnsafeMutableBufferPointer { allowed in
-                    for gy in 0..<gh {
-                        let y = (Double(gy) + 0.5) * scale.y - 0.5
-                        let cy = min(max(y, 0), Double(height - 1))
-                        let y0 = Int(cy), y1 = min(y0 + 1, height - 1)
-                        let ty = Float(cy - Double(y0))
-                        let iy = Int(y.rounded())
-                        for gx in 0..<gw {
-                            let x = (Double(gx) + 0.5) * scale.x - 0.5
-                            let cx = min(max(x, 0), Double(width - 1))
-                            let x0 = Int(cx), x1 = min(x0 + 1, width - 1)
-                            let tx = Float(cx - Double(x0))
-                            let top = d[y0 * width + x0] * (1 - tx) + d[y0 * width + x1] * tx
-                            let bottom = d[y1 * width + x0] * (1 - tx) + d[y1 * width + x1] * tx
-                            if Double(top * (1 - ty) + bottom * ty) >= -marginMM {
-                                allowed[gy * gw + gx] = true
-                                continue
-                            }
-                            let ix = Int(x.rounded())
-                            allowed[gy * gw + gx] = ix >= 0 && iy >= 0 && ix < width && iy < height && region[iy * width + ix] != 0
-                        }
-                    }
-                }
+            (0..<(gw * gh)).map { i in
+                let x = (Double(i % gw) + 0.5) * scale.x - 0.5, y = (Double(i / gw) + 0.5) * scale.y - 0.5
+                return Self.bilinear(d, width: width, height: height, x: x, y: y) >= -marginMM
+                    || nearestIndex(x: x, y: y).map { searchRegion[$0] != 0 } ?? false
             }
         }
-        return allowed
     }
 
     /// Whether the mask is set at a point given in mask px (nearest).
     public func contains(x: Double, y: Double) -> Bool {
-        let ix = Int(x.rounded()), iy = Int(y.rounded())
-        guard ix >= 0, iy >= 0, ix < width, iy < height else { return false }
-        return mask[iy * width + ix] != 0
+        nearestIndex(x: x, y: y).map { mask[$0] != 0 } ?? false
     }
 
     /// Whether a point (mask px, nearest) lies in the search region.
     public func inSearchRegion(x: Double, y: Double) -> Bool {
+        nearestIndex(x: x, y: y).map { searchRegion[$0] != 0 } ?? false
+    }
+
+    /// Index of the mask pixel nearest a point in mask px; `nil` off the grid.
+    func nearestIndex(x: Double, y: Double) -> Int? {
         let ix = Int(x.rounded()), iy = Int(y.rounded())
-        guard ix >= 0, iy >= 0, ix < width, iy < height else { return false }
-        return searchRegion[iy * width + ix] != 0
+        guard ix >= 0, iy >= 0, ix < width, iy < height else { return nil }
+        return iy * width + ix
+    }
+
+    /// `values` (width × height) interpolated bilinearly at a point in grid px, clamped to the grid.
+    @inline(__always)
+    static func bilinear(_ values: UnsafeBufferPointer<Float>, width: Int, height: Int, x: Double, y: Double) -> Double {
+        let cx = min(max(x, 0), Double(width - 1)), cy = min(max(y, 0), Double(height - 1))
+        let x0 = Int(cx), y0 = Int(cy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+        let tx = Float(cx - Double(x0)), ty = Float(cy - Double(y0))
+        let top = values[y0 * width + x0] * (1 - tx) + values[y0 * width + x1] * tx
+        let bottom = values[y1 * width + x0] * (1 - tx) + values[y1 * width + x1] * tx
+        return Double(top * (1 - ty) + bottom * ty)
     }
 
     /// Fraction of the mask area, 0–1.

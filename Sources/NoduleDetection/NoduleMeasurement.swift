@@ -226,8 +226,9 @@ public struct NoduleMeasurement: Sendable, Equatable {
         // The fit's window is 1.8 × its starting radius, and must reach background on every
         // side: started from the mean axis, a round nodule whose short-axis rays stopped at a
         // rib edge is fitted in a window too small for it, and comes out undersized.
-        let starts = p.sphereFitStart == "best-of-both" ? [longAxis * sphere / 2, rayDiameter / 2]
-            : [p.sphereFitStartsFromLongAxis ? longAxis * sphere / 2 : rayDiameter / 2]
+        let fromLongAxis = longAxis * sphere / 2, fromMeanAxis = rayDiameter / 2
+        let starts = p.sphereFitStartsFromBothAxes ? [fromLongAxis, fromMeanAxis]
+            : [p.sphereFitStartsFromLongAxis ? fromLongAxis : fromMeanAxis]
         var best: SphereProfileFit?
         for startRadius in starts {
             if let fit = SphereProfileFit.fit(image, x: centre.x + Double(px0), y: centre.y + Double(py0),

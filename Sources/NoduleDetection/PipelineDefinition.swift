@@ -137,6 +137,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
 
         /// Whether the sphere fit starts from the long axis.
         var sphereFitStartsFromLongAxis: Bool { sphereFitStart == "long-axis" }
+        /// Whether the sphere fit runs from both the long and the mean axis (`best-of-both`).
+        var sphereFitStartsFromBothAxes: Bool { sphereFitStart == "best-of-both" }
     }
 
     /// A model over named, standardised features zᵢ: kind `logistic`,

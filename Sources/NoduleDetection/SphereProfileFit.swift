@@ -141,19 +141,17 @@ struct SphereProfileFit {
         /// value − model at every sample.
         func residuals(_ p: SIMD8<Double>, _ scratch: inout Scratch) -> [Double] {
             evaluate(p, &scratch)
-            return (0..<count).map { scratch.r[$0 / 4][$0 % 4] }
+            return scratch.withResiduals { r in (0..<count).map { r[$0] } }
         }
 
         /// Σ wᵢ·rᵢ², summed in sample order.
         func cost(_ p: SIMD8<Double>, _ weights: [Double], _ scratch: inout Scratch) -> Double {
             evaluate(p, &scratch)
-            return scratch.r.withUnsafeBufferPointer { blocks in
+            return scratch.withResiduals { r in
                 weights.withUnsafeBufferPointer { weights in
-                    UnsafeRawPointer(blocks.baseAddress!).withMemoryRebound(to: Double.self, capacity: 4 * blocks.count) { r in
-                        var c = 0.0
-                        for i in 0..<count { c += weights[i] * r[i] * r[i] }
-                        return c
-                    }
+                    var c = 0.0
+                    for i in 0..<count { c += weights[i] * r[i] * r[i] }
+                    return c
                 }
             }
         }
@@ -173,17 +171,15 @@ struct SphereProfileFit {
                 let j0 = SIMD4(repeating: -p[5]) + g * du / r2v
                 let j1 = SIMD4(repeating: -p[6]) + g * dv / r2v
                 let j2 = g * scratch.rho2[b] / r3v
-                let r = scratch.r[b]
                 for l in 0..<4 {
                     scratch.jacobian[4 * b + l] = SIMD8(j0[l], j1[l], j2[l], root[l], 1, du[l], dv[l], 0)
-                    scratch.residual[4 * b + l] = r[l]
                 }
             }
             var jtj = (SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero,
                        SIMD8<Double>.zero, SIMD8<Double>.zero, SIMD8<Double>.zero)
             var jtr = SIMD8<Double>.zero
             scratch.jacobian.withUnsafeBufferPointer { jacobian in
-                scratch.residual.withUnsafeBufferPointer { residual in
+                scratch.withResiduals { residual in
                     weights.withUnsafeBufferPointer { weights in
                         for i in 0..<count where weights[i] > 0 {
                             let j = jacobian[i]
@@ -205,17 +201,22 @@ struct SphereProfileFit {
     }
 
     /// Working arrays of one fit (allocated once): per block of four, the model's pieces at
-    /// `evaluatedAt`; per sample, the Jacobian row (lane 7 unused) and the residual.
+    /// `evaluatedAt`; per sample, the Jacobian row (lane 7 unused).
     struct Scratch {
         var evaluatedAt: SIMD8<Double>?
         var r, du, dv, rho2, inside, root: [SIMD4<Double>]
         var jacobian: [SIMD8<Double>]
-        var residual: [Double]
         init(count: Int) {
             let blocks = [SIMD4<Double>](repeating: .zero, count: count / 4)
             (r, du, dv, rho2, inside, root) = (blocks, blocks, blocks, blocks, blocks, blocks)
             jacobian = [SIMD8<Double>](repeating: .zero, count: count)
-            residual = [Double](repeating: 0, count: count)
+        }
+
+        /// The residuals sample by sample (the blocks' lanes in order).
+        func withResiduals<T>(_ body: (UnsafePointer<Double>) -> T) -> T {
+            r.withUnsafeBufferPointer { blocks in
+                UnsafeRawPointer(blocks.baseAddress!).withMemoryRebound(to: Double.self, capacity: 4 * blocks.count, body)
+            }
         }
     }
 }

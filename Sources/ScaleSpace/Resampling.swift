@@ -94,25 +94,16 @@ extension Resampling {
         let w = max(1, Int((Double(width) / factorX).rounded()))
         let h = max(1, Int((Double(height) / factorY).rounded()))
         let fx = Double(width) / Double(w), fy = Double(height) / Double(h)
-        let columns = footprints(outputs: w, inputs: width, factor: fx)
-        let rows = footprints(outputs: h, inputs: height, factor: fy)
+        let columns = Footprints(outputs: w, inputs: width, factor: fx)
+        let rows = Footprints(outputs: h, inputs: height, factor: fy)
         // Horizontal pass into w × height.
         var horizontal = FloatImage(width: w, height: height, zeroed: false)
         let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: width)
         defer { scratch.deallocate() }
-        // The column footprints flattened: output x reads taps[x·span ..< x·span + count[x]]
-        // from input column first[x] (no per-pixel array access).
-        let span = columns.map(\.weights.count).max() ?? 1
-        var first = [Int](repeating: 0, count: w), count = [Int](repeating: 0, count: w)
-        var taps = [Float](repeating: 0, count: w * span)
-        for (x, f) in columns.enumerated() {
-            first[x] = f.first
-            count[x] = f.weights.count
-            for (k, weight) in f.weights.enumerated() { taps[x * span + k] = weight }
-        }
-        first.withUnsafeBufferPointer { first in
-            count.withUnsafeBufferPointer { count in
-                taps.withUnsafeBufferPointer { taps in
+        let span = columns.span
+        columns.first.withUnsafeBufferPointer { first in
+            columns.count.withUnsafeBufferPointer { count in
+                columns.taps.withUnsafeBufferPointer { taps in
                     horizontal.withUnsafeMutableRows { out, y in
                         let source = row(y, scratch)
                         for x in 0..<w {
@@ -134,9 +125,9 @@ extension Resampling {
         var out = FloatImage(width: w, height: h)
         horizontal.withUnsafeStridedPointer { src, stride in
             out.withUnsafeMutableRows { dst, y in
-                let f = rows[y]
-                for (k, weight) in f.weights.enumerated() {
-                    let row = src + (f.first + k) * stride
+                for k in 0..<rows.count[y] {
+                    let row = src + (rows.first[y] + k) * stride
+                    let weight = rows.taps[y * rows.span + k]
                     for x in 0..<w { dst[x] += row[x] * weight }
                 }
             }
@@ -144,18 +135,29 @@ extension Resampling {
         return out
     }
 
-    /// The input pixels output pixel i covers ([i·f, (i+1)·f) in edge coordinates)
-    /// and their area weights, normalised to sum 1.
-    private static func footprints(outputs: Int, inputs: Int, factor: Double) -> [(first: Int, weights: [Float])] {
-        (0..<outputs).map { i in
-            let a = Double(i) * factor, b = min(Double(inputs), Double(i + 1) * factor)
-            let first = Int(a.rounded(.down)), last = min(inputs - 1, Int((b - 1e-9).rounded(.down)))
-            var weights: [Float] = []
-            for j in first...max(first, last) {
-                let overlap = min(b, Double(j + 1)) - max(a, Double(j))
-                weights.append(Float(max(0, overlap) / (b - a)))
+    /// For each output pixel i, the input pixels it covers ([i·f, (i+1)·f) in edge coordinates)
+    /// and their area weights, normalised to sum 1, stored flat: output i reads
+    /// `taps[i·span ..< i·span + count[i]]` from input `first[i]` on.
+    private struct Footprints {
+        var first: [Int] = [], count: [Int] = []
+        var taps: [Float] = []
+        var span = 1
+
+        init(outputs: Int, inputs: Int, factor: Double) {
+            let weights = (0..<outputs).map { i -> [Float] in
+                let a = Double(i) * factor, b = min(Double(inputs), Double(i + 1) * factor)
+                let first = Int(a.rounded(.down)), last = min(inputs - 1, Int((b - 1e-9).rounded(.down)))
+                self.first.append(first)
+                return (first...max(first, last)).map { j in
+                    Float(max(0, min(b, Double(j + 1)) - max(a, Double(j))) / (b - a))
+                }
             }
-            return (first, weights)
+            span = weights.map(\.count).max() ?? 1
+            taps = [Float](repeating: 0, count: outputs * span)
+            for (i, w) in weights.enumerated() {
+                count.append(w.count)
+                for (k, weight) in w.enumerated() { taps[i * span + k] = weight }
+            }
         }
     }
 }
