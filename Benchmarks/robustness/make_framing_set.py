@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Re-frame phantoms the ways real archives differ from our generator's framing.
+"""Re-frame or re-map phantoms the ways real archives differ from our generator's images.
 
 Usage:
   make_framing_set.py SRC_SET OUT_DIR --variant V [--count N]
@@ -11,6 +11,9 @@ Variants (each keeps the 16-bit samples and writes the pixel spacing as pHYs):
   loose      15 % air above and 10 % air either side (a loose collimation, body small in the frame)
   tight      8 % cropped from every side (a tight collimation; nodules cut off are dropped)
   rotated    rotated 7° about the centre (a patient not square to the detector)
+  gamma-low  samples mapped through γ = 0.6 over their range (a flatter, brighter rendering)
+  gamma-high samples mapped through γ = 1.6 (a darker, higher-contrast rendering)
+  inverted   samples inverted over their range (bone dark, as MONOCHROME1 data saved to PNG)
 
 OUT_DIR gets images/*.png and a truth.json with the nodules moved with the pixels
 (lung masks are not carried over). Python here is tooling for measuring, never part
@@ -55,6 +58,11 @@ def reframe(pixels, variant):
                              borderMode=cv2.BORDER_CONSTANT, borderValue=air)
         return np.clip(out, 0, 65535).astype(pixels.dtype), lambda x, y: (m[0, 0] * x + m[0, 1] * y + m[0, 2],
                                                                           m[1, 0] * x + m[1, 1] * y + m[1, 2])
+    if variant in ("gamma-low", "gamma-high", "inverted"):
+        lo, hi = float(pixels.min()), float(pixels.max())
+        t = (pixels.astype(np.float64) - lo) / max(hi - lo, 1)
+        t = {"gamma-low": t ** 0.6, "gamma-high": t ** 1.6, "inverted": 1 - t}[variant]
+        return np.round(lo + t * (hi - lo)).astype(pixels.dtype), lambda x, y: (x, y)
     raise SystemExit(f"unknown variant {variant}")
 
 
@@ -62,7 +70,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
     ap.add_argument("out")
-    ap.add_argument("--variant", required=True, choices=["mirror", "abdomen", "loose", "tight", "rotated"])
+    ap.add_argument("--variant", required=True, choices=["mirror", "abdomen", "loose", "tight", "rotated",
+                                                       "gamma-low", "gamma-high", "inverted"])
     ap.add_argument("--count", type=int, default=60)
     args = ap.parse_args()
     truth = json.load(open(os.path.join(args.source, "truth.json")))

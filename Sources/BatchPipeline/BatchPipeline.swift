@@ -213,7 +213,10 @@ public final class BatchRunner: @unchecked Sendable {
             return failure("\(input.path): \(error)", "read.io-error")
         }
         let sha256 = RadiographReader.sha256(of: bytes)
-        let spacingKey = options.spacingOverride.map { "\($0.row)x\($0.column)" } ?? ""
+        // The decode options that change results: a spacing from outside the file, and
+        // polarity taken as stored (inference is the default and adds nothing to the key).
+        let spacingKey = (options.spacingOverride.map { "\($0.row)x\($0.column)" } ?? "")
+            + (options.infersPolarity ? "" : " polarity=stored")
         let key = AnalysisKey(sha256: sha256, pipelineDigest: stamp.digest, spacingKey: spacingKey)
 
         if analysed.contains(key), let stored = try? store.analysis(for: key) {

@@ -140,13 +140,15 @@ struct Batch: ParsableCommand {
             var spacingOverride: String?
             var raw: Bool
             var maxPixels: Int
+            var polarity: String
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let value = Parameters(pipeline: definition, jobs: configuration.jobs, force: configuration.force,
                                shard: shard?.description,
                                spacingOverride: configuration.decode.spacingOverride.map { "\($0.row)x\($0.column)" },
-                               raw: configuration.decode.raw != nil, maxPixels: configuration.decode.maxPixels)
+                               raw: configuration.decode.raw != nil, maxPixels: configuration.decode.maxPixels,
+                               polarity: configuration.decode.infersPolarity ? "infer" : "stored")
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

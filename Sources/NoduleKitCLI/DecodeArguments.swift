@@ -27,6 +27,11 @@ struct DecodeArguments: ParsableArguments {
         valueName: "worker|in-process"))
     var dicomIsolation: String = "worker"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "PNG and JPEG store no polarity. infer (default): an image whose anatomy clearly says inverted (mediastinum darker than the lungs) is read as MONOCHROME1, with a warning. stored: high values are always dense.",
+        valueName: "infer|stored"))
+    var polarity: String = "infer"
+
     func validate() throws {
         _ = try decodeOptions()
     }
@@ -42,6 +47,11 @@ struct DecodeArguments: ParsableArguments {
             options.spacingOverride = try Self.parseSpacing(spacing)
         }
         guard dicomTimeout > 0, dicomTimeout.isFinite else { throw ValidationError("--dicom-timeout must be a positive number of seconds") }
+        switch polarity {
+        case "infer": options.infersPolarity = true
+        case "stored": options.infersPolarity = false
+        default: throw ValidationError("--polarity must be infer or stored")
+        }
         switch dicomIsolation {
         case "worker": options.dicomIsolation = .worker(timeoutSeconds: dicomTimeout)
         case "in-process": options.dicomIsolation = .inProcess

@@ -1,5 +1,5 @@
 /// The polarity of a chest radiograph whose file does not state it (headerless
-/// raw), read from the anatomy: on a PA or AP chest radiograph the mediastinum
+/// raw, PNG, JPEG), read from the anatomy: on a PA or AP chest radiograph the mediastinum
 /// and spine, a central vertical band, are denser than the lungs on either
 /// side, so with high values dense (MONOCHROME2) the band is brighter.
 ///
@@ -31,12 +31,14 @@ public enum ChestPolarity {
             }
             return values
         }
-        var all: [UInt16] = []
+        // Ranks from a histogram of the 16-bit samples: the same order statistics as sorting
+        // them (all[n/100], all[99n/100], sorted[n/2]), without the sort.
+        var all = [Int](repeating: 0, count: 1 << 16)
+        var count = 0
         for y in stride(from: 0, to: height, by: step) {
-            for x in stride(from: 0, to: width, by: step) { all.append(samples[y * width + x]) }
+            for x in stride(from: 0, to: width, by: step) { all[Int(samples[y * width + x])] += 1; count += 1 }
         }
-        all.sort()
-        let low = Double(all[all.count / 100]), high = Double(all[all.count * 99 / 100])
+        let low = Double(Self.value(atRank: count / 100, in: all)), high = Double(Self.value(atRank: count * 99 / 100, in: all))
         guard high > low else { return nil }
         let central = median(band(columns: 0.42...0.58))
         let lateral = median(band(columns: 0.15...0.32) + band(columns: 0.68...0.85))
@@ -45,9 +47,20 @@ public enum ChestPolarity {
         return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
     }
 
+    /// The value at 0-based `rank` of the samples counted in `histogram`.
+    static func value(atRank rank: Int, in histogram: [Int]) -> Int {
+        var seen = 0
+        for (value, n) in histogram.enumerated() {
+            seen += n
+            if seen > rank { return value }
+        }
+        return histogram.count - 1
+    }
+
     static func median(_ values: [UInt16]) -> Double {
         guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return Double(sorted[sorted.count / 2])
+        var histogram = [Int](repeating: 0, count: 1 << 16)
+        for v in values { histogram[Int(v)] += 1 }
+        return Double(value(atRank: values.count / 2, in: histogram))
     }
 }

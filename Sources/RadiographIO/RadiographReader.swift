@@ -16,6 +16,11 @@ public struct DecodeOptions: Sendable, Equatable {
     public var computeDigest: Bool
     /// Where GDCM runs for DICOM files; by default in a worker process with a 20 s limit per file.
     public var dicomIsolation: DICOMIsolation = .default
+    /// PNG and JPEG store no polarity. When set (the default), an image whose anatomy
+    /// clearly says inverted (``ChestPolarity``: the mediastinum darker than the lungs, as
+    /// when MONOCHROME1 data are saved without conversion) is read as MONOCHROME1, with a
+    /// note; otherwise, and when unset, high values are dense (MONOCHROME2).
+    public var infersPolarity = true
 
     public static let defaultMaxPixels = 100_000_000
 
@@ -77,6 +82,15 @@ public struct RadiographReader: Sendable {
 
         var spacing = decoded.pixelSpacing
         var notes = decoded.notes
+        var photometric = decoded.photometric
+        if options.infersPolarity, format == .png || format == .jpeg,
+           let inferred = ChestPolarity.infer(decoded.samples, width: decoded.width, height: decoded.height),
+           inferred.photometric == .monochrome1 {
+            photometric = .monochrome1
+            let percent = Int((abs(inferred.contrast) * 100).rounded())
+            notes.append("\(format.rawValue.uppercased()) stores no polarity, and the anatomy says inverted (mediastinum below the lungs by "
+                         + "\(percent) % of the range): read as MONOCHROME1, high values lucent")
+        }
         if let override = options.spacingOverride {
             if let own = spacing, abs(own.row - override.row) > 1e-3 * own.row || abs(own.column - override.column) > 1e-3 * own.column {
                 notes.append("file spacing \(own.row)×\(own.column) mm (\(own.source)) replaced by \(override.row)×\(override.column) mm (\(override.source))")
@@ -86,7 +100,7 @@ public struct RadiographReader: Sendable {
 
         var radiograph = Radiograph(
             width: decoded.width, height: decoded.height, bitsStored: decoded.bitsStored,
-            samples: decoded.samples, photometric: decoded.photometric, pixelSpacing: spacing,
+            samples: decoded.samples, photometric: photometric, pixelSpacing: spacing,
             patient: decoded.patient, studyDate: decoded.studyDate,
             source: SourceDescription(path: path, sha256: options.computeDigest ? Self.sha256Hex(bytes) : nil, format: format,
                                       byteCount: bytes.count, storedLayout: decoded.storedLayout))

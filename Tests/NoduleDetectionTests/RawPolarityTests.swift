@@ -61,3 +61,100 @@ struct RawPolarityTests {
         #expect(((top.x - 330) * (top.x - 330) + (top.y - 520) * (top.y - 520)).squareRoot() < 20)
     }
 }
+
+/// PNG and JPEG store no polarity either: an image saved inverted (MONOCHROME1 data
+/// written without conversion, bone dark) is recognised from the anatomy, read as
+/// MONOCHROME1 with a note, and detected like the original. `infersPolarity = false`
+/// (`--polarity stored`) takes the samples as they are.
+@Suite("PNG polarity inferred from anatomy")
+struct PNGPolarityTests {
+    /// The raw sample written as a 16-bit PNG, as is and with every value v as 4095 − v.
+    func pngCopies() throws -> (original: String, inverted: String) {
+        let raw = try RadiographReader(options: DecodeOptions(raw: try RawGeometry(parsing: "1024x1024:u16be:12:mono2"),
+                                                               spacingOverride: PixelSpacing(row: 0.35, column: 0.35, source: .commandLine)))
+            .read(contentsOf: RawPolarityTests.sample)
+        let folder = Fixtures.temporaryDirectory("png-polarity")
+        var inverted = raw
+        inverted.samples = raw.samples.map { 4095 - $0 }
+        let paths = (original: folder + "/original.png", inverted: folder + "/inverted.png")
+        try RadiographWriter.write(raw, to: paths.original)
+        try RadiographWriter.write(inverted, to: paths.inverted)
+        return paths
+    }
+
+    @Test func invertedPNGIsReadAsMonochrome1() throws {
+        let paths = try pngCopies()
+        let original = try RadiographReader().read(contentsOf: paths.original)
+        #expect(original.photometric == .monochrome2)
+        #expect(!original.notes.contains { $0.contains("polarity") })
+        let inverted = try RadiographReader().read(contentsOf: paths.inverted)
+        #expect(inverted.photometric == .monochrome1)
+        #expect(inverted.notes.contains { $0.contains("PNG stores no polarity") && $0.contains("MONOCHROME1") })
+        var stored = DecodeOptions()
+        stored.infersPolarity = false
+        let asStored = try RadiographReader(options: stored).read(contentsOf: paths.inverted)
+        #expect(asStored.photometric == .monochrome2)
+        #expect(asStored.notes.isEmpty)
+        #expect(asStored.samples == inverted.samples)
+    }
+
+    @Test func invertedPNGGivesTheSameDetections() throws {
+        let paths = try pngCopies()
+        let pipeline = try PipelineDefinition.decode(path: Fixtures.repositoryRoot() + "/Pipelines/cxr-nodules.json")
+        let detector = NoduleDetector(pipeline: pipeline)
+        let a = detector.detect(try RadiographReader().read(contentsOf: paths.original)).candidates
+        let b = detector.detect(try RadiographReader().read(contentsOf: paths.inverted)).candidates
+        #expect(!a.isEmpty)
+        #expect(a.count == b.count)
+        for (p, q) in zip(a, b) {
+            #expect(abs(p.x - q.x) < 0.01 && abs(p.y - q.y) < 0.01 && abs(p.diameterPx - q.diameterPx) < 0.01
+                    && abs(p.score - q.score) < 1e-4, "\(p) vs \(q)")
+        }
+        // Sample truth (Data/samples/truth.csv): nodule A at (330, 520) px, 20 mm.
+        let top = try #require(b.first)
+        #expect(((top.x - 330) * (top.x - 330) + (top.y - 520) * (top.y - 520)).squareRoot() < 20)
+    }
+
+    /// The histogram order statistics give exactly what sorting gave (the measure is
+    /// unchanged from the sort-based version): random images, some chest-like.
+    @Test func polarityMeasureMatchesSortedOrderStatistics() {
+        var rng = SeededRandomNumberGenerator(seed: 2026)
+        for trial in 0..<24 {
+            let width = Int.random(in: 64...700, using: &rng), height = Int.random(in: 64...700, using: &rng)
+            let centre = UInt16.random(in: 0...4095, using: &rng), side = UInt16.random(in: 0...4095, using: &rng)
+            let noise = UInt16.random(in: 0...800, using: &rng)
+            var samples = [UInt16](repeating: 0, count: width * height)
+            for y in 0..<height {
+                for x in 0..<width {
+                    let base = abs(Double(x) / Double(width) - 0.5) < 0.1 ? centre : side
+                    samples[y * width + x] = UInt16(min(4095, Int(base) + Int.random(in: 0...Int(noise), using: &rng)))
+                }
+            }
+            let expected = Self.sortedReference(samples, width: width, height: height)
+            let measured = ChestPolarity.infer(samples, width: width, height: height)
+            #expect(measured?.photometric == expected?.photometric, "trial \(trial)")
+            #expect(measured?.contrast == expected?.contrast, "trial \(trial)")
+        }
+    }
+
+    /// The measure as first written, with sorts (``ChestPolarity`` documents it).
+    static func sortedReference(_ samples: [UInt16], width: Int, height: Int) -> (photometric: PhotometricInterpretation, contrast: Double)? {
+        let step = max(1, min(width, height) / 512)
+        func band(_ lo: Double, _ hi: Double) -> [UInt16] {
+            var values: [UInt16] = []
+            for y in stride(from: Int(0.35 * Double(height)), to: Int(0.75 * Double(height)), by: step) {
+                for x in stride(from: Int(lo * Double(width)), to: Int(hi * Double(width)), by: step) { values.append(samples[y * width + x]) }
+            }
+            return values
+        }
+        func median(_ v: [UInt16]) -> Double { v.isEmpty ? 0 : Double(v.sorted()[v.count / 2]) }
+        var all: [UInt16] = []
+        for y in stride(from: 0, to: height, by: step) { for x in stride(from: 0, to: width, by: step) { all.append(samples[y * width + x]) } }
+        all.sort()
+        let low = Double(all[all.count / 100]), high = Double(all[all.count * 99 / 100])
+        guard high > low else { return nil }
+        let contrast = (median(band(0.42, 0.58)) - median(band(0.15, 0.32) + band(0.68, 0.85))) / (high - low)
+        guard abs(contrast) >= ChestPolarity.decisionThreshold else { return nil }
+        return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
+    }
+}

@@ -85,6 +85,14 @@ private let fixtures = Fixtures.repositoryRoot() + "/Tests/RadiographIOTests/Fix
         #expect(info.files == ["a.img"])
     }
 
+    @Test func polarityOption() throws {
+        let inferred = try #require(try Nodules.parseAsRoot(["info", "a.png"]) as? Info)
+        #expect(try inferred.decode.decodeOptions().infersPolarity)
+        let stored = try #require(try Nodules.parseAsRoot(["info", "--polarity", "stored", "a.png"]) as? Info)
+        #expect(try !stored.decode.decodeOptions().infersPolarity)
+        #expect(Nodules.run(arguments: ["info", "--polarity", "mono1", "x.png"]) == 2)
+    }
+
     @Test func convertRejectsUnknownExtensionAtParseTime() {
         #expect(throws: (any Error).self) { try Nodules.parseAsRoot(["convert", "a.png", "b.tiff"]) }
     }
