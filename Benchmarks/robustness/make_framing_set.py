@@ -14,6 +14,9 @@ Variants (each keeps the 16-bit samples and writes the pixel spacing as pHYs):
   gamma-low  samples mapped through γ = 0.6 over their range (a flatter, brighter rendering)
   gamma-high samples mapped through γ = 1.6 (a darker, higher-contrast rendering)
   inverted   samples inverted over their range (bone dark, as MONOCHROME1 data saved to PNG)
+  noisier    Gaussian noise added with the SD of the image's own quantum noise (truth noise_sigma),
+             so the noise is √2 × as strong; seeded by the image's index
+  blurred    Gaussian blur of 0.3 mm SD (a softer detector or a moving patient)
 
 OUT_DIR gets images/*.png and a truth.json with the nodules moved with the pixels
 (lung masks are not carried over). Python here is tooling for measuring, never part
@@ -29,9 +32,17 @@ import numpy as np
 from PIL import Image
 
 
-def reframe(pixels, variant):
+def reframe(pixels, variant, image=None, index=0):
     """Returns the new pixels and a function mapping an old (x, y) to the new one (or None if cut off)."""
     h, w = pixels.shape
+    if variant == "noisier":
+        rng = np.random.default_rng(7000 + index)
+        noisy = pixels.astype(np.float64) + rng.normal(0, image["noise_sigma"], pixels.shape)
+        return np.clip(np.round(noisy), 0, 65535).astype(pixels.dtype), lambda x, y: (x, y)
+    if variant == "blurred":
+        sigma = 0.3 / image["pixel_spacing_mm"]
+        out = cv2.GaussianBlur(pixels.astype(np.float32), (0, 0), sigma)
+        return np.clip(np.round(out), 0, 65535).astype(pixels.dtype), lambda x, y: (x, y)
     air = float(np.percentile(pixels, 0.5))
     if variant == "mirror":
         return pixels[:, ::-1], lambda x, y: (w - 1 - x, y)
@@ -71,15 +82,15 @@ def main():
     ap.add_argument("source")
     ap.add_argument("out")
     ap.add_argument("--variant", required=True, choices=["mirror", "abdomen", "loose", "tight", "rotated",
-                                                       "gamma-low", "gamma-high", "inverted"])
+                                                       "gamma-low", "gamma-high", "inverted", "noisier", "blurred"])
     ap.add_argument("--count", type=int, default=60)
     args = ap.parse_args()
     truth = json.load(open(os.path.join(args.source, "truth.json")))
     os.makedirs(os.path.join(args.out, "images"), exist_ok=True)
     images = []
-    for image in truth["images"][: args.count]:
+    for index, image in enumerate(truth["images"][: args.count]):
         pixels = cv2.imread(os.path.join(args.source, image["path"]), cv2.IMREAD_UNCHANGED)
-        out, move = reframe(pixels, args.variant)
+        out, move = reframe(pixels, args.variant, image, index)
         path = "images/" + os.path.basename(image["path"])
         dpi = 25.4 / image["pixel_spacing_mm"]
         Image.fromarray(np.ascontiguousarray(out).astype(np.uint16)).save(os.path.join(args.out, path), dpi=(dpi, dpi))
