@@ -49,11 +49,16 @@ struct SeriesArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Geometry of headerless raw files, as given to nodules batch.", valueName: "geometry"))
     var raw: String?
 
+    @Option(name: .long, help: ArgumentHelp("PNG and JPEG polarity, as given to nodules batch (infer: read inverted images as MONOCHROME1).",
+                                            valueName: "infer|stored"))
+    var polarity: String = "infer"
+
     @Flag(name: .long, help: "No warnings and no summary on standard error.")
     var quiet = false
 
     func validate() throws {
         if let raw { do { _ = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") } }
+        guard ["infer", "stored"].contains(polarity) else { throw ValidationError("--polarity must be infer or stored") }
     }
 
     /// Writes `message` as an error and returns the usage exit status (2).
@@ -125,6 +130,7 @@ struct SeriesArguments: ParsableArguments {
 
         var options = DecodeOptions()
         options.raw = try raw.map { try RawGeometry(parsing: $0) }
+        options.infersPolarity = polarity != "stored"  // validated: infer or stored
         let storeFolder = URL(fileURLWithPath: db).deletingLastPathComponent().path
         let builder = TrackInputBuilder(pipeline: definition, selection: selection.nodules,
                                         decode: options, searchFolders: [storeFolder], keepsImages: keepsImages)

@@ -91,6 +91,10 @@ private let fixtures = Fixtures.repositoryRoot() + "/Tests/RadiographIOTests/Fix
         let stored = try #require(try Nodules.parseAsRoot(["info", "--polarity", "stored", "a.png"]) as? Info)
         #expect(try !stored.decode.decodeOptions().infersPolarity)
         #expect(Nodules.run(arguments: ["info", "--polarity", "mono1", "x.png"]) == 2)
+        // track and report read the images again, and take the same choice.
+        #expect(throws: (any Error).self) { try Nodules.parseAsRoot(["track", "--db", "s.sqlite", "--polarity", "mono1"]) }
+        #expect(throws: (any Error).self) { try Nodules.parseAsRoot(["report", "--db", "s.sqlite", "--all", "--out", "r", "--polarity", "x"]) }
+        _ = try Nodules.parseAsRoot(["track", "--db", "s.sqlite", "--polarity", "stored"])
     }
 
     @Test func convertRejectsUnknownExtensionAtParseTime() {
