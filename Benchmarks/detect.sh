@@ -7,7 +7,8 @@
 # 1. Regenerates Data/phantom/eval (60 full-size phantoms, seed 2026) if missing.
 # 2. Accuracy: `nodules detect` + `nodules evaluate` on all 60; the peer
 #    (Benchmarks/peers/blob_log_peer.py) + `nodules evaluate` on the same 60,
-#    unmasked and with the truth lung mask (an oracle the peer is given to be generous).
+#    unmasked and with the truth lung mask (an oracle the peer is given to be generous);
+#    the three FROC curves drawn in results/froc.svg.
 # 3. Speed: detect-bench (normalise + detect + measure, decode excluded, median of
 #    REPEATS) and the peer's own per-image timings on the 4 images nearest 2048².
 # Last line: froc2_nodulekit=… froc2_blob_log=… ms_per_image_nodulekit=… s_per_image_blob_log=…
@@ -26,6 +27,8 @@ python3 peers/blob_log_peer.py --truth $EVAL/truth.json --out results/detect-blo
 python3 peers/blob_log_peer.py --truth $EVAL/truth.json --out results/detect-blob_log-mask.jsonl --use-truth-mask 2> results/blob_log-mask.log
 $NODULES evaluate --truth $EVAL/truth.json --results results/detect-blob_log.jsonl --json > results/eval-blob_log.json
 $NODULES evaluate --truth $EVAL/truth.json --results results/detect-blob_log-mask.jsonl --json > results/eval-blob_log-mask.json
+$NODULES evaluate --truth $EVAL/truth.json --results results/detect-nodulekit.jsonl --label NoduleKit --plot results/froc.svg \
+    --compare "blob_log=results/detect-blob_log.jsonl" --compare "blob_log + true lung mask=results/detect-blob_log-mask.jsonl" > /dev/null
 
 FILES=$(python3 -c "
 import json; t=json.load(open('$EVAL/truth.json'))

@@ -82,6 +82,11 @@ public struct FROCEvaluation: Sendable {
     public var diameterError: DiameterError
     /// The score threshold of the 2 FP/image operating point.
     public var operatingThreshold: Double?
+    /// The whole curve up to ``curveLimit`` FP/image: one point after each distinct score,
+    /// in descending score (FP/image and sensitivity never decrease along it).
+    public var curve: [Point]
+    /// How far ``curve`` goes, false positives per image.
+    public static let curveLimit = 8.0
 
     struct Event {
         var score: Double
@@ -163,6 +168,19 @@ public struct FROCEvaluation: Sendable {
             return (Point(falsePositivesPerImage: rate, sensitivity: Double(bestTP) / Double(n), threshold: threshold), cut)
         }
         froc = rates.map { point(rate: $0).0 }
+        var sweep = [Point(falsePositivesPerImage: 0, sensitivity: 0, threshold: nil)]
+        var tp = 0, fp = 0, i = 0
+        while i < events.count {
+            var j = i
+            while j < events.count && events[j].score == events[i].score {
+                if events[j].nodule != nil { tp += 1 } else { fp += 1 }
+                j += 1
+            }
+            if Double(fp) / m > FROCEvaluation.curveLimit { break }
+            sweep.append(Point(falsePositivesPerImage: Double(fp) / m, sensitivity: Double(tp) / Double(n), threshold: events[i].score))
+            i = j
+        }
+        curve = sweep
         let (operating, cut) = point(rate: 2)
         operatingThreshold = operating.threshold
         let hitsAtOperating = events.prefix(cut).filter { $0.nodule != nil }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import NoduleDetection
+import RadiographIO
+import ReviewReport
 
 /// `nodules evaluate --truth truth.json --results results.jsonl`: FROC, bands, sizing error.
 struct Evaluate: ParsableCommand {
@@ -22,6 +24,24 @@ struct Evaluate: ParsableCommand {
     @Flag(name: .long, help: "Print the evaluation as one JSON object.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Also draw the FROC curve as a standalone SVG picture.", valueName: "file.svg"))
+    var plot: String?
+
+    @Option(name: .long, help: ArgumentHelp("The curve's label in --plot (default: the results file's name).", valueName: "text"))
+    var label: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "More results to draw in --plot against the same truth, e.g. a peer's or another pipeline's (repeatable).",
+        valueName: "label=file"))
+    var compare: [String] = []
+
+    func validate() throws {
+        if !compare.isEmpty && plot == nil { throw ValidationError("--compare draws into --plot; give --plot FILE") }
+        for entry in compare where !entry.contains("=") || entry.hasPrefix("=") || entry.hasSuffix("=") {
+            throw ValidationError("--compare: '\(entry)' is not LABEL=FILE")
+        }
+    }
+
     func run() throws {
         guard let truthData = FileManager.default.contents(atPath: truth) else {
             throw ValidationError("--truth: cannot read \(truth)")
@@ -30,17 +50,8 @@ struct Evaluate: ParsableCommand {
         do { groundTruth = try JSONDecoder().decode(GroundTruth.self, from: truthData) } catch {
             throw ValidationError("--truth: \(truth) is not a truth file (\(error))")
         }
-        guard let resultText = try? String(contentsOfFile: results, encoding: .utf8) else {
-            throw ValidationError("--results: cannot read \(results)")
-        }
-        var records: [DetectionRecord] = []
-        for (n, line) in resultText.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
-            do { records.append(try JSONDecoder().decode(DetectionRecord.self, from: Data(line.utf8))) } catch {
-                throw ValidationError("--results: line \(n + 1) of \(results) is not a detection record (\(error))")
-            }
-        }
         let folder = URL(fileURLWithPath: truth).deletingLastPathComponent().path
-        let evaluation = FROCEvaluation(truth: groundTruth, truthFolder: folder, records: records)
+        let evaluation = FROCEvaluation(truth: groundTruth, truthFolder: folder, records: try Self.records(results, option: "--results"))
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -48,5 +59,32 @@ struct Evaluate: ParsableCommand {
         } else {
             print(evaluation.table)
         }
+        if let plot {
+            var curves = [(label: label ?? URL(fileURLWithPath: results).lastPathComponent, evaluation: evaluation)]
+            for entry in compare {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                curves.append((parts[0], FROCEvaluation(truth: groundTruth, truthFolder: folder,
+                                                        records: try Self.records(parts[1], option: "--compare"))))
+            }
+            let title = "FROC against \(URL(fileURLWithPath: truth).deletingLastPathComponent().lastPathComponent)/"
+                + URL(fileURLWithPath: truth).lastPathComponent
+            do { try AtomicFile.write(Array(FROCChart.svg(curves, title: title).utf8), to: plot) } catch {
+                throw ValidationError("--plot: cannot write \(plot) (\(error))")
+            }
+        }
+    }
+
+    /// Detection records of a JSON Lines file; a usage error naming `option` when it cannot be read.
+    static func records(_ path: String, option: String) throws -> [DetectionRecord] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("\(option): cannot read \(path)")
+        }
+        var records: [DetectionRecord] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            do { records.append(try JSONDecoder().decode(DetectionRecord.self, from: Data(line.utf8))) } catch {
+                throw ValidationError("\(option): line \(n + 1) of \(path) is not a detection record (\(error))")
+            }
+        }
+        return records
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 import TestSupport
 @testable import NoduleKitCLI
@@ -97,7 +100,43 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         #expect(sensitivities == [1.0, 1.0, 1.0, 1.0])
         let error = try #require(evaluation["diameterError"] as? [String: Any])
         #expect(error["medianAbsoluteMM"] as? Double == 1.0)
+        // The whole curve: one point after each distinct score, from (0, 0).
+        let curve = try #require(evaluation["curve"] as? [[String: Any]])
+        #expect(curve.map { $0["falsePositivesPerImage"] as? Double } == [0, 0, 0.5, 1.0])
+        #expect(curve.map { $0["sensitivity"] as? Double } == [0, 1, 1, 1])
+
+        // --plot draws it, with --compare's results beside it (here a "peer" that finds nothing).
+        let peer = """
+        {"path": "\(dir)/a.png", "width": 200, "height": 200, "pixel_spacing_mm": null, "spacing_source": "unknown", "nodules": [{"x": 20, "y": 20, "diameter_px": 10, "score": 0.5, "features": {}}], "error": null}
+        """
+        try Data(peer.utf8).write(to: URL(fileURLWithPath: dir + "/peer.jsonl"))
+        let plotted = try SpawnedProcess.run("nodules", ["evaluate", "--truth", dir + "/truth.json", "--results", dir + "/r.jsonl",
+                                                         "--label", "ours", "--plot", dir + "/froc.svg", "--compare", "peer=" + dir + "/peer.jsonl"])
+        #expect(plotted.status == 0, "\(plotted.standardError)")
+        let svg = try Data(contentsOf: URL(fileURLWithPath: dir + "/froc.svg"))
+        let elements = SVGElements()
+        let parser = XMLParser(data: svg)
+        parser.delegate = elements
+        #expect(parser.parse(), "the SVG is well-formed XML")
+        #expect(elements.counts["path"] == 2, "one curve per results file")
+        #expect(elements.counts["circle"] == 8, "the four operating points of each")
+        #expect(elements.text.contains("ours (2 images, 1 nodule)") && elements.text.contains("peer (2 images, 1 nodule)"))
+        #expect(elements.text.contains("100 %") && elements.text.contains("0 %"))
+        let misuse = try SpawnedProcess.run("nodules", ["evaluate", "--truth", dir + "/truth.json", "--results", dir + "/r.jsonl",
+                                                        "--compare", "peer=" + dir + "/peer.jsonl"])
+        #expect(misuse.status == 2 && misuse.standardError.contains("--plot"))
     }
+}
+
+/// Element counts and text of an XML document.
+final class SVGElements: NSObject, XMLParserDelegate {
+    var counts: [String: Int] = [:]
+    var text = ""
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        counts[name, default: 0] += 1
+    }
+    func parser(_ parser: XMLParser, foundCharacters string: String) { text += string + "|" }
 }
 
 /// `nodules lung-features` (hidden tooling for Pipelines/tools/fit_lung_model.py): the files it
