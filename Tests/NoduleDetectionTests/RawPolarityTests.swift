@@ -96,6 +96,10 @@ struct PNGPolarityTests {
         #expect(asStored.photometric == .monochrome2)
         #expect(asStored.notes.isEmpty)
         #expect(asStored.samples == inverted.samples)
+        // The sample JPEG, a chest the right way round, is read as it is stored, without a note.
+        let jpeg = try RadiographReader().read(contentsOf: Fixtures.repositoryRoot() + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg")
+        #expect(jpeg.photometric == .monochrome2)
+        #expect(!jpeg.notes.contains { $0.contains("polarity") })
     }
 
     @Test func invertedPNGGivesTheSameDetections() throws {
