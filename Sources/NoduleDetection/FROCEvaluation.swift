@@ -146,29 +146,10 @@ public struct FROCEvaluation: Sendable {
                 events.append(Event(score: c.score, image: c.image, nodule: nil, diameterMM: nil))
             }
         }
-        // Sweep: after each distinct score, (FP/image, sensitivity).
+        // Sweep: after each distinct score, (FP/image, sensitivity) and how many events it takes
+        // in; FP/image never decreases along it, so the point of a rate is the last step within it.
         let n = max(1, nodules), m = Double(max(1, images))
-        func point(rate: Double) -> (Point, Int) {
-            var tp = 0, fp = 0, bestTP = 0
-            var threshold: Double?
-            var cut = 0
-            var i = 0
-            while i < events.count {
-                var j = i
-                var dtp = 0, dfp = 0
-                while j < events.count && events[j].score == events[i].score {
-                    if events[j].nodule != nil { dtp += 1 } else { dfp += 1 }
-                    j += 1
-                }
-                if Double(fp + dfp) / m > rate { break }
-                tp += dtp; fp += dfp
-                bestTP = tp; threshold = events[i].score; cut = j
-                i = j
-            }
-            return (Point(falsePositivesPerImage: rate, sensitivity: Double(bestTP) / Double(n), threshold: threshold), cut)
-        }
-        froc = rates.map { point(rate: $0).0 }
-        var sweep = [Point(falsePositivesPerImage: 0, sensitivity: 0, threshold: nil)]
+        var sweep = [(point: Point(falsePositivesPerImage: 0, sensitivity: 0, threshold: nil), cut: 0)]
         var tp = 0, fp = 0, i = 0
         while i < events.count {
             var j = i
@@ -176,11 +157,15 @@ public struct FROCEvaluation: Sendable {
                 if events[j].nodule != nil { tp += 1 } else { fp += 1 }
                 j += 1
             }
-            if Double(fp) / m > FROCEvaluation.curveLimit { break }
-            sweep.append(Point(falsePositivesPerImage: Double(fp) / m, sensitivity: Double(tp) / Double(n), threshold: events[i].score))
+            sweep.append((Point(falsePositivesPerImage: Double(fp) / m, sensitivity: Double(tp) / Double(n), threshold: events[i].score), j))
             i = j
         }
-        curve = sweep
+        func point(rate: Double) -> (Point, Int) {
+            let step = sweep.last { $0.point.falsePositivesPerImage <= rate } ?? sweep[0]
+            return (Point(falsePositivesPerImage: rate, sensitivity: step.point.sensitivity, threshold: step.point.threshold), step.cut)
+        }
+        froc = rates.map { point(rate: $0).0 }
+        curve = sweep.map(\.point).filter { $0.falsePositivesPerImage <= FROCEvaluation.curveLimit }
         let (operating, cut) = point(rate: 2)
         operatingThreshold = operating.threshold
         let hitsAtOperating = events.prefix(cut).filter { $0.nodule != nil }

@@ -47,17 +47,22 @@ struct DecodeArguments: ParsableArguments {
             options.spacingOverride = try Self.parseSpacing(spacing)
         }
         guard dicomTimeout > 0, dicomTimeout.isFinite else { throw ValidationError("--dicom-timeout must be a positive number of seconds") }
-        switch polarity {
-        case "infer": options.infersPolarity = true
-        case "stored": options.infersPolarity = false
-        default: throw ValidationError("--polarity must be infer or stored")
-        }
+        options.infersPolarity = try Self.infersPolarity(polarity)
         switch dicomIsolation {
         case "worker": options.dicomIsolation = .worker(timeoutSeconds: dicomTimeout)
         case "in-process": options.dicomIsolation = .inProcess
         default: throw ValidationError("--dicom-isolation must be worker or in-process")
         }
         return options
+    }
+
+    /// `--polarity`: whether PNG/JPEG polarity is inferred (`infer`) or taken as stored (`stored`).
+    static func infersPolarity(_ text: String) throws -> Bool {
+        switch text {
+        case "infer": return true
+        case "stored": return false
+        default: throw ValidationError("--polarity must be infer or stored")
+        }
     }
 
     static func parseSpacing(_ text: String) throws -> PixelSpacing {

@@ -58,7 +58,7 @@ struct SeriesArguments: ParsableArguments {
 
     func validate() throws {
         if let raw { do { _ = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") } }
-        guard ["infer", "stored"].contains(polarity) else { throw ValidationError("--polarity must be infer or stored") }
+        _ = try DecodeArguments.infersPolarity(polarity)
     }
 
     /// Writes `message` as an error and returns the usage exit status (2).
@@ -130,7 +130,7 @@ struct SeriesArguments: ParsableArguments {
 
         var options = DecodeOptions()
         options.raw = try raw.map { try RawGeometry(parsing: $0) }
-        options.infersPolarity = polarity != "stored"  // validated: infer or stored
+        options.infersPolarity = try DecodeArguments.infersPolarity(polarity)
         let storeFolder = URL(fileURLWithPath: db).deletingLastPathComponent().path
         let builder = TrackInputBuilder(pipeline: definition, selection: selection.nodules,
                                         decode: options, searchFolders: [storeFolder], keepsImages: keepsImages)

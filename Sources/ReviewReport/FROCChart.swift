@@ -75,8 +75,6 @@ public enum FROCChart {
         return scaled == scaled.rounded() ? "\(Int(scaled)) %" : "\(scaled) %"
     }
 
-    static func f(_ v: Double) -> String {
-        let r = (v * 10).rounded() / 10
-        return r == r.rounded() ? String(Int(r)) : String(r)
-    }
+    /// SVG coordinates to 0.1 px, as the growth charts write them.
+    static func f(_ v: Double) -> String { GrowthChart.f(v) }
 }
