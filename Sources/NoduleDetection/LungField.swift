@@ -130,13 +130,16 @@ public struct LungField: Sendable {
     /// as m = (g + ½)·scale − ½: within `marginMM` of the field (``depthMM(x:y:)`` ≥ −margin)
     /// or in the search region (``inSearchRegion(x:y:)``), in one pass over the grid.
     public func candidateRegion(width gw: Int, height gh: Int, scale: (x: Double, y: Double), marginMM: Double) -> [Bool] {
-        signedDistanceMM.withUnsafeBufferPointer { d in
-            (0..<(gw * gh)).map { i in
-                let x = (Double(i % gw) + 0.5) * scale.x - 0.5, y = (Double(i / gw) + 0.5) * scale.y - 0.5
-                return Self.bilinear(d, width: width, height: height, x: x, y: y) >= -marginMM
-                    || nearestIndex(x: x, y: y).map { searchRegion[$0] != 0 } ?? false
-            }
-        }
+        (0..<(gw * gh)).map { i in allowsCandidate(gridX: i % gw, gridY: i / gw, scale: scale, marginMM: marginMM) }
+    }
+
+    /// ``candidateRegion(width:height:scale:marginMM:)`` at one grid pixel, for a caller that
+    /// asks only where it needs to (the maxima scan asks at its in-level maxima, a few thousand
+    /// of the working grid's few hundred thousand pixels).
+    @inline(__always)
+    public func allowsCandidate(gridX: Int, gridY: Int, scale: (x: Double, y: Double), marginMM: Double) -> Bool {
+        let x = (Double(gridX) + 0.5) * scale.x - 0.5, y = (Double(gridY) + 0.5) * scale.y - 0.5
+        return depthMM(x: x, y: y) >= -marginMM || inSearchRegion(x: x, y: y)
     }
 
     /// Whether the mask is set at a point given in mask px (nearest).

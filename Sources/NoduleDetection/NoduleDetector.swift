@@ -45,14 +45,14 @@ public struct NoduleDetector: Sendable {
         let margin = p.lungField.marginMM
         let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
         let space = ScaleSpace(sigmas: sigmas, threads: threads, resolution: .exact)
-        // Where candidates may sit: within `margin` of the lung field, on the working grid.
-        let allowed = lungs.candidateRegion(width: working.width, height: working.height, scale: toMask, marginMM: margin)
-        let workingWidth = working.width
         var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
                                           minimumResponse: Float(p.candidates.minimumResponse),
                                           scaleBias: p.candidates.scaleBias ?? 0,
                                           filter: p.candidates.detector == "hessian-determinant" ? .hessianDeterminant : .log,
-                                          scaleSpace: space) { x, y in allowed[y * workingWidth + x] }
+                                          scaleSpace: space) { x, y in
+            // Where candidates may sit: within `margin` of the lung field (asked at in-level maxima only).
+            lungs.allowsCandidate(gridX: x, gridY: y, scale: toMask, marginMM: margin)
+        }
         // Maxima arrive sorted by response; blobness (a local Hessian per maximum)
         // is computed only for the strongest few hundred.
         // The rank NMS orders by (ties by index, i.e. response): the response, or the pipeline's

@@ -45,19 +45,31 @@ enum LinearSystem {
     /// a pivot's magnitude is at or below `pivotTolerance` (singular or nearly so).
     static func solve(_ m: [[Double]], _ b: [Double], pivotTolerance: Double) -> [Double]? {
         let n = b.count
-        var a = m, y = b
-        for col in 0..<n {
-            guard let pivot = (col..<n).max(by: { abs(a[$0][col]) < abs(a[$1][col]) }),
-                  abs(a[pivot][col]) > pivotTolerance else { return nil }
-            a.swapAt(col, pivot)
-            y.swapAt(col, pivot)
-            for r in 0..<n where r != col {
-                let f = a[r][col] / a[col][col]
-                if f == 0 { continue }
-                for c in col..<n { a[r][c] -= f * a[col][c] }
-                y[r] -= f * y[col]
+        precondition(m.count == n && m.allSatisfy { $0.count == n }, "m must be n × n")
+        // Row-major in one scratch block (m's rows, then b): no per-row arrays to copy or check.
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: n * n + n) { scratch -> [Double]? in
+            let a = scratch.baseAddress!, y = a + n * n
+            for r in 0..<n {
+                for c in 0..<n { a[r * n + c] = m[r][c] }
+                y[r] = b[r]
             }
+            for col in 0..<n {
+                // The first row of largest magnitude in the column (as `max(by:)` picks).
+                var pivot = col
+                for r in (col + 1)..<n where abs(a[pivot * n + col]) < abs(a[r * n + col]) { pivot = r }
+                guard abs(a[pivot * n + col]) > pivotTolerance else { return nil }
+                if pivot != col {
+                    for c in 0..<n { (a[col * n + c], a[pivot * n + c]) = (a[pivot * n + c], a[col * n + c]) }
+                    (y[col], y[pivot]) = (y[pivot], y[col])
+                }
+                for r in 0..<n where r != col {
+                    let f = a[r * n + col] / a[col * n + col]
+                    if f == 0 { continue }
+                    for c in col..<n { a[r * n + c] -= f * a[col * n + c] }
+                    y[r] -= f * y[col]
+                }
+            }
+            return (0..<n).map { y[$0] / a[$0 * n + $0] }
         }
-        return (0..<n).map { y[$0] / a[$0][$0] }
     }
 }

@@ -76,29 +76,92 @@ struct ScalarReferenceTests {
         }
     }
 
+    // MARK: Linear systems
+
+    /// Gauss–Jordan with partial pivoting on nested arrays, written the obvious way.
+    static func referenceSolve(_ m: [[Double]], _ b: [Double], pivotTolerance: Double) -> [Double]? {
+        let n = b.count
+        var a = m, y = b
+        for col in 0..<n {
+            guard let pivot = (col..<n).max(by: { abs(a[$0][col]) < abs(a[$1][col]) }),
+                  abs(a[pivot][col]) > pivotTolerance else { return nil }
+            a.swapAt(col, pivot)
+            y.swapAt(col, pivot)
+            for r in 0..<n where r != col {
+                let f = a[r][col] / a[col][col]
+                if f == 0 { continue }
+                for c in col..<n { a[r][c] -= f * a[col][c] }
+                y[r] -= f * y[col]
+            }
+        }
+        return (0..<n).map { y[$0] / a[$0][$0] }
+    }
+
+    @Test("LinearSystem.solve equals the nested-array reference, pivots, ties and singular systems included")
+    func linearSystem() {
+        var rng = SeededRandomNumberGenerator(seed: 43)
+        var solved = 0
+        for n in [1, 2, 3, 7] {
+            for trial in 0..<200 {
+                // Integers from a small range: ties between pivot candidates, zero pivots and
+                // singular systems all occur.
+                let small = trial % 2 == 0
+                let m = (0..<n).map { _ in (0..<n).map { _ in
+                    small ? Double(Int.random(in: -2...2, using: &rng)) : Double.random(in: -1...1, using: &rng)
+                } }
+                let b = (0..<n).map { _ in Double.random(in: -5...5, using: &rng) }
+                let fast = LinearSystem.solve(m, b, pivotTolerance: 1e-12)
+                let reference = Self.referenceSolve(m, b, pivotTolerance: 1e-12)
+                #expect(fast == reference, "n \(n), trial \(trial)")
+                if let x = fast {
+                    solved += 1
+                    for r in 0..<n {
+                        let mx = (0..<n).reduce(0.0) { $0 + m[r][$1] * x[$1] }
+                        #expect(abs(mx - b[r]) <= 1e-6 * max(1, abs(b[r])) * Double(n) * 1e3, "residual, n \(n)")
+                    }
+                }
+            }
+        }
+        #expect(solved > 400, "most random systems are solvable (\(solved))")
+        #expect(LinearSystem.solve([[0, 1], [1, 0]], [2, 3], pivotTolerance: 1e-12) == [3, 2])
+        #expect(LinearSystem.solve([[1, 2], [2, 4]], [1, 2], pivotTolerance: 1e-12) == nil)
+    }
+
     // MARK: Candidate region
 
-    @Test("the candidate region equals depthMM ≥ −margin or inSearchRegion, pixel by pixel")
+    @Test("candidates may sit inside the field, within the margin of it, or in the search region, and nowhere else")
     func candidateRegion() throws {
         let pipeline = try PipelineDefinition.decode(path: Fixtures.repositoryRoot() + "/Pipelines/cxr-nodules.json")
         var chest = SyntheticChest()
         chest.nodules = [(300, 300, 14, 500)]
         let result = NoduleDetector(pipeline: pipeline, threads: 1).detect(chest.radiograph())
         let lungs = result.lungField
-        for (gw, gh) in [(lungs.width, lungs.height), (173, 151), (31, 250)] {
-            let scale = (x: Double(lungs.width) / Double(gw), y: Double(lungs.height) / Double(gh))
-            for margin in [0.0, 6.0] {
-                let region = lungs.candidateRegion(width: gw, height: gh, scale: scale, marginMM: margin)
-                var mismatches = 0
-                for y in 0..<gh {
-                    for x in 0..<gw {
-                        let mx = (Double(x) + 0.5) * scale.x - 0.5, my = (Double(y) + 0.5) * scale.y - 0.5
-                        let expected = lungs.depthMM(x: mx, y: my) >= -margin || lungs.inSearchRegion(x: mx, y: my)
-                        if region[y * gw + x] != expected { mismatches += 1 }
+        let identity = (x: 1.0, y: 1.0)
+        for margin in [0.0, 6.0] {
+            var inside = 0, outside = 0, widened = 0
+            for y in 0..<lungs.height {
+                for x in 0..<lungs.width {
+                    let allowed = lungs.allowsCandidate(gridX: x, gridY: y, scale: identity, marginMM: margin)
+                    if lungs.mask[y * lungs.width + x] != 0 {
+                        #expect(allowed, "mask pixel (\(x), \(y)) refused")
+                        inside += 1
+                    } else if lungs.searchRegion[y * lungs.width + x] == 0 {
+                        // Off the field and the search region: allowed exactly within the margin.
+                        let depth = lungs.depthMM(x: Double(x), y: Double(y))
+                        #expect(allowed == (depth >= -margin), "(\(x), \(y)) at \(depth) mm, margin \(margin) mm")
+                        if allowed { widened += 1 } else { outside += 1 }
                     }
                 }
-                #expect(mismatches == 0, "\(gw)×\(gh), margin \(margin) mm")
             }
+            #expect(inside > 0 && outside > 0, "margin \(margin) mm: \(inside) allowed in the field, \(outside) refused")
+            if margin > 0 { #expect(widened > 0, "a \(margin) mm margin allows pixels off the field") }
+            // The whole-grid form agrees with the point form on a grid of another size.
+            let (gw, gh) = (173, 151)
+            let scale = (x: Double(lungs.width) / Double(gw), y: Double(lungs.height) / Double(gh))
+            let region = lungs.candidateRegion(width: gw, height: gh, scale: scale, marginMM: margin)
+            #expect(region.indices.allSatisfy {
+                region[$0] == lungs.allowsCandidate(gridX: $0 % gw, gridY: $0 / gw, scale: scale, marginMM: margin)
+            })
         }
     }
 
