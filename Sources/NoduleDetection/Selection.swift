@@ -46,6 +46,7 @@ enum LinearSystem {
     static func solve(_ m: [[Double]], _ b: [Double], pivotTolerance: Double) -> [Double]? {
         let n = b.count
         precondition(m.count == n && m.allSatisfy { $0.count == n }, "m must be n × n")
+        guard n > 0 else { return [] }
         // Row-major in one scratch block (m's rows, then b): no per-row arrays to copy or check.
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: n * n + n) { scratch -> [Double]? in
             let a = scratch.baseAddress!, y = a + n * n

@@ -125,6 +125,7 @@ struct ScalarReferenceTests {
         #expect(solved > 400, "most random systems are solvable (\(solved))")
         #expect(LinearSystem.solve([[0, 1], [1, 0]], [2, 3], pivotTolerance: 1e-12) == [3, 2])
         #expect(LinearSystem.solve([[1, 2], [2, 4]], [1, 2], pivotTolerance: 1e-12) == nil)
+        #expect(LinearSystem.solve([], [], pivotTolerance: 1e-12) == [])
     }
 
     // MARK: Candidate region
