@@ -96,7 +96,9 @@ def main(argv):
                 # Result paths are resolved from the current folder, as `nodules detect` was given them.
                 print(f"warning: {results_path}: {len(truth['images']) - matched} of {len(truth['images'])} truth images "
                       "have no result record (run from the folder the detection ran in)", file=sys.stderr)
-            threshold = ev["operatingThreshold"]
+            threshold = ev.get("operatingThreshold")
+            if threshold is None:
+                continue  # no candidate at all within 2 FP/image: no hits to size
             for truth_d, measured in hits_at(truth, records, threshold):
                 if measured is not None:
                     errors.append(abs(measured - truth_d))
