@@ -7,8 +7,9 @@
 #
 #   Benchmarks/analysis/pipeline_ab.sh PIPELINE...
 #
-# SETS (environment; default: the three sets of 60 under Data/phantom) holds phantom set
-# folders, each with truth.json and images/ (Data/phantom/make_phantoms.py makes them);
+# SETS (environment; default: the three sets of 60 under Data/phantom, made by
+# Data/phantom/make_phantoms.py --count 60 --seed 2026 / 3030 / 4040 when missing) holds phantom
+# set folders, each with truth.json and images/ (make_phantoms.py makes them);
 # WORK (default /tmp/nodulekit-ab) receives R.jsonl and R.json per pipeline and set.
 # NODULES (default: a release build of this checkout) is the binary.
 # Offline tooling for measuring, never part of the product.
@@ -23,11 +24,21 @@ if [ -z "${NODULES:-}" ]; then
 fi
 export NODULEKIT_PIPELINES="$PWD/Pipelines"
 mkdir -p "$WORK"
+make_default_set() {  # the default sets are regenerated from their seeds (about 2 minutes each)
+    local seed
+    case "$1" in
+        Data/phantom/eval) seed=2026 ;;
+        Data/phantom/eval3030) seed=3030 ;;
+        Data/phantom/eval4040) seed=4040 ;;
+        *) return 1 ;;
+    esac
+    python3 Data/phantom/make_phantoms.py --count 60 --seed "$seed" --out "$1" >&2
+}
 args=()
 for p in "$@"; do
     label="$(basename "$p" .json)"
     for s in $SETS; do
-        [ -f "$s/truth.json" ] || { echo "no truth.json in $s" >&2; exit 2; }
+        [ -f "$s/truth.json" ] || make_default_set "$s" || { echo "no truth.json in $s" >&2; exit 2; }
         out="$WORK/$label-$(basename "$s")"
         "$NODULES" detect --threads "$(nproc)" --pipeline "$p" "$s"/images/*.png --out "$out.jsonl" 2>/dev/null || true
         "$NODULES" evaluate --truth "$s/truth.json" --results "$out.jsonl" --json > "$out.json"
