@@ -58,9 +58,7 @@ public enum FROCChart {
             for p in entry.evaluation.froc {
                 let px = x(p.falsePositivesPerImage), py = y(p.sensitivity)
                 svg += "<circle cx=\"\(f(px))\" cy=\"\(f(py))\" r=\"3.5\" fill=\"\(colour)\"/>"
-                // Labels of alternate curves go above and below their points, so close curves stay readable.
-                let labelY = index % 2 == 0 ? py - 6 - 12 * Double(index / 2) : py + 15 + 12 * Double(index / 2)
-                svg += "<text x=\"\(f(px + 5))\" y=\"\(f(labelY))\" fill=\"\(colour)\">\(percent(p.sensitivity))</text>\n"
+                svg += "<text x=\"\(f(px + 5))\" y=\"\(f(labelY(index: index, pointY: py)))\" fill=\"\(colour)\">\(percent(p.sensitivity))</text>\n"
             }
             let ly = top + 16 + 16 * Double(index)
             let e = entry.evaluation
@@ -68,6 +66,19 @@ public enum FROCChart {
             svg += "<text x=\"\(f(left + 36))\" y=\"\(f(ly))\">\(HTML.escape(entry.label)) (\(e.images) image\(e.images == 1 ? "" : "s"), \(e.nodules) nodule\(e.nodules == 1 ? "" : "s"))</text>\n"
         }
         return svg + "</svg>\n"
+    }
+
+    /// Baseline of the label of curve `index`'s point at `pointY`. Alternate curves label above
+    /// and below their points, so close curves stay readable; a label that would leave the plot
+    /// (a 0 % point's label over the FP/image tick labels, a 100 % point's over the title) goes
+    /// to the other side.
+    static func labelY(index: Int, pointY py: Double) -> Double {
+        let above = py - 6 - 12 * Double(index / 2), below = py + 15 + 12 * Double(index / 2)
+        let highest = top + 11, lowest = height - bottom - 3
+        let preferred = index % 2 == 0 ? above : below
+        if preferred > lowest { return above }
+        if preferred < highest { return below }
+        return preferred
     }
 
     static func percent(_ v: Double) -> String {
