@@ -126,16 +126,11 @@ public struct LungField: Sendable {
         signedDistanceMM.withUnsafeBufferPointer { Self.bilinear($0, width: width, height: height, x: x, y: y) }
     }
 
-    /// Where candidates may sit on a `width` × `height` grid whose pixel centres map to mask px
-    /// as m = (g + ½)·scale − ½: within `marginMM` of the field (``depthMM(x:y:)`` ≥ −margin)
-    /// or in the search region (``inSearchRegion(x:y:)``), in one pass over the grid.
-    public func candidateRegion(width gw: Int, height gh: Int, scale: (x: Double, y: Double), marginMM: Double) -> [Bool] {
-        (0..<(gw * gh)).map { i in allowsCandidate(gridX: i % gw, gridY: i / gw, scale: scale, marginMM: marginMM) }
-    }
-
-    /// ``candidateRegion(width:height:scale:marginMM:)`` at one grid pixel, for a caller that
-    /// asks only where it needs to (the maxima scan asks at its in-level maxima, a few thousand
-    /// of the working grid's few hundred thousand pixels).
+    /// Whether a candidate may sit at pixel (gridX, gridY) of a grid whose pixel centres map to
+    /// mask px as m = (g + ½)·scale − ½: within `marginMM` of the field (``depthMM(x:y:)`` ≥
+    /// −margin) or in the search region (``inSearchRegion(x:y:)``). Asked per point: the maxima
+    /// scan asks only at its in-level maxima, a few thousand of the working grid's few hundred
+    /// thousand pixels.
     @inline(__always)
     public func allowsCandidate(gridX: Int, gridY: Int, scale: (x: Double, y: Double), marginMM: Double) -> Bool {
         let x = (Double(gridX) + 0.5) * scale.x - 0.5, y = (Double(gridY) + 0.5) * scale.y - 0.5

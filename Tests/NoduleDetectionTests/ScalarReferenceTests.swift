@@ -156,13 +156,15 @@ struct ScalarReferenceTests {
             }
             #expect(inside > 0 && outside > 0, "margin \(margin) mm: \(inside) allowed in the field, \(outside) refused")
             if margin > 0 { #expect(widened > 0, "a \(margin) mm margin allows pixels off the field") }
-            // The whole-grid form agrees with the point form on a grid of another size.
-            let (gw, gh) = (173, 151)
-            let scale = (x: Double(lungs.width) / Double(gw), y: Double(lungs.height) / Double(gh))
-            let region = lungs.candidateRegion(width: gw, height: gh, scale: scale, marginMM: margin)
-            #expect(region.indices.allSatisfy {
-                region[$0] == lungs.allowsCandidate(gridX: $0 % gw, gridY: $0 / gw, scale: scale, marginMM: margin)
-            })
+            // On a grid three times finer, pixel (3x + 1, 3y + 1) is centred on mask pixel (x, y).
+            let third = (x: 1.0 / 3, y: 1.0 / 3)
+            var differing = 0
+            for y in 0..<lungs.height {
+                for x in 0..<lungs.width
+                where lungs.allowsCandidate(gridX: 3 * x + 1, gridY: 3 * y + 1, scale: third, marginMM: margin)
+                    != lungs.allowsCandidate(gridX: x, gridY: y, scale: identity, marginMM: margin) { differing += 1 }
+            }
+            #expect(differing == 0, "margin \(margin) mm: \(differing) pixels differ on the finer grid")
         }
     }
 
