@@ -42,7 +42,7 @@ for p in "$@"; do
         out="$WORK/$label-$(basename "$s")"
         "$NODULES" detect --threads "$(nproc)" --pipeline "$p" "$s"/images/*.png --out "$out.jsonl" 2>/dev/null || true
         "$NODULES" evaluate --truth "$s/truth.json" --results "$out.jsonl" --json > "$out.json"
-        args+=(--run "$label" "$s/truth.json" "$out.jsonl" "$out.json")
+        args+=(--run "$label" "$out.json")
     done
 done
 python3 Benchmarks/analysis/pooled.py "${args[@]}"

@@ -62,6 +62,19 @@ public struct FROCEvaluation: Sendable {
         public var sensitivity: Double?
     }
 
+    /// A true nodule found at the 2 FP/image operating point, with the diameter the hitting
+    /// candidate reported (what ``diameterError`` summarises; pooling sets needs them one by one).
+    public struct Hit: Codable, Sendable, Equatable {
+        /// The truth image's path, as in the truth file.
+        public var image: String
+        /// Index of the nodule in that image's truth list.
+        public var nodule: Int
+        public var trueDiameterMM: Double
+        /// The hitting candidate's diameter, mm (px × truth spacing when it reported none).
+        public var measuredDiameterMM: Double?
+        public var score: Double
+    }
+
     public struct DiameterError: Codable, Sendable, Equatable {
         public var hits: Int
         /// |measured − true|, mm.
@@ -80,6 +93,8 @@ public struct FROCEvaluation: Sendable {
     /// At the 2 FP/image operating point.
     public var bands: [Band]
     public var diameterError: DiameterError
+    /// Every hit at the 2 FP/image operating point, in descending score.
+    public var operatingHits: [Hit]
     /// The score threshold of the 2 FP/image operating point.
     public var operatingThreshold: Double?
     /// The whole curve up to ``curveLimit`` FP/image: one point after each distinct score,
@@ -192,12 +207,15 @@ public struct FROCEvaluation: Sendable {
             band("on rib") { $0.onRib == true },
             band("off rib") { $0.onRib == false },
         ]
+        operatingHits = hitsAtOperating.map { e in
+            Hit(image: truth.images[e.image].path, nodule: e.nodule!,
+                trueDiameterMM: truth.images[e.image].nodules[e.nodule!].diameterMM, measuredDiameterMM: e.diameterMM, score: e.score)
+        }
         var errors: [Double] = [], signed: [Double] = []
-        for e in hitsAtOperating {
-            guard let d = e.diameterMM else { continue }
-            let truthD = truth.images[e.image].nodules[e.nodule!].diameterMM
-            errors.append(abs(d - truthD))
-            signed.append(d - truthD)
+        for hit in operatingHits {
+            guard let d = hit.measuredDiameterMM else { continue }
+            errors.append(abs(d - hit.trueDiameterMM))
+            signed.append(d - hit.trueDiameterMM)
         }
         errors.sort()
         func quantile(_ q: Double) -> Double? {

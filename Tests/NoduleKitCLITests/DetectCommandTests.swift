@@ -100,6 +100,12 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         #expect(sensitivities == [1.0, 1.0, 1.0, 1.0])
         let error = try #require(evaluation["diameterError"] as? [String: Any])
         #expect(error["medianAbsoluteMM"] as? Double == 1.0)
+        // The hits themselves, for pooling sets: a.png's nodule, found at 0.9 and sized 13 mm.
+        let hits = try #require(evaluation["operatingHits"] as? [[String: Any]])
+        #expect(hits.count == 1)
+        #expect(hits.first?["image"] as? String == "a.png" && hits.first?["nodule"] as? Int == 0)
+        #expect(hits.first?["measuredDiameterMM"] as? Double == 13 && hits.first?["score"] as? Double == 0.9)
+        #expect(hits.first?["trueDiameterMM"] as? Double == 12)
         // The whole curve: one point after each distinct score, from (0, 0).
         let curve = try #require(evaluation["curve"] as? [[String: Any]])
         #expect(curve.map { $0["falsePositivesPerImage"] as? Double } == [0, 0, 0.5, 1.0])
