@@ -20,9 +20,15 @@ the fit is judged on images it did not see.
 
 Usage:
   python3 Pipelines/tools/fit_lung_model.py --pipeline Pipelines/cxr-nodules.json \\
-      --truth TRAIN/truth.json --features FEATURES --out Pipelines/cxr-nodules.json \\
-      --describe "60 phantoms, make_phantoms.py --seed 5000" \\
-      [--check-truth EVAL/truth.json --check-features EVAL_FEATURES]
+      --truth TRAIN/truth.json --features FEATURES [--truth ... --features ...] \\
+      --out Pipelines/cxr-nodules.json --describe "60 phantoms, make_phantoms.py --seed 5000" \\
+      [--hidden 16] [--check-truth EVAL/truth.json --check-features EVAL_FEATURES ...]
+
+--truth/--features pairs (in order) are pooled for fitting; each --check pair is reported on its
+own. Pipeline 0.12.0's classifier was fitted with --hidden 32 on four sets from three generators
+(Data/phantom seeds 5000 and 5001, Data/phantom-b seed 201, Data/phantom-c seed 101), checked on
+Data/phantom/eval, Data/phantom-b/eval11 and Data/phantom-c/eval12
+(Benchmarks/recorded/2026-12-04-independent-0.12.0.txt).
 """
 import argparse
 import json
@@ -88,22 +94,25 @@ def iou_report(name, items, predict):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pipeline", required=True)
-    ap.add_argument("--truth", required=True)
-    ap.add_argument("--features", required=True)
+    ap.add_argument("--truth", required=True, action="append", help="repeatable, paired in order with --features")
+    ap.add_argument("--features", required=True, action="append")
     ap.add_argument("--out", required=True)
     ap.add_argument("--describe", required=True, help="what the training images are (goes into fitted_on)")
-    ap.add_argument("--check-truth")
-    ap.add_argument("--check-features")
+    ap.add_argument("--hidden", type=int, default=HIDDEN, help="hidden ReLU units (default %(default)s)")
+    ap.add_argument("--check-truth", action="append", default=[], help="repeatable, paired with --check-features")
+    ap.add_argument("--check-features", action="append", default=[])
     args = ap.parse_args()
 
-    train = load_set(args.truth, args.features)
+    if len(args.truth) != len(args.features) or len(args.check_truth) != len(args.check_features):
+        ap.error("--truth/--features and --check-truth/--check-features must come in pairs")
+    train = [item for t, f in zip(args.truth, args.features) for item in load_set(t, f)]
     names = train[0][3]
     X = np.vstack([f[::STRIDE, ::STRIDE].reshape(-1, len(names)) for _, f, _, _ in train]).astype(np.float64)
     y = np.concatenate([t[::STRIDE, ::STRIDE].ravel() for _, _, t, _ in train])
     means = X.mean(axis=0)
     scales = X.std(axis=0)
     scales[scales < 1e-9] = 1.0
-    model = MLPClassifier(hidden_layer_sizes=(HIDDEN,), activation="relu", alpha=1e-3, max_iter=300, random_state=0)
+    model = MLPClassifier(hidden_layer_sizes=(args.hidden,), activation="relu", alpha=1e-3, max_iter=300, random_state=0)
     model.fit((X - means) / scales, y)
 
     def predict(F):
@@ -112,23 +121,23 @@ def main():
     print(f"fitted on {len(y)} pixels ({y.mean() * 100:.1f} % lung) from {len(train)} images")
     iou_report("training images", train, predict)
     check = ""
-    if args.check_truth and args.check_features:
-        values = iou_report("check images", load_set(args.check_truth, args.check_features), predict)
-        check = f"; on the check set {args.check_truth} IoU median {np.median(values):.3f}, min {values.min():.3f}"
+    for t, f in zip(args.check_truth, args.check_features):
+        values = iou_report(f"check images {t}", load_set(t, f), predict)
+        check += f"; on the check set {t} IoU median {np.median(values):.3f}, min {values.min():.3f}"
 
     definition = json.load(open(args.pipeline))
     definition["lung_field"]["pixel_classifier"] = {
         "features": names,
         "means": [round(float(v), 7) for v in means],
         "scales": [round(float(v), 7) for v in scales],
-        "hidden_weights": [[round(float(model.coefs_[0][k, u]), 7) for k in range(len(names))] for u in range(HIDDEN)],
+        "hidden_weights": [[round(float(model.coefs_[0][k, u]), 7) for k in range(len(names))] for u in range(args.hidden)],
         "hidden_bias": [round(float(v), 7) for v in model.intercepts_[0]],
-        "output_weights": [round(float(model.coefs_[1][u, 0]), 7) for u in range(HIDDEN)],
+        "output_weights": [round(float(model.coefs_[1][u, 0]), 7) for u in range(args.hidden)],
         "output_bias": round(float(model.intercepts_[1][0]), 7),
         "threshold": 0.5,
         "fitted_on": (f"{args.describe}: truth lung masks on the 2 mm grid, every {STRIDE}rd pixel of every {STRIDE}rd row "
                       f"({len(y)} pixels); features from `nodules lung-features`; scikit-learn MLPClassifier "
-                      f"({HIDDEN} ReLU units, alpha 1e-3, random_state 0), Pipelines/tools/fit_lung_model.py{check}"),
+                      f"({args.hidden} ReLU units, alpha 1e-3, random_state 0), Pipelines/tools/fit_lung_model.py{check}"),
     }
     with open(args.out, "w") as f:
         json.dump(definition, f, indent=2, ensure_ascii=False)
