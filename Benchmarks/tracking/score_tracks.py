@@ -12,12 +12,15 @@ Definitions (documented in the README's tracking section):
 - registration error: the largest distance, over a 10 mm grid of the whole exam
   image, between where the estimated and the true transform put a point in the
   reference exam (mm).
-- VDT error: |ln(estimated / true)| for linked growing identities with a stated VDT
-  (infinite when a halving time was stated instead).
+- VDT error: |ln(estimated / true)| for linked identities that truly grow (positive
+  true VDT) with a stated VDT (infinite when a halving time was stated instead).
 - expected status: new when the identity is on the patient's latest exam only
   (nothing to compare; the tracker's rule for a one-observation track on the
   latest exam); otherwise growing when the true volume change first → last exam
-  is at least 25 %, stable otherwise. A track whose change is within measurement
+  is at least 25 %, shrinking when the volume falls by as much in log terms
+  (V_last/V_first ≤ 0.8, the tracker's rule), stable otherwise. Our generator
+  makes no shrinking nodules; the other generators' series (Data/phantom-b,
+  Data/phantom-c) do. A track whose change is within measurement
   error may honestly say indeterminate: the summary counts those apart.
 - --summary prints one line per figure the README quotes (linked, status,
   VDT error, registration), computed here rather than by hand.
@@ -100,13 +103,16 @@ def main(truth_path, tracks_path, markdown=False, summary=False):
             detected, linked = v["detected"], v["linked"]
             d0, d1 = v["exams"][0][1], v["exams"][-1][1]
             true_change = 3 * math.log(d1 / d0)
-            expected = "growing" if true_change >= math.log(1.25) else "stable"
+            expected = ("growing" if true_change >= math.log(1.25)
+                        else "shrinking" if true_change <= -math.log(1.25) else "stable")
             if len(v["exams"]) == 1 and v["exams"][0][0] == images[-1]["study_date"]:
                 expected = "new"
             t = out["tracks"][hits[0][0]] if linked else None
             est = t["doubling_time_days"] if t else None
-            # A halving time (negative) stated for a growing nodule is wrong by any measure.
-            err = (abs(math.log(est / v["vdt"])) if est > 0 else math.inf) if (est and v["vdt"]) else None
+            # Scored for nodules that truly grow (a positive true VDT); a halving time (negative)
+            # stated for one is wrong by any measure. Shrinking truths are not scored here.
+            err = ((abs(math.log(est / v["vdt"])) if est > 0 else math.inf)
+                   if (est and v["vdt"] and v["vdt"] > 0) else None)
             measured = ", ".join(f"{h[4]:.1f}" if h else "–" for h in hits)
             true_d = ", ".join(f"{d:.1f}" for _, d, _ in v["exams"])
             rows.append((pid, nid, v["status"], len(v["exams"]), true_d, measured, detected, linked,
