@@ -236,14 +236,26 @@ struct LungFieldTests {
     /// method 0.50. Thresholds sit a little below, so a regression fails CI.
     @Test("on the CI phantoms the classifier's lung field reaches mean IoU ≥ 0.85, each ≥ 0.75, above the threshold method's")
     func classifierBeatsThresholdOnPhantoms() throws {
-        let folder = Fixtures.repositoryRoot() + "/Data/phantom/ci"
-        let truth = try JSONDecoder().decode(MaskTruth.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json")))
         let pipeline = try defaultPipeline()
         var threshold = pipeline
         threshold.lungField.pixelClassifier = nil
+        let fields = try Self.lungFieldsOnPhantoms(folder: Fixtures.repositoryRoot() + "/Data/phantom/ci",
+                                                   definitions: [pipeline, threshold])
+        let classifierIoU = fields.map { $0[0].iou }, thresholdIoU = fields.map { $0[1].iou }
+        try #require(classifierIoU.count == 8)
+        let mean = classifierIoU.reduce(0, +) / Double(classifierIoU.count)
+        #expect(mean >= 0.85, "classifier IoU \(classifierIoU)")
+        #expect(classifierIoU.allSatisfy { $0 >= 0.75 }, "classifier IoU \(classifierIoU)")
+        #expect(zip(classifierIoU, thresholdIoU).allSatisfy { $0 > $1 }, "classifier \(classifierIoU) vs threshold \(thresholdIoU)")
+    }
+
+    /// Per image of a committed phantom set with truth lung masks, per definition: the lung field's
+    /// IoU with the truth mask and the method that made it.
+    private static func lungFieldsOnPhantoms(folder: String, definitions: [PipelineDefinition]) throws
+        -> [[(iou: Double, method: LungField.Method)]] {
+        let truth = try JSONDecoder().decode(MaskTruth.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json")))
         let reader = RadiographReader()
-        var classifierIoU: [Double] = [], thresholdIoU: [Double] = []
-        for image in truth.images {
+        return try truth.images.map { image in
             let radiograph = try reader.read(contentsOf: folder + "/" + image.path)
             let mask = try reader.read(contentsOf: folder + "/" + image.lung_mask)
             #expect(mask.width == radiograph.width && mask.height == radiograph.height)
@@ -251,20 +263,34 @@ struct LungFieldTests {
                 let ix = min(max(Int(x.rounded()), 0), mask.width - 1), iy = min(max(Int(y.rounded()), 0), mask.height - 1)
                 return mask[ix, iy] > 0
             }
-            for (definition, into) in [(pipeline, 0), (threshold, 1)] {
+            return definitions.map { definition in
                 let normalised = NormalisedRadiograph(radiograph, parameters: definition.normalisation,
                                                       measureSpacingMM: definition.measurement.measureSpacingMM)
                 let field = LungField(working: normalised.working, workingSpacingMM: normalised.workingSpacingMM,
                                       parameters: definition.lungField)
-                let value = Self.iou(field, inputWidth: radiograph.width, inputHeight: radiograph.height, truth: inMask)
-                if into == 0 { classifierIoU.append(value) } else { thresholdIoU.append(value) }
+                return (Self.iou(field, inputWidth: radiograph.width, inputHeight: radiograph.height, truth: inMask), field.method)
             }
         }
-        try #require(classifierIoU.count == 8)
-        let mean = classifierIoU.reduce(0, +) / Double(classifierIoU.count)
-        #expect(mean >= 0.85, "classifier IoU \(classifierIoU)")
-        #expect(classifierIoU.allSatisfy { $0 >= 0.75 }, "classifier IoU \(classifierIoU)")
-        #expect(zip(classifierIoU, thresholdIoU).allSatisfy { $0 > $1 }, "classifier \(classifierIoU) vs threshold \(thresholdIoU)")
+    }
+
+    /// The other two generators' committed CI phantoms (`Data/phantom-b/ci`, `Data/phantom-c/ci`:
+    /// 6 images each, written independently of our generator from the specification alone, and
+    /// downsampled 3× by `Data/phantom/downsample_set.py`; not used in fitting). The 0.11.0
+    /// classifier, fitted on our generator only, measured mean IoU 0.72 (B) and 0.83 (C) here
+    /// (each ≥ 0.64 and ≥ 0.79); 0.12.0's, fitted on all three generators' training seeds,
+    /// measures mean 0.90 (B) and 0.91 (C), each ≥ 0.86 and ≥ 0.87. The thresholds sit between
+    /// the two, so a return to one generator's quirks fails CI.
+    @Test("on the other generators' CI phantoms the classifier's lung field reaches mean IoU ≥ 0.85, each ≥ 0.80",
+          arguments: ["phantom-b", "phantom-c"])
+    func classifierOnOtherGenerators(_ generator: String) throws {
+        let fields = try Self.lungFieldsOnPhantoms(folder: Fixtures.repositoryRoot() + "/Data/\(generator)/ci",
+                                                   definitions: [try defaultPipeline()])
+        #expect(fields.allSatisfy { $0[0].method == .classifier }, "\(generator): \(fields.map { $0[0].method })")
+        let values = fields.map { $0[0].iou }
+        try #require(values.count == 6)
+        let mean = values.reduce(0, +) / Double(values.count)
+        #expect(mean >= 0.85, "\(generator) classifier IoU \(values)")
+        #expect(values.allSatisfy { $0 >= 0.80 }, "\(generator) classifier IoU \(values)")
     }
 
     /// A classifier that leaves a side without a plausible lung (here: one that never says lung)
