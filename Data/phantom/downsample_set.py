@@ -4,8 +4,8 @@
 Usage: python3 Data/phantom/downsample_set.py IN_DIR OUT_DIR --factor F [--level 9]
 
 Every image listed in IN_DIR/truth.json is area-averaged (OpenCV INTER_AREA) by F (> 1) and
-written as a 16-bit grey PNG whose pHYs chunk gives the new spacing; its lung mask likewise
-(8-bit, thresholded at ½). truth.json is rewritten for the new grid: width, height,
+written as a 16-bit grey PNG whose pHYs chunk gives the new spacing (make_phantoms.write_png);
+its lung mask likewise (8-bit, thresholded at ½). truth.json is rewritten for the new grid: width, height,
 pixel_spacing_mm × (old/new size), centres x' = (x + ½)·w'/w − ½ (centre of pixel 0 is 0),
 noise_sigma divided by F (area averaging of uncorrelated noise; an approximation for
 correlated noise) and cnr with it; diameters, contrast and every other field are kept, and
@@ -15,28 +15,11 @@ correlated noise) and cnr with it; diameters, contrast and every other field are
 import argparse
 import json
 import os
-import struct
-import zlib
 
 import cv2
 import numpy as np
 
-
-def png16(path, pixels, spacing_mm, level):
-    """16-bit greyscale PNG with a pHYs chunk (pixels per metre)."""
-    h, w = pixels.shape
-    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ppm = int(round(1000.0 / spacing_mm))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 0, 0, 0, 0)))
-        f.write(chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)))
-        f.write(chunk(b"IDAT", zlib.compress(raw, level)))
-        f.write(chunk(b"IEND", b""))
+from make_phantoms import write_png  # the generator's writer: 16-bit grey with pHYs spliced in
 
 
 def main():
@@ -58,16 +41,13 @@ def main():
         small = np.clip(np.rint(small), 0, 65535).astype(np.uint16)
         sx, sy = nw / w, nh / h
         spacing = image["pixel_spacing_mm"] / ((sx + sy) / 2)
-        os.makedirs(os.path.dirname(os.path.join(args.output, image["path"])), exist_ok=True)
-        png16(os.path.join(args.output, image["path"]), small, spacing, args.level)
+        write_png(os.path.join(args.output, image["path"]), small, spacing, level=args.level)
         entry = dict(image)
         entry.update(width=nw, height=nh, pixel_spacing_mm=round(spacing, 6))
         if image.get("lung_mask"):
             mask = cv2.imread(os.path.join(args.input, image["lung_mask"]), cv2.IMREAD_UNCHANGED) > 0
             m = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA) > 0.5
-            os.makedirs(os.path.dirname(os.path.join(args.output, image["lung_mask"])), exist_ok=True)
-            cv2.imwrite(os.path.join(args.output, image["lung_mask"]), (m * 255).astype(np.uint8),
-                        [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            write_png(os.path.join(args.output, image["lung_mask"]), (m * 255).astype(np.uint8), level=9)
         if entry.get("noise_sigma"):
             entry["noise_sigma"] = round(entry["noise_sigma"] / args.factor, 2)
         nodules = []
