@@ -21,12 +21,22 @@ public enum Fixtures {
         fatalError("no Package.swift above \(filePath)")
     }
 
-    /// A fresh, empty temporary folder.
+    /// A fresh, empty temporary folder inside this test process's scratch root, which is
+    /// removed when the process exits normally (a crashed run leaves it for inspection).
     public static func temporaryDirectory(_ label: String = "nodulekit") -> String {
-        let path = NSTemporaryDirectory() + "/\(label)-\(UUID().uuidString)"
+        let path = scratchRoot + "/\(label)-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
+
+    /// `$TMPDIR/nodulekit-tests-PID`, created once per test process with an exit hook that deletes it.
+    public static let scratchRoot: String = {
+        let root = NSTemporaryDirectory() + "/nodulekit-tests-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)  // a reused PID from an earlier crashed run
+        try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Fixtures.scratchRoot) }
+        return root
+    }()
 }
 
 /// Reads NumPy `.npy` files (format 1.x/2.x, C order, little-endian) written by reference scripts.
