@@ -3,11 +3,13 @@ import RadiographIO
 
 /// Where a patient ID or study date came from. Precedence, highest first:
 /// `manifest` > `file` (tags in the image, e.g. DICOM) > `folder` (the
-/// `<patient>/<YYYY-MM-DD>/<image>` layout).
+/// `<patient>/<YYYY-MM-DD>/<image>` layout) > `filename` (a date in the image's
+/// file name, the patient from its folder or the name's prefix).
 public enum MetadataSource: String, Sendable, Codable, Equatable {
     case manifest
     case file
     case folder
+    case fileName = "filename"
 }
 
 /// One file to process, with what the manifest and the folder layout say about it.
@@ -20,9 +22,12 @@ public struct BatchInput: Sendable, Equatable {
     public var manifestPatientID: String?
     public var manifestDate: StudyDate?
     public var manifestSpacing: PixelSpacing?
-    /// Patient and date from the folder layout.
+    /// Patient and date from the path: the folder layout or, failing that, the file name
+    /// (``layoutSource`` says which).
     public var folderPatientID: String?
     public var folderDate: StudyDate?
+    /// `.folder` or `.fileName`: which path rule gave ``folderPatientID`` and ``folderDate``.
+    public var layoutSource: MetadataSource = .folder
     /// A manifest row that cannot be used; the file is reported with this error and not read.
     public var problem: InputProblem?
     /// Remarks about the input (e.g. a date folder that is not a valid date).
@@ -95,7 +100,7 @@ extension BatchInput {
         var out = ResolvedIdentity()
         let patients: [(MetadataSource, PatientIdentity?)] = [
             (.manifest, manifestPatientID.map { PatientIdentity(id: $0) }), (.file, filePatient),
-            (.folder, folderPatientID.map { PatientIdentity(id: $0) }),
+            (layoutSource, folderPatientID.map { PatientIdentity(id: $0) }),
         ]
         if let (source, winner) = patients.first(where: { $0.1 != nil }), let winner {
             out.patient = winner
@@ -108,7 +113,7 @@ extension BatchInput {
                 }
             }
         }
-        let dates: [(MetadataSource, StudyDate?)] = [(.manifest, manifestDate), (.file, fileDate), (.folder, folderDate)]
+        let dates: [(MetadataSource, StudyDate?)] = [(.manifest, manifestDate), (.file, fileDate), (layoutSource, folderDate)]
         if let (source, winner) = dates.first(where: { $0.1 != nil }), let winner {
             out.studyDate = winner
             out.dateSource = source
@@ -185,18 +190,51 @@ public enum BatchInputs {
         }
     }
 
-    /// `…/<patient>/<date>/<image>`: the image's folder names the study date
-    /// (`YYYY-MM-DD` or `YYYYMMDD`) and its parent the patient.
+    /// Patient and study date from the relative path, first rule that applies:
+    /// 1. `…/<patient>/<date>/<image>`: the image's folder names the study date
+    ///    (`YYYY-MM-DD` or `YYYYMMDD`) and its parent the patient (`folder`).
+    /// 2. A date token in the file name, e.g. `<patient>/2025-01-31.png`,
+    ///    `<patient>/pa_20250131.png` or, at the top level, `<patient>_2025-01-31_pa.png`
+    ///    (`filename`): the patient is the image's folder, or at the top level the
+    ///    name's text before the date. See ``fileNameDate(_:)`` for what counts as a date token.
     static func applyLayout(to input: inout BatchInput) {
         let parts = input.key.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard parts.count >= 3 else { return }
-        let dateFolder = parts[parts.count - 2]
-        if let date = StudyDate(dateFolder) {
-            input.folderDate = date
-            input.folderPatientID = parts[parts.count - 3]
-        } else if looksLikeDate(dateFolder) {
-            input.notes.append("folder '\(dateFolder)' is not a valid date; patient and date not taken from the folder layout")
+        if parts.count >= 3 {
+            let dateFolder = parts[parts.count - 2]
+            if let date = StudyDate(dateFolder) {
+                input.folderDate = date
+                input.folderPatientID = parts[parts.count - 3]
+                return
+            } else if looksLikeDate(dateFolder) {
+                input.notes.append("folder '\(dateFolder)' is not a valid date; patient and date not taken from the folder layout")
+                return
+            }
         }
+        guard let name = parts.last, let (date, prefix) = fileNameDate(name) else { return }
+        let patient = parts.count >= 2 ? parts[parts.count - 2] : prefix
+        input.folderDate = date
+        input.folderPatientID = patient.isEmpty ? nil : patient
+        input.layoutSource = .fileName
+    }
+
+    /// The study date in a file name and the text before it (separators trimmed): the first
+    /// `YYYY-MM-DD` or `YYYYMMDD` token of the name without its extension that is a real date
+    /// in 1900–2199 and stands alone, i.e. is bounded by the name's ends or by `_`, `-`, `.`,
+    /// space or a letter, never by another digit (`IMG_120250131` has none).
+    static func fileNameDate(_ name: String) -> (date: StudyDate, prefix: String)? {
+        let stem = Array((name as NSString).deletingPathExtension)
+        func isDigit(_ c: Character) -> Bool { c.isASCII && c.isNumber }
+        for start in stem.indices where isDigit(stem[start]) && (start == 0 || !isDigit(stem[start - 1])) {
+            for length in [10, 8] where start + length <= stem.count {
+                let token = stem[start..<(start + length)]
+                let end = start + length
+                guard end == stem.count || !isDigit(stem[end]) else { continue }
+                guard let date = StudyDate(String(token)), (1900...2199).contains(date.year) else { continue }
+                let prefix = String(stem[..<start]).trimmingCharacters(in: CharacterSet(charactersIn: "_-. "))
+                return (date, prefix)
+            }
+        }
+        return nil
     }
 
     static func looksLikeDate(_ text: String) -> Bool {

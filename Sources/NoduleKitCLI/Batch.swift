@@ -11,9 +11,10 @@ struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Detect nodules in every radiograph of a folder or manifest, into JSON Lines and a SQLite store.",
         discussion: """
-        INPUT is a folder, scanned recursively (<root>/<patient>/<YYYY-MM-DD>/<image> gives patient and date), \
+        INPUT is a folder, scanned recursively (<root>/<patient>/<YYYY-MM-DD>/<image> gives patient and date; failing that, \
+        a date in the file name: <patient>/<YYYY-MM-DD>.png or <patient>_<YYYYMMDD>_pa.png), \
         or a manifest CSV with the header patient_id,study_date,path[,pixel_spacing_mm] (paths relative to the manifest). \
-        Precedence when sources disagree: manifest > file metadata > folder layout; spacing: manifest > --spacing > file tag. \
+        Precedence when sources disagree: manifest > file metadata > folder layout > file name; spacing: manifest > --spacing > file tag. \
         A rerun skips images whose content, pipeline and spacing are already in the store and re-emits their stored results; \
         --force recomputes. Exit status: 0 when every file succeeded, 1 when some failed (the rest are still processed), \
         2 for a usage error or an input, pipeline, store or output that cannot be used.

@@ -28,6 +28,34 @@ private func touch(_ path: String, _ text: String = "x") throws {
         #expect(inputs[6].folderPatientID == "Ünïcode" && inputs[6].folderDate == StudyDate("2025-01-01"))
     }
 
+    @Test func fileNameDateGivesPatientAndDateWhenTheFoldersDoNot() throws {
+        let root = Fixtures.temporaryDirectory("inputs")
+        for p in ["P1/2025-01-31.png", "P1/pa_20250228.png", "P2_2024-12-01_pa.png", "2024-11-05.png",
+                  "IMG_120250131.png", "P3/20251301.png", "Q/2025-03-04/x_2020-01-01.png", "P4/scan-1899-01-01.png"] {
+            try touch(root + "/" + p)
+        }
+        let byKey = Dictionary(uniqueKeysWithValues: try BatchInputs.enumerate(root).map { ($0.key, $0) })
+        func layout(_ key: String) -> (String?, StudyDate?, MetadataSource) {
+            let i = byKey[key]!
+            return (i.folderPatientID, i.folderDate, i.layoutSource)
+        }
+        #expect(layout("P1/2025-01-31.png") == ("P1", StudyDate("2025-01-31"), .fileName))
+        #expect(layout("P1/pa_20250228.png") == ("P1", StudyDate("2025-02-28"), .fileName))
+        #expect(layout("P2_2024-12-01_pa.png") == ("P2", StudyDate("2024-12-01"), .fileName))
+        #expect(layout("2024-11-05.png") == (nil, StudyDate("2024-11-05"), .fileName))
+        // Digits run on from another digit, an impossible month, a year before 1900: no date.
+        #expect(layout("IMG_120250131.png") == (nil, nil, .folder))
+        #expect(layout("P3/20251301.png") == (nil, nil, .folder))
+        #expect(layout("P4/scan-1899-01-01.png") == (nil, nil, .folder))
+        // The folder layout wins over a date in the name.
+        #expect(layout("Q/2025-03-04/x_2020-01-01.png") == ("Q", StudyDate("2025-03-04"), .folder))
+        let resolved = byKey["P2_2024-12-01_pa.png"]!.resolve(filePatient: nil, fileDate: nil)
+        #expect(resolved.patientSource == .fileName && resolved.dateSource == .fileName)
+        #expect(resolved.patient?.id == "P2" && resolved.studyDate == StudyDate("2024-12-01"))
+        let overruled = byKey["P1/2025-01-31.png"]!.resolve(filePatient: nil, fileDate: StudyDate("2025-02-01"))
+        #expect(overruled.dateSource == .file && overruled.notes == ["study_date 2025-02-01 from file overrides 2025-01-31 from filename"])
+    }
+
     @Test func outputsAndExcludedGlobsAreSkipped() throws {
         let root = Fixtures.temporaryDirectory("inputs")
         for p in ["P/2025-01-01/a.png", "truth.csv", "out.jsonl", "store.sqlite-wal"] { try touch(root + "/" + p) }
