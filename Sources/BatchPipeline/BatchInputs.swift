@@ -2,7 +2,7 @@ import Foundation
 import RadiographIO
 
 /// Where a patient ID or study date came from. Precedence, highest first:
-/// `manifest` > `file` (tags in the image, e.g. DICOM) > `folder` (the
+/// `manifest` > `file` (tags in the image: DICOM, PNG text chunks) > `folder` (the
 /// `<patient>/<YYYY-MM-DD>/<image>` layout) > `filename` (a date in the image's
 /// file name, the patient from its folder or the name's prefix).
 public enum MetadataSource: String, Sendable, Codable, Equatable {

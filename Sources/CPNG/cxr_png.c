@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <zlib.h>
 
 _Static_assert(sizeof(png_uint_32) == 4, "png_uint_32 must be 32-bit");
 _Static_assert(sizeof(uint16_t) == 2, "uint16_t must be 2 bytes");
+_Static_assert(CXR_PNG_TEXT_VALUE_CAPACITY == 65, "PatientID is DICOM LO: 64 bytes and the terminator");
+_Static_assert(CXR_PNG_DATE_CAPACITY == 11, "a date is at most YYYY-MM-DD and the terminator");
 #if PNG_LIBPNG_VER < 10600
 #error "NoduleKit needs libpng 1.6 or later"
 #endif
@@ -60,6 +63,34 @@ static void cxr_png_read_memory(png_structp png, png_bytep dest, size_t length) 
     }
     memcpy(dest, ctx->data + ctx->offset, length);
     ctx->offset += length;
+}
+
+/* Copies `value` into `field` when it fits (NUL-terminated); otherwise leaves the
+ * field empty and flags `text_too_long`. */
+static void cxr_png_copy_text(char *field, size_t capacity, const char *value, size_t length,
+                              cxr_png_info *info) {
+    if (length + 1 > capacity) { field[0] = '\0'; info->text_too_long = 1; return; }
+    memcpy(field, value, length);
+    field[length] = '\0';
+}
+
+/* The DICOM-keyword text chunks libpng has read so far (those before IDAT). */
+static void cxr_png_read_dicom_text(png_structp png, png_infop png_info, cxr_png_info *info) {
+    png_textp text = NULL;
+    int count = 0;
+    if (!png_get_text(png, png_info, &text, &count) || !text) return;
+    for (int i = 0; i < count; i++) {
+        const char *key = text[i].key;
+        const char *value = text[i].text ? text[i].text : "";
+        size_t length = text[i].compression >= PNG_ITXT_COMPRESSION_NONE ? text[i].itxt_length : text[i].text_length;
+        if (strcasecmp(key, "PatientID") == 0) {
+            cxr_png_copy_text(info->patient_id, sizeof info->patient_id, value, length, info);
+        } else if (strcasecmp(key, "IssuerOfPatientID") == 0) {
+            cxr_png_copy_text(info->issuer_of_patient_id, sizeof info->issuer_of_patient_id, value, length, info);
+        } else if (strcasecmp(key, "StudyDate") == 0) {
+            cxr_png_copy_text(info->study_date, sizeof info->study_date, value, length, info);
+        }
+    }
 }
 
 int cxr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
@@ -144,6 +175,8 @@ int cxr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
         info->pixels_per_metre_y = ppm_y;
     }
 
+    cxr_png_read_dicom_text(png, png_info, info);
+
     uint64_t pixels = (uint64_t)width * (uint64_t)height;
     info->required_bytes = pixels * info->out_channels * info->out_bytes_per_sample;
     if (pixels > max_pixels) {
@@ -219,6 +252,7 @@ static int cxr_png_encode(const void *pixels, uint32_t width, uint32_t height,
                           int bit_depth, int color_type, size_t row_bytes,
                           uint8_t significant_bits,
                           uint32_t pixels_per_metre_x, uint32_t pixels_per_metre_y,
+                          const char *const *text_keys, const char *const *text_values, int text_count,
                           int compression_level,
                           uint8_t **encoded, size_t *encoded_size,
                           char *message, size_t message_capacity) {
@@ -260,6 +294,22 @@ static int cxr_png_encode(const void *pixels, uint32_t width, uint32_t height,
     if (pixels_per_metre_x > 0 && pixels_per_metre_y > 0) {
         png_set_pHYs(png, png_info, pixels_per_metre_x, pixels_per_metre_y, PNG_RESOLUTION_METER);
     }
+    png_text text[4];
+    int written_text = 0;
+    for (int i = 0; i < text_count && i < 4; i++) {
+        const char *value = text_values[i];
+        if (!value || !value[0]) continue;
+        int ascii = 1;
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++) if (*p >= 0x80) { ascii = 0; break; }
+        memset(&text[written_text], 0, sizeof text[written_text]);
+        text[written_text].compression = ascii ? PNG_TEXT_COMPRESSION_NONE : PNG_ITXT_COMPRESSION_NONE;
+        text[written_text].key = (png_charp)text_keys[i];
+        text[written_text].text = (png_charp)value;
+        text[written_text].text_length = ascii ? strlen(value) : 0;
+        text[written_text].itxt_length = ascii ? 0 : strlen(value);
+        written_text++;
+    }
+    if (written_text > 0) png_set_text(png, png_info, text, written_text);
     png_write_info(png, png_info);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (bit_depth == 16) png_set_swap(png);
@@ -281,12 +331,16 @@ static int cxr_png_encode(const void *pixels, uint32_t width, uint32_t height,
 int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t height,
                           uint8_t significant_bits,
                           uint32_t pixels_per_metre_x, uint32_t pixels_per_metre_y,
+                          const char *patient_id, const char *issuer_of_patient_id,
+                          const char *study_date,
                           int compression_level,
                           uint8_t **encoded, size_t *encoded_size,
                           char *message, size_t message_capacity) {
+    const char *const keys[3] = {"PatientID", "IssuerOfPatientID", "StudyDate"};
+    const char *const values[3] = {patient_id, issuer_of_patient_id, study_date};
     return cxr_png_encode(pixels, width, height, 16, PNG_COLOR_TYPE_GRAY, (size_t)width * 2,
-                          significant_bits, pixels_per_metre_x, pixels_per_metre_y, compression_level,
-                          encoded, encoded_size, message, message_capacity);
+                          significant_bits, pixels_per_metre_x, pixels_per_metre_y, keys, values, 3,
+                          compression_level, encoded, encoded_size, message, message_capacity);
 }
 
 int cxr_png_encode_rgb8(const uint8_t *pixels, uint32_t width, uint32_t height,
@@ -294,7 +348,7 @@ int cxr_png_encode_rgb8(const uint8_t *pixels, uint32_t width, uint32_t height,
                         uint8_t **encoded, size_t *encoded_size,
                         char *message, size_t message_capacity) {
     return cxr_png_encode(pixels, width, height, 8, PNG_COLOR_TYPE_RGB, (size_t)width * 3,
-                          0, 0, 0, compression_level, encoded, encoded_size, message, message_capacity);
+                          0, 0, 0, NULL, NULL, 0, compression_level, encoded, encoded_size, message, message_capacity);
 }
 
 void cxr_png_free(void *buffer) { free(buffer); }

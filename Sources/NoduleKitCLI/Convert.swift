@@ -5,7 +5,7 @@ import RadiographIO
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a radiograph as a 16-bit grayscale PNG (pHYs carries the spacing) or a NumPy .npy, chosen by OUT's extension.",
-        discussion: "Samples are written as stored: no windowing, no polarity change. Exit status 0 on success, 1 on a decode or write failure, 2 for a usage error."
+        discussion: "Samples are written as stored: no windowing, no polarity change. A PNG keeps the spacing (pHYs), the bits stored (sBIT), and the patient ID and study date, when the input has them, as text chunks keyed PatientID, IssuerOfPatientID and StudyDate. Exit status 0 on success, 1 on a decode or write failure, 2 for a usage error."
     )
 
     @OptionGroup var decode: DecodeArguments

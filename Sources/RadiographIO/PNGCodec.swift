@@ -65,9 +65,33 @@ enum PNGCodec {
                                        source: .formatTag("PNG pHYs"))
             }
         }
+        let (patient, studyDate) = dicomText(info, notes: &notes)
         return DecodedPixels(width: width, height: height, bitsStored: Int(info.significant_bits),
                              samples: samples, photometric: .monochrome2, pixelSpacing: spacing,
-                             storedLayout: layout(info), notes: notes)
+                             storedLayout: layout(info), notes: notes, patient: patient, studyDate: studyDate)
+    }
+
+    /// Patient and study date from text chunks keyed by DICOM keywords (`PatientID`,
+    /// `IssuerOfPatientID`, `StudyDate`), the convention `RadiographWriter` writes. Values are
+    /// UTF-8 (iTXt), or Latin-1 (tEXt, zTXt) when not valid UTF-8; surrounding spaces are
+    /// trimmed, as DICOM pads values. An unusable value is noted and ignored.
+    static func dicomText(_ info: cxr_png_info, notes: inout [String]) -> (PatientIdentity?, StudyDate?) {
+        func text<T>(_ field: T) -> String {
+            let raw = withUnsafeBytes(of: field) { Array($0.prefix { $0 != 0 }) }
+            let decoded = String(validating: raw, as: UTF8.self) ?? String(raw.map { Character(Unicode.Scalar($0)) })
+            return String(decoded.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+        }
+        if info.text_too_long != 0 {
+            notes.append("a PNG text chunk PatientID, IssuerOfPatientID or StudyDate is longer than DICOM allows; ignored")
+        }
+        let id = text(info.patient_id), issuer = text(info.issuer_of_patient_id), date = text(info.study_date)
+        let patient = id.isEmpty ? nil : PatientIdentity(id: id, issuer: issuer.isEmpty ? nil : issuer)
+        var studyDate: StudyDate?
+        if !date.isEmpty {
+            studyDate = StudyDate(date)
+            if studyDate == nil { notes.append("PNG text StudyDate '\(date)' is not a valid date; ignored") }
+        }
+        return (patient, studyDate)
     }
 
     static func layout(_ info: cxr_png_info) -> String {
@@ -113,16 +137,22 @@ enum PNGCodec {
     /// Encodes 16-bit grayscale with optional pHYs (from `spacing`) and sBIT.
     /// pHYs holds whole pixels per metre, so spacing round-trips to about 1e-4 relative.
     static func encodeGray16(_ samples: [UInt16], width: Int, height: Int, bitsStored: Int,
-                             spacing: PixelSpacing?, compressionLevel: Int = 6) throws -> [UInt8] {
+                             spacing: PixelSpacing?, patient: PatientIdentity? = nil, studyDate: StudyDate? = nil,
+                             compressionLevel: Int = 6) throws -> [UInt8] {
         precondition(samples.count == width * height)
         var message = [CChar](repeating: 0, count: 256)
         var encoded: UnsafeMutablePointer<UInt8>?
         var size = 0
         let ppmX = spacing.map { UInt32((1000.0 / $0.column).rounded()) } ?? 0
         let ppmY = spacing.map { UInt32((1000.0 / $0.row).rounded()) } ?? 0
+        // DICOM LO holds 64 characters; a longer ID is not written (the reader would refuse it).
+        let id = patient.map(\.id).flatMap { $0.utf8.count <= 64 ? $0 : nil } ?? ""
+        let issuer = patient?.issuer.flatMap { $0.utf8.count <= 64 ? $0 : nil } ?? ""
+        let date = studyDate?.description ?? ""
         let status = samples.withUnsafeBufferPointer { pixels in
             cxr_png_encode_gray16(pixels.baseAddress, UInt32(width), UInt32(height),
                                   UInt8(clamping: bitsStored < 16 ? bitsStored : 0), ppmX, ppmY,
+                                  id, issuer, date,
                                   Int32(compressionLevel), &encoded, &size, &message, message.count)
         }
         guard status == Int32(CXR_PNG_OK.rawValue), let encoded else {

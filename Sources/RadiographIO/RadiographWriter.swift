@@ -7,7 +7,8 @@ import Darwin
 /// Writes a radiograph's stored samples to an exchange format.
 public enum RadiographWriter {
     public enum Destination: String, Sendable, CaseIterable {
-        /// 16-bit grayscale PNG with pHYs (spacing) and sBIT (bits stored).
+        /// 16-bit grayscale PNG with pHYs (spacing), sBIT (bits stored), and the patient
+        /// and study date as text chunks keyed by DICOM keywords (PatientID, IssuerOfPatientID, StudyDate).
         case png16
         /// NumPy `.npy`, `<u2`, shape (rows, columns).
         case npy
@@ -26,7 +27,8 @@ public enum RadiographWriter {
         switch destination {
         case .png16:
             return try PNGCodec.encodeGray16(radiograph.samples, width: radiograph.width, height: radiograph.height,
-                                             bitsStored: radiograph.bitsStored, spacing: radiograph.pixelSpacing)
+                                             bitsStored: radiograph.bitsStored, spacing: radiograph.pixelSpacing,
+                                             patient: radiograph.patient, studyDate: radiograph.studyDate)
         case .npy:
             return NPY.encode(radiograph.samples, shape: [radiograph.height, radiograph.width])
         }

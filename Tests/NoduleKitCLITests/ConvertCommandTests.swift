@@ -18,6 +18,16 @@ private let fixtures = Fixtures.repositoryRoot() + "/Tests/RadiographIOTests/Fix
         #expect(abs((back.pixelSpacing?.row ?? 0) - 0.175) < 1e-4)
     }
 
+    @Test func dicomToPNGKeepsPatientAndStudyDate() throws {
+        let out = Fixtures.temporaryDirectory() + "/dicom.png"
+        let run = try SpawnedProcess.run("nodules", ["convert", "\(fixtures)/dicom/explicit-le.dcm", out])
+        #expect(run.status == 0, "\(run.standardError)")
+        let back = try RadiographReader().read(contentsOf: out)
+        #expect(back.patient == PatientIdentity(id: "PHANTOM-001", issuer: "NODULEKIT-TEST"))
+        #expect(back.studyDate == StudyDate("2024-01-31"))
+        #expect(back.samples == (try RadiographReader().read(contentsOf: "\(fixtures)/dicom/explicit-le.dcm")).samples)
+    }
+
     @Test func jpegToNPY() throws {
         let out = Fixtures.temporaryDirectory() + "/g.npy"
         let run = try SpawnedProcess.run("nodules", ["convert", "\(fixtures)/gray-baseline.jpg", out])

@@ -54,6 +54,23 @@ import TestSupport
         #expect(radiograph.pixelSpacing == nil)
     }
 
+    @Test("PNG text chunks keyed by DICOM keywords give patient and study date (tEXt, zTXt, iTXt)",
+          arguments: manifest.images.filter { $0.patientID != nil }.map(\.name))
+    func pngDICOMText(name: String) throws {
+        let image = Self.manifest.images.first { $0.name == name }!
+        let radiograph = try decode(image)
+        #expect(radiograph.patient == PatientIdentity(id: image.patientID!, issuer: image.issuerOfPatientID))
+        #expect(radiograph.studyDate == StudyDate(image.studyDate!))
+        #expect(radiograph.notes.isEmpty)
+    }
+
+    @Test func unusablePNGTextIsNotedAndIgnored() throws {
+        let radiograph = try decode(Self.manifest.images.first { $0.name == "gray16-bad-text.png" }!)
+        #expect(radiograph.patient == nil && radiograph.studyDate == nil)
+        #expect(radiograph.notes.contains("PNG text StudyDate '20241301' is not a valid date; ignored"))
+        #expect(radiograph.notes.contains { $0.contains("longer than DICOM allows") })
+    }
+
     @Test("Spacing comes from pHYs and JFIF density, with its source", arguments: manifest.images.filter { $0.spacingSource != nil }.map(\.name))
     func spacing(name: String) throws {
         let image = Self.manifest.images.first { $0.name == name }!

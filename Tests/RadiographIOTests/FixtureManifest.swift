@@ -12,6 +12,10 @@ struct FixtureManifest {
         var spacing: [Double]?
         var spacingSource: String?
         var raw: String?
+        /// Patient and study date the file's text chunks carry (PNG), when it has them.
+        var patientID: String? = nil
+        var issuerOfPatientID: String? = nil
+        var studyDate: String? = nil
     }
 
     var images: [Image]
@@ -24,7 +28,8 @@ struct FixtureManifest {
             Image(name: name, format: facts["format"] as! String, width: facts["width"] as! Int,
                   height: facts["height"] as! Int, bitsStored: facts["bits_stored"] as! Int,
                   spacing: facts["spacing_mm"] as? [Double], spacingSource: facts["spacing_source"] as? String,
-                  raw: facts["raw"] as? String)
+                  raw: facts["raw"] as? String, patientID: facts["patient_id"] as? String,
+                  issuerOfPatientID: facts["issuer_of_patient_id"] as? String, studyDate: facts["study_date"] as? String)
         }.sorted { $0.name < $1.name }
         let errors = (object["errors"] as! [String: String]).map { (name: $0.key, code: $0.value) }.sorted { $0.name < $1.name }
         return FixtureManifest(images: images, errors: errors)

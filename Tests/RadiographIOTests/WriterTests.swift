@@ -20,6 +20,20 @@ import TestSupport
         #expect(spacing.source == .formatTag("PNG pHYs"))
     }
 
+    @Test func png16RoundTripKeepsPatientAndStudyDate() throws {
+        var source = try RadiographReader().read(contentsOf: Fixtures.path("gray16-phys-aniso.png"))
+        source.patient = PatientIdentity(id: "Müller^7", issuer: "HOSP-A")
+        source.studyDate = StudyDate("2025-02-28")
+        let back = try RadiographReader().decode(try RadiographWriter.encode(source, as: .png16), path: "mem.png")
+        #expect(back.patient == source.patient && back.studyDate == source.studyDate)
+        #expect(back.samples == source.samples)
+        // Without them, no text chunks are written and nothing is read back.
+        source.patient = nil
+        source.studyDate = nil
+        let plain = try RadiographReader().decode(try RadiographWriter.encode(source, as: .png16), path: "plain.png")
+        #expect(plain.patient == nil && plain.studyDate == nil)
+    }
+
     @Test func npyHeaderIsAlignedAndShapeIsRowsByColumns() throws {
         let source = try RadiographReader().read(contentsOf: Fixtures.path("gray16-phys-aniso.png"))
         let bytes = try RadiographWriter.encode(source, as: .npy)

@@ -28,6 +28,10 @@ typedef enum cxr_png_status {
     CXR_PNG_BAD_ARGUMENT = 9,
 } cxr_png_status;
 
+/// 64 bytes of DICOM LO plus the terminator; a date is YYYYMMDD or YYYY-MM-DD.
+#define CXR_PNG_TEXT_VALUE_CAPACITY 65
+#define CXR_PNG_DATE_CAPACITY 11
+
 typedef struct cxr_png_info {
     uint32_t width;
     uint32_t height;
@@ -49,6 +53,14 @@ typedef struct cxr_png_info {
     uint32_t pixels_per_metre_y;
     /// Bytes `out` must hold: width * height * out_channels * out_bytes_per_sample.
     uint64_t required_bytes;
+    /// Text chunks (tEXt, zTXt, iTXt) before the image data whose keyword is a DICOM
+    /// keyword (`PatientID`, `IssuerOfPatientID`, `StudyDate`; case-insensitive), copied as
+    /// stored bytes and NUL-terminated; empty when absent. A value longer than the field
+    /// (64 bytes: DICOM LO; 10 for the date) is left empty and `text_too_long` is set.
+    char patient_id[CXR_PNG_TEXT_VALUE_CAPACITY];
+    char issuer_of_patient_id[CXR_PNG_TEXT_VALUE_CAPACITY];
+    char study_date[CXR_PNG_DATE_CAPACITY];
+    uint8_t text_too_long;
 } cxr_png_info;
 
 /// Decodes a whole PNG held in memory.
@@ -61,11 +73,15 @@ int cxr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
 
 /// Encodes 16-bit grayscale samples (host order) as a PNG in memory.
 /// `pixels_per_metre_*` of 0 omits pHYs; `significant_bits` outside 1...15
-/// omits sBIT. On success `*encoded` is a malloc'ed buffer the caller
-/// releases with cxr_png_free.
+/// omits sBIT. `patient_id`, `issuer_of_patient_id` and `study_date` (UTF-8,
+/// NULL or empty to omit) are written before the image data as text chunks
+/// keyed by their DICOM keywords: tEXt when ASCII, else uncompressed iTXt.
+/// On success `*encoded` is a malloc'ed buffer the caller releases with cxr_png_free.
 int cxr_png_encode_gray16(const uint16_t *pixels, uint32_t width, uint32_t height,
                           uint8_t significant_bits,
                           uint32_t pixels_per_metre_x, uint32_t pixels_per_metre_y,
+                          const char *patient_id, const char *issuer_of_patient_id,
+                          const char *study_date,
                           int compression_level,
                           uint8_t **encoded, size_t *encoded_size,
                           char *message, size_t message_capacity);

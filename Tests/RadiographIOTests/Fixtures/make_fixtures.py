@@ -101,6 +101,24 @@ placeholder = insert_before_idat(pypng_bytes(a12.tolist(), width=W, height=H, gr
 save("gray16-phys-72dpi.png", placeholder, a12, format="png", width=W, height=H, bits_stored=16,
      spacing_mm=None, spacing_source="unknown")
 
+# Patient and study date as text chunks keyed by DICOM keywords, one of each chunk type:
+# tEXt (DICOM-style trailing pad space), zTXt (compressed), iTXt (UTF-8, uncompressed).
+itxt = b"StudyDate\x00\x00\x00\x00\x00" + "2024-01-31".encode()
+texts = insert_before_idat(pypng_bytes(a12.tolist(), width=W, height=H, greyscale=True, bitdepth=16),
+                           chunk(b"tEXt", b"PatientID\x00JSRT-0042 "),
+                           chunk(b"zTXt", b"IssuerOfPatientID\x00\x00" + zlib.compress(b"HOSP-A")),
+                           chunk(b"iTXt", itxt))
+save("gray16-dicom-text.png", texts, a12, format="png", width=W, height=H, bits_stored=16,
+     spacing_mm=None, spacing_source="unknown", patient_id="JSRT-0042", issuer_of_patient_id="HOSP-A",
+     study_date="2024-01-31")
+
+# Unusable text: an impossible date and a patient ID longer than DICOM LO's 64 characters.
+bad_texts = insert_before_idat(pypng_bytes(a12.tolist(), width=W, height=H, greyscale=True, bitdepth=16),
+                               chunk(b"tEXt", b"StudyDate\x0020241301"),
+                               chunk(b"tEXt", b"PatientID\x00" + b"X" * 70))
+save("gray16-bad-text.png", bad_texts, a12, format="png", width=W, height=H, bits_stored=16,
+     spacing_mm=None, spacing_source="unknown")
+
 # --- JPEG via Pillow (libjpeg) ------------------------------------------
 JW, JH = 64, 48
 yy, xx = np.mgrid[0:JH, 0:JW]
