@@ -25,10 +25,12 @@ Usage:
       [--hidden 16] [--check-truth EVAL/truth.json --check-features EVAL_FEATURES ...]
 
 --truth/--features pairs (in order) are pooled for fitting; each --check pair is reported on its
-own. Pipeline 0.12.0's classifier was fitted with --hidden 32 on four sets from three generators
-(Data/phantom seeds 5000 and 5001, Data/phantom-b seed 201, Data/phantom-c seed 101), checked on
-Data/phantom/eval, Data/phantom-b/eval11 and Data/phantom-c/eval12
-(Benchmarks/recorded/2026-12-04-independent-0.12.0.txt).
+own. Pipeline 0.13.0's classifier was fitted with --hidden 32 on five sets from four generators
+(Data/phantom seeds 5000 and 5001, Data/phantom-b seed 201, Data/phantom-c seed 101,
+Data/phantom-d seed 301), checked on Data/phantom/eval, Data/phantom-b/eval11,
+Data/phantom-c/eval12 and Data/phantom-d/eval13
+(Benchmarks/recorded/2026-12-04-independent-0.13.0.txt; 0.12.0's, the same without D:
+2026-12-04-independent-0.12.0.txt).
 """
 import argparse
 import json

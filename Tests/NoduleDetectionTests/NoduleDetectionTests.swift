@@ -273,24 +273,26 @@ struct LungFieldTests {
         }
     }
 
-    /// The other two generators' committed CI phantoms (`Data/phantom-b/ci`, `Data/phantom-c/ci`:
-    /// 6 images each, written independently of our generator from the specification alone, and
-    /// downsampled 3× by `Data/phantom/downsample_set.py`; not used in fitting). The 0.11.0
-    /// classifier, fitted on our generator only, measured mean IoU 0.72 (B) and 0.83 (C) here
-    /// (each ≥ 0.64 and ≥ 0.79); 0.12.0's, fitted on all three generators' training seeds,
-    /// measures mean 0.90 (B) and 0.91 (C), each ≥ 0.86 and ≥ 0.87. The thresholds sit between
-    /// the two, so a return to one generator's quirks fails CI.
-    @Test("on the other generators' CI phantoms the classifier's lung field reaches mean IoU ≥ 0.85, each ≥ 0.80",
-          arguments: ["phantom-b", "phantom-c"])
-    func classifierOnOtherGenerators(_ generator: String) throws {
+    /// The other generators' committed CI phantoms (`Data/phantom-b/ci`, `Data/phantom-c/ci`,
+    /// `Data/phantom-d/ci`: 6 images each, written independently of our generator from the
+    /// specification alone, and downsampled 3× by `Data/phantom/downsample_set.py`; not used in
+    /// fitting). The 0.11.0 classifier, fitted on our generator only, measured mean IoU 0.72 (B)
+    /// and 0.83 (C) here; 0.12.0's, fitted on three generators, 0.90 (B) and 0.91 (C) but
+    /// 0.69 on D (one image 0.24), whose images it had not seen (collimation borders, grid lines, band
+    /// processing, one image with almost no lung contrast); 0.13.0's, fitted on all four
+    /// generators' training seeds, 0.89 (B), 0.91 (C) and 0.82 (D; the low-contrast image 0.47). The thresholds sit between, so a
+    /// return to fewer generators' quirks fails CI.
+    @Test("on the other generators' CI phantoms the classifier's lung field reaches its mean and per-image IoU floors",
+          arguments: [("phantom-b", 0.85, 0.80), ("phantom-c", 0.85, 0.80), ("phantom-d", 0.78, 0.40)])
+    func classifierOnOtherGenerators(_ generator: String, meanFloor: Double, eachFloor: Double) throws {
         let fields = try Self.lungFieldsOnPhantoms(folder: Fixtures.repositoryRoot() + "/Data/\(generator)/ci",
                                                    definitions: [try defaultPipeline()])
         #expect(fields.allSatisfy { $0[0].method == .classifier }, "\(generator): \(fields.map { $0[0].method })")
         let values = fields.map { $0[0].iou }
         try #require(values.count == 6)
         let mean = values.reduce(0, +) / Double(values.count)
-        #expect(mean >= 0.85, "\(generator) classifier IoU \(values)")
-        #expect(values.allSatisfy { $0 >= 0.80 }, "\(generator) classifier IoU \(values)")
+        #expect(mean >= meanFloor, "\(generator) classifier IoU \(values)")
+        #expect(values.allSatisfy { $0 >= eachFloor }, "\(generator) classifier IoU \(values)")
     }
 
     /// A classifier that leaves a side without a plausible lung (here: one that never says lung)
