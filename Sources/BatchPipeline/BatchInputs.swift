@@ -194,9 +194,11 @@ public enum BatchInputs {
     /// 1. `…/<patient>/<date>/<image>`: the image's folder names the study date
     ///    (`YYYY-MM-DD` or `YYYYMMDD`) and its parent the patient (`folder`).
     /// 2. A date token in the file name, e.g. `<patient>/2025-01-31.png`,
-    ///    `<patient>/pa_20250131.png` or, at the top level, `<patient>_2025-01-31_pa.png`
-    ///    (`filename`): the patient is the image's folder, or at the top level the
-    ///    name's text before the date. See ``fileNameDate(_:)`` for what counts as a date token.
+    ///    `<patient>/pa_20250131.png`, `<patient>_2025-01-31_pa.png` (`filename`): the patient
+    ///    is the name's text before the date when that text holds a digit (patient IDs do:
+    ///    `P001`, `PD-0002`) or the file is at the top level, else the image's folder (so
+    ///    `PH-0001/pa_2025-01-31.png` is PH-0001, and `images/P7_2025-01-31.png` is P7).
+    ///    See ``fileNameDate(_:)`` for what counts as a date token.
     static func applyLayout(to input: inout BatchInput) {
         let parts = input.key.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         if parts.count >= 3 {
@@ -211,7 +213,8 @@ public enum BatchInputs {
             }
         }
         guard let name = parts.last, let (date, prefix) = fileNameDate(name) else { return }
-        let patient = parts.count >= 2 ? parts[parts.count - 2] : prefix
+        let prefixIsAnID = prefix.contains { $0.isASCII && $0.isNumber }
+        let patient = parts.count >= 2 && !prefixIsAnID ? parts[parts.count - 2] : prefix
         input.folderDate = date
         input.folderPatientID = patient.isEmpty ? nil : patient
         input.layoutSource = .fileName

@@ -30,7 +30,7 @@ private func touch(_ path: String, _ text: String = "x") throws {
 
     @Test func fileNameDateGivesPatientAndDateWhenTheFoldersDoNot() throws {
         let root = Fixtures.temporaryDirectory("inputs")
-        for p in ["P1/2025-01-31.png", "P1/pa_20250228.png", "P2_2024-12-01_pa.png", "2024-11-05.png",
+        for p in ["P1/2025-01-31.png", "P1/pa_20250228.png", "P2_2024-12-01_pa.png", "2024-11-05.png", "images/P7_2025-03-01.png",
                   "IMG_120250131.png", "P3/20251301.png", "Q/2025-03-04/x_2020-01-01.png", "P4/scan-1899-01-01.png"] {
             try touch(root + "/" + p)
         }
@@ -43,6 +43,8 @@ private func touch(_ path: String, _ text: String = "x") throws {
         #expect(layout("P1/pa_20250228.png") == ("P1", StudyDate("2025-02-28"), .fileName))
         #expect(layout("P2_2024-12-01_pa.png") == ("P2", StudyDate("2024-12-01"), .fileName))
         #expect(layout("2024-11-05.png") == (nil, StudyDate("2024-11-05"), .fileName))
+        // A prefix holding a digit is the patient ID, whatever folder the file is in.
+        #expect(layout("images/P7_2025-03-01.png") == ("P7", StudyDate("2025-03-01"), .fileName))
         // Digits run on from another digit, an impossible month, a year before 1900: no date.
         #expect(layout("IMG_120250131.png") == (nil, nil, .folder))
         #expect(layout("P3/20251301.png") == (nil, nil, .folder))
