@@ -1,5 +1,6 @@
 import Foundation
 import NoduleStore
+import RadiographIO
 import Testing
 import TestSupport
 @testable import NoduleKitCLI
@@ -45,6 +46,29 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         #expect(csv.count == detections + 1)
         #expect(try NoduleStore(path: out + "/s.sqlite").counts()["detections"] == detections)
         #expect(!FileManager.default.fileExists(atPath: out + "/r.jsonl.partial"))
+    }
+
+    /// Patient and date from the file name, and from PNG text chunks (the file's own
+    /// metadata), which outranks the name and is noted when they disagree.
+    @Test func fileNameAndPNGTextGivePatientAndDate() throws {
+        let root = Fixtures.temporaryDirectory("cli-batch")
+        try SmallChest(seed: 3).write(to: root + "/in/P7_2025-01-05_pa.png")
+        try SmallChest(seed: 4).write(to: root + "/in/P7_20250305_pa.png")
+        var tagged = SmallChest(seed: 6).radiograph()
+        tagged.patient = PatientIdentity(id: "Q9", issuer: "HOSP")
+        tagged.studyDate = StudyDate("2024-12-24")
+        try RadiographWriter.write(tagged, to: root + "/in/P8_2025-01-01.png")
+        let run = try batch([root + "/in", "--out", root + "/r.jsonl", "--db", root + "/s.sqlite"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let records = try lines(root + "/r.jsonl").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        func fields(_ r: [String: Any]) -> [String?] {
+            ["patient_id", "study_date", "patient_source", "date_source"].map { r[$0] as? String }
+        }
+        #expect(records.map(fields) == [["P7", "2025-01-05", "filename", "filename"], ["P7", "2025-03-05", "filename", "filename"],
+                                        ["Q9", "2024-12-24", "file", "file"]])
+        let warnings = records[2]["warnings"] as? [String] ?? []
+        #expect(warnings.contains("patient_id 'Q9' from file overrides 'P8' from filename"), "\(warnings)")
+        #expect(warnings.contains("study_date 2024-12-24 from file overrides 2025-01-01 from filename"), "\(warnings)")
     }
 
     @Test func failedFilesExitOneAndAreReportedInline() throws {
