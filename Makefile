@@ -25,8 +25,11 @@ dicom-venv:
 chromium:
 	@scripts/chromium.sh
 
+# Both executables: `nodules` decodes DICOM in a child `nodules-dicom-worker` process (found
+# next to it), so a build without the worker would turn every DICOM file into an error.
 build: bootstrap
 	$(SWIFT) build -c release --product nodules
+	$(SWIFT) build -c release --product nodules-dicom-worker
 
 demo: build
 	@mkdir -p $(OUT)
