@@ -213,7 +213,7 @@ public enum BatchInputs {
             }
         }
         guard let name = parts.last, let (date, prefix) = fileNameDate(name) else { return }
-        let prefixIsAnID = prefix.contains { $0.isASCII && $0.isNumber }
+        let prefixIsAnID = prefix.contains(where: \.isASCIIDigit)
         let patient = parts.count >= 2 && !prefixIsAnID ? parts[parts.count - 2] : prefix
         input.folderDate = date
         input.folderPatientID = patient.isEmpty ? nil : patient
@@ -226,12 +226,11 @@ public enum BatchInputs {
     /// space or a letter, never by another digit (`IMG_120250131` has none).
     static func fileNameDate(_ name: String) -> (date: StudyDate, prefix: String)? {
         let stem = Array((name as NSString).deletingPathExtension)
-        func isDigit(_ c: Character) -> Bool { c.isASCII && c.isNumber }
-        for start in stem.indices where isDigit(stem[start]) && (start == 0 || !isDigit(stem[start - 1])) {
+        for start in stem.indices where stem[start].isASCIIDigit && (start == 0 || !stem[start - 1].isASCIIDigit) {
             for length in [10, 8] where start + length <= stem.count {
                 let token = stem[start..<(start + length)]
                 let end = start + length
-                guard end == stem.count || !isDigit(stem[end]) else { continue }
+                guard end == stem.count || !stem[end].isASCIIDigit else { continue }
                 guard let date = StudyDate(String(token)), (1900...2199).contains(date.year) else { continue }
                 let prefix = String(stem[..<start]).trimmingCharacters(in: CharacterSet(charactersIn: "_-. "))
                 return (date, prefix)
@@ -241,7 +240,7 @@ public enum BatchInputs {
     }
 
     static func looksLikeDate(_ text: String) -> Bool {
-        let shape = text.map { $0.isASCII && $0.isNumber ? "9" : String($0) }.joined()
+        let shape = text.map { $0.isASCIIDigit ? "9" : String($0) }.joined()
         return shape == "9999-99-99" || shape == "99999999"
     }
 
@@ -363,4 +362,9 @@ enum CSV {
         if fieldStarted || !field.isEmpty || !fields.isEmpty { endRecord() }
         return records
     }
+}
+
+private extension Character {
+    /// 0–9 only (`isNumber` alone also accepts other scripts' digits and fractions).
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -246,6 +246,9 @@ static void cxr_png_write_memory(png_structp png, png_bytep bytes, size_t length
 
 static void cxr_png_flush_memory(png_structp png) { (void)png; }
 
+/* Text chunks one encode may write (gray16 writes 3: PatientID, IssuerOfPatientID, StudyDate). */
+#define CXR_PNG_MAX_TEXT_CHUNKS 3
+
 /* One encoder for both public entry points: `row_bytes` per row, `bit_depth`
  * 8 or 16, gray or RGB. 16-bit samples are in host order and swapped here. */
 static int cxr_png_encode(const void *pixels, uint32_t width, uint32_t height,
@@ -294,9 +297,9 @@ static int cxr_png_encode(const void *pixels, uint32_t width, uint32_t height,
     if (pixels_per_metre_x > 0 && pixels_per_metre_y > 0) {
         png_set_pHYs(png, png_info, pixels_per_metre_x, pixels_per_metre_y, PNG_RESOLUTION_METER);
     }
-    png_text text[4];
+    png_text text[CXR_PNG_MAX_TEXT_CHUNKS];
     int written_text = 0;
-    for (int i = 0; i < text_count && i < 4; i++) {
+    for (int i = 0; i < text_count && i < CXR_PNG_MAX_TEXT_CHUNKS; i++) {
         const char *value = text_values[i];
         if (!value || !value[0]) continue;
         int ascii = 1;

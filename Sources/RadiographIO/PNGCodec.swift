@@ -145,9 +145,11 @@ enum PNGCodec {
         var size = 0
         let ppmX = spacing.map { UInt32((1000.0 / $0.column).rounded()) } ?? 0
         let ppmY = spacing.map { UInt32((1000.0 / $0.row).rounded()) } ?? 0
-        // DICOM LO holds 64 characters; a longer ID is not written (the reader would refuse it).
-        let id = patient.map(\.id).flatMap { $0.utf8.count <= 64 ? $0 : nil } ?? ""
-        let issuer = patient?.issuer.flatMap { $0.utf8.count <= 64 ? $0 : nil } ?? ""
+        // DICOM LO holds 64 characters (the shim's field less its terminator); a longer ID is
+        // not written (the reader would refuse it).
+        let longest = Int(CXR_PNG_TEXT_VALUE_CAPACITY) - 1
+        let id = patient.map(\.id).flatMap { $0.utf8.count <= longest ? $0 : nil } ?? ""
+        let issuer = patient?.issuer.flatMap { $0.utf8.count <= longest ? $0 : nil } ?? ""
         let date = studyDate?.description ?? ""
         let status = samples.withUnsafeBufferPointer { pixels in
             cxr_png_encode_gray16(pixels.baseAddress, UInt32(width), UInt32(height),
