@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Cross-generator check: the detector and tracker on phantoms from three generators written
+# Cross-generator check: the detector and tracker on phantoms from five generators written
 # independently of Data/phantom/make_phantoms.py, from the issue's specification only
-# (Data/phantom-b/, Data/phantom-c/, Data/phantom-d/; see their READMEs). Nothing here is
-# fitted on these sets (the pipeline's lung classifier and score are fitted on other seeds of
-# the same generators; 0.12.0 had never seen phantom-d).
+# (Data/phantom-b/ to Data/phantom-f/; see their READMEs). Nothing here is fitted on these
+# sets. The pipeline's lung classifier and score are fitted on other seeds of B, C and D
+# (0.12.0 had never seen D); no pipeline has been fitted on any seed of E or F, which are the
+# held-out generators.
 #
 #   Benchmarks/independent/run.sh [PIPELINE] [WORKDIR]
 #
 # PIPELINE (default cxr-nodules) is a name under Pipelines/ or a .json file. The sets are made
 # when missing (git-ignored): phantom-b --count 100 --seed 11 and --series 30 --seed 21,
 # phantom-c --count 100 --seed 12 and --series 30 --seed 22, phantom-d --count 100 --seed 13
-# and --series 30 --seed 23 (about 3 + 1.5 + 2 + 1 + 1.2 + 0.8 minutes).
+# and --series 30 --seed 23, phantom-e --count 60 --seed 14 and --series 20 --seed 24,
+# phantom-f --count 60 --seed 16 and --series 20 --seed 26 (about 3 + 1.5 + 2 + 1 + 1.2 + 0.8
+# + 1.5 + 1 + 3 + 3.5 minutes).
 # Per set: `nodules evaluate` (FROC, bands, diameter error), the lung-field IoU against the
 # truth masks (Benchmarks/analysis/lung_iou.py), and for the series `nodules batch` + `nodules
 # track` scored by Benchmarks/tracking/score_tracks.py --summary.
@@ -33,16 +36,20 @@ make_set Data/phantom-b/make_phantoms_b.py --series 30 21 Data/phantom-b/series2
 make_set Data/phantom-c/make_phantoms_c.py --series 30 22 Data/phantom-c/series22
 make_set Data/phantom-d/make_phantoms_d.py --count 100 13 Data/phantom-d/eval13
 make_set Data/phantom-d/make_phantoms_d.py --series 30 23 Data/phantom-d/series23
+make_set Data/phantom-e/make_phantoms_e.py --count 60 14 Data/phantom-e/eval14
+make_set Data/phantom-e/make_phantoms_e.py --series 20 24 Data/phantom-e/series24
+make_set Data/phantom-f/make_phantoms_f.py --count 60 16 Data/phantom-f/eval16
+make_set Data/phantom-f/make_phantoms_f.py --series 20 26 Data/phantom-f/series26
 
 echo "pipeline: $PIPELINE; work: $WORK (every record names the pipeline and version that made it)"
-for set in Data/phantom-b/eval11 Data/phantom-c/eval12 Data/phantom-d/eval13; do
+for set in Data/phantom-b/eval11 Data/phantom-c/eval12 Data/phantom-d/eval13 Data/phantom-e/eval14 Data/phantom-f/eval16; do
     name=$(basename "$(dirname "$set")")-$(basename "$set")
     echo "== $set"
     "$NODULES" detect --pipeline "$PIPELINE" "$set"/images/*.png --overlay "$WORK/$name-overlay" --out "$WORK/$name.jsonl" 2>/dev/null
     "$NODULES" evaluate --truth "$set/truth.json" --results "$WORK/$name.jsonl"
     python3 Benchmarks/analysis/lung_iou.py "$set/truth.json" "$WORK/$name-overlay"
 done
-for set in Data/phantom-b/series21 Data/phantom-c/series22 Data/phantom-d/series23; do
+for set in Data/phantom-b/series21 Data/phantom-c/series22 Data/phantom-d/series23 Data/phantom-e/series24 Data/phantom-f/series26; do
     name=$(basename "$(dirname "$set")")-$(basename "$set")
     echo "== $set (tracking)"
     rm -f "$WORK/$name.sqlite"

@@ -274,16 +274,19 @@ struct LungFieldTests {
     }
 
     /// The other generators' committed CI phantoms (`Data/phantom-b/ci`, `Data/phantom-c/ci`,
-    /// `Data/phantom-d/ci`: 6 images each, written independently of our generator from the
+    /// `Data/phantom-d/ci`, `Data/phantom-e/ci`: 6 images each, written independently of our generator from the
     /// specification alone, and downsampled 3× by `Data/phantom/downsample_set.py`; not used in
     /// fitting). The 0.11.0 classifier, fitted on our generator only, measured mean IoU 0.72 (B)
     /// and 0.83 (C) here; 0.12.0's, fitted on three generators, 0.90 (B) and 0.91 (C) but
     /// 0.69 on D (one image 0.24), whose images it had not seen (collimation borders, grid lines, band
     /// processing, one image with almost no lung contrast); 0.13.0's, fitted on all four
     /// generators' training seeds, 0.89 (B), 0.91 (C) and 0.82 (D; the low-contrast image 0.47). The thresholds sit between, so a
-    /// return to fewer generators' quirks fails CI.
+    /// return to fewer generators' quirks fails CI. `Data/phantom-e/ci` is from a generator no fit has seen (its lungs reach
+    /// the body edge with almost no chest wall): 0.13.0 measures mean 0.69, lowest 0.62 there, and a classifier refitted
+    /// with E's training seed 0.875 (not adopted: it found fewer nodules, README); its floors guard against a regression
+    /// on unseen anatomy.
     @Test("on the other generators' CI phantoms the classifier's lung field reaches its mean and per-image IoU floors",
-          arguments: [("phantom-b", 0.85, 0.80), ("phantom-c", 0.85, 0.80), ("phantom-d", 0.78, 0.40)])
+          arguments: [("phantom-b", 0.85, 0.80), ("phantom-c", 0.85, 0.80), ("phantom-d", 0.78, 0.40), ("phantom-e", 0.62, 0.55)])
     func classifierOnOtherGenerators(_ generator: String, meanFloor: Double, eachFloor: Double) throws {
         let fields = try Self.lungFieldsOnPhantoms(folder: Fixtures.repositoryRoot() + "/Data/\(generator)/ci",
                                                    definitions: [try defaultPipeline()])
