@@ -31,31 +31,26 @@ public struct GroundTruth: Codable, Sendable {
             case diameterMM = "diameter_mm"
             case onRib = "on_rib"
         }
-
-        public init(id: String? = nil, x: Double, y: Double, diameterMM: Double, onRib: Bool? = nil) {
-            self.id = id
-            self.x = x
-            self.y = y
-            self.diameterMM = diameterMM
-            self.onRib = onRib
-        }
-
-        /// `id` may be a string or an integer (truth files from other generators number their nodules).
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            if let number = try? c.decodeIfPresent(Int.self, forKey: .id) {
-                id = String(number)
-            } else {
-                id = try c.decodeIfPresent(String.self, forKey: .id)
-            }
-            x = try c.decode(Double.self, forKey: .x)
-            y = try c.decode(Double.self, forKey: .y)
-            diameterMM = try c.decode(Double.self, forKey: .diameterMM)
-            onRib = try c.decodeIfPresent(Bool.self, forKey: .onRib)
-        }
     }
 
     public var images: [Image]
+}
+
+extension GroundTruth.Nodule {
+    /// `id` may be a string or an integer (truth files from other generators number their
+    /// nodules); any other type is an error. In an extension, so the memberwise initialiser stays.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let number = try? c.decodeIfPresent(Int.self, forKey: .id) {
+            id = String(number)
+        } else {
+            id = try c.decodeIfPresent(String.self, forKey: .id)
+        }
+        x = try c.decode(Double.self, forKey: .x)
+        y = try c.decode(Double.self, forKey: .y)
+        diameterMM = try c.decode(Double.self, forKey: .diameterMM)
+        onRib = try c.decodeIfPresent(Bool.self, forKey: .onRib)
+    }
 }
 
 /// Free-response ROC evaluation of detection records against ground truth.
