@@ -131,6 +131,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "RadiographIO",
+                "NoduleDetection",
                 .product(name: "Numerics", package: "swift-numerics"),
             ],
             path: "Tests/TestSupport"

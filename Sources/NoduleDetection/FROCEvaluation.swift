@@ -64,6 +64,8 @@ extension GroundTruth.Nodule {
 public struct FROCEvaluation: Sendable {
     /// Minimum hit radius, mm.
     public static let minimumHitRadiusMM = 4.0
+    /// A hit is centred when within this fraction of its hit radius of the true centre.
+    public static let centredOffsetFraction = 0.5
 
     public struct Point: Codable, Sendable, Equatable {
         public var falsePositivesPerImage: Double
@@ -90,6 +92,13 @@ public struct FROCEvaluation: Sendable {
         /// The hitting candidate's diameter, mm (px × truth spacing when it reported none).
         public var measuredDiameterMM: Double?
         public var score: Double
+        /// The hitting candidate's distance from the true centre over the hit radius
+        /// (max(true radius, 4 mm)): 0 at the centre, 1 at the edge of what counts as a hit.
+        public var offsetFraction: Double?
+
+        /// Whether the hit lies within half the hit radius: a hit further out on a large nodule
+        /// may be another structure inside its outline that the hit rule credits.
+        public var isCentred: Bool { (offsetFraction ?? 0) <= FROCEvaluation.centredOffsetFraction }
     }
 
     public struct DiameterError: Codable, Sendable, Equatable {
@@ -125,6 +134,7 @@ public struct FROCEvaluation: Sendable {
         var image: Int
         var nodule: Int?  // nil: false positive
         var diameterMM: Double?
+        var offsetFraction: Double?
     }
 
     /// Evaluates `records` against `truth`; record paths are matched to truth
@@ -163,17 +173,19 @@ public struct FROCEvaluation: Sendable {
         var events: [Event] = []
         for c in candidates {
             let image = truth.images[c.image]
-            var best: (index: Int, distance: Double)?
+            var best: (index: Int, distance: Double, fraction: Double)?
             var reachesHit = false
             for (k, n) in image.nodules.enumerated() {
                 let distanceMM = hypot(c.x - n.x, c.y - n.y) * image.pixelSpacingMM
-                guard distanceMM <= max(n.diameterMM / 2, FROCEvaluation.minimumHitRadiusMM) else { continue }
+                let hitRadiusMM = max(n.diameterMM / 2, FROCEvaluation.minimumHitRadiusMM)
+                guard distanceMM <= hitRadiusMM else { continue }
                 if hit.contains([c.image, k]) { reachesHit = true; continue }
-                if best == nil || distanceMM < best!.distance { best = (k, distanceMM) }
+                if best == nil || distanceMM < best!.distance { best = (k, distanceMM, distanceMM / hitRadiusMM) }
             }
             if let best {
                 hit.insert([c.image, best.index])
-                events.append(Event(score: c.score, image: c.image, nodule: best.index, diameterMM: c.diameterMM))
+                events.append(Event(score: c.score, image: c.image, nodule: best.index, diameterMM: c.diameterMM,
+                                    offsetFraction: best.fraction))
             } else if !reachesHit {
                 events.append(Event(score: c.score, image: c.image, nodule: nil, diameterMM: nil))
             }
@@ -226,7 +238,8 @@ public struct FROCEvaluation: Sendable {
         ]
         operatingHits = hitsAtOperating.map { e in
             Hit(image: truth.images[e.image].path, nodule: e.nodule!,
-                trueDiameterMM: truth.images[e.image].nodules[e.nodule!].diameterMM, measuredDiameterMM: e.diameterMM, score: e.score)
+                trueDiameterMM: truth.images[e.image].nodules[e.nodule!].diameterMM, measuredDiameterMM: e.diameterMM, score: e.score,
+                offsetFraction: e.offsetFraction)
         }
         var errors: [Double] = [], signed: [Double] = []
         for hit in operatingHits {
@@ -255,6 +268,9 @@ public struct FROCEvaluation: Sendable {
         }
         lines.append("Diameter error of hits at 2 FP/image (n=\(diameterError.hits)): median \(mm(diameterError.medianAbsoluteMM)), "
                      + "90th percentile \(mm(diameterError.p90AbsoluteMM)), mean signed \(mm(diameterError.meanSignedMM))")
+        let centred = operatingHits.filter(\.isCentred).count
+        lines.append("Hits at 2 FP/image within half the hit radius of the true centre: \(centred)/\(operatingHits.count) "
+                     + "(one further out on a large nodule may be another structure inside it)")
         return lines.joined(separator: "\n")
     }
 }

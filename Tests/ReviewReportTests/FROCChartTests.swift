@@ -2,26 +2,17 @@ import Foundation
 import NoduleDetection
 @testable import ReviewReport
 import Testing
+import TestSupport
 
 /// The FROC picture's operating-point labels, placed where a reader cannot take them for
 /// something else.
 @Suite struct FROCChartTests {
     /// One nodule on one of two images; `candidates` are (image, x, y, score).
     static func evaluation(_ candidates: [(String, Double, Double, Double)]) throws -> FROCEvaluation {
-        let truth = try JSONDecoder().decode(GroundTruth.self, from: Data("""
+        try FROCFixture.evaluation(truth: """
             {"images": [{"path": "a.png", "pixel_spacing_mm": 0.5, "nodules": [{"x": 100, "y": 100, "diameter_mm": 10}]},
                         {"path": "b.png", "pixel_spacing_mm": 0.5, "nodules": []}]}
-            """.utf8))
-        let records = try ["a.png", "b.png"].map { image in
-            let nodules = candidates.filter { $0.0 == image }.map { c in
-                "{\"x\": \(c.1), \"y\": \(c.2), \"diameter_px\": 20, \"score\": \(c.3), \"features\": {}}"
-            }
-            return try JSONDecoder().decode(DetectionRecord.self, from: Data("""
-                {"path": "/nodulekit-froc-chart/\(image)", "width": 200, "height": 200, "pixel_spacing_mm": 0.5,
-                 "spacing_source": "test", "nodules": [\(nodules.joined(separator: ", "))], "error": null}
-                """.utf8))
-        }
-        return FROCEvaluation(truth: truth, truthFolder: "/nodulekit-froc-chart", records: records)
+            """, images: ["a.png", "b.png"], spacingMM: 0.5, diameterPx: 20, candidates: candidates, folder: "/nodulekit-froc-chart")
     }
 
     @Test("a 0 % or 100 % curve labels its points inside the plot, never on the tick labels or the title")
