@@ -97,7 +97,8 @@ public struct FROCEvaluation: Sendable {
         public var offsetFraction: Double?
 
         /// Whether the hit lies within half the hit radius: a hit further out on a large nodule
-        /// may be another structure inside its outline that the hit rule credits.
+        /// may be another structure inside its outline that the hit rule credits. A hit without
+        /// an offset (decoded from JSON written before it existed) counts as centred.
         public var isCentred: Bool { (offsetFraction ?? 0) <= FROCEvaluation.centredOffsetFraction }
     }
 
