@@ -37,6 +37,10 @@ public struct GroundTruth: Codable, Sendable {
 }
 
 extension GroundTruth.Nodule {
+    /// The evaluation's hit radius, mm: a candidate within max(true radius, 4 mm) of the
+    /// true centre hits this nodule.
+    public var hitRadiusMM: Double { max(diameterMM / 2, FROCEvaluation.minimumHitRadiusMM) }
+
     /// `id` may be a string or an integer (truth files from other generators number their
     /// nodules); any other type is an error. In an extension, so the memberwise initialiser stays.
     public init(from decoder: any Decoder) throws {
@@ -174,19 +178,18 @@ public struct FROCEvaluation: Sendable {
         var events: [Event] = []
         for c in candidates {
             let image = truth.images[c.image]
-            var best: (index: Int, distance: Double, fraction: Double)?
+            var best: (index: Int, distance: Double)?
             var reachesHit = false
             for (k, n) in image.nodules.enumerated() {
                 let distanceMM = hypot(c.x - n.x, c.y - n.y) * image.pixelSpacingMM
-                let hitRadiusMM = max(n.diameterMM / 2, FROCEvaluation.minimumHitRadiusMM)
-                guard distanceMM <= hitRadiusMM else { continue }
+                guard distanceMM <= n.hitRadiusMM else { continue }
                 if hit.contains([c.image, k]) { reachesHit = true; continue }
-                if best == nil || distanceMM < best!.distance { best = (k, distanceMM, distanceMM / hitRadiusMM) }
+                if best == nil || distanceMM < best!.distance { best = (k, distanceMM) }
             }
             if let best {
                 hit.insert([c.image, best.index])
                 events.append(Event(score: c.score, image: c.image, nodule: best.index, diameterMM: c.diameterMM,
-                                    offsetFraction: best.fraction))
+                                    offsetFraction: best.distance / image.nodules[best.index].hitRadiusMM))
             } else if !reachesHit {
                 events.append(Event(score: c.score, image: c.image, nodule: nil, diameterMM: nil))
             }
