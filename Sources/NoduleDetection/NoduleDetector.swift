@@ -44,7 +44,8 @@ public struct NoduleDetector: Sendable {
         let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
         let margin = p.lungField.marginMM
         let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
-        let space = ScaleSpace(sigmas: sigmas, threads: threads, resolution: .exact)
+        let space = ScaleSpace(sigmas: sigmas, threads: threads,
+                               resolution: p.candidates.scaleSpaceResolution == "pyramid" ? .pyramid() : .exact)
         var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
                                           minimumResponse: Float(p.candidates.minimumResponse),
                                           scaleBias: p.candidates.scaleBias ?? 0,

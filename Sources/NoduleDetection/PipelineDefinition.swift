@@ -76,6 +76,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var detector: String?
         /// β in the (σ/σ₀)^β weighting of LoG levels (0: plain σ²-normalisation).
         public var scaleBias: Double?
+        /// Where the scale space is computed: `exact` (every σ at working resolution,
+        /// default) or `pyramid` (σ whose remaining blur is ≥ 3 px on a coarser octave,
+        /// interpolated back; see `ScaleResolution`).
+        public var scaleSpaceResolution: String?
         /// Smallest Hessian blobness (λ_small/λ_large) kept; ridges score near 0.
         public var minimumBlobness: Double
         /// Non-maximum suppression: two candidates overlap when their centres are
@@ -100,6 +104,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case minimumBlobness = "minimum_blobness"
             case scaleBias = "scale_bias"
             case detector
+            case scaleSpaceResolution = "scale_space_resolution"
             case suppressionOverlap = "suppression_overlap"
             case maximumCandidates = "maximum_candidates"
             case maximumReported = "maximum_reported"
@@ -294,6 +299,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                     "candidates: 0 < minimum_diameter_mm < maximum_diameter_mm")
         try require(["log", "hessian-determinant"].contains(candidates.detector ?? "log"),
                     "candidates.detector must be \"log\" or \"hessian-determinant\"")
+        try require(["exact", "pyramid"].contains(candidates.scaleSpaceResolution ?? "exact"),
+                    "candidates.scale_space_resolution must be \"exact\" or \"pyramid\"")
         try require(candidates.scales >= 3 && candidates.scales <= 64, "candidates.scales must be 3…64")
         try require(candidates.maximumCandidates > 0 && candidates.maximumReported > 0, "candidate limits must be positive")
         try require(measurement.rays >= 8 && measurement.rays <= 360, "measurement.rays must be 8…360")

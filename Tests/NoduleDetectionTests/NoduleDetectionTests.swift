@@ -91,6 +91,30 @@ struct CandidateTests {
         #expect(abs(try #require(top.diameterMM) - 12) <= 0.5)
     }
 
+    @Test("a pipeline may compute its scale space on a pyramid: the nodule is still found and sized, the ridge still rejected")
+    func pyramidScaleSpace() throws {
+        var pipeline = try defaultPipeline()
+        let exactDigest = pipeline.stamp.digest
+        pipeline.candidates.scaleSpaceResolution = "pyramid"
+        try pipeline.validate()
+        #expect(pipeline.stamp.digest != exactDigest)
+        var chest = SyntheticChest()
+        chest.ridges = [(320, 400, 0.15, 4.5, 500, 125)]
+        chest.nodules = [(690, 470, 12, 400)]
+        let result = NoduleDetector(pipeline: pipeline).detect(chest.radiograph())
+        let top = try #require(result.candidates.first)
+        #expect(hypot(top.x - 690, top.y - 470) < 4, "top candidate at (\(top.x), \(top.y))")
+        #expect(abs(try #require(top.diameterMM) - 12) <= 0.5)
+        #expect(!result.candidates.contains { c in
+            abs(-(c.x - 320) * sin(0.15) + (c.y - 400) * cos(0.15)) < 15 && hypot(c.x - 320, c.y - 400) < 150
+        })
+        pipeline.candidates.scaleSpaceResolution = "octaves"
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules",
+                                              reason: "candidates.scale_space_resolution must be \"exact\" or \"pyramid\"")) {
+            try pipeline.validate()
+        }
+    }
+
     @Test("NMS keeps exactly the greedy maximal set (brute force check)")
     func nmsMatchesBruteForce() {
         var rng = SeededRandomNumberGenerator(seed: 42)
