@@ -39,11 +39,13 @@ RECIPES = {
     "R5": dict(kind="mlp", features=FEATURES, alpha=0.1, hidden=16),
     "R6": dict(kind="trees", features=FEATURES),
     "R7": dict(kind="mlp", features=FEATURES, alpha=0.01),
+    "R8": dict(kind="mean", members=["R0", "R2"]),
 }
 
 
 def load(truth_path, results_path):
-    """Per image: (feature rows, per-candidate set of nodule indices hit, nodule count)."""
+    """Per image: (feature dicts, per candidate (indices of the nodules it hits, of those it hits within half the hit
+    radius), nodule count)."""
     truth = json.load(open(truth_path))
     # Records are matched by the image path's last two components (the results may hold paths
     # relative to wherever `nodules detect` ran).
@@ -83,6 +85,9 @@ def matrix(images, features):
 class Model:
     def __init__(self, recipe, images):
         self.recipe = recipe
+        if recipe["kind"] == "mean":  # the mean logit of other recipes
+            self.members = [Model(RECIPES[m], images) for m in recipe["members"]]
+            return
         x, y = matrix(images, recipe["features"])
         self.mean, self.scale = x.mean(0), x.std(0) + 1e-9
         z = (x - self.mean) / self.scale
@@ -98,6 +103,8 @@ class Model:
     def logit(self, feats):
         if not feats:
             return np.array([])
+        if self.recipe["kind"] == "mean":
+            return np.mean([m.logit(feats) for m in self.members], axis=0)
         x = np.array([[transform(k, f.get(k, 0.0)) for k in self.recipe["features"]] for f in feats])
         z = (x - self.mean) / self.scale
         if self.recipe["kind"] == "logistic":
@@ -109,11 +116,10 @@ class Model:
         return p
 
 
-CENTRED = False
-
-
-def froc(model, images, reported, points=(0.5, 1, 2, 4)):
-    entries = []  # (score, image index, hit set)
+def froc(model, images, reported, centred=False, points=(0.5, 1, 2, 4)):
+    """Hits at each FP/image point, and the nodule count. With `centred`, only hits within half the hit radius count
+    (other hits are neither true nor false positives, so the operating points stay those of the hit rule)."""
+    entries = []  # (score, image index, (nodules hit, nodules hit within half the radius))
     nodules = 0
     for i, (feats, hits, count) in enumerate(images):
         nodules += count
@@ -127,9 +133,9 @@ def froc(model, images, reported, points=(0.5, 1, 2, 4)):
     while k < len(entries):
         t = entries[k][0]
         while k < len(entries) and entries[k][0] == t:
-            _, i, (h, centred) = entries[k]
+            _, i, (h, near) = entries[k]
             if h:
-                found |= {(i, j) for j in (centred if CENTRED else h)}
+                found |= {(i, j) for j in (near if centred else h)}
             else:
                 fp += 1
             k += 1
@@ -149,8 +155,6 @@ def main():
     ap.add_argument("--centred", action="store_true",
                     help="count only hits within half the hit radius (as `nodules evaluate` reports them); other hits are neither")
     args = ap.parse_args()
-    global CENTRED
-    CENTRED = args.centred
     config = json.load(open(args.config))
     train = {g: sum((load(t, r) for t, r in pairs), []) for g, pairs in config["train"].items()}
     evals = {g: [load(t, r) for t, r in pairs] for g, pairs in config["eval"].items()}
@@ -164,7 +168,7 @@ def main():
             h = np.zeros(4, dtype=int)
             n = 0
             for images in evals.get(g, []):
-                hits, count = froc(model, images, args.reported)
+                hits, count = froc(model, images, args.reported, args.centred)
                 h += hits
                 n += count
             total += h
@@ -175,7 +179,7 @@ def main():
                     if o == g:
                         continue
                     m = Model(recipe, sum((train[q] for q in train if q not in (g, o)), []))
-                    fewer.append(sum((np.array(froc(m, images, args.reported)[0]) for images in evals.get(g, [])),
+                    fewer.append(sum((np.array(froc(m, images, args.reported, args.centred)[0]) for images in evals.get(g, [])),
                                      np.zeros(4, dtype=int)))
                 line.append("(one fewer: mean %s)" % "/".join("%.1f" % v for v in np.mean(fewer, axis=0)))
         full = Model(recipe, sum(train.values(), []))
@@ -183,7 +187,7 @@ def main():
             h = np.zeros(4, dtype=int)
             n = 0
             for images in sets:
-                hits, count = froc(full, images, args.reported)
+                hits, count = froc(full, images, args.reported, args.centred)
                 h += hits
                 n += count
             line.append("[all→%s %s/%d]" % (g, "/".join(map(str, h)), n))
