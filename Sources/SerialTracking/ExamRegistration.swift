@@ -71,6 +71,9 @@ public struct RegistrationResult: Hashable, Sendable {
 ///    twice the working spacing, then at the working spacing, then once more at
 ///    the working spacing on band-passed intensities (``Configuration/bandPassSigmaPx``),
 ///    which large-scale differences of the imaging chain between exams do not bias.
+///    The band-passed step is also run alone from the coarse start, and the result
+///    of higher quality is kept (the intensity steps can drift when exams differ in
+///    collimation, markers and exposure).
 /// 4. Checks: quality (band-pass NCC) ≥ ``Configuration/minimumQuality``,
 ///    overlap ≥ ``Configuration/minimumOverlap``, and the transform within the
 ///    plausibility bounds. Anything else is flagged in ``RegistrationResult/issues``.
@@ -161,15 +164,27 @@ public struct ExamRegistration: Sendable {
                               region: Self.region(referenceMask, spacingMM: spacingMM, like: coarseRef),
                               start: warp)
         warp = Refinement.run(reference: ref.blurred(sigmaPx: 0.7), exam: ex.blurred(sigmaPx: 0.7), region: refRegion, start: warp)
+        var (quality, overlap) = (0.0, 0.0)
         // Last, on band-passed intensities: the imaging chain (exposure, heel effect, dynamic-range
         // compression) differs between exams at large scales, which the gain and bias of the
         // photometric model cannot absorb; edges of ribs and vessels do not.
         if let wide = configuration.bandPassSigmaPx, wide > 0.7 {
-            warp = Refinement.run(reference: ref.bandPassed(0.7, wide), exam: ex.bandPassed(0.7, wide), region: refRegion, start: warp)
+            let bandRef = ref.bandPassed(0.7, wide), bandEx = ex.bandPassed(0.7, wide)
+            warp = Refinement.run(reference: bandRef, exam: bandEx, region: refRegion, start: warp)
+            (quality, overlap) = Self.quality(reference: ref, exam: ex, region: refRegion, warp: warp)
+            // When exams differ that much (collimation, side markers, exposure), the intensity steps can
+            // pull away from a right coarse start; the band-passed step alone from that start is tried
+            // too, and the result of higher quality kept.
+            let direct = Refinement.run(reference: bandRef, exam: bandEx, region: refRegion, start: best.warp)
+            let directQuality = Self.quality(reference: ref, exam: ex, region: refRegion, warp: direct)
+            if directQuality.quality > quality {
+                (warp, quality, overlap) = (direct, directQuality.quality, directQuality.overlap)
+            }
+        } else {
+            (quality, overlap) = Self.quality(reference: ref, exam: ex, region: refRegion, warp: warp)
         }
 
         // 3. Quality and checks.
-        let (quality, overlap) = Self.quality(reference: ref, exam: ex, region: refRegion, warp: warp)
         let transform = warp.similarity.inverse
         var issues: [RegistrationIssue] = []
         if quality < configuration.minimumQuality { issues.append(.lowQuality(quality: quality, threshold: configuration.minimumQuality)) }
