@@ -15,21 +15,34 @@ import sys
 import cv2
 import numpy as np
 
-truth_path, overlay = sys.argv[1:3]
-truth = json.load(open(truth_path))
-masks = {os.path.basename(f)[:-len('.lungs.png')].split('-', 1)[1]: f for f in glob.glob(overlay + '/*.lungs.png')}
-inside = near = outside = 0; big_out = 0
-for im in truth['images']:
-    stem = os.path.splitext(os.path.basename(im['path']))[0]
-    m = cv2.imread(masks[stem], cv2.IMREAD_GRAYSCALE) > 127
-    gh, gw = m.shape; sx, sy = gw / im['width'], gh / im['height']
-    cell = im['pixel_spacing_mm'] / sx  # mm per grid px
-    dist = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5) * cell
-    for n in im['nodules']:
-        gx, gy = int((n['x'] + .5) * sx), int((n['y'] + .5) * sy)
-        d = dist[min(gy, gh-1), min(gx, gw-1)]
-        if d == 0: inside += 1
-        elif d <= 6: near += 1
-        else:
-            outside += 1; big_out += n['diameter_mm'] >= 10
-print('%s: inside %d, within 6 mm %d, further out %d (>=10 mm: %d)' % (truth_path, inside, near, outside, big_out))
+MARGIN_MM = 6.0
+
+
+def coverage(truth_path, overlay):
+    """(inside, within MARGIN_MM, further out, further out and >= 10 mm) over the set's true nodule centres."""
+    truth = json.load(open(truth_path))
+    masks = {os.path.basename(f)[: -len(".lungs.png")].split("-", 1)[1]: f for f in glob.glob(overlay + "/*.lungs.png")}
+    inside = near = outside = large_outside = 0
+    for image in truth["images"]:
+        stem = os.path.splitext(os.path.basename(image["path"]))[0]
+        field = cv2.imread(masks[stem], cv2.IMREAD_GRAYSCALE) > 127
+        gh, gw = field.shape
+        sx, sy = gw / image["width"], gh / image["height"]
+        cell = image["pixel_spacing_mm"] / sx  # mm per grid px
+        distance = cv2.distanceTransform((~field).astype(np.uint8), cv2.DIST_L2, 5) * cell
+        for n in image["nodules"]:
+            gx, gy = int((n["x"] + 0.5) * sx), int((n["y"] + 0.5) * sy)
+            d = distance[min(gy, gh - 1), min(gx, gw - 1)]
+            if d == 0:
+                inside += 1
+            elif d <= MARGIN_MM:
+                near += 1
+            else:
+                outside += 1
+                large_outside += n["diameter_mm"] >= 10
+    return inside, near, outside, large_outside
+
+
+if __name__ == "__main__":
+    truth_path, overlay = sys.argv[1:3]
+    print("%s: inside %d, within 6 mm %d, further out %d (>=10 mm: %d)" % ((truth_path,) + coverage(truth_path, overlay)))
