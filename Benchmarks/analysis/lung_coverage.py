@@ -7,7 +7,6 @@ OVERLAY_DIR is from `nodules detect --overlay DIR` (NNN-STEM.lungs.png, the fiel
 centres inside the field, within 6 mm of it (the pipeline's candidate margin) and further out (and how many of those are
 >= 10 mm). Candidates further out can still come from the apices and the prior regions, but mostly do not.
 """
-import glob
 import json
 import os
 import sys
@@ -15,13 +14,16 @@ import sys
 import cv2
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lung_iou import overlay_lung_masks  # noqa: E402
+
 MARGIN_MM = 6.0
 
 
 def coverage(truth_path, overlay):
     """(inside, within MARGIN_MM, further out, further out and >= 10 mm) over the set's true nodule centres."""
     truth = json.load(open(truth_path))
-    masks = {os.path.basename(f)[: -len(".lungs.png")].split("-", 1)[1]: f for f in glob.glob(overlay + "/*.lungs.png")}
+    masks = overlay_lung_masks(overlay)
     inside = near = outside = large_outside = 0
     for image in truth["images"]:
         stem = os.path.splitext(os.path.basename(image["path"]))[0]

@@ -18,13 +18,19 @@ import cv2
 import numpy as np
 
 
-def main(truth_path, overlay_dir):
-    truth = json.load(open(truth_path))
-    folder = os.path.dirname(os.path.abspath(truth_path))
+def overlay_lung_masks(overlay_dir):
+    """Image stem -> the NNN-STEM.lungs.png file that `nodules detect --overlay` wrote for it."""
     masks = {}
     for f in glob.glob(os.path.join(overlay_dir, "*.lungs.png")):
         stem = os.path.basename(f)[: -len(".lungs.png")].split("-", 1)[1]
         masks[stem] = f
+    return masks
+
+
+def main(truth_path, overlay_dir):
+    truth = json.load(open(truth_path))
+    folder = os.path.dirname(os.path.abspath(truth_path))
+    masks = overlay_lung_masks(overlay_dir)
     values = []
     for image in truth["images"]:
         stem = os.path.splitext(os.path.basename(image["path"]))[0]

@@ -164,27 +164,25 @@ public struct ExamRegistration: Sendable {
                               region: Self.region(referenceMask, spacingMM: spacingMM, like: coarseRef),
                               start: warp)
         warp = Refinement.run(reference: ref.blurred(sigmaPx: 0.7), exam: ex.blurred(sigmaPx: 0.7), region: refRegion, start: warp)
-        var (quality, overlap) = (0.0, 0.0)
         // Last, on band-passed intensities: the imaging chain (exposure, heel effect, dynamic-range
         // compression) differs between exams at large scales, which the gain and bias of the
         // photometric model cannot absorb; edges of ribs and vessels do not.
+        var alternative: Warp?
         if let wide = configuration.bandPassSigmaPx, wide > 0.7 {
             let bandRef = ref.bandPassed(0.7, wide), bandEx = ex.bandPassed(0.7, wide)
             warp = Refinement.run(reference: bandRef, exam: bandEx, region: refRegion, start: warp)
-            (quality, overlap) = Self.quality(reference: ref, exam: ex, region: refRegion, warp: warp)
             // When exams differ that much (collimation, side markers, exposure), the intensity steps can
-            // pull away from a right coarse start; the band-passed step alone from that start is tried
-            // too, and the result of higher quality kept.
-            let direct = Refinement.run(reference: bandRef, exam: bandEx, region: refRegion, start: best.warp)
-            let directQuality = Self.quality(reference: ref, exam: ex, region: refRegion, warp: direct)
-            if directQuality.quality > quality {
-                (warp, quality, overlap) = (direct, directQuality.quality, directQuality.overlap)
-            }
-        } else {
-            (quality, overlap) = Self.quality(reference: ref, exam: ex, region: refRegion, warp: warp)
+            // pull away from a right coarse start; the band-passed step alone from that start is tried too.
+            alternative = Refinement.run(reference: bandRef, exam: bandEx, region: refRegion, start: best.warp)
         }
 
-        // 3. Quality and checks.
+        // 3. Quality (the alternative is kept only when its quality is strictly higher) and checks.
+        let qualityBands = Self.qualityBands(reference: ref, exam: ex)
+        var (quality, overlap) = Self.quality(bands: qualityBands, region: refRegion, warp: warp)
+        if let alternative {
+            let other = Self.quality(bands: qualityBands, region: refRegion, warp: alternative)
+            if other.quality > quality { (warp, quality, overlap) = (alternative, other.quality, other.overlap) }
+        }
         let transform = warp.similarity.inverse
         var issues: [RegistrationIssue] = []
         if quality < configuration.minimumQuality { issues.append(.lowQuality(quality: quality, threshold: configuration.minimumQuality)) }
@@ -236,6 +234,11 @@ public struct ExamRegistration: Sendable {
         return w
     }
 
+    /// The band-passed images (difference of Gaussians, σ = 1 and 4 working pixels) that ``quality(bands:region:warp:patchMM:)`` correlates.
+    static func qualityBands(reference: Plane, exam: Plane) -> (reference: Plane, exam: Plane) {
+        (reference.bandPassed(1, 4), exam.bandPassed(1, 4))
+    }
+
     /// Quality and overlap of the aligned pair over `region`.
     ///
     /// Quality is the median, over square patches of ``patchMM`` mm that lie mostly
@@ -244,8 +247,10 @@ public struct ExamRegistration: Sendable {
     /// median of local correlations is not dominated by a few strong edges
     /// (lung borders, diaphragm) that any two chests share, so unrelated images
     /// score low even when their outlines can be made to coincide.
-    static func quality(reference: Plane, exam: Plane, region: [Bool], warp: Warp, patchMM: Double = 16) -> (quality: Double, overlap: Double) {
-        let r = reference.bandPassed(1, 4), e = exam.bandPassed(1, 4)
+    /// `bands` are ``qualityBands(reference:exam:)``, computed once for every warp of one pair that is scored.
+    static func quality(bands: (reference: Plane, exam: Plane), region: [Bool], warp: Warp, patchMM: Double = 16)
+        -> (quality: Double, overlap: Double) {
+        let (r, e) = bands
         let warped = warp.resample(e, onto: r)
         var total = 0, covered = 0
         for i in r.data.indices where region[i] {
