@@ -96,15 +96,22 @@ extension Resampling {
         let fx = Double(width) / Double(w), fy = Double(height) / Double(h)
         let columns = Footprints(outputs: w, inputs: width, factor: fx)
         let rows = Footprints(outputs: h, inputs: height, factor: fy)
-        // Horizontal pass into w × height.
-        var horizontal = FloatImage(width: w, height: height, zeroed: false)
+        // Row by row: each input row is averaged horizontally once, into `line`, and added
+        // (weighted) into the output rows whose footprint covers it, in input-row order, so
+        // every sum is the same as from a whole w × height horizontal pass, without that image.
+        // Footprints are contiguous and nondecreasing, so an input row shared by two output
+        // rows is the last of one and the first of the next: one cached line serves both.
         let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: width)
         defer { scratch.deallocate() }
+        let line = UnsafeMutableBufferPointer<Float>.allocate(capacity: w)
+        defer { line.deallocate() }
+        var lineRow = -1
         let span = columns.span
+        var out = FloatImage(width: w, height: h)
         columns.first.withUnsafeBufferPointer { first in
             columns.count.withUnsafeBufferPointer { count in
                 columns.taps.withUnsafeBufferPointer { taps in
-                    horizontal.withUnsafeMutableRows { out, y in
+                    func average(_ y: Int) {
                         let source = row(y, scratch)
                         for x in 0..<w {
                             let s = source + first[x], t = taps.baseAddress! + x * span
@@ -116,19 +123,18 @@ extension Resampling {
                             case 3: sum += s[0] * t[0]; sum += s[1] * t[1]; sum += s[2] * t[2]
                             default: for k in 0..<count[x] { sum += s[k] * t[k] }
                             }
-                            out[x] = sum
+                            line[x] = sum
+                        }
+                        lineRow = y
+                    }
+                    out.withUnsafeMutableRows { dst, yOut in
+                        for k in 0..<rows.count[yOut] {
+                            let y = rows.first[yOut] + k
+                            if y != lineRow { average(y) }
+                            let weight = rows.taps[yOut * rows.span + k]
+                            for x in 0..<w { dst[x] += line[x] * weight }
                         }
                     }
-                }
-            }
-        }
-        var out = FloatImage(width: w, height: h)
-        horizontal.withUnsafeStridedPointer { src, stride in
-            out.withUnsafeMutableRows { dst, y in
-                for k in 0..<rows.count[y] {
-                    let row = src + (rows.first[y] + k) * stride
-                    let weight = rows.taps[y * rows.span + k]
-                    for x in 0..<w { dst[x] += row[x] * weight }
                 }
             }
         }
