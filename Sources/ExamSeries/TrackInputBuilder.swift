@@ -252,7 +252,7 @@ public struct TrackInputBuilder: Sendable {
                         x: expected.xMM / fineColumnMM - 0.5, y: expected.yMM / fineRowMM - 0.5, radius: diameter / 2 / fineMM,
                         parameters: pipeline.measurement) else { continue }
                     let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
-                    let measuredDiameter = m.diameter * fineMM
+                    let measuredDiameter = pipeline.measurement.reportedDiameter(m, spacingMM: fineMM) * fineMM
                     let contrastToNoise = m.contrast / max(m.backgroundNoise, 1e-6)
                     guard m.contrast >= 0.5 * seed.features.contrast, contrastToNoise >= 0.5 * seed.features.contrastToNoise,
                           m.sphereFit >= 0.8, m.fitResidual <= 0.5, near((x, y)),

@@ -117,10 +117,11 @@ public struct NoduleDetector: Sendable {
                     openRays: m.openRayFraction,
                     convergence: m.convergenceIndex,
                     fitResidual: m.fitResidual)
+                let diameter = measurement.reportedDiameter(m, spacingMM: fineMM)
                 results[i] = NoduleCandidate(
                     x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
-                    diameterPx: m.diameter * inputPerFine,
-                    diameterMM: spacingKnown ? m.diameter * fineMM : nil,
+                    diameterPx: diameter * inputPerFine,
+                    diameterMM: spacingKnown ? diameter * fineMM : nil,
                     score: model.probability(features), features: features)
             }
         }

@@ -45,9 +45,26 @@ public struct NoduleMeasurement: Sendable, Equatable {
     public var fitResidual: Double = 1
     /// Mean cosine between gradients and the direction to the centre, −1…1.
     public var convergenceIndex: Double = 0
+    /// Long axis and perpendicular short axis of the *edge* outline, px of the measurement
+    /// image: on each ray, where the background-subtracted intensity falls fastest, within
+    /// 0.7–1.6 × the sphere-fit radius. nil when fewer than half the rays have such a descent.
+    public var edgeLongAxis: Double?
+    public var edgeShortAxis: Double?
 
     /// Mean of long and short axis, px.
     public var diameter: Double { (longAxis + shortAxis) / 2 }
+
+    /// Mean of the edge outline's long and short axis, px (see ``edgeLongAxis``).
+    ///
+    /// Why: vendor processing (unsharp masking, multi-frequency enhancement, tone curves)
+    /// reshapes a nodule's profile, so the level at which a half-maximum contour or a
+    /// projected-sphere fit places the border moves with the processing, while the place of
+    /// steepest descent stays at the border, a fixed fraction of a millimetre inside it
+    /// (the image's blur and the measurement smoothing).
+    public var edgeDiameter: Double? {
+        guard let long = edgeLongAxis, let short = edgeShortAxis else { return nil }
+        return (long + short) / 2
+    }
 
     public static func == (a: NoduleMeasurement, b: NoduleMeasurement) -> Bool {
         a.x == b.x && a.y == b.y && a.longAxis == b.longAxis && a.shortAxis == b.shortAxis && a.contrast == b.contrast
@@ -209,14 +226,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
         }
         let convergenceIndex = samples > 0 ? convergence / samples : 0
         let n = radii.count
-        let halfTurn = n / 2
-        var longAxis = 0.0, longIndex = 0
-        for k in 0..<halfTurn where radii[k] + radii[k + halfTurn] > longAxis {
-            longAxis = radii[k] + radii[k + halfTurn]
-            longIndex = k
-        }
-        let perpendicular = (longIndex + n / 4) % halfTurn
-        let shortAxis = radii[perpendicular] + radii[perpendicular + halfTurn]
+        let (longAxis, shortAxis) = axes(radii)
         let sphere = 1 / (1 - p.contourFraction * p.contourFraction).squareRoot()
         // Refine the size with a robust fit of the projected-sphere model on the
         // unsmoothed image; keep the rays' shape (long/short ratio) but the fit's scale.
@@ -242,6 +252,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
             scale = sphere * (2 * fit.radius) / rayDiameter
             fitResidual = fit.relativeResidual
         }
+        let edge = edgeAxes(residual, centre: centre, radius: rayDiameter * scale / sphere / 2, rays: p.rays)
         return NoduleMeasurement(
             x: centre.x + Double(px0), y: centre.y + Double(py0),
             longAxis: longAxis * scale, shortAxis: min(shortAxis, longAxis) * scale,
@@ -250,7 +261,69 @@ public struct NoduleMeasurement: Sendable, Equatable {
             openRayFraction: Double(open) / Double(max(1, n)),
             background: plane.a + plane.b * centre.x + plane.c * centre.y,
             backgroundGradient: (plane.b * plane.b + plane.c * plane.c).squareRoot(),
-            sphereFit: sphereFit, fitResidual: fitResidual, convergenceIndex: convergenceIndex)
+            sphereFit: sphereFit, fitResidual: fitResidual, convergenceIndex: convergenceIndex,
+            edgeLongAxis: edge?.long, edgeShortAxis: edge?.short)
+    }
+
+    /// The edge outline (``edgeLongAxis``): on each of `rays` rays from `centre`, the
+    /// steepest descent of `residual` (central differences over 1 px, samples every ½ px,
+    /// parabolic sub-sample peak) between 0.7 and 1.6 × `radius` (further in, a lobe or a vessel
+    /// inside the nodule can fall faster than its border); the radii are filtered as the
+    /// half-maximum rays are (circular median of three, cap at 1.6 × the median), rays without
+    /// a descent take the median. nil when fewer than half the rays have one.
+    static func edgeAxes(_ residual: (Double, Double) -> Double?, centre: (x: Double, y: Double), radius: Double,
+                         rays: Int) -> (long: Double, short: Double)? {
+        guard radius > 1, rays >= 8 else { return nil }
+        let lo = 0.7 * radius, hi = 1.6 * radius
+        var radii: [Double?] = []
+        for k in 0..<rays {
+            let angle = 2 * Double.pi * Double(k) / Double(rays)
+            let (dx, dy) = (cos(angle), sin(angle))
+            var values: [Double] = []
+            var t = lo - 0.5
+            while t <= hi + 0.5, let v = residual(centre.x + t * dx, centre.y + t * dy) {
+                values.append(v)
+                t += 0.5
+            }
+            // descent[i] = −dI/dρ at ρ = lo + 0.5·i, from the samples ½ px either side.
+            guard values.count >= 5 else { radii.append(nil); continue }
+            let descent = (1..<(values.count - 1)).map { values[$0 - 1] - values[$0 + 1] }
+            var peak = 0
+            for i in descent.indices where descent[i] > descent[peak] { peak = i }
+            guard descent[peak] > 0 else { radii.append(nil); continue }
+            var offset = 0.0
+            if peak > 0 && peak < descent.count - 1 {
+                let (a, b, c) = (descent[peak - 1], descent[peak], descent[peak + 1])
+                let denominator = a - 2 * b + c
+                if denominator < 0 { offset = min(0.5, max(-0.5, 0.5 * (a - c) / denominator)) }
+            }
+            radii.append(lo + 0.5 * (Double(peak) + offset))
+        }
+        let found = radii.compactMap { $0 }
+        guard found.count * 2 >= rays else { return nil }
+        let median = found.sorted()[found.count / 2]
+        let n = rays
+        var filled = radii.map { $0 ?? median }
+        filled = (0..<n).map { k in
+            let (a, b, c) = (filled[(k + n - 1) % n], filled[k], filled[(k + 1) % n])
+            return min(max(min(a, b), min(max(a, b), c)), 1.6 * median)
+        }
+        let (long, short) = axes(filled)
+        return (long, min(short, long))
+    }
+
+    /// Long axis (the largest sum of opposite ray radii) and the short axis perpendicular to it,
+    /// from radii on equally spaced rays (a multiple of 4 keeps the perpendicular exact).
+    static func axes(_ radii: [Double]) -> (long: Double, short: Double) {
+        let n = radii.count
+        let halfTurn = n / 2
+        var long = 0.0, longIndex = 0
+        for k in 0..<halfTurn where radii[k] + radii[k + halfTurn] > long {
+            long = radii[k] + radii[k + halfTurn]
+            longIndex = k
+        }
+        let perpendicular = (longIndex + n / 4) % halfTurn
+        return (long, radii[perpendicular] + radii[perpendicular + halfTurn])
     }
 
     /// Least-squares plane a + b·u + c·v over the annulus, refitted twice without

@@ -130,6 +130,15 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// robust residual; a ray leaking along a rib lengthens the long axis, and a window
         /// grown with it can hold the fit on the wrong structure).
         public var sphereFitStart: String?
+        /// How the reported diameter is taken (from 0.14.0): `sphere-fit` (the default: the
+        /// rays' shape at the projected-sphere fit's scale) or `edge` (each ray's steepest
+        /// descent, see ``NoduleMeasurement/edgeDiameter``, plus ``edgeOffsetMM`` per side;
+        /// the sphere-fit size stays where the edge cannot be found). Either way the score's
+        /// features are the sphere-fit ones.
+        public var diameterMethod: String?
+        /// With `edge`: mm added to each edge radius, for the steepest descent lying inside the
+        /// true edge by the image's blur and the measurement smoothing (see the README).
+        public var edgeOffsetMM: Double?
 
         enum CodingKeys: String, CodingKey {
             case measureSpacingMM = "measure_spacing_mm"
@@ -138,7 +147,23 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case backgroundInner = "background_inner"
             case backgroundOuter = "background_outer"
             case sphereFitStart = "sphere_fit_start"
+            case diameterMethod = "diameter_method"
+            case edgeOffsetMM = "edge_offset_mm"
         }
+
+        /// The reported diameter of `m`, px of the measurement image (spacing `spacingMM`, mm/px).
+        /// With `edge`, the edge size when it lies within a factor ``edgeAgreement`` of the
+        /// sphere-fit size; further apart, one of the two has failed (rays leaving along a rib
+        /// edge, a lobe taken for the whole) and the sphere-fit size, which the detector has
+        /// always reported, stays.
+        public func reportedDiameter(_ m: NoduleMeasurement, spacingMM: Double) -> Double {
+            guard diameterMethod == "edge", let edge = m.edgeDiameter else { return m.diameter }
+            let sized = edge + 2 * (edgeOffsetMM ?? 0) / spacingMM
+            return sized * Self.edgeAgreement >= m.diameter && sized <= Self.edgeAgreement * m.diameter ? sized : m.diameter
+        }
+
+        /// Largest ratio between the edge and the sphere-fit size for the edge size to be reported.
+        public static let edgeAgreement = 1.25
 
         /// Whether the sphere fit starts from the long axis.
         var sphereFitStartsFromLongAxis: Bool { sphereFitStart == "long-axis" }
@@ -309,6 +334,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                     "measurement: 1 ≤ background_inner < background_outer")
         try require(["long-axis", "mean-axis", "best-of-both"].contains(measurement.sphereFitStart ?? "mean-axis"),
                     "measurement.sphere_fit_start must be \"long-axis\", \"mean-axis\" or \"best-of-both\"")
+        try require(["sphere-fit", "edge"].contains(measurement.diameterMethod ?? "sphere-fit"),
+                    "measurement.diameter_method must be \"sphere-fit\" or \"edge\"")
+        try require((0..<3).contains(measurement.edgeOffsetMM ?? 0), "measurement.edge_offset_mm must be in [0, 3)")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
         if let classifier = lungField.pixelClassifier {
             try require(classifier.isConsistent,

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Diameter error of the hits at 2 FP/image, per phantom set, from `nodules evaluate --json`.
+
+Usage: sizing_by_set.py TRUTH.json:EVALUATION.json [...] [--offset-mm X]
+
+Per set: all hits (|error| median and 90th percentile, signed median), and the *round, centred*
+hits (not lobulated, centre within half the hit radius), whose measured/true ratio shows a
+sizing bias free of lobes and of hits on another structure inside a large nodule. --offset-mm X
+adds 2·X mm to every measured diameter (what `measurement.edge_offset_mm` X would add), to try
+an offset without rerunning detection; the line `offset fit` gives the per-side offset that
+centres the round, centred hits of all sets given (median of (true − measured) / 2).
+Offline tooling for measuring, never part of the product.
+"""
+import json
+import statistics
+import sys
+
+
+def hits(truth_path, evaluation_path):
+    truth = json.load(open(truth_path))
+    images = {i["path"]: i for i in truth["images"]}
+    out = []
+    for h in json.load(open(evaluation_path))["operatingHits"]:
+        n = images[h["image"]]["nodules"][h["nodule"]]
+        out.append((h["trueDiameterMM"], h["measuredDiameterMM"], bool(n.get("lobulated")), h["offsetFraction"]))
+    return out
+
+
+def percentile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))] if v else float("nan")
+
+
+def main(argv):
+    offset = 0.0
+    if "--offset-mm" in argv:
+        i = argv.index("--offset-mm")
+        offset = float(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
+    halves = []
+    for pair in argv:
+        truth, evaluation = pair.split(":")
+        rows = [(t, m + 2 * offset, lob, off) for t, m, lob, off in hits(truth, evaluation)]
+        if not rows:
+            print(f"{truth}: no hits")
+            continue
+        err = [m - t for t, m, _, _ in rows]
+        round_centred = [(t, m) for t, m, lob, off in rows if not lob and off <= 0.5]
+        halves += [(t - m) / 2 for t, m in round_centred]
+        ratios = [m / t for t, m in round_centred]
+        print(f"{truth}: hits {len(rows)}, |error| median {statistics.median(map(abs, err)):.2f} mm, "
+              f"p90 {percentile([abs(e) for e in err], 90):.2f} mm, signed median {statistics.median(err):+.2f} mm; "
+              f"round and centred {len(round_centred)}, measured/true median "
+              f"{statistics.median(ratios) if ratios else float('nan'):.3f}")
+    if halves:
+        print(f"offset fit: {statistics.median(halves) + offset:.3f} mm per side (over {len(halves)} round, centred hits)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print(__doc__)
+        sys.exit(2)
+    main(sys.argv[1:])
