@@ -47,7 +47,9 @@ public struct NoduleMeasurement: Sendable, Equatable {
     public var convergenceIndex: Double = 0
     /// Long axis and perpendicular short axis of the *edge* outline, px of the measurement
     /// image: on each ray, where the background-subtracted intensity falls fastest, within
-    /// 0.7–1.6 × the sphere-fit radius. nil when fewer than half the rays have such a descent.
+    /// 0.7–1.6 × the sphere-fit radius. Measured only when the pipeline sizes by the edge
+    /// (`measurement.diameter_method: edge`); nil otherwise, or when fewer than half the rays
+    /// have such a descent.
     public var edgeLongAxis: Double?
     public var edgeShortAxis: Double?
 
@@ -252,7 +254,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
             scale = sphere * (2 * fit.radius) / rayDiameter
             fitResidual = fit.relativeResidual
         }
-        let edge = edgeAxes(residual, centre: centre, radius: rayDiameter * scale / sphere / 2, rays: p.rays)
+        let edge = p.diameterMethod == "edge"
+            ? edgeAxes(residual, centre: centre, radius: rayDiameter * scale / sphere / 2, rays: p.rays) : nil
         return NoduleMeasurement(
             x: centre.x + Double(px0), y: centre.y + Double(py0),
             longAxis: longAxis * scale, shortAxis: min(shortAxis, longAxis) * scale,
