@@ -271,9 +271,10 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// The edge outline (``edgeLongAxis``): on each of `rays` rays from `centre`, the
     /// steepest descent of `residual` (central differences over 1 px, samples every ½ px,
     /// parabolic sub-sample peak) between 0.7 and 1.6 × `radius` (further in, a lobe or a vessel
-    /// inside the nodule can fall faster than its border); the radii are filtered as the
-    /// half-maximum rays are (circular median of three, cap at 1.6 × the median), rays without
-    /// a descent take the median. nil when fewer than half the rays have one.
+    /// inside the nodule can fall faster than its border); the axes come from a robust
+    /// two-harmonic fit of those radii (``harmonicAxes(_:rays:)``), which averages the ray-to-ray
+    /// jitter of a derivative's peak that the largest opposite-ray sum would pick up. nil when
+    /// fewer than half the rays have a descent or the fit fails.
     static func edgeAxes(_ residual: (Double, Double) -> Double?, centre: (x: Double, y: Double), radius: Double,
                          rays: Int) -> (long: Double, short: Double)? {
         guard radius > 1, rays >= 8 else { return nil }
@@ -302,17 +303,40 @@ public struct NoduleMeasurement: Sendable, Equatable {
             }
             radii.append(lo + 0.5 * (Double(peak) + offset))
         }
-        let found = radii.compactMap { $0 }
-        guard found.count * 2 >= rays else { return nil }
-        let median = found.sorted()[found.count / 2]
-        let n = rays
-        var filled = radii.map { $0 ?? median }
-        filled = (0..<n).map { k in
-            let (a, b, c) = (filled[(k + n - 1) % n], filled[k], filled[(k + 1) % n])
-            return min(max(min(a, b), min(max(a, b), c)), 1.6 * median)
+        guard radii.compactMap({ $0 }).count * 2 >= rays else { return nil }
+        return harmonicAxes(radii, rays: rays)
+    }
+
+    /// Long and short axis of r(θ) ≈ c₀ + c₁cos θ + s₁sin θ + c₂cos 2θ + s₂sin 2θ fitted to the
+    /// rays that found an edge (least squares, refitted twice without residuals beyond 2.5 robust
+    /// SD): opposite rays sum to 2c₀ + 2(c₂cos 2θ + s₂sin 2θ), so long = 2(c₀ + a₂), short =
+    /// 2(c₀ − a₂) with a₂ = √(c₂² + s₂²); the first harmonic (an off-centre start) cancels.
+    static func harmonicAxes(_ radii: [Double?], rays: Int) -> (long: Double, short: Double)? {
+        var samples: [(angle: Double, r: Double)] = []
+        for (k, r) in radii.enumerated() { if let r { samples.append((2 * Double.pi * Double(k) / Double(rays), r)) } }
+        var keep = [Bool](repeating: true, count: samples.count)
+        var c = [Double](repeating: 0, count: 5)
+        for _ in 0..<3 {
+            var m = [[Double]](repeating: [Double](repeating: 0, count: 5), count: 5), b = [Double](repeating: 0, count: 5)
+            for (i, s) in samples.enumerated() where keep[i] {
+                let f = [1, cos(s.angle), sin(s.angle), cos(2 * s.angle), sin(2 * s.angle)]
+                for a in 0..<5 {
+                    b[a] += f[a] * s.r
+                    for d in 0..<5 { m[a][d] += f[a] * f[d] }
+                }
+            }
+            guard let solved = LinearSystem.solve(m, b, pivotTolerance: 1e-9) else { return nil }
+            c = solved
+            let residuals = samples.map { s in
+                s.r - (c[0] + c[1] * cos(s.angle) + c[2] * sin(s.angle) + c[3] * cos(2 * s.angle) + c[4] * sin(2 * s.angle))
+            }
+            let spread = max(1.4826 * Selection.median(residuals.map { abs($0) }), 0.25)
+            keep = residuals.map { abs($0) <= 2.5 * spread }
+            guard keep.filter({ $0 }).count * 2 >= rays else { return nil }
         }
-        let (long, short) = axes(filled)
-        return (long, min(short, long))
+        let a2 = (c[3] * c[3] + c[4] * c[4]).squareRoot()
+        guard c[0] > a2 else { return nil }
+        return (2 * (c[0] + a2), 2 * (c[0] - a2))
     }
 
     /// Long axis (the largest sum of opposite ray radii) and the short axis perpendicular to it,

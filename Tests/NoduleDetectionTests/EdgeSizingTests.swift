@@ -12,7 +12,7 @@ struct EdgeSizingTests {
         var p = try PipelineDefinition.decode(path: Fixtures.repositoryRoot() + "/Pipelines/cxr-nodules.json").measurement
         if edge {
             p.diameterMethod = "edge"
-            p.edgeOffsetMM = 0.4
+            p.edgeOffsetMM = 0.6
         }
         return p
     }
@@ -48,7 +48,7 @@ struct EdgeSizingTests {
         #expect(abs(reported - diameterMM) <= 1.0,
                 "edge \(reported) mm (sphere fit \(m.diameter * 0.35) mm) for \(diameterMM) mm")
         // Reported is the edge size whenever it agrees with the sphere-fit size within the factor.
-        let sized = (edgeDiameter + 2 * 0.4 / 0.35) * 0.35
+        let sized = (edgeDiameter + 2 * 0.6 / 0.35) * 0.35
         if sized / (m.diameter * 0.35) <= PipelineDefinition.MeasurementParameters.edgeAgreement,
            (m.diameter * 0.35) / sized <= PipelineDefinition.MeasurementParameters.edgeAgreement {
             #expect(abs(reported - sized) < 1e-9)
@@ -65,10 +65,10 @@ struct EdgeSizingTests {
         m.edgeLongAxis = 30
         m.edgeShortAxis = 30
         let edge = try Self.pipeline(edge: true)
-        #expect(edge.reportedDiameter(m, spacingMM: 0.35) == 20)  // 30 + 2.3 px against 20: 1.6×
+        #expect(edge.reportedDiameter(m, spacingMM: 0.35) == 20)  // 30 + 3.4 px against 20: 1.7×
         m.edgeLongAxis = 21
         m.edgeShortAxis = 19
-        #expect(abs(edge.reportedDiameter(m, spacingMM: 0.35) - (20 + 0.8 / 0.35)) < 1e-12)
+        #expect(abs(edge.reportedDiameter(m, spacingMM: 0.35) - (20 + 1.2 / 0.35)) < 1e-12)
         m.edgeLongAxis = nil
         #expect(edge.reportedDiameter(m, spacingMM: 0.35) == 20)
 
@@ -78,7 +78,7 @@ struct EdgeSizingTests {
         definition.measurement.diameterMethod = "edge"
         definition.measurement.edgeOffsetMM = 3
         #expect(throws: PipelineError.self) { try definition.validate() }
-        definition.measurement.edgeOffsetMM = 0.4
+        definition.measurement.edgeOffsetMM = 0.6
         try definition.validate()
     }
 }
