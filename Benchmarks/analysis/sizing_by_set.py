@@ -3,7 +3,8 @@
 
 Usage: sizing_by_set.py TRUTH.json:EVALUATION.json [...] [--offset-mm X]
 
-Per set: all hits (|error| median and 90th percentile, signed median), and the *round, centred*
+Per set: all hits with a size in mm (|error| median and 90th percentile by nearest rank, as
+`nodules evaluate` takes them; signed median), and the *round, centred*
 hits (not lobulated, centre within half the hit radius), whose measured/true ratio shows a
 sizing bias free of lobes and of hits on another structure inside a large nodule. --offset-mm X
 adds 2·X mm to every measured diameter (what `measurement.edge_offset_mm` X would add), to try
@@ -12,23 +13,25 @@ centres the round, centred hits of all sets given (median of (true − measured)
 Offline tooling for measuring, never part of the product.
 """
 import json
+import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pooled import nearest_rank  # noqa: E402  (`nodules evaluate`'s quantile)
+
 
 def hits(truth_path, evaluation_path):
+    """(true D, measured D, lobulated, offset fraction) per hit at 2 FP/image with a size in mm."""
     truth = json.load(open(truth_path))
     images = {i["path"]: i for i in truth["images"]}
     out = []
     for h in json.load(open(evaluation_path))["operatingHits"]:
+        if h.get("measuredDiameterMM") is None:  # spacing unknown: no size in mm
+            continue
         n = images[h["image"]]["nodules"][h["nodule"]]
         out.append((h["trueDiameterMM"], h["measuredDiameterMM"], bool(n.get("lobulated")), h["offsetFraction"]))
     return out
-
-
-def percentile(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))] if v else float("nan")
 
 
 def main(argv):
@@ -48,8 +51,8 @@ def main(argv):
         round_centred = [(t, m) for t, m, lob, off in rows if not lob and off <= 0.5]
         halves += [(t - m) / 2 for t, m in round_centred]
         ratios = [m / t for t, m in round_centred]
-        print(f"{truth}: hits {len(rows)}, |error| median {statistics.median(map(abs, err)):.2f} mm, "
-              f"p90 {percentile([abs(e) for e in err], 90):.2f} mm, signed median {statistics.median(err):+.2f} mm; "
+        print(f"{truth}: hits {len(rows)}, |error| median {nearest_rank([abs(e) for e in err], 0.5):.2f} mm, "
+              f"p90 {nearest_rank([abs(e) for e in err], 0.9):.2f} mm, signed median {statistics.median(err):+.2f} mm; "
               f"round and centred {len(round_centred)}, measured/true median "
               f"{statistics.median(ratios) if ratios else float('nan'):.3f}")
     if halves:

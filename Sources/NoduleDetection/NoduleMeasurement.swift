@@ -295,12 +295,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
             var peak = 0
             for i in descent.indices where descent[i] > descent[peak] { peak = i }
             guard descent[peak] > 0 else { radii.append(nil); continue }
-            var offset = 0.0
-            if peak > 0 && peak < descent.count - 1 {
-                let (a, b, c) = (descent[peak - 1], descent[peak], descent[peak + 1])
-                let denominator = a - 2 * b + c
-                if denominator < 0 { offset = min(0.5, max(-0.5, 0.5 * (a - c) / denominator)) }
-            }
+            let offset = peak > 0 && peak < descent.count - 1
+                ? ScaleSpaceMaxima.parabola(descent[peak - 1], descent[peak], descent[peak + 1]) : 0
             radii.append(lo + 0.5 * (Double(peak) + offset))
         }
         guard radii.compactMap({ $0 }).count * 2 >= rays else { return nil }
@@ -312,24 +308,26 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// SD): opposite rays sum to 2c₀ + 2(c₂cos 2θ + s₂sin 2θ), so long = 2(c₀ + a₂), short =
     /// 2(c₀ − a₂) with a₂ = √(c₂² + s₂²); the first harmonic (an off-centre start) cancels.
     static func harmonicAxes(_ radii: [Double?], rays: Int) -> (long: Double, short: Double)? {
-        var samples: [(angle: Double, r: Double)] = []
-        for (k, r) in radii.enumerated() { if let r { samples.append((2 * Double.pi * Double(k) / Double(rays), r)) } }
+        // Per ray with an edge: its radius and the five basis functions at its angle.
+        var samples: [(r: Double, f: [Double])] = []
+        for (k, r) in radii.enumerated() {
+            guard let r else { continue }
+            let angle = 2 * Double.pi * Double(k) / Double(rays)
+            samples.append((r, [1, cos(angle), sin(angle), cos(2 * angle), sin(2 * angle)]))
+        }
         var keep = [Bool](repeating: true, count: samples.count)
         var c = [Double](repeating: 0, count: 5)
         for _ in 0..<3 {
             var m = [[Double]](repeating: [Double](repeating: 0, count: 5), count: 5), b = [Double](repeating: 0, count: 5)
             for (i, s) in samples.enumerated() where keep[i] {
-                let f = [1, cos(s.angle), sin(s.angle), cos(2 * s.angle), sin(2 * s.angle)]
                 for a in 0..<5 {
-                    b[a] += f[a] * s.r
-                    for d in 0..<5 { m[a][d] += f[a] * f[d] }
+                    b[a] += s.f[a] * s.r
+                    for d in 0..<5 { m[a][d] += s.f[a] * s.f[d] }
                 }
             }
             guard let solved = LinearSystem.solve(m, b, pivotTolerance: 1e-9) else { return nil }
             c = solved
-            let residuals = samples.map { s in
-                s.r - (c[0] + c[1] * cos(s.angle) + c[2] * sin(s.angle) + c[3] * cos(2 * s.angle) + c[4] * sin(2 * s.angle))
-            }
+            let residuals = samples.map { s in s.r - (c[0] * s.f[0] + c[1] * s.f[1] + c[2] * s.f[2] + c[3] * s.f[3] + c[4] * s.f[4]) }
             let spread = max(1.4826 * Selection.median(residuals.map { abs($0) }), 0.25)
             keep = residuals.map { abs($0) <= 2.5 * spread }
             guard keep.filter({ $0 }).count * 2 >= rays else { return nil }

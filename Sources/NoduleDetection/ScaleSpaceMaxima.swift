@@ -138,8 +138,9 @@ public enum ScaleSpaceMaxima {
         }
     }
 
-    /// Offset of a parabola's vertex through (−1, a), (0, b), (1, c), clamped to ±½.
-    static func parabola(_ a: Float, _ b: Float, _ c: Float) -> Double {
+    /// Offset of a parabola's vertex through (−1, a), (0, b), (1, c), clamped to ±½; 0 unless
+    /// the parabola opens downwards (b a peak). Arithmetic in `F`, the result in Double.
+    static func parabola<F: BinaryFloatingPoint>(_ a: F, _ b: F, _ c: F) -> Double {
         let denominator = Double(a - 2 * b + c)
         guard denominator < 0 else { return 0 }
         return min(0.5, max(-0.5, 0.5 * Double(a - c) / denominator))
