@@ -228,7 +228,14 @@ public struct NoduleMeasurement: Sendable, Equatable {
         }
         let convergenceIndex = samples > 0 ? convergence / samples : 0
         let n = radii.count
-        let (longAxis, shortAxis) = axes(radii)
+        let halfTurn = n / 2
+        var longAxis = 0.0, longIndex = 0
+        for k in 0..<halfTurn where radii[k] + radii[k + halfTurn] > longAxis {
+            longAxis = radii[k] + radii[k + halfTurn]
+            longIndex = k
+        }
+        let perpendicular = (longIndex + n / 4) % halfTurn
+        let shortAxis = radii[perpendicular] + radii[perpendicular + halfTurn]
         let sphere = 1 / (1 - p.contourFraction * p.contourFraction).squareRoot()
         // Refine the size with a robust fit of the projected-sphere model on the
         // unsmoothed image; keep the rays' shape (long/short ratio) but the fit's scale.
@@ -335,20 +342,6 @@ public struct NoduleMeasurement: Sendable, Equatable {
         let a2 = (c[3] * c[3] + c[4] * c[4]).squareRoot()
         guard c[0] > a2 else { return nil }
         return (2 * (c[0] + a2), 2 * (c[0] - a2))
-    }
-
-    /// Long axis (the largest sum of opposite ray radii) and the short axis perpendicular to it,
-    /// from radii on equally spaced rays (a multiple of 4 keeps the perpendicular exact).
-    static func axes(_ radii: [Double]) -> (long: Double, short: Double) {
-        let n = radii.count
-        let halfTurn = n / 2
-        var long = 0.0, longIndex = 0
-        for k in 0..<halfTurn where radii[k] + radii[k + halfTurn] > long {
-            long = radii[k] + radii[k + halfTurn]
-            longIndex = k
-        }
-        let perpendicular = (longIndex + n / 4) % halfTurn
-        return (long, radii[perpendicular] + radii[perpendicular + halfTurn])
     }
 
     /// Least-squares plane a + b·u + c·v over the annulus, refitted twice without
