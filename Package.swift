@@ -169,7 +169,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NoduleKitCLITests",
-            dependencies: ["NoduleKitCLI", "ExamSeries", "nodules", "nodules-dicom-worker", "TestSupport"],
+            dependencies: ["NoduleKitCLI", "ExamSeries", "NoduleStore", "nodules", "nodules-dicom-worker", "TestSupport"],
             exclude: ["make_dicom_series.py"]
         ),
     ],

@@ -218,6 +218,13 @@ public struct TrackInputBuilder: Sendable {
     /// correlation ≥ 0.8 and robust fit residual ≤ 0.5 of the amplitude, centre within the
     /// gate, diameter within ``NoduleSelection/corroborationDiameterRatio``. So a nodule that is absent on an
     /// exam (new, resolved) is not invented there, and one the detector ranked too low is.
+    ///
+    /// The search radius and the diameter check use the seed's sphere-fit size (the mean of its
+    /// long and short axis, ``NoduleFeatures/sphereFitDiameterMM``), the quantity the measurement
+    /// fits, against the re-measured sphere-fit size; the added nodule's diameter is the one the
+    /// definition reports. With `diameter_method: edge` the reported size is larger by the edge
+    /// offset and varies differently between exams; starting from it moved the fit and lost 4 of
+    /// 73 linked identities on a 60-patient serial set (README, `nodules track`, "Re-measurement").
     /// Returns, per exam, the added nodules in exam mm.
     func remeasure(exams: [Exam], placed: [NoduleSelection.ExamCandidates], chosen: [(ranks: [Int], corroborated: [Int])],
                    loaded: [Loaded?]) -> [[MeasuredNodule]] {
@@ -238,9 +245,11 @@ public struct TrackInputBuilder: Sendable {
                 let own = Set(chosen[a].ranks).subtracting(chosen[a].corroborated)
                 for rank in own.sorted() {
                     let seed = exams[a].image.detections[rank]
-                    guard seed.diameterMM.map({ $0 > 0 }) == true, let inReference = placed[a].placed(rank) else { continue }
+                    guard seed.diameterMM.map({ $0 > 0 }) == true, let inReference = placed[a].placed(rank),
+                          let toReferenceA = placed[a].toReference else { continue }
                     let expected = fromReference.apply(xMM: inReference.x, yMM: inReference.y)
-                    let diameter = inReference.diameter / toReferenceB.scale
+                    // The seed's sphere-fit size in exam b's mm (see the doc comment).
+                    let diameter = seed.features.sphereFitDiameterMM * toReferenceA.scale / toReferenceB.scale
                     let gate = selection.gateMM(diameterMM: diameter)
                     func near(_ p: (x: Double, y: Double)) -> Bool {
                         (p.x - expected.xMM) * (p.x - expected.xMM) + (p.y - expected.yMM) * (p.y - expected.yMM) <= gate * gate
@@ -256,7 +265,7 @@ public struct TrackInputBuilder: Sendable {
                     let contrastToNoise = m.contrast / max(m.backgroundNoise, 1e-6)
                     guard m.contrast >= 0.5 * seed.features.contrast, contrastToNoise >= 0.5 * seed.features.contrastToNoise,
                           m.sphereFit >= 0.8, m.fitResidual <= 0.5, near((x, y)),
-                          selection.diametersAgree(measuredDiameter, diameter) else { continue }
+                          selection.diametersAgree(m.diameter * fineMM, diameter) else { continue }
                     let uncertainty = SizingUncertainty.fitSigmaMM(
                         longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,
                         openRays: m.openRayFraction, diameterMM: measuredDiameter)

@@ -214,7 +214,10 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     /// Contrast per mm of diameter, normalised units/mm. A sphere's contrast grows
     /// with its chord, so nodules fall in a band: end-on vessels (long along the beam)
     /// lie above it, faint noise blobs below.
-    public var density: Double { contrast / max(0.5 * (longAxisMM + shortAxisMM), 0.1) }
+    public var density: Double { contrast / max(sphereFitDiameterMM, 0.1) }
+    /// The measured outline's size, the mean of ``longAxisMM`` and ``shortAxisMM``, mm: the
+    /// reported diameter with `diameter_method: sphere-fit`, and the size the edge is checked against.
+    public var sphereFitDiameterMM: Double { 0.5 * (longAxisMM + shortAxisMM) }
 
     /// Convergence index: mean cosine between gradients and the direction to the centre, −1…1.
     public var convergence: Double

@@ -10,10 +10,8 @@ import TestSupport
 struct EdgeSizingTests {
     static func pipeline(edge: Bool) throws -> PipelineDefinition.MeasurementParameters {
         var p = try PipelineDefinition.decode(path: Fixtures.repositoryRoot() + "/Pipelines/cxr-nodules.json").measurement
-        if edge {
-            p.diameterMethod = "edge"
-            p.edgeOffsetMM = 0.6
-        }
+        p.diameterMethod = edge ? "edge" : "sphere-fit"
+        p.edgeOffsetMM = edge ? 0.6 : nil
         return p
     }
 

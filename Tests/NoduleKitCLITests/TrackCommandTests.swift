@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import NoduleDetection
+import NoduleStore
 import SerialTracking
 @testable import ExamSeries
 @testable import NoduleKitCLI
@@ -359,15 +360,21 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
 /// Re-measurement on the real serial phantoms: a nodule whose detection is taken out of one
 /// exam's stored list is measured again there at its registered place, with its true size.
 @Suite struct RemeasurementTests {
-    @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
+    /// PH-0002's three truth exams in date order, the serial store opened with the default
+    /// options, and the patient's stored history.
+    fileprivate static func patientTwo() throws -> (truth: [TruthExam], opened: SeriesArguments.Series, history: PatientHistory) {
         #expect(series.batchStatus == 0, "\(series.batchError)")
         let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
         try #require(truth.count == 3)
+        let opened = try SeriesArguments.parse([]).open(db: series.db, keepsImages: false)
+        return (truth, opened, try #require(opened.histories.first { $0.patientID == "PH-0002" }))
+    }
+
+    @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
+        let (truth, opened, stored) = try Self.patientTwo()
+        var history = stored
         let exam = truth[1]
         let n3 = try #require(exam.nodules.first { $0.id == "N3" })
-        let arguments = try SeriesArguments.parse([])
-        let opened = try arguments.open(db: series.db, keepsImages: false)
-        var history = try #require(opened.histories.first { $0.patientID == "PH-0002" })
         // Drop every stored detection of the middle exam near N3 (within 10 mm).
         var dropped = 0
         for s in history.studies.indices where history.studies[s].date == exam.date {
@@ -397,6 +404,47 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         })
         builder.selection.remeasures = false
         #expect(nearN3(builder.build(history)).isEmpty)
+    }
+    /// The search starts from, and is checked against, the seed's sphere-fit size (its features'
+    /// long and short axis), not its reported diameter, which `diameter_method: edge` makes
+    /// larger and noisier: with the reported diameters of N3 on the other exams inflated beyond
+    /// ``NoduleSelection/corroborationDiameterRatio`` × its true size, N3 is still measured again
+    /// on the middle exam, at its true size.
+    @Test func theSearchUsesTheSeedsSphereFitSizeNotItsReportedDiameter() throws {
+        let (truth, opened, stored) = try Self.patientTwo()
+        var history = stored
+        let middle = truth[1]
+        let n3 = try #require(middle.nodules.first { $0.id == "N3" })
+        let inflation = 2.5
+        var dropped = 0, inflated = 0
+        for s in history.studies.indices {
+            let exam = try #require(truth.first { $0.date == history.studies[s].date })
+            let near = try #require(exam.nodules.first { $0.id == "N3" })
+            for i in history.studies[s].images.indices {
+                if exam.date == middle.date {
+                    let before = history.studies[s].images[i].detections.count
+                    history.studies[s].images[i].detections.removeAll { hypot($0.x - near.x, $0.y - near.y) * exam.spacing < 10 }
+                    dropped += before - history.studies[s].images[i].detections.count
+                    continue
+                }
+                // N3's detection: the nearest within the hit radius.
+                let detections = history.studies[s].images[i].detections
+                let distance = { (k: Int) in hypot(detections[k].x - near.x, detections[k].y - near.y) * exam.spacing }
+                guard let k = detections.indices.filter({ distance($0) <= max(near.diameter / 2, 4) }).min(by: { distance($0) < distance($1) }),
+                      let mm = detections[k].diameterMM else { continue }
+                #expect(mm * inflation > opened.builder.selection.corroborationDiameterRatio * near.diameter)
+                history.studies[s].images[i].detections[k].diameterMM = mm * inflation
+                history.studies[s].images[i].detections[k].diameterPx *= inflation
+                inflated += 1
+            }
+        }
+        try #require(dropped > 0 && inflated >= 2, "N3 is detected on all three exams by the pipeline")
+        let input = opened.builder.build(history)
+        let x = (n3.x + 0.5) * middle.spacing, y = (n3.y + 0.5) * middle.spacing
+        let measured = input.exams.first { $0.studyDate.description == middle.date }?.nodules ?? []
+        let found = try #require(measured.first { hypot($0.xMM - x, $0.yMM - y) <= max(n3.diameter / 2, 4) },
+                                 "re-measured at the registered place")
+        #expect(abs(found.diameterMM - n3.diameter) < 3, "measured \(found.diameterMM) mm, true \(n3.diameter) mm")
     }
     /// The other direction: a seed placed where there is no nodule (a copy of N3's detection moved
     /// 50 mm up, into plain lung) is not "found" on the other exams.
