@@ -31,8 +31,8 @@ struct MeasurementTests {
     /// The diameter the shipped definition reports (from 0.14.0 the edge outline plus 0.6 mm per
     /// side, see "Pipeline definitions" in the README) of a projected sphere with a detector's blur
     /// (σ 0.4 mm, no processing) and noise. The offset stands for where blur and the measurement
-    /// smoothing put the steepest descent inside the border, so this is sized with blur: without
-    /// any (no detector has none) the same spheres of 6 and 10 mm are reported 0.8 and 0.5 mm large.
+    /// smoothing put the steepest descent inside the border, so the sphere here is blurred, as
+    /// every detector blurs; unblurred, spheres of 6 and 10 mm are reported 0.8 and 0.5 mm large.
     @Test("a blurred projected sphere is reported within 0.5 mm", arguments: [6.0, 10.0, 18.0, 28.0])
     func blurredSphereReportedDiameter(diameterMM: Double) throws {
         let pipeline = try defaultPipeline()
