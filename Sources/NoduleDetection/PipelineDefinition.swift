@@ -130,8 +130,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// robust residual; a ray leaking along a rib lengthens the long axis, and a window
         /// grown with it can hold the fit on the wrong structure).
         public var sphereFitStart: String?
-        /// How the reported diameter is taken (optional; the shipped definition leaves it out):
-        /// `sphere-fit` (the default: the rays' shape at the projected-sphere fit's scale) or
+        /// How the reported diameter is taken (optional; the shipped definition uses `edge` from 0.14.0):
+        /// `sphere-fit` (the default when absent: the rays' shape at the projected-sphere fit's scale) or
         /// `edge` (each ray's steepest descent, see ``NoduleMeasurement/edgeDiameter``, plus
         /// ``edgeOffsetMM`` per side; the sphere-fit size stays where the edge cannot be found
         /// or differs by more than ``edgeAgreement``, see ``reportedDiameter(_:spacingMM:)``).

@@ -370,12 +370,9 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         return (truth, opened, try #require(opened.histories.first { $0.patientID == "PH-0002" }))
     }
 
-    @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
-        let (truth, opened, stored) = try Self.patientTwo()
-        var history = stored
-        let exam = truth[1]
-        let n3 = try #require(exam.nodules.first { $0.id == "N3" })
-        // Drop every stored detection of the middle exam near N3 (within 10 mm).
+    /// Drops every stored detection of `exam` within 10 mm of its N3; returns how many.
+    fileprivate static func dropDetections(nearN3 n3: (x: Double, y: Double), on exam: TruthExam,
+                                           from history: inout PatientHistory) -> Int {
         var dropped = 0
         for s in history.studies.indices where history.studies[s].date == exam.date {
             for i in history.studies[s].images.indices {
@@ -384,12 +381,26 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
                 dropped += before - history.studies[s].images[i].detections.count
             }
         }
+        return dropped
+    }
+
+    /// The tracker input's nodules on `exam` within max(radius, 4 mm) of the truth nodule `n` (the hit rule).
+    fileprivate static func measured(near n: (x: Double, y: Double, diameter: Double), on exam: TruthExam,
+                                     in input: TrackInputBuilder.PatientInput) -> [MeasuredNodule] {
+        let measured = input.exams.first { $0.studyDate.description == exam.date }?.nodules ?? []
+        let x = (n.x + 0.5) * exam.spacing, y = (n.y + 0.5) * exam.spacing
+        return measured.filter { hypot($0.xMM - x, $0.yMM - y) <= max(n.diameter / 2, 4) }
+    }
+
+    @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
+        let (truth, opened, stored) = try Self.patientTwo()
+        var history = stored
+        let exam = truth[1]
+        let n3 = try #require(exam.nodules.first { $0.id == "N3" })
+        // Drop every stored detection of the middle exam near N3 (within 10 mm).
+        let dropped = Self.dropDetections(nearN3: (n3.x, n3.y), on: exam, from: &history)
         try #require(dropped > 0, "N3 is detected on the middle exam by the pipeline")
-        let nearN3 = { (input: TrackInputBuilder.PatientInput) -> [MeasuredNodule] in
-            let measured = input.exams.first { $0.studyDate.description == exam.date }?.nodules ?? []
-            let x = (n3.x + 0.5) * exam.spacing, y = (n3.y + 0.5) * exam.spacing
-            return measured.filter { hypot($0.xMM - x, $0.yMM - y) <= max(n3.diameter / 2, 4) }
-        }
+        let nearN3 = { (input: TrackInputBuilder.PatientInput) in Self.measured(near: (n3.x, n3.y, n3.diameter), on: exam, in: input) }
         var builder = opened.builder
         let with = builder.build(history)
         let found = try #require(nearN3(with).first, "re-measured at the registered place")
@@ -416,17 +427,12 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         let middle = truth[1]
         let n3 = try #require(middle.nodules.first { $0.id == "N3" })
         let inflation = 2.5
-        var dropped = 0, inflated = 0
-        for s in history.studies.indices {
+        let dropped = Self.dropDetections(nearN3: (n3.x, n3.y), on: middle, from: &history)
+        var inflated = 0
+        for s in history.studies.indices where history.studies[s].date != middle.date {
             let exam = try #require(truth.first { $0.date == history.studies[s].date })
             let near = try #require(exam.nodules.first { $0.id == "N3" })
             for i in history.studies[s].images.indices {
-                if exam.date == middle.date {
-                    let before = history.studies[s].images[i].detections.count
-                    history.studies[s].images[i].detections.removeAll { hypot($0.x - near.x, $0.y - near.y) * exam.spacing < 10 }
-                    dropped += before - history.studies[s].images[i].detections.count
-                    continue
-                }
                 // N3's detection: the nearest within the hit radius.
                 let detections = history.studies[s].images[i].detections
                 let distance = { (k: Int) in hypot(detections[k].x - near.x, detections[k].y - near.y) * exam.spacing }
@@ -440,21 +446,16 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         }
         try #require(dropped > 0 && inflated >= 2, "N3 is detected on all three exams by the pipeline")
         let input = opened.builder.build(history)
-        let x = (n3.x + 0.5) * middle.spacing, y = (n3.y + 0.5) * middle.spacing
-        let measured = input.exams.first { $0.studyDate.description == middle.date }?.nodules ?? []
-        let found = try #require(measured.first { hypot($0.xMM - x, $0.yMM - y) <= max(n3.diameter / 2, 4) },
+        let found = try #require(Self.measured(near: (n3.x, n3.y, n3.diameter), on: middle, in: input).first,
                                  "re-measured at the registered place")
         #expect(abs(found.diameterMM - n3.diameter) < 3, "measured \(found.diameterMM) mm, true \(n3.diameter) mm")
     }
     /// The other direction: a seed placed where there is no nodule (a copy of N3's detection moved
     /// 50 mm up, into plain lung) is not "found" on the other exams.
     @Test func nothingIsInventedWhereTheOtherExamsHaveNoNodule() throws {
-        #expect(series.batchStatus == 0, "\(series.batchError)")
-        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        let (truth, opened, history) = try Self.patientTwo()
         let first = try #require(truth.first)
         let n3 = try #require(first.nodules.first { $0.id == "N3" })
-        let opened = try SeriesArguments.parse([]).open(db: series.db, keepsImages: false)
-        let history = try #require(opened.histories.first { $0.patientID == "PH-0002" })
         var seeded = history
         let s = try #require(seeded.studies.firstIndex { $0.date == first.date })
         let original = try #require(seeded.studies[s].images[0].detections.first { hypot($0.x - n3.x, $0.y - n3.y) * first.spacing < 10 })
