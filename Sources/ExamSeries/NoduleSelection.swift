@@ -36,16 +36,22 @@ public struct NoduleSelection: Sendable, Equatable {
     /// Measure a chosen nodule again at its registered place on the patient's other exams
     /// where nothing is followed there (``TrackInputBuilder``; the rule is documented there).
     public var remeasures: Bool
+    /// Largest diameter ratio between a chosen nodule and its re-measurement on another exam
+    /// (wider than ``corroborationDiameterRatio``: a measurement there is checked for density
+    /// too, and a fast-growing nodule can more than double its diameter between exams).
+    public var remeasureDiameterRatio: Double
 
     public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0, corroborates: Bool = true,
-                corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2, remeasures: Bool = true) {
-        precondition(corroborationGateMM > 0 && corroborationDiameterRatio >= 1)
+                corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2, remeasures: Bool = true,
+                remeasureDiameterRatio: Double = 2.5) {
+        precondition(corroborationGateMM > 0 && corroborationDiameterRatio >= 1 && remeasureDiameterRatio >= 1)
         self.top = top
         self.minimumScore = minimumScore
         self.corroborates = corroborates
         self.corroborationGateMM = corroborationGateMM
         self.corroborationDiameterRatio = corroborationDiameterRatio
         self.remeasures = remeasures
+        self.remeasureDiameterRatio = remeasureDiameterRatio
     }
 
     /// `candidates` as stored: highest score first (rank order). Returns the chosen ones
@@ -79,7 +85,7 @@ public struct NoduleSelection: Sendable, Equatable {
 
     /// Whether two nodules of diameters `a` and `b` (mm) with centres `distance` mm apart are the
     /// same object across exams: within max(``corroborationGateMM``, ½ of the larger diameter),
-    /// diameters within a factor ``corroborationDiameterRatio``. Corroboration and re-measurement both use it.
+    /// diameters within a factor ``corroborationDiameterRatio``. Corroboration uses it; re-measurement the gate only.
     func isSameObject(distanceMM distance: Double, diameterMM a: Double, _ b: Double) -> Bool {
         distance <= gateMM(diameterMM: max(a, b)) && diametersAgree(a, b)
     }

@@ -370,6 +370,20 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         return (truth, opened, try #require(opened.histories.first { $0.patientID == "PH-0002" }))
     }
 
+    /// PH-0002 (as ``patientTwo()``) with every stored detection within 10 mm of N3 dropped from
+    /// its exam `index` (0–2), which must have had one; that exam's truth and its N3.
+    fileprivate static func withN3Dropped(fromExam index: Int) throws
+        -> (truth: [TruthExam], opened: SeriesArguments.Series, history: PatientHistory, exam: TruthExam,
+            n3: (id: String, x: Double, y: Double, diameter: Double, status: String, vdt: Double?)) {
+        let (truth, opened, stored) = try patientTwo()
+        var history = stored
+        let exam = truth[index]
+        let n3 = try #require(exam.nodules.first { $0.id == "N3" })
+        let dropped = dropDetections(nearN3: (n3.x, n3.y), on: exam, from: &history)
+        try #require(dropped > 0, "N3 is detected on exam \(index + 1) by the pipeline")
+        return (truth, opened, history, exam, n3)
+    }
+
     /// Drops every stored detection of `exam` within 10 mm of its N3; returns how many.
     fileprivate static func dropDetections(nearN3 n3: (x: Double, y: Double), on exam: TruthExam,
                                            from history: inout PatientHistory) -> Int {
@@ -384,6 +398,27 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         return dropped
     }
 
+    /// Applies `change` to N3's stored detection (the nearest within the hit radius of its true
+    /// centre) on every exam but the one dated `except`, with N3's true diameter there (mm); returns
+    /// how many detections were changed.
+    fileprivate static func changeN3(in history: inout PatientHistory, truth: [TruthExam], except: String,
+                                     _ change: (inout NoduleCandidate, Double) -> Void) throws -> Int {
+        var changed = 0
+        for s in history.studies.indices where history.studies[s].date != except {
+            let exam = try #require(truth.first { $0.date == history.studies[s].date })
+            let near = try #require(exam.nodules.first { $0.id == "N3" })
+            for i in history.studies[s].images.indices {
+                let detections = history.studies[s].images[i].detections
+                let distance = { (k: Int) in hypot(detections[k].x - near.x, detections[k].y - near.y) * exam.spacing }
+                guard let k = detections.indices.filter({ distance($0) <= max(near.diameter / 2, 4) }).min(by: { distance($0) < distance($1) }),
+                      detections[k].diameterMM != nil else { continue }
+                change(&history.studies[s].images[i].detections[k], near.diameter)
+                changed += 1
+            }
+        }
+        return changed
+    }
+
     /// The tracker input's nodules on `exam` within max(radius, 4 mm) of the truth nodule `n` (the hit rule).
     fileprivate static func measured(near n: (x: Double, y: Double, diameter: Double), on exam: TruthExam,
                                      in input: TrackInputBuilder.PatientInput) -> [MeasuredNodule] {
@@ -393,13 +428,8 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
     }
 
     @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
-        let (truth, opened, stored) = try Self.patientTwo()
-        var history = stored
-        let exam = truth[1]
-        let n3 = try #require(exam.nodules.first { $0.id == "N3" })
-        // Drop every stored detection of the middle exam near N3 (within 10 mm).
-        let dropped = Self.dropDetections(nearN3: (n3.x, n3.y), on: exam, from: &history)
-        try #require(dropped > 0, "N3 is detected on the middle exam by the pipeline")
+        // Every stored detection of the middle exam near N3 (within 10 mm) dropped.
+        let (_, opened, history, exam, n3) = try Self.withN3Dropped(fromExam: 1)
         let nearN3 = { (input: TrackInputBuilder.PatientInput) in Self.measured(near: (n3.x, n3.y, n3.diameter), on: exam, in: input) }
         var builder = opened.builder
         let with = builder.build(history)
@@ -419,37 +449,75 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
     /// The search starts from, and is checked against, the seed's sphere-fit size (its features'
     /// long and short axis), not its reported diameter, which `diameter_method: edge` makes
     /// larger and noisier: with the reported diameters of N3 on the other exams inflated beyond
-    /// ``NoduleSelection/corroborationDiameterRatio`` × its true size, N3 is still measured again
+    /// ``NoduleSelection/remeasureDiameterRatio`` × its true size, N3 is still measured again
     /// on the middle exam, at its true size.
     @Test func theSearchUsesTheSeedsSphereFitSizeNotItsReportedDiameter() throws {
-        let (truth, opened, stored) = try Self.patientTwo()
-        var history = stored
-        let middle = truth[1]
-        let n3 = try #require(middle.nodules.first { $0.id == "N3" })
-        let inflation = 2.5
-        let dropped = Self.dropDetections(nearN3: (n3.x, n3.y), on: middle, from: &history)
-        var inflated = 0
-        for s in history.studies.indices where history.studies[s].date != middle.date {
-            let exam = try #require(truth.first { $0.date == history.studies[s].date })
-            let near = try #require(exam.nodules.first { $0.id == "N3" })
-            for i in history.studies[s].images.indices {
-                // N3's detection: the nearest within the hit radius.
-                let detections = history.studies[s].images[i].detections
-                let distance = { (k: Int) in hypot(detections[k].x - near.x, detections[k].y - near.y) * exam.spacing }
-                guard let k = detections.indices.filter({ distance($0) <= max(near.diameter / 2, 4) }).min(by: { distance($0) < distance($1) }),
-                      let mm = detections[k].diameterMM else { continue }
-                #expect(mm * inflation > opened.builder.selection.corroborationDiameterRatio * near.diameter)
-                history.studies[s].images[i].detections[k].diameterMM = mm * inflation
-                history.studies[s].images[i].detections[k].diameterPx *= inflation
-                inflated += 1
-            }
+        let (truth, opened, dropped, middle, n3) = try Self.withN3Dropped(fromExam: 1)
+        var history = dropped
+        let inflation = 3.0
+        let ratio = opened.builder.selection.remeasureDiameterRatio
+        let inflated = try Self.changeN3(in: &history, truth: truth, except: middle.date) { d, trueDiameter in
+            #expect(d.diameterMM! * inflation > ratio * trueDiameter)
+            d.diameterMM! *= inflation
+            d.diameterPx *= inflation
         }
-        try #require(dropped > 0 && inflated >= 2, "N3 is detected on all three exams by the pipeline")
+        try #require(inflated >= 2, "N3 is detected on all three exams by the pipeline")
         let input = opened.builder.build(history)
         let found = try #require(Self.measured(near: (n3.x, n3.y, n3.diameter), on: middle, in: input).first,
                                  "re-measured at the registered place")
         #expect(abs(found.diameterMM - n3.diameter) < 3, "measured \(found.diameterMM) mm, true \(n3.diameter) mm")
     }
+    /// A fast grower: N3 made to look 2.2× larger, of the same density (diameter, axes, contrast and
+    /// contrast-to-noise all × 2.2), on the later two exams, and dropped from the first. The first
+    /// exam's N3 is then half as bright as the seed, which the as-bright rule refuses, and 2.2×
+    /// smaller; it is measured again there at its true size (the second pass from its own size
+    /// gives a contrast-to-noise comparable with the seed's) through the same-density branch,
+    /// and not with the ratio at 2, the corroboration ratio, which re-measurement used before.
+    @Test func aFastGrowersPriorIsMeasuredAgainAtItsOwnSize() throws {
+        let (truth, opened, dropped, first, n3) = try Self.withN3Dropped(fromExam: 0)
+        var history = dropped
+        let growth = 2.2
+        let grown = try Self.changeN3(in: &history, truth: truth, except: first.date) { d, _ in
+            d.diameterMM! *= growth
+            d.diameterPx *= growth
+            d.features.longAxisMM *= growth
+            d.features.shortAxisMM *= growth
+            d.features.contrast *= growth
+            d.features.contrastToNoise *= growth
+        }
+        try #require(grown >= 2, "N3 is detected on all three exams by the pipeline")
+        let found = try #require(Self.measured(near: (n3.x, n3.y, n3.diameter), on: first, in: opened.builder.build(history)).first,
+                                 "re-measured on the prior")
+        #expect(abs(found.diameterMM - n3.diameter) < 3, "measured \(found.diameterMM) mm, true \(n3.diameter) mm")
+        var narrow = opened.builder
+        narrow.selection.remeasureDiameterRatio = 2
+        #expect(Self.measured(near: (n3.x, n3.y, n3.diameter), on: first, in: narrow.build(history)).isEmpty)
+    }
+
+    /// ``RemeasurementCheck`` on constructed figures: a 20 mm chosen nodule, contrast 0.1, CNR 4.
+    @Test func theRemeasurementCheck() {
+        let seed = (diameterMM: 20.0, contrast: 0.1, contrastToNoise: 4.0)
+        func accepts(_ d: Double, _ c: Double, _ cnr: Double, sphere: Double = 0.95, residual: Double = 0.3, ratio: Double = 2.5) -> Bool {
+            RemeasurementCheck.accepts(seed: seed, measured: (d, c, cnr, sphere, residual), diameterRatio: ratio)
+        }
+        #expect(accepts(20, 0.1, 4))                 // the same nodule
+        #expect(accepts(18, 0.06, 2.5))              // as bright: ≥ ½ the contrast and ½ the CNR
+        // Half the size and under half as bright, the same density: the same-density branch.
+        #expect(accepts(10, 0.049, 1.9))
+        #expect(!accepts(10, 0.03, 1.9))             // density 0.6 of the seed's
+        #expect(!accepts(10, 0.049, 1.4))            // CNR under the floor of 1.5
+        #expect(!accepts(16, 0.06, 1.55))            // CNR under ½ · 4 · (16/20) = 1.6
+        #expect(accepts(16, 0.06, 1.65))
+        #expect(!accepts(7.5, 0.037, 2))             // 2.67× smaller: beyond the ratio of 2.5
+        #expect(accepts(7.5, 0.037, 2, ratio: 3))
+        #expect(accepts(41, 0.3, 8))                 // 2.05× larger: a grown nodule
+        #expect(!accepts(41, 0.3, 8, ratio: 2))      // but not within the corroboration ratio
+        #expect(!accepts(20, 0.1, 4, sphere: 0.79))
+        #expect(!accepts(20, 0.1, 4, residual: 0.66))
+        #expect(accepts(20, 0.1, 4, residual: 0.64))
+        #expect(!accepts(0, 0.1, 4))
+    }
+
     /// The other direction: a seed placed where there is no nodule (a copy of N3's detection moved
     /// 50 mm up, into plain lung) is not "found" on the other exams.
     @Test func nothingIsInventedWhereTheOtherExamsHaveNoNodule() throws {
