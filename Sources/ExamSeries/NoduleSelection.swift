@@ -38,7 +38,9 @@ public struct NoduleSelection: Sendable, Equatable {
     public var remeasures: Bool
     /// Largest diameter ratio between a chosen nodule and its re-measurement on another exam
     /// (wider than ``corroborationDiameterRatio``: a measurement there is checked for density
-    /// too, and a fast-growing nodule can more than double its diameter between exams).
+    /// too, and a fast-growing nodule can more than double its diameter between exams). The
+    /// default, 2.5, is the matcher's size gate (`NoduleMatcher.maximumDiameterRatio`), so what is
+    /// measured can be linked.
     public var remeasureDiameterRatio: Double
 
     public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0, corroborates: Bool = true,
