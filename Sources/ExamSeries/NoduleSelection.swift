@@ -39,13 +39,13 @@ public struct NoduleSelection: Sendable, Equatable {
     /// Largest diameter ratio between a chosen nodule and its re-measurement on another exam
     /// (wider than ``corroborationDiameterRatio``: a measurement there is checked for density
     /// too, and a fast-growing nodule can more than double its diameter between exams). The
-    /// default, 2.5, is the matcher's size gate (`NoduleMatcher.maximumDiameterRatio`), so what is
-    /// measured can be linked.
+    /// default is the default matcher's size gate (``NoduleMatcher/maximumDiameterRatio``, 2.5),
+    /// so what is measured can be linked.
     public var remeasureDiameterRatio: Double
 
     public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0, corroborates: Bool = true,
                 corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2, remeasures: Bool = true,
-                remeasureDiameterRatio: Double = 2.5) {
+                remeasureDiameterRatio: Double = NoduleMatcher().maximumDiameterRatio) {
         precondition(corroborationGateMM > 0 && corroborationDiameterRatio >= 1 && remeasureDiameterRatio >= 1)
         self.top = top
         self.minimumScore = minimumScore

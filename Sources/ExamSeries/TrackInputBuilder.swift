@@ -281,10 +281,9 @@ public struct TrackInputBuilder: Sendable {
                     }
                     let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
                     let measuredDiameter = pipeline.measurement.reportedDiameter(m, spacingMM: fineMM) * fineMM
-                    let contrastToNoise = m.contrast / max(m.backgroundNoise, 1e-6)
                     guard near((x, y)), RemeasurementCheck.accepts(
                         seed: (diameter, seed.features.contrast, seed.features.contrastToNoise),
-                        measured: (m.diameter * fineMM, m.contrast, contrastToNoise, m.sphereFit, m.fitResidual),
+                        measured: (m.diameter * fineMM, m.contrast, m.contrastToNoise, m.sphereFit, m.fitResidual),
                         diameterRatio: selection.remeasureDiameterRatio) else { continue }
                     let uncertainty = SizingUncertainty.fitSigmaMM(
                         longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,

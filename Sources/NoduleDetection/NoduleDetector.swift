@@ -102,7 +102,7 @@ public struct NoduleDetector: Sendable {
                 }.count
                 let features = NoduleFeatures(
                     contrast: m.contrast,
-                    contrastToNoise: m.contrast / max(m.backgroundNoise, 1e-6),
+                    contrastToNoise: m.contrastToNoise,
                     blobness: b.blobness,
                     logResponse: b.response,
                     scaleDiameterMM: 2 * b.radius * workingMM,

@@ -32,6 +32,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
     public var contrast: Double
     /// Robust SD of the background residual, normalised intensity.
     public var backgroundNoise: Double
+    /// Peak contrast over the background noise (unitless): the `contrast_to_noise` feature.
+    public var contrastToNoise: Double { contrast / max(backgroundNoise, 1e-6) }
     /// Ray end points (outline), px of the measurement image.
     public var outline: [(x: Double, y: Double)]
     /// Fraction of rays that reached their limit without crossing the contour level.

@@ -40,7 +40,8 @@ private struct TruthExam {
     var width: Int, height: Int
     var spacing: Double
     var affine: [[Double]]
-    var nodules: [(id: String, x: Double, y: Double, diameter: Double, status: String, vdt: Double?)]
+    var nodules: [Nodule]
+    typealias Nodule = (id: String, x: Double, y: Double, diameter: Double, status: String, vdt: Double?)
 
     static func load(_ folder: String) throws -> [TruthExam] {
         let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json"))
@@ -373,8 +374,7 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
     /// PH-0002 (as ``patientTwo()``) with every stored detection within 10 mm of N3 dropped from
     /// its exam `index` (0–2), which must have had one; that exam's truth and its N3.
     fileprivate static func withN3Dropped(fromExam index: Int) throws
-        -> (truth: [TruthExam], opened: SeriesArguments.Series, history: PatientHistory, exam: TruthExam,
-            n3: (id: String, x: Double, y: Double, diameter: Double, status: String, vdt: Double?)) {
+        -> (truth: [TruthExam], opened: SeriesArguments.Series, history: PatientHistory, exam: TruthExam, n3: TruthExam.Nodule) {
         let (truth, opened, stored) = try patientTwo()
         var history = stored
         let exam = truth[index]
