@@ -267,20 +267,26 @@ public struct TrackInputBuilder: Sendable {
                     }
                     guard !followed.contains(where: near) else { continue }
                     if smoothed == nil { smoothed = normalised.smoothedMeasurement() }
-                    func measure(x: Double, y: Double, radius: Double) -> NoduleMeasurement? {
-                        NoduleMeasurement.measureClearingBackground(normalised.measurement, smoothed: smoothed, x: x, y: y,
-                                                                    radius: radius, parameters: pipeline.measurement)
+                    func measure(_ start: (x: Double, y: Double, radius: Double), sizingRefit: Bool = false) -> NoduleMeasurement? {
+                        NoduleMeasurement.measureClearingBackground(normalised.measurement, smoothed: smoothed, x: start.x, y: start.y,
+                                                                    radius: start.radius, parameters: pipeline.measurement,
+                                                                    sizingRefit: sizingRefit)
                     }
-                    guard var m = measure(x: expected.xMM / fineColumnMM - 0.5, y: expected.yMM / fineRowMM - 0.5,
-                                          radius: diameter / 2 / fineMM) else { continue }
+                    var start = (x: expected.xMM / fineColumnMM - 0.5, y: expected.yMM / fineRowMM - 0.5, radius: diameter / 2 / fineMM)
+                    guard var m = measure(start) else { continue }
                     // Smaller here (a prior of a grower): measured again from its own size, so the
                     // background annulus (1.5–2.5 × the start radius) lies next to it, not far out.
-                    if m.diameter * fineMM < diameter / Self.remeasureAgainBelow,
-                       let again = measure(x: m.x, y: m.y, radius: m.diameter / 2) {
-                        m = again
+                    if m.diameter * fineMM < diameter / Self.remeasureAgainBelow {
+                        let fromOwnSize = (x: m.x, y: m.y, radius: m.diameter / 2)
+                        if let again = measure(fromOwnSize) {
+                            m = again
+                            start = fromOwnSize
+                        }
                     }
                     let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
-                    let measuredDiameter = pipeline.measurement.reportedDiameter(m, spacingMM: fineMM) * fineMM
+                    // Sized as the detector sizes the nodules it reports (`sizing_refit_start`).
+                    let refit = pipeline.measurement.needsSizingRefit(m, spacingMM: fineMM) ? measure(start, sizingRefit: true) : nil
+                    let measuredDiameter = pipeline.measurement.refittedDiameter(m, refit: refit, spacingMM: fineMM) * fineMM
                     guard near((x, y)), RemeasurementCheck.accepts(
                         seed: (diameter, seed.features.contrast, seed.features.contrastToNoise),
                         measured: (m.diameter * fineMM, m.contrast, m.contrastToNoise, m.sphereFit, m.fitResidual),

@@ -83,7 +83,9 @@ public struct NoduleDetector: Sendable {
         let fineSmoothed = normalised.smoothedMeasurement(threads: threads)
         let k = (x: Double(fine.width) / Double(working.width), y: Double(fine.height) / Double(working.height))
         let workingMM = normalised.workingSpacingMM, fineMM = normalised.measurementSpacingMM
-        let results = SlotArray<NoduleCandidate>(count: blobs.count)
+        /// Each measured candidate, with its measurement and where that started (px of `fine`).
+        typealias Measured = (candidate: NoduleCandidate, measurement: NoduleMeasurement, start: (x: Double, y: Double, radius: Double))
+        let results = SlotArray<Measured>(count: blobs.count)
         let scale = normalised.measurementScale
         let inputPerFine = (scale.x + scale.y) / 2
         let spacingKnown = !normalised.spacingAssumed
@@ -93,8 +95,9 @@ public struct NoduleDetector: Sendable {
         roundRobin(candidateBlobs.count, workers: threads) { i in
             let b = candidateBlobs[i]
             let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
-            if let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: fx, y: fy,
-                                                                   radius: b.radius * (k.x + k.y) / 2, parameters: measurement) {
+            let start = (x: fx, y: fy, radius: b.radius * (k.x + k.y) / 2)
+            if let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
+                                                                   radius: start.radius, parameters: measurement) {
                 let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
                 let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
                 let inside = m.outline.filter {
@@ -118,23 +121,41 @@ public struct NoduleDetector: Sendable {
                     convergence: m.convergenceIndex,
                     fitResidual: m.fitResidual)
                 let diameter = measurement.reportedDiameter(m, spacingMM: fineMM)
-                results[i] = NoduleCandidate(
+                let candidate = NoduleCandidate(
                     x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
                     diameterPx: diameter * inputPerFine,
                     diameterMM: spacingKnown ? diameter * fineMM : nil,
                     score: model.probability(features), features: features)
+                results[i] = (candidate, m, start)
             }
         }
-        var candidates = results.values.compactMap { $0 }
+        var measured = results.values.compactMap { $0 }
         // Sizes outside the searched range are dropped after measurement.
         let minimumPx = p.candidates.minimumDiameterMM * 0.8 / fineMM * inputPerFine
         let maximumPx = p.candidates.maximumDiameterMM * 1.25 / fineMM * inputPerFine
-        candidates = candidates.filter { $0.diameterPx >= minimumPx && $0.diameterPx <= maximumPx }
+        measured = measured.filter { $0.candidate.diameterPx >= minimumPx && $0.candidate.diameterPx <= maximumPx }
         // Measured outlines can coincide where two scale maxima sat on one nodule.
         let keptMeasured = NonMaximumSuppression.keep(
-            candidates.map { .init(x: $0.x, y: $0.y, radius: $0.diameterPx / 2, score: $0.score) },
+            measured.map { .init(x: $0.candidate.x, y: $0.candidate.y, radius: $0.candidate.diameterPx / 2, score: $0.candidate.score) },
             overlap: p.candidates.suppressionOverlap)
-        candidates = Array(keptMeasured.prefix(p.candidates.maximumReported).map { candidates[$0] })
+        measured = Array(keptMeasured.prefix(p.candidates.maximumReported).map { measured[$0] })
+        // Reported candidates whose edge and sphere-fit sizes disagree are sized again
+        // (`sizing_refit_start`); their scores and features stay.
+        let refitIndices = measured.indices.filter { measurement.needsSizingRefit(measured[$0].measurement, spacingMM: fineMM) }
+        let sizes = SlotArray<Double>(count: refitIndices.count)
+        let reported = measured
+        roundRobin(refitIndices.count, workers: threads) { k in
+            let (standard, start) = (reported[refitIndices[k]].measurement, reported[refitIndices[k]].start)
+            let refit = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
+                                                                    radius: start.radius, parameters: measurement, sizingRefit: true)
+            sizes[k] = measurement.refittedDiameter(standard, refit: refit, spacingMM: fineMM)
+        }
+        for (k, i) in refitIndices.enumerated() {
+            guard let size = sizes[k] else { continue }
+            measured[i].candidate.diameterPx = size * inputPerFine
+            measured[i].candidate.diameterMM = spacingKnown ? size * fineMM : nil
+        }
+        let candidates = measured.map(\.candidate)
 
         var warnings: [String] = []
         if normalised.spacingAssumed {

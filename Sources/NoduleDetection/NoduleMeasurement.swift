@@ -78,14 +78,17 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// measured radius while the outline reaches toward the background annulus, so the
     /// annulus clears the nodule. This is how the detector sizes every candidate, and how a
     /// nodule is re-measured at a known place on another exam.
+    /// `sizingRefit`: size with the pipeline's ``PipelineDefinition/MeasurementParameters/sizingRefitStart``
+    /// (the sizing of reported candidates; the detector's features come from the plain measurement).
     public static func measureClearingBackground(_ image: FloatImage, smoothed: FloatImage?, x: Double, y: Double, radius: Double,
-                                                 parameters p: PipelineDefinition.MeasurementParameters) -> NoduleMeasurement? {
+                                                 parameters p: PipelineDefinition.MeasurementParameters,
+                                                 sizingRefit: Bool = false) -> NoduleMeasurement? {
         var radius = radius
-        var measured = measure(image, smoothed: smoothed, x: x, y: y, radius: radius, parameters: p)
+        var measured = measure(image, smoothed: smoothed, x: x, y: y, radius: radius, parameters: p, sizingRefit: sizingRefit)
         for _ in 0..<2 {
             guard let m = measured, m.diameter / 2 > 0.8 * p.backgroundInner * radius else { break }
             radius = m.diameter / 2
-            measured = measure(image, smoothed: smoothed, x: m.x, y: m.y, radius: radius, parameters: p)
+            measured = measure(image, smoothed: smoothed, x: m.x, y: m.y, radius: radius, parameters: p, sizingRefit: sizingRefit)
         }
         return measured
     }
@@ -94,8 +97,11 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// Returns `nil` when there is no positive contrast to measure.
     /// `smoothed`, when given, is `image` already lightly smoothed (the detector
     /// smooths the whole image once); otherwise the patch is smoothed with σ = max(0.5, 0.08·r0) px.
+    /// `sizingRefit` with a pipeline that has ``PipelineDefinition/MeasurementParameters/sizingRefitStart``:
+    /// one more sphere-fit start, and the fits compared on one common window (see there).
     public static func measure(_ image: FloatImage, smoothed: FloatImage? = nil, x: Double, y: Double, radius r0: Double,
-                               parameters p: PipelineDefinition.MeasurementParameters) -> NoduleMeasurement? {
+                               parameters p: PipelineDefinition.MeasurementParameters,
+                               sizingRefit: Bool = false) -> NoduleMeasurement? {
         let outer = p.backgroundOuter * r0
         let half = Int((outer + 2).rounded(.up))
         let px0 = max(0, Int(x.rounded()) - half), py0 = max(0, Int(y.rounded()) - half)
@@ -248,16 +254,22 @@ public struct NoduleMeasurement: Sendable, Equatable {
         // side: started from the mean axis, a round nodule whose short-axis rays stopped at a
         // rib edge is fitted in a window too small for it, and comes out undersized.
         let fromLongAxis = longAxis * sphere / 2, fromMeanAxis = rayDiameter / 2
-        let starts = p.sphereFitStartsFromBothAxes ? [fromLongAxis, fromMeanAxis]
+        var starts = p.sphereFitStartsFromBothAxes ? [fromLongAxis, fromMeanAxis]
             : [p.sphereFitStartsFromLongAxis ? fromLongAxis : fromMeanAxis]
-        var best: SphereProfileFit?
-        for startRadius in starts {
-            if let fit = SphereProfileFit.fit(image, x: centre.x + Double(px0), y: centre.y + Double(py0),
-                                              radius: startRadius, amplitude: contrast),
-               fit.radius > 0.5 * rayDiameter / 2, fit.radius < 2 * rayDiameter / 2,
-               best == nil || fit.relativeResidual < best!.relativeResidual {
-                best = fit
-            }
+        let refitStart = sizingRefit ? p.sizingRefitStart : nil
+        if let refitStart { starts.append(refitStart * fromLongAxis) }
+        let largestAccepted = 2 * rayDiameter / 2 * (refitStart ?? 1)
+        let (imageX, imageY) = (centre.x + Double(px0), centre.y + Double(py0))
+        let fits = starts.compactMap { startRadius in
+            SphereProfileFit.fit(image, x: imageX, y: imageY, radius: startRadius, amplitude: contrast)
+        }.filter { $0.radius > 0.5 * rayDiameter / 2 && $0.radius < largestAccepted }
+        // Each fit judged on its own window, or (refit) all on the largest one.
+        var best = fits.min { $0.relativeResidual < $1.relativeResidual }
+        if refitStart != nil, fits.count > 1 {
+            let window = SphereProfileFit.windowFactor * fits.map(\.radius).max()!
+            best = fits.compactMap { fit in
+                SphereProfileFit.spread(image, parameters: fit.parameters, x: imageX, y: imageY, window: window).map { (fit, $0) }
+            }.min { $0.1 < $1.1 }?.0 ?? best
         }
         if let fit = best {
             scale = sphere * (2 * fit.radius) / rayDiameter

@@ -140,6 +140,16 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// With `edge`: mm added to each edge radius, for the steepest descent lying inside the
         /// true edge by the image's blur and the measurement smoothing (see the README).
         public var edgeOffsetMM: Double?
+        /// Sizing of the reported candidates (optional; from 0.15.0): after scoring, a reported
+        /// candidate whose edge and sphere-fit sizes disagree (``needsSizingRefit(_:spacingMM:)``) is
+        /// measured again with one more projected-sphere fit, started at this multiple of the
+        /// long-axis radius (e.g. 1.4), and the fits of all starts are compared by their robust
+        /// residual on one common window (``SphereProfileFit/spread(_:parameters:x:y:window:)``)
+        /// instead of each on its own. A fit started inside a large nodule (the scale space's
+        /// radius is often small on one whose profile processing has flattened) stays small,
+        /// since its own window hardly reaches background. The score's features are not
+        /// changed; see ``refittedDiameter(_:refit:spacingMM:)`` for which size is reported.
+        public var sizingRefitStart: Double?
 
         enum CodingKeys: String, CodingKey {
             case measureSpacingMM = "measure_spacing_mm"
@@ -150,6 +160,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case sphereFitStart = "sphere_fit_start"
             case diameterMethod = "diameter_method"
             case edgeOffsetMM = "edge_offset_mm"
+            case sizingRefitStart = "sizing_refit_start"
         }
 
         /// The reported diameter of `m`, px of the measurement image (spacing `spacingMM`, mm/px).
@@ -158,13 +169,48 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// edge, a lobe taken for the whole) and the sphere-fit size, which the detector has
         /// always reported, stays.
         public func reportedDiameter(_ m: NoduleMeasurement, spacingMM: Double) -> Double {
-            guard diameterMethod == "edge", let edge = m.edgeDiameter else { return m.diameter }
-            let sized = edge + 2 * (edgeOffsetMM ?? 0) / spacingMM
-            return sized * Self.edgeAgreement >= m.diameter && sized <= Self.edgeAgreement * m.diameter ? sized : m.diameter
+            guard diameterMethod == "edge", let sized = agreeingEdgeDiameter(m, spacingMM: spacingMM) else { return m.diameter }
+            return sized
         }
+
+        /// `m`'s edge diameter plus ``edgeOffsetMM`` per side (px), when it lies within a factor
+        /// ``edgeAgreement`` of `m`'s sphere-fit diameter; nil otherwise or without an edge outline.
+        func agreeingEdgeDiameter(_ m: NoduleMeasurement, spacingMM: Double) -> Double? {
+            offsetEdgeDiameter(m, spacingMM: spacingMM).flatMap { Self.agree($0, m.diameter) ? $0 : nil }
+        }
+
+        /// `m`'s edge diameter plus ``edgeOffsetMM`` per side, px; nil without an edge outline.
+        func offsetEdgeDiameter(_ m: NoduleMeasurement, spacingMM: Double) -> Double? {
+            m.edgeDiameter.map { $0 + 2 * (edgeOffsetMM ?? 0) / spacingMM }
+        }
+
+        /// Whether two sizes lie within a factor ``edgeAgreement`` of each other.
+        static func agree(_ a: Double, _ b: Double) -> Bool { a * edgeAgreement >= b && a <= edgeAgreement * b }
 
         /// Largest ratio between the edge and the sphere-fit size for the edge size to be reported.
         public static let edgeAgreement = 1.25
+
+        /// Whether `m` is sized again with ``sizingRefitStart``: its edge outline was found, but
+        /// disagrees with its sphere fit by more than ``edgeAgreement``, so one of the two failed.
+        /// (Found small by the scale space, a large nodule's sphere fit often stays at its start,
+        /// its window hardly reaching background, while its edge lies further out.)
+        public func needsSizingRefit(_ m: NoduleMeasurement, spacingMM: Double) -> Bool {
+            sizingRefitStart != nil && diameterMethod == "edge" && m.edgeDiameter != nil
+                && agreeingEdgeDiameter(m, spacingMM: spacingMM) == nil
+        }
+
+        /// The reported diameter (px of the measurement image, spacing `spacingMM` mm/px) of
+        /// `standard`, given `refit`, the same candidate measured again with ``sizingRefitStart``
+        /// when ``needsSizingRefit(_:spacingMM:)``: `refit`'s reported size when `standard`'s own edge
+        /// size agrees with `refit`'s sphere fit (``edgeAgreement``), so the wider fit and the edge
+        /// confirm each other; otherwise `standard`'s (``reportedDiameter(_:spacingMM:)``).
+        public func refittedDiameter(_ standard: NoduleMeasurement, refit: NoduleMeasurement?, spacingMM: Double) -> Double {
+            guard let refit, needsSizingRefit(standard, spacingMM: spacingMM),
+                  let edge = offsetEdgeDiameter(standard, spacingMM: spacingMM) else {
+                return reportedDiameter(standard, spacingMM: spacingMM)
+            }
+            return reportedDiameter(Self.agree(edge, refit.diameter) ? refit : standard, spacingMM: spacingMM)
+        }
 
         /// Whether the sphere fit starts from the long axis.
         var sphereFitStartsFromLongAxis: Bool { sphereFitStart == "long-axis" }
@@ -338,6 +384,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         try require(["sphere-fit", "edge"].contains(measurement.diameterMethod ?? "sphere-fit"),
                     "measurement.diameter_method must be \"sphere-fit\" or \"edge\"")
         try require((0..<3).contains(measurement.edgeOffsetMM ?? 0), "measurement.edge_offset_mm must be in [0, 3)")
+        try require(measurement.sizingRefitStart.map { $0 > 1 && $0 <= 3 } ?? true, "measurement.sizing_refit_start must be in (1, 3]")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
         if let classifier = lungField.pixelClassifier {
             try require(classifier.isConsistent,

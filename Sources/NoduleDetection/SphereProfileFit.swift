@@ -18,15 +18,33 @@ struct SphereProfileFit {
     var amplitude: Double
     /// Robust RMS of the residual relative to the amplitude (0 = perfect fit).
     var relativeResidual: Double
+    /// The fitted model: x₀, y₀, R, A, B, bx, by (lane 7 unused).
+    var parameters: SIMD8<Double>
 
-    static func fit(_ image: FloatImage, x: Double, y: Double, radius: Double, amplitude: Double) -> SphereProfileFit? {
-        guard radius > 1, amplitude > 0 else { return nil }
-        let window = 1.8 * radius
+    /// The window's radius over the start radius.
+    static let windowFactor = 1.8
+
+    /// The robust spread (1.4826 · median absolute residual, intensity) of the model `parameters`
+    /// over the window samples of a disc of `window` px around (x, y): fits started from
+    /// different radii, compared on the same samples. nil when the window holds too few.
+    static func spread(_ image: FloatImage, parameters p: SIMD8<Double>, x: Double, y: Double, window: Double) -> Double? {
+        guard let (us, vs, values) = windowSamples(image, x: x, y: y, window: window) else { return nil }
+        let residuals = us.indices.map { i in
+            let du = us[i] - p[0], dv = vs[i] - p[1]
+            let inside = 1 - (du * du + dv * dv) / (p[2] * p[2])
+            return abs(values[i] - (p[4] + p[5] * du + p[6] * dv + p[3] * (inside > 0 ? inside.squareRoot() : 0)))
+        }
+        return 1.4826 * Selection.median(residuals)
+    }
+
+    /// About 300 samples on a regular grid over the disc of `window` px around (x, y), as
+    /// parallel arrays (u, v: px of `image`; value: intensity); nil when fewer than 30.
+    static func windowSamples(_ image: FloatImage, x: Double, y: Double, window: Double)
+        -> (us: [Double], vs: [Double], values: [Double])? {
         let x0 = max(0, Int((x - window).rounded(.down))), x1 = min(image.width - 1, Int((x + window).rounded(.up)))
         let y0 = max(0, Int((y - window).rounded(.down))), y1 = min(image.height - 1, Int((y + window).rounded(.up)))
         guard x1 - x0 >= 6, y1 - y0 >= 6 else { return nil }
         let step = max(1, Int((Double.pi * window * window / 300).squareRoot()))
-        // Samples as parallel arrays (u, v: px of `image`; value: intensity).
         var us: [Double] = [], vs: [Double] = [], values: [Double] = []
         image.withUnsafeStridedPointer { pixels, rowStride in
             for v in stride(from: y0, through: y1, by: step) {
@@ -40,7 +58,13 @@ struct SphereProfileFit {
                 }
             }
         }
-        guard values.count >= 30 else { return nil }
+        return values.count >= 30 ? (us, vs, values) : nil
+    }
+
+    static func fit(_ image: FloatImage, x: Double, y: Double, radius: Double, amplitude: Double) -> SphereProfileFit? {
+        guard radius > 1, amplitude > 0 else { return nil }
+        let window = windowFactor * radius
+        guard let (us, vs, values) = windowSamples(image, x: x, y: y, window: window) else { return nil }
         let samples = Samples(us: us, vs: vs, values: values)
         // Parameters: x₀, y₀, R, A, B, bx, by (lane 7 unused).
         var p = SIMD8<Double>(x, y, radius, amplitude, 0, 0, 0, 0)
@@ -91,7 +115,7 @@ struct SphereProfileFit {
               hypot(p[0] - x, p[1] - y) < radius else { return nil }
         let residuals = samples.residuals(p, &scratch)
         let spread = 1.4826 * Selection.median(residuals.map { abs($0) })
-        return SphereProfileFit(x: p[0], y: p[1], radius: p[2], amplitude: p[3], relativeResidual: spread / p[3])
+        return SphereProfileFit(x: p[0], y: p[1], radius: p[2], amplitude: p[3], relativeResidual: spread / p[3], parameters: p)
     }
 
     /// The window's samples, stored in blocks of four (padded with copies of the last)
