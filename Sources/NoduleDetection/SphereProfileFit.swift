@@ -12,14 +12,15 @@ import Glibc
 /// The window is a disc of 1.8·R around the start. Returns `nil` when the fit
 /// does not converge to a positive-contrast sphere.
 struct SphereProfileFit {
-    var x: Double
-    var y: Double
-    var radius: Double
-    var amplitude: Double
-    /// Robust RMS of the residual relative to the amplitude (0 = perfect fit).
-    var relativeResidual: Double
     /// The fitted model: x₀, y₀, R, A, B, bx, by (lane 7 unused).
     var parameters: SIMD8<Double>
+    /// Robust RMS of the residual relative to the amplitude (0 = perfect fit).
+    var relativeResidual: Double
+    /// Centre (px of the image), radius R (px) and amplitude A (intensity).
+    var x: Double { parameters[0] }
+    var y: Double { parameters[1] }
+    var radius: Double { parameters[2] }
+    var amplitude: Double { parameters[3] }
 
     /// The window's radius over the start radius.
     static let windowFactor = 1.8
@@ -29,12 +30,9 @@ struct SphereProfileFit {
     /// different radii, compared on the same samples. nil when the window holds too few.
     static func spread(_ image: FloatImage, parameters p: SIMD8<Double>, x: Double, y: Double, window: Double) -> Double? {
         guard let (us, vs, values) = windowSamples(image, x: x, y: y, window: window) else { return nil }
-        let residuals = us.indices.map { i in
-            let du = us[i] - p[0], dv = vs[i] - p[1]
-            let inside = 1 - (du * du + dv * dv) / (p[2] * p[2])
-            return abs(values[i] - (p[4] + p[5] * du + p[6] * dv + p[3] * (inside > 0 ? inside.squareRoot() : 0)))
-        }
-        return 1.4826 * Selection.median(residuals)
+        let samples = Samples(us: us, vs: vs, values: values)
+        var scratch = Scratch(count: samples.padded)
+        return samples.robustSpread(p, &scratch)
     }
 
     /// About 300 samples on a regular grid over the disc of `window` px around (x, y), as
@@ -113,9 +111,7 @@ struct SphereProfileFit {
         }
         guard p[3] > 0, p[2] > 1, p[2] < 2 * window,
               hypot(p[0] - x, p[1] - y) < radius else { return nil }
-        let residuals = samples.residuals(p, &scratch)
-        let spread = 1.4826 * Selection.median(residuals.map { abs($0) })
-        return SphereProfileFit(x: p[0], y: p[1], radius: p[2], amplitude: p[3], relativeResidual: spread / p[3], parameters: p)
+        return SphereProfileFit(parameters: p, relativeResidual: samples.robustSpread(p, &scratch) / p[3])
     }
 
     /// The window's samples, stored in blocks of four (padded with copies of the last)
@@ -160,6 +156,11 @@ struct SphereProfileFit {
                 scratch.root[b] = root
             }
             scratch.evaluatedAt = p
+        }
+
+        /// 1.4826 · the median |value − model|: the residual's robust SD.
+        func robustSpread(_ p: SIMD8<Double>, _ scratch: inout Scratch) -> Double {
+            1.4826 * Selection.median(residuals(p, &scratch).map { abs($0) })
         }
 
         /// value − model at every sample.
