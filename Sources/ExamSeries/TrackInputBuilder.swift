@@ -267,10 +267,9 @@ public struct TrackInputBuilder: Sendable {
                     }
                     guard !followed.contains(where: near) else { continue }
                     if smoothed == nil { smoothed = normalised.smoothedMeasurement() }
-                    func measure(_ start: (x: Double, y: Double, radius: Double), sizingRefit: Bool = false) -> NoduleMeasurement? {
+                    func measure(_ start: (x: Double, y: Double, radius: Double)) -> NoduleMeasurement? {
                         NoduleMeasurement.measureClearingBackground(normalised.measurement, smoothed: smoothed, x: start.x, y: start.y,
-                                                                    radius: start.radius, parameters: pipeline.measurement,
-                                                                    sizingRefit: sizingRefit)
+                                                                    radius: start.radius, parameters: pipeline.measurement)
                     }
                     var start = (x: expected.xMM / fineColumnMM - 0.5, y: expected.yMM / fineRowMM - 0.5, radius: diameter / 2 / fineMM)
                     guard var m = measure(start) else { continue }
@@ -285,8 +284,9 @@ public struct TrackInputBuilder: Sendable {
                     }
                     let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
                     // Sized as the detector sizes the nodules it reports (`sizing_refit_start`).
-                    let refit = pipeline.measurement.needsSizingRefit(m, spacingMM: fineMM) ? measure(start, sizingRefit: true) : nil
-                    let measuredDiameter = pipeline.measurement.refittedDiameter(m, refit: refit, spacingMM: fineMM) * fineMM
+                    let measuredDiameter = NoduleMeasurement.reportedDiameter(
+                        of: m, measuredFrom: start, in: normalised.measurement, smoothed: smoothed,
+                        parameters: pipeline.measurement, spacingMM: fineMM) * fineMM
                     guard near((x, y)), RemeasurementCheck.accepts(
                         seed: (diameter, seed.features.contrast, seed.features.contrastToNoise),
                         measured: (m.diameter * fineMM, m.contrast, m.contrastToNoise, m.sphereFit, m.fitResidual),

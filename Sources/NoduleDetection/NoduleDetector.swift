@@ -139,19 +139,16 @@ public struct NoduleDetector: Sendable {
             measured.map { .init(x: $0.candidate.x, y: $0.candidate.y, radius: $0.candidate.diameterPx / 2, score: $0.candidate.score) },
             overlap: p.candidates.suppressionOverlap)
         measured = Array(keptMeasured.prefix(p.candidates.maximumReported).map { measured[$0] })
-        // Reported candidates whose edge and sphere-fit sizes disagree are sized again
+        // The reported candidates' sizes: where edge and sphere fit disagree, measured again
         // (`sizing_refit_start`); their scores and features stay.
-        let refitIndices = measured.indices.filter { measurement.needsSizingRefit(measured[$0].measurement, spacingMM: fineMM) }
-        let sizes = SlotArray<Double>(count: refitIndices.count)
         let reported = measured
-        roundRobin(refitIndices.count, workers: threads) { k in
-            let (standard, start) = (reported[refitIndices[k]].measurement, reported[refitIndices[k]].start)
-            let refit = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
-                                                                    radius: start.radius, parameters: measurement, sizingRefit: true)
-            sizes[k] = measurement.refittedDiameter(standard, refit: refit, spacingMM: fineMM)
+        let sizes = SlotArray<Double>(count: reported.count)
+        roundRobin(reported.count, workers: threads) { i in
+            sizes[i] = NoduleMeasurement.reportedDiameter(of: reported[i].measurement, measuredFrom: reported[i].start, in: fine,
+                                                          smoothed: fineSmoothed, parameters: measurement, spacingMM: fineMM)
         }
-        for (k, i) in refitIndices.enumerated() {
-            guard let size = sizes[k] else { continue }
+        for i in measured.indices {
+            guard let size = sizes[i] else { continue }
             measured[i].candidate.diameterPx = size * inputPerFine
             measured[i].candidate.diameterMM = spacingKnown ? size * fineMM : nil
         }

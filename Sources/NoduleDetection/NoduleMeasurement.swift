@@ -93,6 +93,20 @@ public struct NoduleMeasurement: Sendable, Equatable {
         return measured
     }
 
+    /// The diameter to report for `m`, which ``measureClearingBackground(_:smoothed:x:y:radius:parameters:sizingRefit:)``
+    /// measured on `image` from `start` (px of `image`): ``PipelineDefinition/MeasurementParameters/reportedDiameter(_:spacingMM:)``,
+    /// or, where ``PipelineDefinition/MeasurementParameters/needsSizingRefit(_:spacingMM:)``, measured again from the same
+    /// start with the sizing refit and chosen by ``PipelineDefinition/MeasurementParameters/refittedDiameter(_:refit:spacingMM:)``.
+    /// How the detector sizes what it reports, and the tracker what it re-measures. px of `image` (spacing `spacingMM`).
+    public static func reportedDiameter(of m: NoduleMeasurement, measuredFrom start: (x: Double, y: Double, radius: Double),
+                                        in image: FloatImage, smoothed: FloatImage?,
+                                        parameters p: PipelineDefinition.MeasurementParameters, spacingMM: Double) -> Double {
+        guard p.needsSizingRefit(m, spacingMM: spacingMM) else { return p.reportedDiameter(m, spacingMM: spacingMM) }
+        let refit = measureClearingBackground(image, smoothed: smoothed, x: start.x, y: start.y, radius: start.radius,
+                                              parameters: p, sizingRefit: true)
+        return p.refittedDiameter(m, refit: refit, spacingMM: spacingMM)
+    }
+
     /// Measures the blob near (x, y) with expected radius `radius` (px of `image`).
     /// Returns `nil` when there is no positive contrast to measure.
     /// `smoothed`, when given, is `image` already lightly smoothed (the detector

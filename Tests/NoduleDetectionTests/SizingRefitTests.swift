@@ -36,28 +36,34 @@ struct SizingRefitTests {
 
     /// A nodule of `diameterMM` between the ribs (``sphereBetweenRibs(diameterMM:)``) measured from a
     /// start 40 % small, as the scale space often finds a large processed nodule: plainly, and
-    /// with the refit.
+    /// with the refit; and the size the detector and the tracker report for it
+    /// (``NoduleMeasurement/reportedDiameter(of:measuredFrom:in:smoothed:parameters:spacingMM:)``, px).
     static func measuredFromSmallStart(diameterMM: Double) throws
-        -> (p: PipelineDefinition.MeasurementParameters, standard: NoduleMeasurement, refit: NoduleMeasurement?) {
+        -> (p: PipelineDefinition.MeasurementParameters, standard: NoduleMeasurement, refit: NoduleMeasurement?, reported: Double) {
         let p = try pipeline()
         let image = sphereBetweenRibs(diameterMM: diameterMM)
+        let start = (x: 251.0, y: 249.0, radius: 0.6 * diameterMM / 2 / 0.35)
         func measure(refit: Bool) -> NoduleMeasurement? {
-            NoduleMeasurement.measureClearingBackground(image, smoothed: nil, x: 251, y: 249, radius: 0.6 * diameterMM / 2 / 0.35,
+            NoduleMeasurement.measureClearingBackground(image, smoothed: nil, x: start.x, y: start.y, radius: start.radius,
                                                         parameters: p, sizingRefit: refit)
         }
-        return (p, try #require(measure(refit: false)), measure(refit: true))
+        let standard = try #require(measure(refit: false))
+        let reported = NoduleMeasurement.reportedDiameter(of: standard, measuredFrom: start, in: image, smoothed: nil,
+                                                          parameters: p, spacingMM: 0.35)
+        return (p, standard, measure(refit: true), reported)
     }
 
     /// The sphere fit of a 26 mm nodule between two ribs stays near its small start while its
     /// edge lies at the border: the two disagree, the refit arbitrates, and the size comes within 1 mm.
     @Test("a large nodule found small is sized again, and within 1 mm")
     func largeNoduleFoundSmall() throws {
-        let (p, standard, refit) = try Self.measuredFromSmallStart(diameterMM: 26)
+        let (p, standard, refit, reported) = try Self.measuredFromSmallStart(diameterMM: 26)
         let before = p.reportedDiameter(standard, spacingMM: 0.35) * 0.35
         #expect(before < 26 - 4, "without the refit \(before) mm: the case this is for")
         #expect(p.needsSizingRefit(standard, spacingMM: 0.35))
         let after = p.refittedDiameter(standard, refit: refit, spacingMM: 0.35) * 0.35
         #expect(abs(after - 26) <= 1.0, "refitted \(after) mm (before \(before) mm)")
+        #expect(reported * 0.35 == after, "the detector's and tracker's entry point")
     }
 
     /// A 30 mm nodule between the same ribs: the wider fit takes in the ribs (a sphere far
@@ -65,11 +71,12 @@ struct SizingRefitTests {
     /// first size stays.
     @Test("a wider fit that the edge does not confirm is refused")
     func unconfirmedWiderFitRefused() throws {
-        let (p, standard, refit) = try Self.measuredFromSmallStart(diameterMM: 30)
+        let (p, standard, refit, reported) = try Self.measuredFromSmallStart(diameterMM: 30)
         #expect(p.needsSizingRefit(standard, spacingMM: 0.35))
         let wider = try #require(refit)
         #expect(wider.diameter * 0.35 > 36, "the wider fit: \(wider.diameter * 0.35) mm")
         #expect(p.refittedDiameter(standard, refit: wider, spacingMM: 0.35) == p.reportedDiameter(standard, spacingMM: 0.35))
+        #expect(reported == p.reportedDiameter(standard, spacingMM: 0.35))
     }
 
     /// The rule on constructed measurements (px at 0.35 mm/px; the edge offset adds 2 × 0.6 mm).
