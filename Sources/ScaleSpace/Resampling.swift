@@ -50,15 +50,21 @@ public enum Resampling {
         return factor <= 1.0001 ? image : downsample(image, factor: factor, convolution: convolution)
     }
 
-    /// An octave pyramid: level 0 is `image`; each next level halves width and
-    /// height after Gaussian anti-aliasing. Stops before a side drops below `minimumSide` px.
+    /// An octave pyramid, the one the pyramid scale space (``ScaleResolution/pyramid(minimumLevelSigma:)``)
+    /// computes its larger σ on: level 0 is `image`; each next level is the previous one
+    /// blurred by a Gaussian of σ = 1.25 px and sampled every second px from (0, 0), so
+    /// level o holds the image blurred by √(1.25²·(4^o − 1)/3) full-resolution px and its
+    /// pixel x (y) sits at full-resolution pixel 2^o·x (2^o·y); sides are ⌈side / 2⌉.
+    /// Stops before a side drops below `minimumSide` px.
     public static func octavePyramid(_ image: FloatImage, minimumSide: Int = 16,
                                      convolution: SeparableConvolution = SeparableConvolution()) -> [FloatImage] {
-        var levels = [image]
-        while let last = levels.last, min(last.width, last.height) / 2 >= minimumSide {
-            levels.append(downsample(last, factor: 2, convolution: convolution))
+        var octaves = GaussianOctaves(image, convolution: convolution)
+        var o = 0
+        while (min(octaves.levels[o].width, octaves.levels[o].height) + 1) / 2 >= minimumSide {
+            o += 1
+            _ = octaves.level(o)
         }
-        return levels
+        return octaves.levels
     }
 }
 

@@ -43,6 +43,33 @@ import TestSupport
         // Centre 150 px → (150 + 0.5)/4 − 0.5 = 37.1.
         #expect(best.0 == 37 && best.1 == 62)
     }
+
+    /// The octave pyramid's convention, the pyramid scale space's: level o's pixel x sits at
+    /// full-resolution 2^o·x, and holds the image blurred by b_o = √(1.25²·(4^o − 1)/3) px.
+    /// Measured on a Gaussian blob (σ = 6 px at (150.3, 249.6)) by its centroid and variance.
+    @Test func theOctavePyramidSamplesFromTheOriginAndAddsTheDocumentedBlur() {
+        let s0 = 6.0, cx = 150.3, cy = 249.6
+        let image = FloatImage(width: 401, height: 380) { x, y in
+            let d2 = (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy)
+            return Float(exp(-d2 / (2 * s0 * s0)))
+        }
+        let pyramid = Resampling.octavePyramid(image, minimumSide: 40)
+        #expect(pyramid.map(\.width) == [401, 201, 101, 51] && pyramid.map(\.height) == [380, 190, 95, 48])
+        for (o, level) in pyramid.enumerated() {
+            var m0 = 0.0, mx = 0.0, my = 0.0, mxx = 0.0
+            for y in 0..<level.height {
+                for x in 0..<level.width {
+                    let v = Double(level[x, y])
+                    m0 += v; mx += v * Double(x); my += v * Double(y); mxx += v * Double(x) * Double(x)
+                }
+            }
+            let f = Double(1 << o)
+            let x = mx / m0, y = my / m0, variance = mxx / m0 - x * x
+            let blur2 = 1.25 * 1.25 * (f * f - 1) / 3
+            #expect(abs(x * f - cx) < 0.02 && abs(y * f - cy) < 0.02, "level \(o): centre (\(x * f), \(y * f)) full-res px")
+            #expect(abs(variance * f * f - (s0 * s0 + blur2)) < 0.02 * (s0 * s0 + blur2), "level \(o): variance \(variance * f * f)")
+        }
+    }
 }
 
 @Suite struct BLASThreadPolicyTests {
