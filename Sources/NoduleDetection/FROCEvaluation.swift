@@ -5,11 +5,16 @@ public struct GroundTruth: Codable, Sendable {
     public struct Image: Codable, Sendable {
         /// Path relative to the truth file's folder.
         public var path: String
+        /// Size of the image the truth's coordinates refer to, px (when known; a record of
+        /// another size is scaled to it, see ``FROCEvaluation``).
         public var width: Int?
         public var height: Int?
         /// mm/px.
         public var pixelSpacingMM: Double
         public var nodules: [Nodule]
+        /// The folder a relative ``path`` resolves against: the truth file's, set by
+        /// ``GroundTruth/read(contentsOf:)`` (nil: the evaluation's `truthFolder`). Not coded.
+        public var folder: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case path, width, height, nodules
@@ -25,9 +30,11 @@ public struct GroundTruth: Codable, Sendable {
         /// True diameter, mm.
         public var diameterMM: Double
         public var onRib: Bool?
+        /// JSRT's degree of subtlety, 1 (extremely subtle) to 5 (obvious); nil for phantoms.
+        public var subtlety: Int? = nil
 
         enum CodingKeys: String, CodingKey {
-            case id, x, y
+            case id, x, y, subtlety
             case diameterMM = "diameter_mm"
             case onRib = "on_rib"
         }
@@ -54,6 +61,7 @@ extension GroundTruth.Nodule {
         y = try c.decode(Double.self, forKey: .y)
         diameterMM = try c.decode(Double.self, forKey: .diameterMM)
         onRib = try c.decodeIfPresent(Bool.self, forKey: .onRib)
+        subtlety = try c.decodeIfPresent(Int.self, forKey: .subtlety)
     }
 }
 
@@ -142,34 +150,53 @@ public struct FROCEvaluation: Sendable {
         var offsetFraction: Double?
     }
 
-    /// Evaluates `records` against `truth`; record paths are matched to truth
-    /// paths (resolved against `truthFolder`) by their standardised absolute path,
-    /// falling back to the longest common path suffix.
+    /// Evaluates `records` against `truth`. A truth image's record is, in order: the one whose
+    /// standardised absolute path is the truth path resolved against the image's
+    /// ``GroundTruth/Image/folder`` (else `truthFolder`); the first whose path ends with the
+    /// truth path; the only one whose file name without extension is the truth's, ignoring
+    /// case (JSRT's `JPCLN001.IMG` is found as `…/jpcln001.png` too). When the truth gives the
+    /// image's size and the record's differs with the same aspect (within 1 %: a resized copy),
+    /// the record's coordinates and px diameters are scaled to the truth's image.
     public init(truth: GroundTruth, truthFolder: String, records: [DetectionRecord],
                 rates: [Double] = [0.5, 1, 2, 4]) {
         func standard(_ p: String, relativeTo base: String) -> String {
             let absolute = p.hasPrefix("/") ? p : base + "/" + p
             return URL(fileURLWithPath: absolute).standardizedFileURL.resolvingSymlinksInPath().path
         }
+        func stem(_ p: String) -> String {
+            URL(fileURLWithPath: p).deletingPathExtension().lastPathComponent.lowercased()
+        }
         let cwd = FileManager.default.currentDirectoryPath
         var byPath: [String: DetectionRecord] = [:]
-        for r in records { byPath[standard(r.path, relativeTo: cwd)] = r }
+        var byStem: [String: [DetectionRecord]] = [:]
+        for r in records {
+            byPath[standard(r.path, relativeTo: cwd)] = r
+            byStem[stem(r.path), default: []].append(r)
+        }
         images = truth.images.count
         nodules = truth.images.reduce(0) { $0 + $1.nodules.count }
         var missing: [String] = []
         // All candidate events, with the nodule each would hit decided greedily in score order.
         var candidates: [(score: Double, image: Int, x: Double, y: Double, diameterMM: Double?)] = []
         for (i, image) in truth.images.enumerated() {
-            let key = standard(image.path, relativeTo: truthFolder)
+            let key = standard(image.path, relativeTo: image.folder ?? truthFolder)
             var record = byPath[key]
             if record == nil {
                 let suffix = "/" + image.path
                 record = records.first { standard($0.path, relativeTo: cwd).hasSuffix(suffix) }
             }
+            if record == nil, let same = byStem[stem(image.path)], same.count == 1 { record = same[0] }
             guard let record else { missing.append(image.path); continue }
+            var sx = 1.0, sy = 1.0
+            if let w = image.width, let h = image.height, record.width > 0, record.height > 0,
+               w != record.width || h != record.height {
+                let fx = Double(w) / Double(record.width), fy = Double(h) / Double(record.height)
+                // Only a copy of the same picture (aspect within 1 %); a crop cannot be mapped.
+                if abs(fx - fy) <= 0.01 * max(fx, fy) { (sx, sy) = (fx, fy) }
+            }
             for c in record.nodules {
-                let d = c.diameterMM ?? c.diameterPx * image.pixelSpacingMM
-                candidates.append((c.score, i, c.x, c.y, d))
+                let d = c.diameterMM ?? c.diameterPx * (sx + sy) / 2 * image.pixelSpacingMM
+                candidates.append((c.score, i, c.x * sx, c.y * sy, d))
             }
         }
         missingImages = missing
@@ -240,6 +267,10 @@ public struct FROCEvaluation: Sendable {
             band("on rib") { $0.onRib == true },
             band("off rib") { $0.onRib == false },
         ]
+        // JSRT's subtlety grades, when the truth has them.
+        if truth.images.contains(where: { $0.nodules.contains { $0.subtlety != nil } }) {
+            bands += (1...5).map { (grade: Int) in band("subtlety \(grade)") { $0.subtlety == grade } }
+        }
         operatingHits = hitsAtOperating.map { e in
             Hit(image: truth.images[e.image].path, nodule: e.nodule!,
                 trueDiameterMM: truth.images[e.image].nodules[e.nodule!].diameterMM, measuredDiameterMM: e.diameterMM, score: e.score,

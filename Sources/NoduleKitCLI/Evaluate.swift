@@ -11,12 +11,16 @@ struct Evaluate: ParsableCommand {
         discussion: """
         A hit is a candidate within max(true radius, 4 mm) of a true centre; one true positive per nodule; \
         extra candidates on an already-found nodule are ignored. Result paths are matched to truth paths \
-        (relative to the truth file's folder).
+        (relative to the truth file's folder), else by the end of the path, else by file name without \
+        extension. Truth files: truth.json from the phantom generators, or the JSRT database's clinical \
+        data, e.g. --truth CLNDAT_EN.txt --truth CNNDAT_EN.TXT (then also by subtlety).
         """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Ground truth (truth.json from Data/phantom/make_phantoms.py).", valueName: "file"))
-    var truth: String
+    @Option(name: .long, help: ArgumentHelp(
+        "Ground truth: truth.json (Data/phantom/make_phantoms.py) or JSRT clinical data (repeatable; the images are concatenated).",
+        valueName: "file"))
+    var truth: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Detection results, JSON Lines (from `nodules detect` or a peer).", valueName: "file"))
     var results: String
@@ -36,6 +40,7 @@ struct Evaluate: ParsableCommand {
     var compare: [String] = []
 
     func validate() throws {
+        if truth.isEmpty { throw ValidationError("Missing expected argument '--truth <file>'") }
         if !compare.isEmpty && plot == nil { throw ValidationError("--compare draws into --plot; give --plot FILE") }
         for entry in compare where !entry.contains("=") || entry.hasPrefix("=") || entry.hasSuffix("=") {
             throw ValidationError("--compare: '\(entry)' is not LABEL=FILE")
@@ -43,14 +48,11 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        guard let truthData = FileManager.default.contents(atPath: truth) else {
-            throw ValidationError("--truth: cannot read \(truth)")
-        }
         let groundTruth: GroundTruth
-        do { groundTruth = try JSONDecoder().decode(GroundTruth.self, from: truthData) } catch {
-            throw ValidationError("--truth: \(truth) is not a truth file (\(error))")
+        do { groundTruth = try GroundTruth.concatenating(truth.map { try GroundTruth.read(contentsOf: $0) }) } catch {
+            throw ValidationError("--truth: \(error)")
         }
-        let folder = URL(fileURLWithPath: truth).deletingLastPathComponent().path
+        let folder = URL(fileURLWithPath: truth[0]).deletingLastPathComponent().path
         let evaluation = FROCEvaluation(truth: groundTruth, truthFolder: folder, records: try Self.records(results, option: "--results"))
         if json {
             let encoder = JSONEncoder()
@@ -66,8 +68,9 @@ struct Evaluate: ParsableCommand {
                 curves.append((parts[0], FROCEvaluation(truth: groundTruth, truthFolder: folder,
                                                         records: try Self.records(parts[1], option: "--compare"))))
             }
-            let title = "FROC against \(URL(fileURLWithPath: truth).deletingLastPathComponent().lastPathComponent)/"
-                + URL(fileURLWithPath: truth).lastPathComponent
+            let title = "FROC against " + truth.map {
+                URL(fileURLWithPath: $0).deletingLastPathComponent().lastPathComponent + "/" + URL(fileURLWithPath: $0).lastPathComponent
+            }.joined(separator: " + ")
             do { try AtomicFile.write(Array(FROCChart.svg(curves, title: title).utf8), to: plot) } catch {
                 throw ValidationError("--plot: cannot write \(plot) (\(error))")
             }

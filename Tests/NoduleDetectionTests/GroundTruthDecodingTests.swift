@@ -27,3 +27,129 @@ import Testing
         #expect(throws: DecodingError.self) { try Self.decode(id: #""id": 1.5,"#) }
     }
 }
+
+/// `nodules evaluate` reads the JSRT database's clinical data files as ground truth: records as
+/// the database ships them (tab-separated, ages sometimes "?", and in some copies one record run
+/// onto the end of the previous one), and the exact error for a record it cannot read.
+@Suite struct JSRTClinicalDataTests {
+    /// Three nodule records in CLNDAT_EN.txt's layout; the third follows the second's diagnosis
+    /// without a line break, as in some copies of the file.
+    static let clndat = "JPCLN001.IMG\t5\t15\t53\tmale\t1634\t692\tmalignant\tl.upper lobe\tlung cancer\t\n"
+        + "JPCLN002.IMG\t1\t30\t?\tfemale\t1614\t1090\tbenign\tl.upper lobe(S5)\tpulmonary hematoma"
+        + "JPCLN003.IMG\t3\t8\t63\tfemale\t1303.5\t447\tmalignant\tr.lower lobe\tlung cancer\r\n"
+    static let cnndat = "JPCNN001.IMG\t37\tmale\tnon-nodule\nJPCNN002.IMG\t44\tfemale\tnon-nodule\n"
+
+    @Test func noduleRecordsBecomeOneNoduleEachAtJSRTGeometry() throws {
+        let truth = try #require(try GroundTruth.jsrtClinicalData(Self.clndat))
+        #expect(truth.images.map(\.path) == ["JPCLN001.IMG", "JPCLN002.IMG", "JPCLN003.IMG"])
+        #expect(truth.images.allSatisfy { $0.width == 2048 && $0.height == 2048 && $0.pixelSpacingMM == 0.175 })
+        let nodules = truth.images.map { $0.nodules.first! }
+        #expect(truth.images.allSatisfy { $0.nodules.count == 1 })
+        #expect(nodules.map(\.x) == [1634, 1614, 1303.5] && nodules.map(\.y) == [692, 1090, 447])
+        #expect(nodules.map(\.diameterMM) == [15, 30, 8] && nodules.map(\.subtlety) == [5, 1, 3])
+        #expect(nodules.allSatisfy { $0.onRib == nil })
+    }
+
+    @Test func nonNoduleRecordsBecomeImagesWithoutNodules() throws {
+        let truth = try #require(try GroundTruth.jsrtClinicalData(Self.cnndat))
+        #expect(truth.images.map(\.path) == ["JPCNN001.IMG", "JPCNN002.IMG"] && truth.images.allSatisfy(\.nodules.isEmpty))
+        // Commas between fields (a spreadsheet's export) read the same.
+        let commas = try #require(try GroundTruth.jsrtClinicalData("JPCLN001.IMG, 5, 15, 53, male, 1634, 692, malignant"))
+        #expect(commas.images.first?.nodules.first?.x == 1634 && commas.images.first?.nodules.first?.diameterMM == 15)
+    }
+
+    @Test("a record that cannot be read is named, with the field", arguments: [
+        ("JPCLN007.IMG\t5\t15\t53\tmale\t16x4\t692\tmalignant", GroundTruthError.jsrtRecord(name: "JPCLN007.IMG", field: "x")),
+        ("JPCLN007.IMG\t5\t15\t53\tmale\t1634", GroundTruthError.jsrtRecord(name: "JPCLN007.IMG", field: "y")),
+        ("JPCLN007.IMG\t7\t15\t53\tmale\t1634\t692", GroundTruthError.jsrtRecord(name: "JPCLN007.IMG", field: "subtlety")),
+        ("JPCLN007.IMG\t2\t0\t53\tmale\t1634\t692", GroundTruthError.jsrtRecord(name: "JPCLN007.IMG", field: "size")),
+        ("JPCNN001.IMG 37 male\nJPCNN001.IMG 37 male", GroundTruthError.duplicateImage("JPCNN001.IMG")),
+    ])
+    func unreadableRecords(_ text: String, expected: GroundTruthError) {
+        #expect(throws: expected) { _ = try GroundTruth.jsrtClinicalData(text) }
+    }
+
+    @Test func filesAreRecognisedByContent() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nodulekit-jsrt-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(Self.clndat.utf8).write(to: URL(fileURLWithPath: dir + "/CLNDAT_EN.txt"))
+        try Data(#"{"images": [{"path": "a.png", "pixel_spacing_mm": 0.2, "nodules": []}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: dir + "/truth.json"))
+        try Data("patient,date\n".utf8).write(to: URL(fileURLWithPath: dir + "/other.csv"))
+        let jsrt = try GroundTruth.read(contentsOf: dir + "/CLNDAT_EN.txt")
+        let json = try GroundTruth.read(contentsOf: dir + "/truth.json")
+        #expect(jsrt.images.count == 3 && json.images.map(\.path) == ["a.png"])
+        #expect((jsrt.images + json.images).allSatisfy { $0.folder == dir })
+        #expect(throws: GroundTruthError.unreadable(path: dir + "/missing.txt")) { _ = try GroundTruth.read(contentsOf: dir + "/missing.txt") }
+        do {
+            _ = try GroundTruth.read(contentsOf: dir + "/other.csv")
+            Issue.record("a CSV without JSRT names was read as truth")
+        } catch let GroundTruthError.unrecognised(path, _) {
+            #expect(path == dir + "/other.csv")
+        }
+        // The same file twice is one image listed twice.
+        #expect(throws: GroundTruthError.duplicateImage("JPCLN001.IMG")) { _ = try GroundTruth.concatenating([jsrt, jsrt]) }
+        #expect(try GroundTruth.concatenating([jsrt, json]).images.count == 4)
+    }
+}
+
+/// Evaluating against JSRT's truth: records are found by file name wherever they are and
+/// whatever their extension, a resized copy's coordinates are scaled to the 2048² original, the
+/// images without a nodule count their false positives, and sensitivity is given by subtlety.
+@Suite struct JSRTEvaluationTests {
+    static func record(_ path: String, side: Int, width: Int? = nil, _ candidates: [(x: Double, y: Double, px: Double, score: Double)]) throws
+        -> DetectionRecord {
+        let nodules = candidates.map { #"{"x": \#($0.x), "y": \#($0.y), "diameter_px": \#($0.px), "score": \#($0.score), "features": {}}"# }
+        return try JSONDecoder().decode(DetectionRecord.self, from: Data("""
+            {"path": "\(path)", "width": \(width ?? side), "height": \(side), "pixel_spacing_mm": null, "spacing_source": "unknown",
+             "nodules": [\(nodules.joined(separator: ", "))], "error": null}
+            """.utf8))
+    }
+
+    @Test func recordsOfResizedCopiesAreFoundAndScaled() throws {
+        let truth = try GroundTruth.concatenating([
+            try #require(try GroundTruth.jsrtClinicalData(JSRTClinicalDataTests.clndat)),
+            try #require(try GroundTruth.jsrtClinicalData(JSRTClinicalDataTests.cnndat)),
+        ])
+        let records = [
+            // 1024² PNG copies: JPCLN001's nodule (1634, 692) is at (817, 346); 10 px there are 3.5 mm.
+            try Self.record("/converted/jpcln001.png", side: 1024, [(818, 347, 40, 0.9), (100, 100, 10, 0.2)]),
+            // JPCLN002 found as the raw file; its nodule missed, a false positive at 0.8.
+            try Self.record("/jsrt/JPCLN002.IMG", side: 2048, [(300, 300, 20, 0.8)]),
+            // JPCLN003: 8 mm nodule at (1303.5, 447); hit at 0.7 within 4 mm (22.9 px).
+            try Self.record("/jsrt/JPCLN003.IMG", side: 2048, [(1310, 460, 45, 0.7)]),
+            try Self.record("/jsrt/JPCNN001.IMG", side: 2048, [(500, 500, 20, 0.85)]),
+            // JPCNN002 has no record: counted, with no candidates.
+        ]
+        let e = FROCEvaluation(truth: truth, truthFolder: "/nowhere", records: records)
+        #expect(e.images == 5 && e.nodules == 3 && e.missingImages == ["JPCNN002.IMG"])
+        // In score order: hit (0.9), FP 0.85, FP 0.8, hit 0.7, FP 0.2. Two FPs over five images are
+        // 0.4 FP/image, so both hits count from 0.5 FP/image on; the third FP (0.6 FP/image) adds none.
+        let sensitivities: [Double] = e.froc.map(\.sensitivity)
+        #expect(sensitivities.allSatisfy { abs($0 - 2.0 / 3) < 1e-12 }, "\(sensitivities)")
+        let rates: [Double] = e.curve.map(\.falsePositivesPerImage)
+        #expect(rates == [0, 0, 0.2, 0.4, 0.4, 0.6])
+        let hits = e.operatingHits.map { ($0.image, $0.measuredDiameterMM!) }
+        #expect(hits.map(\.0) == ["JPCLN001.IMG", "JPCLN003.IMG"])
+        // 40 px of the 1024² copy are 80 px of the original: 14 mm (true 15).
+        #expect(abs(hits[0].1 - 14) < 1e-9 && abs(hits[1].1 - 45 * 0.175) < 1e-9)
+        let bands = Dictionary(uniqueKeysWithValues: e.bands.map { ($0.name, $0) })
+        #expect(bands["subtlety 5"]?.hits == 1 && bands["subtlety 1"]?.hits == 0 && bands["subtlety 3"]?.hits == 1)
+        #expect(bands["subtlety 2"]?.nodules == 0 && e.table.contains("subtlety 5"))
+    }
+
+    @Test func aCopyOfAnotherAspectIsNotScaledAndAnAmbiguousNameIsNotGuessed() throws {
+        let truth = try #require(try GroundTruth.jsrtClinicalData("JPCLN001.IMG\t5\t15\t53\tmale\t1634\t692\tmalignant"))
+        // A crop (1024 wide, 2048 high): coordinates are taken as they are, so (817, 692) misses.
+        let cropped = FROCEvaluation(truth: truth, truthFolder: "/", records: [try Self.record("/c/JPCLN001.png", side: 2048, width: 1024,
+                                                                                                [(817, 692, 40, 0.9)])])
+        #expect(cropped.operatingHits.isEmpty)
+        // Two records of that name in different folders and formats: neither is chosen.
+        let twice = FROCEvaluation(truth: truth, truthFolder: "/", records: [
+            try Self.record("/a/JPCLN001.png", side: 2048, [(1634, 692, 40, 0.9)]),
+            try Self.record("/b/JPCLN001.dcm", side: 2048, [(1634, 692, 40, 0.9)]),
+        ])
+        #expect(twice.missingImages == ["JPCLN001.IMG"] && twice.operatingHits.isEmpty)
+    }
+}

@@ -132,6 +132,43 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
                                                         "--compare", "peer=" + dir + "/peer.jsonl"])
         #expect(misuse.status == 2 && misuse.standardError.contains("--plot"))
     }
+
+    /// The JSRT route end to end: the bundled JSRT-layout raw phantom (1024², 0.35 mm/px, a 20 mm
+    /// nodule at (330, 520)) stands in for a copy of JSRT image JPCLN001 at half its 2048² size,
+    /// so its clinical-data record gives the centre in 2048² px, (660, 1040). The real detector
+    /// finds it, `nodules evaluate` reads both clinical data files, matches the record by file
+    /// name, scales its coordinates to the original, and reports the subtlety band.
+    @Test func evaluateReadsJSRTClinicalData() throws {
+        let dir = Fixtures.temporaryDirectory("evaluate-jsrt")
+        try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: dir + "/images/JPCLN001.IMG")
+        try FileManager.default.copyItem(atPath: root + "/Data/samples/jsrt-style/PHANTOM-003.img", toPath: dir + "/images/JPCLN001.IMG")
+        try Data("JPCLN001.IMG\t4\t20\t60\tmale\t660\t1040\tmalignant\tr.lower lobe\tlung cancer\n".utf8)
+            .write(to: URL(fileURLWithPath: dir + "/CLNDAT_EN.txt"))
+        try Data("JPCNN001.IMG\t44\tfemale\tnon-nodule\n".utf8).write(to: URL(fileURLWithPath: dir + "/CNNDAT_EN.TXT"))
+        let detect = try SpawnedProcess.run("nodules", ["detect", "--raw", "1024x1024:u16be:12", "--spacing", "0.35",
+                                                        dir + "/images/JPCLN001.IMG", "--out", dir + "/r.jsonl"], currentDirectory: root)
+        #expect(detect.status == 0, "\(detect.standardError)")
+        let run = try SpawnedProcess.run("nodules", ["evaluate", "--json", "--truth", dir + "/CLNDAT_EN.txt", "--truth", dir + "/CNNDAT_EN.TXT",
+                                                     "--results", dir + "/r.jsonl"], currentDirectory: root)
+        #expect(run.status == 0, "\(run.standardError)")
+        let evaluation = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        #expect(evaluation["images"] as? Int == 2 && evaluation["nodules"] as? Int == 1)
+        #expect(evaluation["missingImages"] as? [String] == ["JPCNN001.IMG"])
+        let hits = try #require(evaluation["operatingHits"] as? [[String: Any]])
+        #expect(hits.count == 1 && hits.first?["image"] as? String == "JPCLN001.IMG")
+        let measured = try #require(hits.first?["measuredDiameterMM"] as? Double)
+        #expect(abs(measured - 20) < 2, "sized \(measured) mm")
+        let bands = try #require(evaluation["bands"] as? [[String: Any]])
+        #expect(bands.contains { $0["name"] as? String == "subtlety 4" && $0["hits"] as? Int == 1 })
+
+        // A file that is neither kind is a usage error that says so.
+        try Data("image,x,y\n".utf8).write(to: URL(fileURLWithPath: dir + "/other.csv"))
+        let wrong = try SpawnedProcess.run("nodules", ["evaluate", "--truth", dir + "/other.csv", "--results", dir + "/r.jsonl"])
+        #expect(wrong.status == 2 && wrong.standardError.contains("is neither a truth file"), "\(wrong.standardError)")
+        let none = try SpawnedProcess.run("nodules", ["evaluate", "--results", dir + "/r.jsonl"])
+        #expect(none.status == 2 && none.standardError.contains("--truth"))
+    }
 }
 
 /// Element counts and text of an XML document.
