@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import BatchPipeline
 import NoduleDetection
 import RadiographIO
 
@@ -28,6 +29,9 @@ struct Detect: ParsableCommand {
     @Option(name: .long, help: "Dispatch workers per image.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(name: .long, help: "No progress and no summary on standard error (errors are still written).")
+    var quiet = false
+
     @Argument(help: "Radiograph files (PNG, JPEG, or raw with --raw).")
     var images: [String]
 
@@ -44,9 +48,28 @@ struct Detect: ParsableCommand {
         let reader = RadiographReader(options: try decode.decodeOptions())
         let detector = NoduleDetector(pipeline: definition, threads: threads)
         if let overlay { try FileManager.default.createDirectory(atPath: overlay, withIntermediateDirectories: true) }
+        var lines: [String] = []
+        // Progress for a folder's worth of images; one image needs none.
+        let progress = ProgressReporter.automatic(quiet: quiet || images.count < 2)
+        let failures = try Self.detect(images, reader: reader, detector: detector, overlay: overlay, progress: progress) { line in
+            if out == nil { print(line) } else { lines.append(line) }
+        }
+        if let out {
+            try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: out)
+        }
+        if !quiet && (images.count > 1 || failures > 0) {
+            StandardError.write("\(images.count) image\(images.count == 1 ? "" : "s"): \(images.count - failures) ok, \(failures) failed\n")
+        }
+        if failures > 0 { throw ExitCode.failure }
+    }
+
+    /// Detects `images` in order and hands each one's JSON line to `emit`; a file that fails
+    /// gets a failure record and its error goes to `progress` (written even when quiet).
+    /// Returns how many failed.
+    static func detect(_ images: [String], reader: RadiographReader, detector: NoduleDetector, overlay: String?,
+                       progress: ProgressReporter, emit: (String) -> Void) throws -> Int {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var lines: [String] = []
         var failures = 0
         for (index, path) in images.enumerated() {
             var record: DetectionRecord
@@ -62,24 +85,19 @@ struct Detect: ParsableCommand {
                     } catch {
                         // The detection stands; only its picture is missing, and that is said.
                         record.warnings.append("overlay not written: \(error)")
-                        StandardError.write("nodules: warning: \(path): overlay not written: \(error)\n")
+                        progress.error("nodules: warning: \(path): overlay not written: \(error)")
                     }
                 }
             } catch let error as RadiographError {
                 failures += 1
                 record = .failure(path: path, message: error.description, code: error.code, pipeline: detector.stamp)
-                StandardError.write("nodules: error: \(error)\n")
+                progress.error("nodules: error: \(error)")
             }
-            let line = String(decoding: try encoder.encode(record), as: UTF8.self)
-            if out == nil { print(line) } else { lines.append(line) }
+            emit(String(decoding: try encoder.encode(record), as: UTF8.self))
+            progress.update(done: index + 1, total: images.count, failed: failures)
         }
-        if let out {
-            try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: out)
-        }
-        if images.count > 1 || failures > 0 {
-            StandardError.write("\(images.count) image\(images.count == 1 ? "" : "s"): \(images.count - failures) ok, \(failures) failed\n")
-        }
-        if failures > 0 { throw ExitCode.failure }
+        progress.finish()
+        return failures
     }
 
     /// A file-name stem for an image's overlay: its base name, prefixed by its

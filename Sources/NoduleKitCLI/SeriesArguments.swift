@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatchPipeline
 import ExamSeries
 import Foundation
 import NoduleDetection
@@ -85,24 +86,30 @@ struct SeriesArguments: ParsableArguments {
 
         /// Builds and tracks each of `histories`, writing the builder's warnings and unused registrations to
         /// standard error (unless quiet). A patient that cannot be tracked is reported there and counted in `failed`.
-        func track(_ histories: [PatientHistory]) -> (tracked: [Tracked], failed: Int) {
+        /// Progress by patient goes to `progress` (default: a bar on a terminal, a line every 10 s otherwise,
+        /// none when quiet or for one patient); each patient's images are read again for registration, which
+        /// takes a while on a large store.
+        func track(_ histories: [PatientHistory], progress: ProgressReporter? = nil) -> (tracked: [Tracked], failed: Int) {
+            let progress = progress ?? ProgressReporter.automatic(quiet: quiet || histories.count < 2, unit: .patients)
             var tracked: [Tracked] = []
             var failed = 0
-            for history in histories {
+            for (k, history) in histories.enumerated() {
+                defer { progress.update(done: k + 1, total: histories.count, failed: failed) }
                 let input = builder.build(history)
-                if !quiet { for w in input.warnings { StandardError.write("nodules: warning: \(w)\n") } }
+                if !quiet { for w in input.warnings { progress.error("nodules: warning: \(w)") } }
                 if let failure = input.failure {
                     failed += 1
-                    StandardError.write("nodules: error: patient \(history.patientID): \(failure)\n")
+                    progress.error("nodules: error: patient \(history.patientID): \(failure)")
                     continue
                 }
                 let tracks = tracker.track(patient: input.key, exams: input.exams)
                 for e in tracks.exams where !e.registration.isReliable && !quiet {
-                    StandardError.write("nodules: warning: patient \(history.patientID), exam \(e.studyDate): registration not used ("
-                                        + e.registration.issues.map(\.description).joined(separator: "; ") + ")\n")
+                    progress.error("nodules: warning: patient \(history.patientID), exam \(e.studyDate): registration not used ("
+                                   + e.registration.issues.map(\.description).joined(separator: "; ") + ")")
                 }
                 tracked.append(Tracked(input: input, tracks: tracks))
             }
+            progress.finish()
             return (tracked, failed)
         }
     }

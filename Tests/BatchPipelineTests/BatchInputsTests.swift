@@ -181,5 +181,12 @@ private func touch(_ path: String, _ text: String = "x") throws {
         live.update(done: 2, total: 2, failed: 0)
         live.message("nodules: error: e")
         #expect(sink.text.hasPrefix("\r██") && sink.text.hasSuffix("\r\u{1B}[Knodules: error: e\n"))
+        // An error is written even when quiet; other units count in their own words.
+        sink.text = ""
+        quiet.error("nodules: error: f")
+        #expect(sink.text == "nodules: error: f\n")
+        #expect(ProgressReporter.line(done: 3, total: 40, failed: 1, elapsed: 6, unit: .patients)
+                == "progress: 3/40 patients, 1 failed, 0.5 patients/s, elapsed 6s, ETA 1m14s")
+        #expect(ProgressReporter.bar(done: 3, total: 40, failed: 0, elapsed: 6, width: 4, unit: .patients).hasSuffix(" 0.5 patients/s ETA 1m14s"))
     }
 }

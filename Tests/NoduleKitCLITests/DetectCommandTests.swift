@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Testing
 import TestSupport
+import BatchPipeline
 @testable import NoduleKitCLI
 import NoduleDetection
 import RadiographIO
@@ -131,6 +132,27 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         let misuse = try SpawnedProcess.run("nodules", ["evaluate", "--truth", dir + "/truth.json", "--results", dir + "/r.jsonl",
                                                         "--compare", "peer=" + dir + "/peer.jsonl"])
         #expect(misuse.status == 2 && misuse.standardError.contains("--plot"))
+    }
+
+    /// `nodules detect` over several files shows progress (here the terminal's bar, into a sink),
+    /// keeps going past a file that fails, and writes that file's error even when quiet.
+    @Test func detectShowsProgressAndKeepsGoingPastABadFile() throws {
+        final class Sink: @unchecked Sendable { var text = "" }
+        let definition = try PipelineDefinition.load(root + "/Pipelines/cxr-nodules.json")
+        let detector = NoduleDetector(pipeline: definition, threads: 2)
+        let files = [ioFixtures + "/truncated.png", root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg"]
+        let bar = Sink()
+        var lines: [String] = []
+        let failed = try Detect.detect(files, reader: RadiographReader(), detector: detector, overlay: nil,
+                                       progress: ProgressReporter(mode: .bar) { bar.text += $0 }) { lines.append($0) }
+        #expect(failed == 1 && lines.count == 2)
+        #expect(lines[0].contains("\"error_code\":\"decode.") && lines[1].contains("\"error\":null"), "\(lines)")
+        #expect(bar.text.contains("nodules: error:") && bar.text.contains(" 1/2 ") && bar.text.contains(" 2/2 100%"), "\(bar.text)")
+        #expect(bar.text.contains("img/s") && bar.text.hasSuffix("\n"))
+        let quiet = Sink()
+        _ = try Detect.detect(files, reader: RadiographReader(), detector: detector, overlay: nil,
+                              progress: ProgressReporter(mode: .quiet) { quiet.text += $0 }) { _ in }
+        #expect(quiet.text.hasPrefix("nodules: error:") && !quiet.text.contains("img/s"), "\(quiet.text)")
     }
 
     /// The JSRT route end to end: the bundled JSRT-layout raw phantom (1024², 0.35 mm/px, a 20 mm

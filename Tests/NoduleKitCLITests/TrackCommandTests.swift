@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import BatchPipeline
 import NoduleDetection
 import NoduleStore
 import SerialTracking
@@ -425,6 +426,17 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         let measured = input.exams.first { $0.studyDate.description == exam.date }?.nodules ?? []
         let x = (n.x + 0.5) * exam.spacing, y = (n.y + 0.5) * exam.spacing
         return measured.filter { hypot($0.xMM - x, $0.yMM - y) <= max(n.diameter / 2, 4) }
+    }
+
+    /// `nodules track` and `report` show progress by patient while the images are read again.
+    @Test func trackingShowsProgressByPatient() throws {
+        #expect(series.batchStatus == 0, "\(series.batchError)")
+        final class Sink: @unchecked Sendable { var text = "" }
+        let sink = Sink()
+        let opened = try SeriesArguments.parse([]).open(db: series.db, keepsImages: false)
+        let (tracked, failed) = opened.track(opened.histories, progress: ProgressReporter(mode: .bar, unit: .patients) { sink.text += $0 })
+        #expect(tracked.count == 2 && failed == 0)
+        #expect(sink.text.contains(" 1/2 ") && sink.text.contains(" 2/2 100%") && sink.text.contains("patients/s"), "\(sink.text)")
     }
 
     @Test func aNoduleMissingFromOneExamIsMeasuredAgainAtItsRegisteredPlace() throws {
