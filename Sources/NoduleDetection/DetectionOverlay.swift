@@ -13,15 +13,50 @@ public enum DetectionOverlay {
         // Candidates: input px → display px.
         let n = result.normalised
         let toDisplay = (x: Double(display.width) / Double(n.inputWidth), y: Double(display.height) / Double(n.inputHeight))
-        for (rank, c) in result.candidates.enumerated().reversed() {
+        let marks = result.candidates.enumerated().map { rank, c in
             let colour: RGBRaster.Colour = c.score >= 0.5 ? .init(255, 60, 60) : c.score >= 0.2 ? .init(255, 210, 40) : .init(80, 140, 255)
-            let cx = (c.x + 0.5) * toDisplay.x - 0.5, cy = (c.y + 0.5) * toDisplay.y - 0.5
-            let r = max(3, c.diameterPx / 2 * (toDisplay.x + toDisplay.y) / 2)
-            raster.circle(cx: cx, cy: cy, r: r + 2, thickness: 2, colour)
             let size = c.diameterMM.map { String(format1($0)) + "MM" } ?? String(format1(c.diameterPx)) + "PX"
-            raster.text("#\(rank + 1) \(size) \(format2(c.score))", x: Int(cx + r + 5), y: Int(cy) - 5, scale: 2, colour)
+            return (cx: (c.x + 0.5) * toDisplay.x - 0.5, cy: (c.y + 0.5) * toDisplay.y - 0.5,
+                    r: max(3, c.diameterPx / 2 * (toDisplay.x + toDisplay.y) / 2) + 2, colour: colour,
+                    label: "#\(rank + 1) \(size) \(format2(c.score))")
         }
+        // Circles from the last rank to the first, so the best are drawn on top; then the labels.
+        for m in marks.reversed() { raster.circle(cx: m.cx, cy: m.cy, r: m.r, thickness: 2, m.colour) }
+        let places = labelPlaces(circles: marks.map { ($0.cx, $0.cy, $0.r) },
+                                 sizes: marks.map { textSize($0.label, scale: labelScale) }, width: display.width, height: display.height)
+        for (m, place) in zip(marks, places) { raster.text(m.label, x: place.x, y: place.y, scale: labelScale, m.colour) }
         return raster
+    }
+
+    static let labelScale = 2
+
+    /// Size of `text` in ``RGBRaster/text(_:x:y:scale:_:)``'s 3×5 font, px (without its 1 px halo).
+    static func textSize(_ text: String, scale: Int) -> (width: Int, height: Int) {
+        (max(0, text.count * 4 * scale - scale), 5 * scale)
+    }
+
+    /// Top-left corners for the labels of circles (centre and radius, display px), placed in
+    /// order (the best-ranked first): beside the circle on the right, else on the left, else
+    /// above, else below, the first that lies inside the picture and clear (by 2 px) of every
+    /// label placed before it; when none is, on the right, moved inside the picture.
+    static func labelPlaces(circles: [(cx: Double, cy: Double, r: Double)], sizes: [(width: Int, height: Int)],
+                            width: Int, height: Int) -> [(x: Int, y: Int)] {
+        var placed: [(x: Int, y: Int, w: Int, h: Int)] = []
+        var places: [(x: Int, y: Int)] = []
+        for (c, size) in zip(circles, sizes) {
+            let (w, h) = size
+            let cx = Int(c.cx.rounded()), cy = Int(c.cy.rounded()), r = Int(c.r.rounded())
+            let options = [(cx + r + 4, cy - h / 2), (cx - r - 4 - w, cy - h / 2), (cx - w / 2, cy - r - 4 - h), (cx - w / 2, cy + r + 4)]
+            func inside(_ p: (Int, Int)) -> Bool { p.0 >= 1 && p.1 >= 1 && p.0 + w < width && p.1 + h < height }
+            func clear(_ p: (Int, Int)) -> Bool {
+                !placed.contains { p.0 < $0.x + $0.w + 2 && $0.x < p.0 + w + 2 && p.1 < $0.y + $0.h + 2 && $0.y < p.1 + h + 2 }
+            }
+            let chosen = options.first { inside($0) && clear($0) }
+                ?? (min(max(1, options[0].0), max(1, width - w - 1)), min(max(1, options[0].1), max(1, height - h - 1)))
+            placed.append((chosen.0, chosen.1, w, h))
+            places.append((chosen.0, chosen.1))
+        }
+        return places
     }
 
     /// The normalised radiograph (nodules bright) at most `maximumSide` px on its
