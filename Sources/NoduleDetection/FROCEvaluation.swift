@@ -196,7 +196,9 @@ public struct FROCEvaluation: Sendable {
             }
             for c in record.nodules {
                 let d = c.diameterMM ?? c.diameterPx * (sx + sy) / 2 * image.pixelSpacingMM
-                candidates.append((c.score, i, c.x * sx, c.y * sy, d))
+                // Pixel centres at integers in both images: x ↦ (x + ½)·sx − ½ (as it is when not scaled).
+                let scaled = sx != 1 || sy != 1
+                candidates.append((c.score, i, scaled ? (c.x + 0.5) * sx - 0.5 : c.x, scaled ? (c.y + 0.5) * sy - 0.5 : c.y, d))
             }
         }
         missingImages = missing
