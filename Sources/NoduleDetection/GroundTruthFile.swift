@@ -6,7 +6,8 @@ public enum GroundTruthError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String)
     /// Neither a truth JSON nor JSRT clinical data; `reason` says what the JSON decoder found.
     case unrecognised(path: String, reason: String)
-    /// A JSRT record whose fields cannot be read (`field`: subtlety, size, x or y).
+    /// A JSRT record whose field cannot be used (`field`: subtlety, size, x or y): missing, not a
+    /// number, or out of range (subtlety 1–5, size > 0).
     case jsrtRecord(name: String, field: String)
     /// The same image twice.
     case duplicateImage(String)
@@ -16,7 +17,7 @@ public enum GroundTruthError: Error, Equatable, CustomStringConvertible {
         case let .unreadable(path): "cannot read \(path)"
         case let .unrecognised(path, reason):
             "\(path) is neither a truth file (truth.json: \(reason)) nor JSRT clinical data (CLNDAT_EN.txt, CNNDAT_EN.TXT)"
-        case let .jsrtRecord(name, field): "JSRT record \(name): its \(field) is not a number"
+        case let .jsrtRecord(name, field): "JSRT record \(name): no valid \(field) (missing, not a number, or out of range)"
         case let .duplicateImage(path): "image \(path) is listed twice"
         }
     }
@@ -69,7 +70,7 @@ extension GroundTruth {
     /// truth nodule of `size` mm at (x, y); spacing 0.175 mm/px.
     ///
     /// Returns nil when the text holds no JSRT file name; throws ``GroundTruthError`` for a
-    /// nodule record whose subtlety, size, x or y is not a number, or a repeated name.
+    /// nodule record whose subtlety, size, x or y cannot be used, or a repeated name.
     public static func jsrtClinicalData(_ text: String) throws -> GroundTruth? {
         let names = text.matches(of: /(?i)JP(CLN|CNN)\d{3}\.IMG/)
         guard !names.isEmpty else { return nil }
