@@ -72,3 +72,29 @@ public struct DICOMAttributes: Sendable, Equatable, Codable {
         public func modalityValue(_ sample: UInt16) -> Double { Double(sample) * scale + offset }
     }
 }
+
+extension DICOMAttributes {
+    /// Modality (0008,0060) values of a projection radiograph: computed (CR) and digital (DX)
+    /// radiography, conventional film (RG), and OT, which digitised films often carry.
+    public static let radiographModalities: Set<String> = ["CR", "DX", "RG", "OT"]
+    /// View Position (0018,5101) values of a frontal chest radiograph (PS3.3 C.8.11.7: PA, AP;
+    /// the others are lateral, decubitus and oblique views: LL, RL, LLD, RLD, LLO, RLO).
+    public static let frontalViews: Set<String> = ["PA", "AP"]
+
+    /// Warnings for a file that is not a frontal projection radiograph by its own tags: its
+    /// Modality is another (CT, MR, MG, …) or its View Position is not PA or AP. The lung field,
+    /// the detector and its score are made for frontal chest radiographs; on anything else their
+    /// results are not meaningful. An absent tag says nothing, and gives no warning.
+    public var acquisitionNotes: [String] {
+        var notes: [String] = []
+        if let modality, !modality.isEmpty, !Self.radiographModalities.contains(modality.uppercased()) {
+            notes.append("Modality '\(modality)' is not a projection radiograph (CR, DX, RG): NoduleKit is made for frontal chest "
+                         + "radiographs, and its results on this image are not meaningful")
+        }
+        if let view = viewPosition, !view.isEmpty, !Self.frontalViews.contains(view.uppercased()) {
+            notes.append("View Position '\(view)' is not frontal (PA or AP): the lung field and the detector are made for frontal "
+                         + "chest radiographs, and their results on this view are not meaningful")
+        }
+        return notes
+    }
+}

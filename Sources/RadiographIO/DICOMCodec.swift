@@ -177,6 +177,7 @@ enum DICOMCodec {
             seriesInstanceUID: ascii(GDCMBridge.Tag.seriesInstanceUID), sopInstanceUID: ascii(GDCMBridge.Tag.sopInstanceUID),
             modality: ascii(GDCMBridge.Tag.modality), viewPosition: ascii(GDCMBridge.Tag.viewPosition),
             numberOfFrames: image.frames, storedBits: bitsStored, storedSigned: signed, modalityMapping: mapping)
+        notes += attributes.acquisitionNotes
         var decoded = DecodedPixels(
             width: image.columns, height: image.rows, bitsStored: outputBits, samples: samples,
             photometric: photometric, pixelSpacing: spacing,

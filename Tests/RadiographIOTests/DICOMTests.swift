@@ -141,6 +141,36 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
     }
 }
 
+/// A DICOM file that is not a frontal projection radiograph by its own tags says so in its
+/// notes (and so in the detection record's warnings); a frontal DX says nothing.
+@Suite struct DICOMAcquisitionNotesTests {
+    static func attributes(_ modality: String?, _ view: String?) -> DICOMAttributes {
+        DICOMAttributes(transferSyntax: .explicitLittleEndian, modality: modality, viewPosition: view, storedBits: 12, storedSigned: false,
+                        modalityMapping: .init(scale: 1, offset: 0, kind: .identity))
+    }
+
+    @Test("which tags warn", arguments: [
+        ("DX", "PA", 0), ("CR", "AP", 0), ("DX", nil, 0), (nil, nil, 0), ("OT", "PA", 0), ("RG", "ap", 0),
+        ("DX", "LL", 1), ("CR", "RLD", 1), ("CT", nil, 1), ("MG", "PA", 1), ("MR", "LL", 2),
+    ] as [(String?, String?, Int)])
+    func warnings(_ modality: String?, _ view: String?, _ count: Int) {
+        let notes = Self.attributes(modality, view).acquisitionNotes
+        #expect(notes.count == count, "\(notes)")
+        if let view, count > 0, !DICOMAttributes.frontalViews.contains(view.uppercased()) {
+            #expect(notes.contains { $0.hasPrefix("View Position '\(view)' is not frontal") })
+        }
+    }
+
+    @Test func aCTSliceIsDecodedWithAWarningAndAFrontalDXWithout() throws {
+        let ct = try RadiographReader().read(contentsOf: Fixtures.path("dicom/pydicom-CT_small.dcm"))
+        #expect(ct.dicom?.modality == "CT")
+        #expect(ct.notes.contains { $0.hasPrefix("Modality 'CT' is not a projection radiograph") }, "\(ct.notes)")
+        let dx = try RadiographReader().read(contentsOf: Fixtures.path("dicom/explicit-le.dcm"))
+        #expect(dx.dicom?.modality == "DX" && dx.dicom?.viewPosition == "PA")
+        #expect(!dx.notes.contains { $0.contains("projection radiograph") || $0.contains("not frontal") }, "\(dx.notes)")
+    }
+}
+
 @Suite struct DICOMSniffingTests {
     @Test func preambleAndPreamblelessFilesAreDICOM() throws {
         for name in ["explicit-le.dcm", "no-preamble-implicit.dcm", "pydicom-MR_small_bigendian.dcm"] {
