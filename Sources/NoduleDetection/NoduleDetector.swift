@@ -158,6 +158,8 @@ public struct NoduleDetector: Sendable {
         if normalised.spacingAssumed {
             warnings.append("pixel spacing unknown: detection assumed \(p.normalisation.assumedSpacingMM) mm/px; no mm figures reported")
         }
+        warnings += Self.geometryWarnings(normalised, workingSpacingMM: p.normalisation.workingSpacingMM,
+                                          minimumDiameterMM: p.candidates.minimumDiameterMM)
         switch lungs.source {
         case .segmented: break
         case .mirrored: warnings.append("lung field: one lung segmented; the other was taken as its mirror image")
@@ -168,6 +170,40 @@ public struct NoduleDetector: Sendable {
         }
         return DetectionResult(candidates: candidates, lungField: lungs, normalised: normalised,
                                pipeline: stamp, warnings: warnings)
+    }
+}
+
+extension NoduleDetector {
+    /// Physical extent (mm) outside which a frontal chest radiograph's spacing is taken to be wrong.
+    public static let plausibleExtentMM: ClosedRange<Double> = 100...1000
+
+    /// Warnings about the image's geometry, for a spacing the file gives:
+    /// - coarser than the working spacing: detection runs at the input's spacing, and a nodule
+    ///   as few px across as the smallest one (`minimumDiameterMM`) at the working spacing is
+    ///   larger in mm there;
+    /// - an extent outside ``plausibleExtentMM`` (a chest radiograph spans about 350–430 mm):
+    ///   the spacing is most likely wrong (units, a scanner's default), and so is every size.
+    public static func geometryWarnings(_ n: NormalisedRadiograph, workingSpacingMM: Double, minimumDiameterMM: Double) -> [String] {
+        guard !n.spacingAssumed else { return [] }
+        var warnings: [String] = []
+        let input = max(n.inputSpacingMM.row, n.inputSpacingMM.column)
+        if input > workingSpacingMM * 1.0001 {
+            let smallest = minimumDiameterMM / workingSpacingMM * input
+            warnings.append("pixel spacing \(rounded(input, 3)) mm/px is coarser than the working spacing \(workingSpacingMM) mm/px: "
+                            + "detection ran at \(rounded(input, 3)) mm/px, and nodules under about \(rounded(smallest, 1)) mm may be missed")
+        }
+        let width = Double(n.inputWidth) * n.inputSpacingMM.column, height = Double(n.inputHeight) * n.inputSpacingMM.row
+        if !plausibleExtentMM.contains(width) || !plausibleExtentMM.contains(height) {
+            warnings.append("the image spans \(Int(width.rounded())) × \(Int(height.rounded())) mm by its pixel spacing, where a chest "
+                            + "radiograph spans about 350–430 mm: the spacing is most likely wrong, and so is every size in mm")
+        }
+        return warnings
+    }
+
+    static func rounded(_ v: Double, _ digits: Int) -> String {
+        let f = pow(10, Double(digits))
+        let r = (v * f).rounded() / f
+        return r == r.rounded() ? String(Int(r)) : "\(r)"
     }
 }
 

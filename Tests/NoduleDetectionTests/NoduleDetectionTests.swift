@@ -476,6 +476,43 @@ struct DetectorTests {
         #expect(record.nodules.allSatisfy { $0.diameterMM == nil })
         #expect(record.warnings.contains { $0.contains("pixel spacing unknown") })
     }
+
+    @Test("a spacing that is too coarse, or that makes the chest implausibly large or small, is flagged")
+    func geometryWarnings() throws {
+        let pipeline = try defaultPipeline()
+        func warnings(_ spacingMM: Double, side: Int) -> [String] {
+            var chest = SyntheticChest()
+            chest.width = side
+            chest.height = side
+            chest.lungs = [(0.32 * Double(side), 0.47 * Double(side), 0.165 * Double(side), 0.32 * Double(side)),
+                           (0.68 * Double(side), 0.47 * Double(side), 0.165 * Double(side), 0.32 * Double(side))]
+            chest.spacingMM = spacingMM
+            let radiograph = chest.radiograph()
+            let normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
+                                                  measureSpacingMM: pipeline.measurement.measureSpacingMM)
+            return NoduleDetector.geometryWarnings(normalised, workingSpacingMM: pipeline.normalisation.workingSpacingMM,
+                                                   minimumDiameterMM: pipeline.candidates.minimumDiameterMM)
+        }
+        // 1000 px at 0.35 mm: 350 mm, finer than the working spacing: nothing to say.
+        #expect(warnings(0.35, side: 1000).isEmpty)
+        // 250 px at 1.4 mm (350 mm): detection runs at 1.4 mm/px; 5 mm at 0.7 mm/px is 7.1 px, 10 mm here.
+        let coarse = warnings(1.4, side: 250)
+        #expect(coarse == ["pixel spacing 1.4 mm/px is coarser than the working spacing 0.7 mm/px: detection ran at 1.4 mm/px, "
+                           + "and nodules under about 10 mm may be missed"], "\(coarse)")
+        // 2000 px at 0.02 mm (40 mm: a pHYs in the wrong unit), and 1000 px at 1.3 mm (1300 mm).
+        #expect(warnings(0.02, side: 2000) == ["the image spans 40 × 40 mm by its pixel spacing, where a chest radiograph spans "
+                                                + "about 350–430 mm: the spacing is most likely wrong, and so is every size in mm"])
+        #expect(warnings(1.3, side: 1000).count == 2)
+        // Unknown spacing: the assumed value is not questioned (that warning is its own).
+        var chest = SyntheticChest()
+        chest.width = 200
+        chest.height = 200
+        var radiograph = chest.radiograph()
+        radiograph.pixelSpacing = nil
+        let normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
+                                              measureSpacingMM: pipeline.measurement.measureSpacingMM)
+        #expect(NoduleDetector.geometryWarnings(normalised, workingSpacingMM: 0.7, minimumDiameterMM: 5).isEmpty)
+    }
 }
 
 @Suite("Pipeline definitions")
