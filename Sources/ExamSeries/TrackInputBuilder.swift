@@ -105,9 +105,6 @@ public struct TrackInputBuilder: Sendable {
                 for image in study.images { notes.append("\(image.path): no study date; not tracked") }
                 continue
             }
-            if study.images.count > 1 {
-                notes.append("\(history.patientID) \(text): \(study.images.count) images; each is tracked as its own exam")
-            }
             for image in study.images {
                 guard seen.insert(image.sha256).inserted else {
                     notes.append("\(image.path): same content as another image of this patient; not tracked twice")
@@ -124,11 +121,21 @@ public struct TrackInputBuilder: Sendable {
 
         var loaded: [Loaded?] = []
         var problems: [String?] = []
+        var frontal: [Exam] = []
         for exam in exams {
             switch loadForRegistration(exam.image) {
-            case let .success(r): loaded.append(r); problems.append(nil)
-            case let .failure(message): loaded.append(nil); problems.append(message)
+            case let .success(r): frontal.append(exam); loaded.append(r); problems.append(nil)
+            case let .failure(message): frontal.append(exam); loaded.append(nil); problems.append(message)
+            case let .notFrontal(reason): notes.append("\(exam.image.path): \(reason); left out of tracking")
             }
+        }
+        exams = frontal
+        guard !exams.isEmpty else {
+            return PatientInput(key: key, exams: [], sources: [], notes: notes, warnings: notes,
+                                failure: "no frontal chest radiograph among the dated images")
+        }
+        for (date, count) in Dictionary(grouping: exams, by: \.date).mapValues(\.count).sorted(by: { $0.key < $1.key }) where count > 1 {
+            notes.append("\(history.patientID) \(date): \(count) images; each is tracked as its own exam")
         }
         // One common spacing: the coarsest working spacing among the patient's exams (never upsample).
         let common = loaded.compactMap { $0.map { max($0.effX, $0.effY) } }.max() ?? pipeline.normalisation.workingSpacingMM
@@ -326,6 +333,9 @@ public struct TrackInputBuilder: Sendable {
     enum LoadResult {
         case success(Loaded)
         case failure(String)
+        /// Not a frontal chest radiograph by its own DICOM tags (``DICOMAttributes/acquisitionNotes``):
+        /// a lateral view or another modality in the study is left out of tracking, not linked.
+        case notFrontal(String)
     }
 
     /// Reads the image, checks it is the content that was analysed, normalises it as
@@ -347,6 +357,10 @@ public struct TrackInputBuilder: Sendable {
         }
         guard radiograph.width == stored.width, radiograph.height == stored.height else {
             return .failure("decoded size \(radiograph.width)×\(radiograph.height) differs from the stored \(stored.width)×\(stored.height)")
+        }
+        if let dicom = radiograph.dicom, !dicom.acquisitionNotes.isEmpty {
+            return .notFrontal("not a frontal chest radiograph by its DICOM tags (Modality '\(dicom.modality ?? "")', "
+                               + "View Position '\(dicom.viewPosition ?? "")')")
         }
         // The spacing detection used (the store's, which includes any override), so mm agree.
         radiograph.pixelSpacing = stored.spacing.map { PixelSpacing(row: $0.rowMM, column: $0.columnMM, source: .commandLine) }

@@ -48,13 +48,17 @@ private let environment = ["NODULEKIT_PIPELINES": root + "/Pipelines"]
         #expect(histories.map { "\($0.issuer ?? "")|\($0.patientID)" } == ["NODULEKIT-PHANTOM|PH-0002", "OTHER-HOSPITAL|PH-0002"])
         if let main = histories.first(where: { $0.issuer == "NODULEKIT-PHANTOM" }) {
             #expect(main.studies.map { $0.date ?? "" } == dates)
-            #expect(main.studies.allSatisfy { $0.images.count == 1 })
+            #expect(main.studies.map(\.images.count) == [1, 2, 1], "the second study holds the frontal and the lateral view")
             #expect(main.studies.allSatisfy { $0.images[0].spacingSource.contains("PixelSpacing") }, "\(main.studies.map { $0.images[0].spacingSource })")
         }
 
         // Every result line took patient, issuer and date from the file (a flat folder offers nothing else).
         let lines = try String(contentsOfFile: dir + "/r.jsonl", encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 4)
+        #expect(lines.count == 5)
+        // The lateral view is analysed (nothing is lost) and its record says what it is.
+        let lateral = try #require(lines.first { $0.contains("image-l.dcm") })
+        #expect(lateral.contains("View Position 'LL' is not frontal"), "\(lateral)")
+        #expect(lines.filter { $0.contains("is not frontal") }.count == 1)
 
         let track = try SpawnedProcess.run("nodules", ["track", "--db", dir + "/s.sqlite", "--format", "json"], environment: environment)
         #expect(track.status == 0, "\(track.standardError)")
@@ -62,7 +66,10 @@ private let environment = ["NODULEKIT_PIPELINES": root + "/Pipelines"]
         let tracked = patients.filter { ($0["issuer"] as? String) == "NODULEKIT-PHANTOM" && ($0["patient_id"] as? String) == "PH-0002" }
         try #require(tracked.count == 1, "\(patients.map { ($0["issuer"] ?? "", $0["patient_id"] ?? "") })")
         let exams = try #require(tracked[0]["exams"] as? [[String: Any]])
+        // Three exams, not four: the lateral view is left out of tracking, and standard error says so.
         #expect(exams.compactMap { $0["study_date"] as? String } == dates)
+        #expect(track.standardError.contains("image-l.dcm: not a frontal chest radiograph by its DICOM tags (Modality 'DX', "
+                                             + "View Position 'LL'); left out of tracking"), "\(track.standardError)")
         #expect(patients.count == 2)
         let decoy = patients.first { ($0["issuer"] as? String) == "OTHER-HOSPITAL" }
         #expect((decoy?["exams"] as? [[String: Any]])?.count == 1)

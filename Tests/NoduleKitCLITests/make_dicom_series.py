@@ -7,7 +7,8 @@ DX file in ONE flat folder, named so that neither patient nor date can be taken 
 the path: patient, issuer and study date are only in the DICOM tags. Syntaxes vary:
 explicit VR little endian, JPEG 2000 lossless (pylibjpeg-openjpeg) and RLE (pydicom).
 A decoy with the same Patient ID but another Issuer of Patient ID is added: the store
-must keep it a different patient.
+must keep it a different patient. And a lateral view (View Position LL) in the second study,
+which the tracker must leave out.
 
 Usage: python make_dicom_series.py REPO_ROOT OUT_DIR   (prints a JSON summary)
 """
@@ -35,7 +36,7 @@ def read_png(path):
     return pixels, 1000.0 / phys.x
 
 
-def write(name, pixels, spacing, date, issuer, ts, n):
+def write(name, pixels, spacing, date, issuer, ts, n, view="PA"):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.1.1")
     meta.MediaStorageSOPInstanceUID = UID(f"1.2.826.0.1.3680043.8.498.77{n}")
@@ -45,7 +46,7 @@ def write(name, pixels, spacing, date, issuer, ts, n):
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = UID(f"1.2.826.0.1.3680043.8.498.78{n}")
     ds.SeriesInstanceUID = UID(f"1.2.826.0.1.3680043.8.498.79{n}")
-    ds.Modality, ds.ViewPosition = "DX", "PA"
+    ds.Modality, ds.ViewPosition = "DX", view
     ds.PatientID, ds.IssuerOfPatientID, ds.PatientName = PATIENT, issuer, "Phantom^Two"
     ds.StudyDate = date.replace("-", "")
     ds.PixelSpacing = [f"{spacing:.6f}", f"{spacing:.6f}"]
@@ -57,7 +58,8 @@ def write(name, pixels, spacing, date, issuer, ts, n):
     if ts != ExplicitVRLittleEndian:
         ds.compress(ts, encoding_plugin="pylibjpeg" if ts == JPEG2000Lossless else "pydicom")
     ds.save_as(os.path.join(out, name), enforce_file_format=True)
-    return {"file": name, "date": date, "issuer": issuer, "syntax": str(ts), "rows": int(ds.Rows), "columns": int(ds.Columns)}
+    return {"file": name, "date": date, "issuer": issuer, "syntax": str(ts), "rows": int(ds.Rows), "columns": int(ds.Columns),
+            "view": view}
 
 
 dates = sorted(os.listdir(series))
@@ -68,4 +70,8 @@ for n, (date, ts) in enumerate(zip(dates, syntaxes)):
     written.append(write(f"image-{chr(ord('c') - n)}.dcm", pixels, spacing, date, ISSUER, ts, n))
 pixels, spacing = read_png(os.path.join(series, dates[0], "pa.png"))
 written.append(write("image-z.dcm", pixels, spacing, dates[0], DECOY_ISSUER, ExplicitVRLittleEndian, 9))
+# A lateral view in the second study (other content: the frontal image mirrored), which the
+# tracker must leave out rather than track as another exam of that day.
+pixels, spacing = read_png(os.path.join(series, dates[1], "pa.png"))
+written.append(write("image-l.dcm", np.ascontiguousarray(pixels[:, ::-1]), spacing, dates[1], ISSUER, ExplicitVRLittleEndian, 8, view="LL"))
 print(json.dumps({"patient": PATIENT, "issuer": ISSUER, "decoyIssuer": DECOY_ISSUER, "dates": dates, "files": written}))
