@@ -41,6 +41,8 @@ demo: build
 	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --format fhir --out $(OUT)/tracks.fhir.ndjson
 	@echo "== nodules report: static HTML for review =="
 	$(RELEASE_BIN) report --db $(OUT)/nodules.sqlite --all --out $(OUT)/report --quiet
+	@echo "== nodules evaluate: the results against the samples' truth (crude phantoms, 6 nodules: not an accuracy figure) =="
+	$(RELEASE_BIN) evaluate --truth $(SAMPLES)/truth.csv --results $(OUT)/results.jsonl
 	@echo "== results in $(OUT)/: results.jsonl (one JSON line per image), detections.csv (one row per detection),"
 	@echo "   nodules.sqlite (the store; rerun to resume), tracks.json and tracks.fhir.ndjson (FHIR R4 Bundles),"
 	@echo "   report/index.html (open in a browser). Synthetic phantoms: the figures are not clinical. =="

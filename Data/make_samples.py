@@ -114,8 +114,8 @@ def main():
     truth.append(["jsrt-style/PHANTOM-003.img", "A", 330, 520, 20.0])
     with open(os.path.join(HERE, "truth.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["image", "nodule", "x_px", "y_px", "diameter_mm"])
-        w.writerows(truth)
+        w.writerow(["image", "nodule", "x_px", "y_px", "diameter_mm", "pixel_spacing_mm"])
+        w.writerows(row + [SPACING] for row in truth)
     print("wrote", len(truth), "truth rows")
 
 

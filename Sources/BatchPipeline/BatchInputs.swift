@@ -256,8 +256,8 @@ public enum BatchInputs {
         }
         let rows: [(line: Int, fields: [String])]
         do {
-            rows = try CSV.parse(text)
-        } catch let CSV.Failure.unterminatedQuote(line) {
+            rows = try CSVRecords.parse(text)
+        } catch let CSVRecords.Failure.unterminatedQuote(line) {
             throw InputError.manifestMalformed(path: path, line: line, reason: "a quoted field is not closed")
         }
         guard let header = rows.first else { throw InputError.manifestMissingColumns(path: path, missing: ["patient_id", "study_date", "path"]) }
@@ -310,57 +310,6 @@ public enum BatchInputs {
         let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard (1...2).contains(parts.count), parts.allSatisfy({ $0 != nil && $0! > 0 && $0! < 10 }) else { return nil }
         return PixelSpacing(row: parts[0]!, column: parts.count == 2 ? parts[1]! : parts[0]!, source: .manifest)
-    }
-}
-
-/// A small RFC 4180 reader: commas, double quotes (`""` inside quotes), CRLF or LF,
-/// newlines inside quoted fields. Returns each record with its first line number.
-enum CSV {
-    enum Failure: Error { case unterminatedQuote(line: Int) }
-
-    static func parse(_ text: String) throws -> [(line: Int, fields: [String])] {
-        var records: [(line: Int, fields: [String])] = []
-        var fields: [String] = []
-        var field = ""
-        var inQuotes = false
-        var line = 1, recordLine = 1
-        var scalars = Array(text.unicodeScalars)
-        if scalars.first == "\u{FEFF}" { scalars.removeFirst() }
-        var i = 0
-        var fieldStarted = false
-        func endRecord() {
-            fields.append(field)
-            records.append((recordLine, fields))
-            fields = []
-            field = ""
-            fieldStarted = false
-        }
-        while i < scalars.count {
-            let c = scalars[i]
-            if inQuotes {
-                if c == "\"" {
-                    if i + 1 < scalars.count, scalars[i + 1] == "\"" { field.unicodeScalars.append("\""); i += 1 } else { inQuotes = false }
-                } else {
-                    if c == "\n" { line += 1 }
-                    field.unicodeScalars.append(c)
-                }
-            } else {
-                switch c {
-                case "\"" where field.isEmpty: inQuotes = true; fieldStarted = true
-                case ",": fields.append(field); field = ""; fieldStarted = true
-                case "\r": break
-                case "\n":
-                    if fieldStarted || !field.isEmpty || !fields.isEmpty { endRecord() }
-                    line += 1
-                    recordLine = line
-                default: field.unicodeScalars.append(c); fieldStarted = true
-                }
-            }
-            i += 1
-        }
-        if inQuotes { throw Failure.unterminatedQuote(line: recordLine) }
-        if fieldStarted || !field.isEmpty || !fields.isEmpty { endRecord() }
-        return records
     }
 }
 

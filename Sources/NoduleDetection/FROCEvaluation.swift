@@ -9,8 +9,8 @@ public struct GroundTruth: Codable, Sendable {
         /// another size is scaled to it, see ``FROCEvaluation``).
         public var width: Int?
         public var height: Int?
-        /// mm/px.
-        public var pixelSpacingMM: Double
+        /// mm/px; nil: the matching detection record's (an image with neither is left out of the evaluation).
+        public var pixelSpacingMM: Double?
         public var nodules: [Nodule]
         /// The folder a relative ``path`` resolves against: the truth file's, set by
         /// ``GroundTruth/read(contentsOf:)`` (nil: the evaluation's `truthFolder`). Not coded.
@@ -127,6 +127,8 @@ public struct FROCEvaluation: Sendable {
     public var nodules: Int
     /// Images in the truth with no record in the results (counted with no candidates).
     public var missingImages: [String]
+    /// Images left out because neither the truth nor their record gives a pixel spacing (nil: none).
+    public var imagesWithoutSpacing: [String]?
     /// Sensitivity at 0.5, 1, 2 and 4 false positives per image.
     public var froc: [Point]
     /// At the 2 FP/image operating point.
@@ -173,12 +175,12 @@ public struct FROCEvaluation: Sendable {
             byPath[standard(r.path, relativeTo: cwd)] = r
             byStem[stem(r.path), default: []].append(r)
         }
-        images = truth.images.count
-        nodules = truth.images.reduce(0) { $0 + $1.nodules.count }
-        var missing: [String] = []
-        // All candidate events, with the nodule each would hit decided greedily in score order.
-        var candidates: [(score: Double, image: Int, x: Double, y: Double, diameterMM: Double?)] = []
-        for (i, image) in truth.images.enumerated() {
+        // Each truth image's record, scale and spacing (mm per truth px: the truth's, else the
+        // record's); an image with a record but neither spacing is left out, and listed.
+        var usable: [GroundTruth.Image] = []
+        var matched: [(record: DetectionRecord, sx: Double, sy: Double)?] = []
+        var unmeasured: [String] = []
+        for var image in truth.images {
             let key = standard(image.path, relativeTo: image.folder ?? truthFolder)
             var record = byPath[key]
             if record == nil {
@@ -186,7 +188,7 @@ public struct FROCEvaluation: Sendable {
                 record = records.first { standard($0.path, relativeTo: cwd).hasSuffix(suffix) }
             }
             if record == nil, let same = byStem[stem(image.path)], same.count == 1 { record = same[0] }
-            guard let record else { missing.append(image.path); continue }
+            guard let record else { usable.append(image); matched.append(nil); continue }
             var sx = 1.0, sy = 1.0
             if let w = image.width, let h = image.height, record.width > 0, record.height > 0,
                w != record.width || h != record.height {
@@ -194,8 +196,21 @@ public struct FROCEvaluation: Sendable {
                 // Only a copy of the same picture (aspect within 1 %); a crop cannot be mapped.
                 if abs(fx - fy) <= 0.01 * max(fx, fy) { (sx, sy) = (fx, fy) }
             }
+            if image.pixelSpacingMM == nil { image.pixelSpacingMM = record.pixelSpacingMM.map { $0 / ((sx + sy) / 2) } }
+            guard image.pixelSpacingMM != nil else { unmeasured.append(image.path); continue }
+            usable.append(image)
+            matched.append((record, sx, sy))
+        }
+        imagesWithoutSpacing = unmeasured.isEmpty ? nil : unmeasured
+        images = usable.count
+        nodules = usable.reduce(0) { $0 + $1.nodules.count }
+        var missing: [String] = []
+        // All candidate events, with the nodule each would hit decided greedily in score order.
+        var candidates: [(score: Double, image: Int, x: Double, y: Double, diameterMM: Double?)] = []
+        for (i, image) in usable.enumerated() {
+            guard let (record, sx, sy) = matched[i], let spacing = image.pixelSpacingMM else { missing.append(image.path); continue }
             for c in record.nodules {
-                let d = c.diameterMM ?? c.diameterPx * (sx + sy) / 2 * image.pixelSpacingMM
+                let d = c.diameterMM ?? c.diameterPx * (sx + sy) / 2 * spacing
                 // Pixel centres at integers in both images: x ↦ (x + ½)·sx − ½ (as it is when not scaled).
                 let scaled = sx != 1 || sy != 1
                 candidates.append((c.score, i, scaled ? (c.x + 0.5) * sx - 0.5 : c.x, scaled ? (c.y + 0.5) * sy - 0.5 : c.y, d))
@@ -206,11 +221,11 @@ public struct FROCEvaluation: Sendable {
         var hit = Set<[Int]>()
         var events: [Event] = []
         for c in candidates {
-            let image = truth.images[c.image]
+            let image = usable[c.image]
             var best: (index: Int, distance: Double)?
             var reachesHit = false
             for (k, n) in image.nodules.enumerated() {
-                let distanceMM = hypot(c.x - n.x, c.y - n.y) * image.pixelSpacingMM
+                let distanceMM = hypot(c.x - n.x, c.y - n.y) * image.pixelSpacingMM!
                 guard distanceMM <= n.hitRadiusMM else { continue }
                 if hit.contains([c.image, k]) { reachesHit = true; continue }
                 if best == nil || distanceMM < best!.distance { best = (k, distanceMM) }
@@ -250,7 +265,7 @@ public struct FROCEvaluation: Sendable {
         for e in hitsAtOperating { hitSet.insert([e.image, e.nodule!]) }
         func band(_ name: String, _ include: (GroundTruth.Nodule) -> Bool) -> Band {
             var total = 0, found = 0
-            for (i, image) in truth.images.enumerated() {
+            for (i, image) in usable.enumerated() {
                 for (k, nodule) in image.nodules.enumerated() where include(nodule) {
                     total += 1
                     if hitSet.contains([i, k]) { found += 1 }
@@ -270,12 +285,12 @@ public struct FROCEvaluation: Sendable {
             band("off rib") { $0.onRib == false },
         ]
         // JSRT's subtlety grades, when the truth has them.
-        if truth.images.contains(where: { $0.nodules.contains { $0.subtlety != nil } }) {
+        if usable.contains(where: { $0.nodules.contains { $0.subtlety != nil } }) {
             bands += (1...5).map { (grade: Int) in band("subtlety \(grade)") { $0.subtlety == grade } }
         }
         operatingHits = hitsAtOperating.map { e in
-            Hit(image: truth.images[e.image].path, nodule: e.nodule!,
-                trueDiameterMM: truth.images[e.image].nodules[e.nodule!].diameterMM, measuredDiameterMM: e.diameterMM, score: e.score,
+            Hit(image: usable[e.image].path, nodule: e.nodule!,
+                trueDiameterMM: usable[e.image].nodules[e.nodule!].diameterMM, measuredDiameterMM: e.diameterMM, score: e.score,
                 offsetFraction: e.offsetFraction)
         }
         var errors: [Double] = [], signed: [Double] = []
@@ -296,7 +311,8 @@ public struct FROCEvaluation: Sendable {
     public var table: String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%5.1f%%", $0 * 100) } ?? "    —" }
         func mm(_ v: Double?) -> String { v.map { String(format: "%.2f mm", $0) } ?? "—" }
-        var lines = ["images \(images)  nodules \(nodules)" + (missingImages.isEmpty ? "" : "  (no record for \(missingImages.count) image(s))"),
+        var lines = ["images \(images)  nodules \(nodules)" + (missingImages.isEmpty ? "" : "  (no record for \(missingImages.count) image(s))")
+                     + (imagesWithoutSpacing.map { "  (left out, no pixel spacing: \($0.joined(separator: ", ")))" } ?? ""),
                      "FROC (sensitivity at mean false positives per image):"]
         for p in froc { lines.append(String(format: "  %4.1f FP/image  ", p.falsePositivesPerImage) + pct(p.sensitivity)) }
         lines.append("Sensitivity at 2 FP/image, by band:")

@@ -12,13 +12,14 @@ struct Evaluate: ParsableCommand {
         A hit is a candidate within max(true radius, 4 mm) of a true centre; one true positive per nodule; \
         extra candidates on an already-found nodule are ignored. Result paths are matched to truth paths \
         (relative to the truth file's folder), else by the end of the path, else by file name without \
-        extension. Truth files: truth.json from the phantom generators, or the JSRT database's clinical \
-        data, e.g. --truth CLNDAT_EN.txt --truth CNNDAT_EN.TXT (then also by subtlety).
+        extension. Truth files: truth.json from the phantom generators, a CSV table (image, x_px, y_px, \
+        diameter_mm[, pixel_spacing_mm, nodule, on_rib]; e.g. Data/samples/truth.csv), or the JSRT database's \
+        clinical data, e.g. --truth CLNDAT_EN.txt --truth CNNDAT_EN.TXT (then also by subtlety).
         """
     )
 
     @Option(name: .long, help: ArgumentHelp(
-        "Ground truth: truth.json (Data/phantom/make_phantoms.py) or JSRT clinical data (repeatable; the images are concatenated).",
+        "Ground truth: truth.json (Data/phantom/make_phantoms.py), a CSV table or JSRT clinical data (repeatable; the images are concatenated).",
         valueName: "file"))
     var truth: [String] = []
 

@@ -48,7 +48,7 @@ struct AccuracyRegressionTests {
         var found = 0
         for (image, record) in zip(truth.images, records) {
             for nodule in image.nodules where record.nodules.contains(where: {
-                hypot($0.x - nodule.x, $0.y - nodule.y) * image.pixelSpacingMM <= nodule.hitRadiusMM
+                hypot($0.x - nodule.x, $0.y - nodule.y) * (image.pixelSpacingMM ?? .nan) <= nodule.hitRadiusMM
             }) {
                 found += 1
             }

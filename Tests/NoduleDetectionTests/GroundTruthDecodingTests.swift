@@ -153,3 +153,74 @@ import Testing
         #expect(twice.missingImages == ["JPCLN001.IMG"] && twice.operatingHits.isEmpty)
     }
 }
+
+/// `nodules evaluate` reads a CSV truth table (the samples' `truth.csv`, a reader's own
+/// annotations): columns by name, images without nodules, the spacing from the records when the
+/// table has none, and the exact error for a row it cannot use.
+@Suite struct CSVTruthTests {
+    static let table = """
+        Image,nodule,x_px,y_px,diameter_mm,on_rib
+        "cases/a one.png",A,100,120.5,12,true
+        cases/a one.png,B,300,80,8,0
+        cases/b.png,,,,,
+        cases/c.png,C,50,60,20,
+        """
+
+    @Test func rowsBecomeImagesAndNodules() throws {
+        let truth = try #require(try GroundTruth.csvTable(Self.table))
+        #expect(truth.images.map(\.path) == ["cases/a one.png", "cases/b.png", "cases/c.png"])
+        #expect(truth.images.map(\.nodules.count) == [2, 0, 1] && truth.images.allSatisfy { $0.pixelSpacingMM == nil })
+        let a = truth.images[0].nodules
+        #expect(a.map(\.id) == ["A", "B"] && a.map(\.x) == [100, 300] && a.map(\.y) == [120.5, 80] && a.map(\.diameterMM) == [12, 8])
+        #expect(a.map(\.onRib) == [true, false] && truth.images[2].nodules[0].onRib == nil)
+        // Other column names and a spacing column; a header without the columns is not such a table.
+        let other = try #require(try GroundTruth.csvTable("path,x,y,diameter_mm,pixel_spacing_mm\nq.png,1,2,10,0.2\n"))
+        #expect(other.images.first?.pixelSpacingMM == 0.2 && other.images.first?.nodules.first?.id == nil)
+        #expect(try GroundTruth.csvTable("patient_id,study_date,path\nP,2024-01-01,a.png\n") == nil)
+        #expect(try GroundTruth.csvTable("JPCLN001.IMG\t5\t15\t53\tmale\t1634\t692") == nil)
+    }
+
+    @Test("a row that cannot be used is named by its line", arguments: [
+        ("image,x,y,diameter_mm\na.png,1,2,\n", 2, "x, y and diameter_mm must be numbers"),
+        ("image,x,y,diameter_mm\na.png,1,2,10\n,3,4,5\n", 3, "no image"),
+        ("image,x,y,diameter_mm,pixel_spacing_mm\na.png,1,2,10,0.2\na.png,5,5,10,0.3\n", 3, "another pixel spacing"),
+        ("image,x,y,diameter_mm,pixel_spacing_mm\na.png,1,2,10,abc\n", 2, "is not a spacing in mm"),
+    ])
+    func unusableRows(_ text: String, line: Int, reason: String) {
+        do {
+            _ = try GroundTruth.csvTable(text)
+            Issue.record("read without an error")
+        } catch let GroundTruthError.csvRow(found, why) {
+            #expect(found == line && why.contains(reason), "\(found): \(why)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func theSpacingComesFromTheRecordWhenTheTableHasNone() throws {
+        let truth = try #require(try GroundTruth.csvTable(Self.table))
+        func record(_ path: String, spacing: Double?, _ candidates: [(Double, Double, Double)]) throws -> DetectionRecord {
+            let nodules = candidates.map { #"{"x": \#($0.0), "y": \#($0.1), "diameter_px": 20, "score": \#($0.2), "features": {}}"# }
+            return try JSONDecoder().decode(DetectionRecord.self, from: Data("""
+                {"path": "\(path)", "width": 400, "height": 400, "pixel_spacing_mm": \(spacing.map { "\($0)" } ?? "null"),
+                 "spacing_source": "test", "nodules": [\(nodules.joined(separator: ", "))], "error": null}
+                """.utf8))
+        }
+        let records = [
+            // 0.5 mm/px: A (12 mm, hit radius 6 mm = 12 px) is hit 10 px off; B missed; a false positive.
+            try record("/data/cases/a one.png", spacing: 0.5, [(110, 120.5, 0.9), (200, 200, 0.5)]),
+            try record("/data/cases/b.png", spacing: 0.5, [(10, 10, 0.8)]),
+            // No spacing anywhere: left out, and said.
+            try record("/data/cases/c.png", spacing: nil, [(50, 60, 0.95)]),
+        ]
+        let e = FROCEvaluation(truth: truth, truthFolder: "/data", records: records)
+        #expect(e.images == 2 && e.nodules == 2 && e.imagesWithoutSpacing == ["cases/c.png"] && e.missingImages.isEmpty)
+        #expect(e.operatingHits.map(\.image) == ["cases/a one.png"] && e.operatingHits.first?.measuredDiameterMM == 10)
+        #expect(abs((e.operatingHits.first?.offsetFraction ?? 0) - 5.0 / 6) < 1e-12)
+        #expect(e.table.contains("left out, no pixel spacing: cases/c.png"))
+        // With every spacing known, nothing is left out and the key is absent from the JSON.
+        let json = String(decoding: try JSONEncoder().encode(FROCEvaluation(truth: truth, truthFolder: "/data", records: Array(records.prefix(2)))),
+                          as: UTF8.self)
+        #expect(!json.contains("imagesWithoutSpacing"))
+    }
+}

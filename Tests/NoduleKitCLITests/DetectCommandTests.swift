@@ -155,6 +155,26 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         #expect(quiet.text.hasPrefix("nodules: error:") && !quiet.text.contains("img/s"), "\(quiet.text)")
     }
 
+    /// The demo's last step: the bundled samples detected (the raw one with its geometry) and
+    /// evaluated against their CSV truth, whose spacing column also covers the raw file.
+    @Test func theSamplesAreEvaluatedAgainstTheirCSVTruth() throws {
+        let dir = Fixtures.temporaryDirectory("evaluate-samples")
+        let samples = ["PHANTOM-001/2026-01-12/pa.png", "PHANTOM-001/2026-05-04/pa.png", "PHANTOM-002/2026-03-02/pa.jpg",
+                       "jsrt-style/PHANTOM-003.img"].map { "Data/samples/" + $0 }
+        let detect = try SpawnedProcess.run("nodules", ["detect", "--quiet", "--raw", "1024x1024:u16be:12", "--out", dir + "/r.jsonl"] + samples,
+                                            currentDirectory: root)
+        #expect(detect.status == 0, "\(detect.standardError)")
+        let run = try SpawnedProcess.run("nodules", ["evaluate", "--json", "--truth", "Data/samples/truth.csv", "--results", dir + "/r.jsonl"],
+                                         currentDirectory: root)
+        #expect(run.status == 0, "\(run.standardError)")
+        let evaluation = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        #expect(evaluation["images"] as? Int == 4 && evaluation["nodules"] as? Int == 6)
+        #expect((evaluation["missingImages"] as? [String])?.isEmpty == true && evaluation["imagesWithoutSpacing"] == nil)
+        let hits = try #require(evaluation["operatingHits"] as? [[String: Any]])
+        #expect(hits.count >= 2, "\(hits)")
+        #expect(hits.contains { $0["image"] as? String == "PHANTOM-002/2026-03-02/pa.jpg" })
+    }
+
     /// The JSRT route end to end: the bundled JSRT-layout raw phantom (1024², 0.35 mm/px, a 20 mm
     /// nodule at (330, 520)) stands in for a copy of JSRT image JPCLN001 at half its 2048² size,
     /// so its clinical-data record gives the centre in 2048² px, (660, 1040). The real detector
