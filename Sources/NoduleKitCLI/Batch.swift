@@ -95,9 +95,11 @@ struct Batch: ParsableCommand {
         let total = inputs.count
         let runner = BatchRunner(configuration: configuration, store: store, run: run)
         nonisolated(unsafe) var done = 0, failed = 0  // touched only on the runner's serial persist queue
+        nonisolated(unsafe) var tally = WarningTally()  // likewise
         let summary = runner.run(inputs) { item in
             jsonl.write(DetectionJSONLines.line(item.record) + "\n")
             csvFile?.write(DetectionCSV.rows(item.record))
+            tally.add(item.record.warnings)
             done += 1
             if item.status == .failed {
                 failed += 1
@@ -117,7 +119,7 @@ struct Batch: ParsableCommand {
         try store.endRun(run, status: summary.failed > 0 ? .completedWithErrors : .completed,
                          ok: summary.computed, resumed: summary.resumed, failed: summary.failed)
         if !quiet {
-            StandardError.write(Self.summaryText(summary, out: out, db: db, csv: csv, shard: shard))
+            StandardError.write(Self.summaryText(summary, out: out, db: db, csv: csv, shard: shard) + tally.summary())
         }
         if summary.failed > 0 { throw ExitCode.failure }
     }
@@ -200,5 +202,52 @@ struct Merge: ParsableCommand {
                                 + "\(counts["image_errors"] ?? 0) errors, \(counts["runs"] ?? 0) runs\n")
         }
         if failures > 0 { throw ExitCode.failure }
+    }
+}
+
+/// A run's warnings counted by kind, for the end of `nodules batch`: on an archive of thousands
+/// of images, what needs a look (unknown spacings, lateral views, one-lung fields) should not
+/// have to be dug out of the JSON Lines. A warning's kind is its text with numbers and quoted
+/// values blanked (`View Position 'LL' …` and `… 'RL' …` are one kind), cut at 90 characters.
+struct WarningTally {
+    /// Kind → images with at least one warning of that kind.
+    private(set) var images: [String: Int] = [:]
+    private(set) var imagesWithWarnings = 0
+
+    mutating func add(_ warnings: [String]) {
+        guard !warnings.isEmpty else { return }
+        imagesWithWarnings += 1
+        for kind in Set(warnings.map(Self.kind)) { images[kind, default: 0] += 1 }
+    }
+
+    static func kind(_ warning: String) -> String {
+        var out = ""
+        var inQuote = false, inNumber = false
+        for c in warning {
+            if c == "'" {
+                if !inQuote { out += "'…'" }
+                inQuote.toggle()
+                continue
+            }
+            if inQuote { continue }
+            if c.isASCII && c.isNumber || (inNumber && c == ".") {
+                if !inNumber { out += "#" }
+                inNumber = true
+                continue
+            }
+            inNumber = false
+            out.append(c)
+        }
+        return out.count > 90 ? String(out.prefix(89)) + "…" : out
+    }
+
+    /// Lines for the summary: how many images have warnings, then the `limit` commonest kinds.
+    func summary(limit: Int = 6) -> String {
+        guard imagesWithWarnings > 0 else { return "" }
+        let kinds = images.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var text = "warnings on \(imagesWithWarnings) image\(imagesWithWarnings == 1 ? "" : "s") (each is in its record's \"warnings\"):\n"
+        for (kind, count) in kinds.prefix(limit) { text += "  \(count) × \(kind)\n" }
+        if kinds.count > limit { text += "  and \(kinds.count - limit) other kind\(kinds.count - limit == 1 ? "" : "s")\n" }
+        return text
     }
 }

@@ -69,6 +69,9 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         let warnings = records[2]["warnings"] as? [String] ?? []
         #expect(warnings.contains("patient_id 'Q9' from file overrides 'P8' from filename"), "\(warnings)")
         #expect(warnings.contains("study_date 2024-12-24 from file overrides 2025-01-01 from filename"), "\(warnings)")
+        // The summary counts the run's warnings by kind.
+        #expect(run.standardError.contains("× patient_id '…' from file overrides '…' from filename"), "\(run.standardError)")
+        #expect(run.standardError.contains("× study_date #-#-# from file overrides #-#-# from filename"), "\(run.standardError)")
     }
 
     @Test func failedFilesExitOneAndAreReportedInline() throws {
@@ -187,6 +190,28 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         let digest = try #require(try reference.pipelineDigests().first?.digest)
         #expect(try merged.detectionsByPatient(pipelineDigest: digest) == (try reference.detectionsByPatient(pipelineDigest: digest)))
         #expect(try SpawnedProcess.run("nodules", ["merge", out + "/merged.sqlite", out + "/missing.sqlite"]).status == 1)
+    }
+}
+
+/// The batch summary's warning tally: kinds by text with numbers and quoted values blanked,
+/// counted once per image, commonest first.
+@Suite struct WarningTallyTests {
+    @Test func warningsAreCountedByKindOncePerImage() {
+        var tally = WarningTally()
+        tally.add(["View Position 'LL' is not frontal (PA or AP): the lung field …", "pixel spacing unknown: detection assumed 0.175 mm/px"])
+        tally.add(["View Position 'RL' is not frontal (PA or AP): the lung field …", "View Position 'RL' is not frontal (PA or AP): the lung field …"])
+        tally.add([])
+        tally.add(["pixel spacing 1.4 mm/px is coarser than the working spacing 0.7 mm/px"])
+        #expect(tally.imagesWithWarnings == 3)
+        #expect(tally.images == ["View Position '…' is not frontal (PA or AP): the lung field …": 2,
+                                 "pixel spacing unknown: detection assumed # mm/px": 1,
+                                 "pixel spacing # mm/px is coarser than the working spacing # mm/px": 1])
+        let summary = tally.summary(limit: 2)
+        #expect(summary.hasPrefix("warnings on 3 images (each is in its record's \"warnings\"):\n"
+                                  + "  2 × View Position '…' is not frontal (PA or AP): the lung field …\n"))
+        #expect(summary.hasSuffix("  and 1 other kind\n"))
+        #expect(WarningTally().summary().isEmpty)
+        #expect(WarningTally.kind(String(repeating: "a", count: 200)).count == 90)
     }
 }
 
