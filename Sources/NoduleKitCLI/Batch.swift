@@ -208,7 +208,7 @@ struct Merge: ParsableCommand {
 /// A run's warnings counted by kind, for the end of `nodules batch`: on an archive of thousands
 /// of images, what needs a look (unknown spacings, lateral views, one-lung fields) should not
 /// have to be dug out of the JSON Lines. A warning's kind is its text with numbers and quoted
-/// values blanked (`View Position 'LL' …` and `… 'RL' …` are one kind), cut at 90 characters.
+/// values blanked (`View Position 'LL' …` and `… 'RL' …` are one kind), cut at 110 characters.
 struct WarningTally {
     /// Kind → images with at least one warning of that kind.
     private(set) var images: [String: Int] = [:]
@@ -230,7 +230,8 @@ struct WarningTally {
                 continue
             }
             if inQuote { continue }
-            if c.isASCII && c.isNumber || (inNumber && c == ".") {
+            // A number stands alone (MONOCHROME2 and ISO_IR 100's digits are part of a name).
+            if c.isASCII && c.isNumber && (inNumber || !(out.last?.isLetter ?? false)) || (inNumber && c == ".") {
                 if !inNumber { out += "#" }
                 inNumber = true
                 continue
@@ -238,7 +239,7 @@ struct WarningTally {
             inNumber = false
             out.append(c)
         }
-        return out.count > 90 ? String(out.prefix(89)) + "…" : out
+        return out.count > 110 ? String(out.prefix(109)) + "…" : out
     }
 
     /// Lines for the summary: how many images have warnings, then the `limit` commonest kinds.

@@ -211,7 +211,8 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
                                   + "  2 × View Position '…' is not frontal (PA or AP): the lung field …\n"))
         #expect(summary.hasSuffix("  and 1 other kind\n"))
         #expect(WarningTally().summary().isEmpty)
-        #expect(WarningTally.kind(String(repeating: "a", count: 200)).count == 90)
+        #expect(WarningTally.kind(String(repeating: "a", count: 200)).count == 110)
+        #expect(WarningTally.kind("inferred MONOCHROME2 from 3 bands") == "inferred MONOCHROME2 from # bands")
     }
 }
 
