@@ -41,9 +41,11 @@ public struct ImageDetections: Sendable, Equatable {
     public var spacingSource: String
     /// Candidates, highest score first, px of the input image (mm where the spacing is known).
     public var detections: [NoduleCandidate]
+    /// The detection record's warnings (decoding notes, unknown or doubtful spacing, lung field).
+    public var warnings: [String]
 
     public init(path: String, sha256: String, width: Int, height: Int, spacing: StoredSpacing?, spacingSource: String,
-                detections: [NoduleCandidate]) {
+                detections: [NoduleCandidate], warnings: [String] = []) {
         self.path = path
         self.sha256 = sha256
         self.width = width
@@ -51,6 +53,7 @@ public struct ImageDetections: Sendable, Equatable {
         self.spacing = spacing
         self.spacingSource = spacingSource
         self.detections = detections
+        self.warnings = warnings
     }
 }
 
@@ -61,7 +64,7 @@ extension NoduleStore {
         try queue.read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT p.issuer, p.patient_id, s.study_date, i.path, i.sha256, i.width, i.height,
-                       i.spacing_row_mm, i.spacing_column_mm, i.spacing_source, MIN(a.id) AS analysis
+                       i.spacing_row_mm, i.spacing_column_mm, i.spacing_source, MIN(a.id) AS analysis, a.warnings
                 FROM analyses a
                 JOIN images i ON i.id = a.image
                 JOIN studies s ON s.id = i.study
@@ -78,7 +81,9 @@ extension NoduleStore {
                     path: row["path"], sha256: row["sha256"], width: row["width"], height: row["height"],
                     spacing: rowMM.flatMap { r in columnMM.map { StoredSpacing(rowMM: r, columnMM: $0) } },
                     spacingSource: row["spacing_source"],
-                    detections: try Self.nodules(db, analysis: row["analysis"]))
+                    detections: try Self.nodules(db, analysis: row["analysis"]),
+                    // SQLite takes a bare column of a MIN() aggregate from the row holding the minimum.
+                    warnings: (try? JSONDecoder().decode([String].self, from: Data((row["warnings"] as String? ?? "[]").utf8))) ?? [])
                 let issuerValue: String? = issuer.isEmpty ? nil : issuer
                 let dateValue: String? = date.isEmpty ? nil : date
                 if out.last?.issuer != issuerValue || out.last?.patientID != patientID {

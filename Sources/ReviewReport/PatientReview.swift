@@ -47,6 +47,8 @@ public struct ExamReview: Sendable {
     public var imageProblem: String?
     /// nil for the reference exam (the first whose image loaded).
     public var registration: RegistrationResult?
+    /// The stored detection record's warnings for this image.
+    public var detectionWarnings: [String] = []
 
     /// A point in mm (this exam's frame) as input px.
     func pixel(xMM: Double, yMM: Double) -> (x: Double, y: Double) {
@@ -86,7 +88,7 @@ public struct PatientReview: Sendable {
                               spacingKnown: stored.spacing != nil, spacingSource: stored.spacingSource,
                               candidates: stored.detections, selected: source.selected, nodules: exam.nodules, image: image,
                               imageProblem: source.problem.map { "\($0); no picture is shown and the exam is linked unregistered" },
-                              registration: exam.registration)
+                              registration: exam.registration, detectionWarnings: stored.warnings)
         }
         self.init(patient: input.key, exams: exams, tracks: tracks, notes: input.notes, selection: builder.selection,
                   pipeline: builder.pipeline.stamp)

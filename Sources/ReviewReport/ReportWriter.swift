@@ -190,6 +190,12 @@ public struct ReportWriter: Sendable {
                     ? "registration quality \(Report.number(r.quality, decimals: 2)) <span class=\"muted\">(threshold \(Report.number(registrationQualityThreshold, decimals: 2)); shift \(Report.number(hypot(r.transform.translationXMM, r.transform.translationYMM), decimals: 1)) mm, rotation \(Report.number(r.transform.rotationDegrees, decimals: 1))°, scale \(Report.number(r.transform.scale, decimals: 3)))</span>"
                     : "<span class=\"warn\">⚠ registration unreliable: \(HTML.escape(r.issues.map(\.description).joined(separator: "; ")))</span>")
             }
+            if !exam.detectionWarnings.isEmpty {
+                // Everything detection said about this image (decoding notes, spacing, lung field), folded.
+                let count = exam.detectionWarnings.count
+                caption += "<details class=\"detection-warnings\"><summary>⚠ \(count) detection warning\(count == 1 ? "" : "s")</summary><ul>"
+                    + exam.detectionWarnings.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul></details>"
+            }
             figure += "<figcaption>\(caption)</figcaption></figure>\n"
             body += figure
         }
@@ -456,6 +462,7 @@ public struct ReportWriter: Sendable {
     .disclaimer{background:#fff8e1;border:1px solid #e3b341;border-radius:4px;padding:6px 10px;font-size:.9em}
     .muted{color:#57606a}.lead{max-width:75em}
     .warn{color:#9a3b00;font-weight:600}.warn-count{color:#9a3b00;font-weight:600}
+    .detection-warnings summary{cursor:pointer;color:#9a4a00}.detection-warnings ul{margin:.2em 0;padding-left:1.2em}
     .warnings{background:#fff1e6;border-left:4px solid #d1600f;padding:4px 12px;margin:8px 0}.warnings h2{border:0;font-size:1.05em;margin:.4em 0}.warnings ul{margin:.3em 0;padding-left:1.2em}
     table{border-collapse:collapse}th,td{text-align:left;vertical-align:top;padding:4px 10px;border-bottom:1px solid #e1e4e8}
     table.index{width:100%}table.index thead th{background:#f3f5f7}table.index td:first-child{white-space:nowrap}

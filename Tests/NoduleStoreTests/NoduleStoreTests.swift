@@ -97,6 +97,8 @@ private func newRun(_ store: NoduleStore) throws -> RunHandle {
         #expect(history[0].studies[0].images.map(\.path) == ["a1.png", "a1b.png"])
         #expect(history[0].studies[1].images[0].detections == [candidate(0), candidate(1)])
         #expect(history[1].studies.count == 1)
+        // Each image carries its record's warnings, for the report.
+        #expect(history.flatMap(\.studies).flatMap(\.images).allSatisfy { $0.warnings == ["w"] })
     }
 
     @Test func mergeIsIdempotentAndEqualsOneStore() throws {

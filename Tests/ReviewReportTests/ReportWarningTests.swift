@@ -24,10 +24,11 @@ import TestSupport
     /// the apparent growth (10 → 11.5 mm) is within its 1 mm measurement error.
     static func fragilePatient() -> PatientReview {
         let a = CalendarDate("2024-01-10")!, b = CalendarDate("2024-04-10")!
-        let first = ExamReview(examID: "2024-01-10", studyDate: a, path: "a.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
+        var first = ExamReview(examID: "2024-01-10", studyDate: a, path: "a.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
                                spacingKnown: true, spacingSource: "tag:PNG pHYs",
                                candidates: [candidate(x: 500, y: 400, diameterPx: 50, diameterMM: 10)], selected: [0],
                                nodules: [measured(candidate(x: 500, y: 400, diameterPx: 50, diameterMM: 10), path: "a.png")])
+        first.detectionWarnings = ["lossy transfer syntax (JPEG <baseline>): pixels may differ from the acquisition"]
         let poor = RegistrationResult(transform: .identity, quality: 0.21, overlap: 0.9, issues: [.lowQuality(quality: 0.21, threshold: 0.4)])
         let second = ExamReview(examID: "2024-04-10", studyDate: b, path: "b.png", width: 1000, height: 1000, spacingMM: (0.2, 0.2),
                                 spacingKnown: false, spacingSource: "unknown",
@@ -61,6 +62,9 @@ import TestSupport
         #expect(html.contains("not stated: change within measurement error"))
         #expect(!html.contains("data-vdt-days"), "no VDT is stated from a change within error")
         #expect(html.contains("image not readable (test)"))
+        // The first exam's detection warning, folded under its picture and escaped.
+        #expect(html.contains("<summary>⚠ 1 detection warning</summary><ul><li>lossy transfer syntax (JPEG &lt;baseline&gt;): pixels may differ"))
+        #expect(html.components(separatedBy: "detection warning").count == 2, "only the exam with one says so")
         #expect(html.contains(Report.disclaimer))
         // The unreadable exam has no picture, but the page says so instead of a broken image.
         for src in attributeValues("src", in: html) { #expect(FileManager.default.fileExists(atPath: out + "/" + src)) }
