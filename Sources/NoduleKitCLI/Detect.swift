@@ -51,23 +51,26 @@ struct Detect: ParsableCommand {
         var lines: [String] = []
         // Progress for a folder's worth of images; one image needs none.
         let progress = ProgressReporter.automatic(quiet: quiet || images.count < 2)
-        let failures = try Self.detect(images, reader: reader, detector: detector, overlay: overlay, progress: progress) { line in
+        var tally = WarningTally()
+        let failures = try Self.detect(images, reader: reader, detector: detector, overlay: overlay, progress: progress) { record, line in
+            tally.add(record.warnings)
             if out == nil { print(line) } else { lines.append(line) }
         }
         if let out {
             try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: out)
         }
         if !quiet && (images.count > 1 || failures > 0) {
-            StandardError.write("\(images.count) image\(images.count == 1 ? "" : "s"): \(images.count - failures) ok, \(failures) failed\n")
+            StandardError.write("\(images.count) image\(images.count == 1 ? "" : "s"): \(images.count - failures) ok, \(failures) failed\n"
+                                + (images.count > 1 ? tally.summary() : ""))
         }
         if failures > 0 { throw ExitCode.failure }
     }
 
-    /// Detects `images` in order and hands each one's JSON line to `emit`; a file that fails
+    /// Detects `images` in order and hands each one's record and JSON line to `emit`; a file that fails
     /// gets a failure record and its error goes to `progress` (written even when quiet).
     /// Returns how many failed.
     static func detect(_ images: [String], reader: RadiographReader, detector: NoduleDetector, overlay: String?,
-                       progress: ProgressReporter, emit: (String) -> Void) throws -> Int {
+                       progress: ProgressReporter, emit: (DetectionRecord, String) -> Void) throws -> Int {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failures = 0
@@ -93,7 +96,7 @@ struct Detect: ParsableCommand {
                 record = .failure(path: path, message: error.description, code: error.code, pipeline: detector.stamp)
                 progress.error("nodules: error: \(error)")
             }
-            emit(String(decoding: try encoder.encode(record), as: UTF8.self))
+            emit(record, String(decoding: try encoder.encode(record), as: UTF8.self))
             progress.update(done: index + 1, total: images.count, failed: failures)
         }
         progress.finish()

@@ -144,14 +144,14 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         let bar = Sink()
         var lines: [String] = []
         let failed = try Detect.detect(files, reader: RadiographReader(), detector: detector, overlay: nil,
-                                       progress: ProgressReporter(mode: .bar) { bar.text += $0 }) { lines.append($0) }
+                                       progress: ProgressReporter(mode: .bar) { bar.text += $0 }) { lines.append($1) }
         #expect(failed == 1 && lines.count == 2)
         #expect(lines[0].contains("\"error_code\":\"decode.") && lines[1].contains("\"error\":null"), "\(lines)")
         #expect(bar.text.contains("nodules: error:") && bar.text.contains(" 1/2 ") && bar.text.contains(" 2/2 100%"), "\(bar.text)")
         #expect(bar.text.contains("img/s") && bar.text.hasSuffix("\n"))
         let quiet = Sink()
         _ = try Detect.detect(files, reader: RadiographReader(), detector: detector, overlay: nil,
-                              progress: ProgressReporter(mode: .quiet) { quiet.text += $0 }) { _ in }
+                              progress: ProgressReporter(mode: .quiet) { quiet.text += $0 }) { _, _ in }
         #expect(quiet.text.hasPrefix("nodules: error:") && !quiet.text.contains("img/s"), "\(quiet.text)")
     }
 
@@ -161,9 +161,12 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         let dir = Fixtures.temporaryDirectory("evaluate-samples")
         let samples = ["PHANTOM-001/2026-01-12/pa.png", "PHANTOM-001/2026-05-04/pa.png", "PHANTOM-002/2026-03-02/pa.jpg",
                        "jsrt-style/PHANTOM-003.img"].map { "Data/samples/" + $0 }
-        let detect = try SpawnedProcess.run("nodules", ["detect", "--quiet", "--raw", "1024x1024:u16be:12", "--out", dir + "/r.jsonl"] + samples,
+        let detect = try SpawnedProcess.run("nodules", ["detect", "--raw", "1024x1024:u16be:12", "--out", dir + "/r.jsonl"] + samples,
                                             currentDirectory: root)
         #expect(detect.status == 0, "\(detect.standardError)")
+        // The summary, with the raw file's warnings counted (its spacing is unknown).
+        #expect(detect.standardError.contains("4 images: 4 ok, 0 failed\nwarnings on 1 image"), "\(detect.standardError)")
+        #expect(detect.standardError.contains("1 × pixel spacing unknown: detection assumed # mm/px"))
         let run = try SpawnedProcess.run("nodules", ["evaluate", "--json", "--truth", "Data/samples/truth.csv", "--results", dir + "/r.jsonl"],
                                          currentDirectory: root)
         #expect(run.status == 0, "\(run.standardError)")
