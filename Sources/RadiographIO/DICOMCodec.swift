@@ -52,12 +52,19 @@ enum DICOMCodec {
 
         var notes: [String] = []
         let photometricText = ascii(GDCMBridge.Tag.photometricInterpretation) ?? image.photometric
-        let photometric: PhotometricInterpretation
+        var photometric: PhotometricInterpretation
         switch photometricText {
         case "MONOCHROME1": photometric = .monochrome1
         case "MONOCHROME2": photometric = .monochrome2
         default:
             throw DecodingFailure.unsupported(detail: "Photometric Interpretation \(photometricText.isEmpty ? "(missing)" : photometricText) with \(image.samplesPerPixel) sample(s) per pixel; radiographs are MONOCHROME1/2")
+        }
+        // Presentation LUT Shape (2050,0020) INVERSE on MONOCHROME2 data (some CR systems): the image
+        // is displayed inverted, high values lucent, so it is read as MONOCHROME1. (On MONOCHROME1,
+        // INVERSE is the standard pairing for DX and changes nothing.)
+        if photometric == .monochrome2, ascii(GDCMBridge.Tag.presentationLUTShape)?.uppercased() == "INVERSE" {
+            photometric = .monochrome1
+            notes.append("Presentation LUT Shape INVERSE on MONOCHROME2 data: read as MONOCHROME1 (high values lucent), as it is displayed")
         }
         guard image.samplesPerPixel == 1 else {
             throw DecodingFailure.unsupported(detail: "\(image.samplesPerPixel) samples per pixel; radiographs have 1")

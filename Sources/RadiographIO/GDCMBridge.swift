@@ -37,7 +37,7 @@ enum GDCMBridge {
         Tag.specificCharacterSet, Tag.imageType, Tag.sopInstanceUID, Tag.studyDate, Tag.modality,
         Tag.patientID, Tag.issuerOfPatientID, Tag.estimatedMagnification, Tag.imagerPixelSpacing, Tag.viewPosition,
         Tag.studyInstanceUID, Tag.seriesInstanceUID, Tag.photometricInterpretation, Tag.pixelSpacing,
-        Tag.rescaleIntercept, Tag.rescaleSlope, Tag.rescaleType, Tag.numberOfFrames,
+        Tag.rescaleIntercept, Tag.rescaleSlope, Tag.rescaleType, Tag.numberOfFrames, Tag.presentationLUTShape,
     ]
 
     enum Tag {
@@ -58,6 +58,7 @@ enum GDCMBridge {
         static let pixelSpacing: UInt32 = 0x0028_0030
         static let rescaleIntercept: UInt32 = 0x0028_1052
         static let rescaleSlope: UInt32 = 0x0028_1053
+        static let presentationLUTShape: UInt32 = 0x2050_0020
         static let rescaleType: UInt32 = 0x0028_1054
     }
 

@@ -161,6 +161,16 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         }
     }
 
+    @Test func anInversePresentationLUTOnMonochrome2IsReadAsDisplayed() throws {
+        let inverse = try RadiographReader().read(contentsOf: Fixtures.path("dicom/presentation-lut-inverse.dcm"))
+        #expect(inverse.photometric == .monochrome1)
+        #expect(inverse.notes.contains { $0.hasPrefix("Presentation LUT Shape INVERSE on MONOCHROME2 data: read as MONOCHROME1") })
+        // The same pixels without the tag (the file it was made from) stay MONOCHROME2.
+        let plain = try RadiographReader().read(contentsOf: Fixtures.path("dicom/explicit-le.dcm"))
+        #expect(plain.photometric == .monochrome2 && plain.samples == inverse.samples)
+        #expect(!plain.notes.contains { $0.contains("Presentation LUT") })
+    }
+
     @Test func aCTSliceIsDecodedWithAWarningAndAFrontalDXWithout() throws {
         let ct = try RadiographReader().read(contentsOf: Fixtures.path("dicom/pydicom-CT_small.dcm"))
         #expect(ct.dicom?.modality == "CT")

@@ -220,6 +220,11 @@ ds.ModalityLUTSequence = Sequence([item])
 write("modality-lut.dcm", ds, **OK, **STD, tolerance=0, bitsStored=16)
 write("monochrome1.dcm", base("1.2.840.10008.1.2.1", img12, photometric="MONOCHROME1", index=25),
       **OK, **{**STD, "photometric": "MONOCHROME1"}, tolerance=0, bitsStored=12)
+# MONOCHROME2 data displayed inverted (Presentation LUT Shape INVERSE, as some CR systems write):
+# read as MONOCHROME1, high values lucent, as it is displayed.
+ds = base("1.2.840.10008.1.2.1", img12, index=27)
+ds.PresentationLUTShape = "INVERSE"
+write("presentation-lut-inverse.dcm", ds, **OK, **{**STD, "photometric": "MONOCHROME1"}, tolerance=0, bitsStored=12)
 frames = np.stack([img12, img12[::-1], 4095 - img12])
 write("multiframe-3.dcm", base("1.2.840.10008.1.2.1", frames, frames=3, index=26), **OK, **STD, tolerance=0, bitsStored=12, frames=3)
 
