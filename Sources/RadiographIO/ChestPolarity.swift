@@ -47,6 +47,18 @@ public enum ChestPolarity {
         return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
     }
 
+    /// A warning when a file that states its polarity (DICOM's Photometric Interpretation) looks
+    /// the other way round by its anatomy: the mediastinum darker than the lungs in the stated
+    /// convention, by at least ``decisionThreshold`` of the range. The stated polarity is still the
+    /// one used (the tags are the file's word); the warning asks a reader to look. nil when they
+    /// agree or the anatomy is unclear.
+    public static func disagreement(_ samples: [UInt16], width: Int, height: Int, stated: PhotometricInterpretation) -> String? {
+        guard let inferred = infer(samples, width: width, height: height), inferred.photometric != stated else { return nil }
+        let percent = Int((abs(inferred.contrast) * 100).rounded())
+        return "Photometric Interpretation says \(stated.rawValue), but the anatomy looks inverted (mediastinum darker than the "
+            + "lungs by \(percent) % of the range): the tags may be wrong; the image is read as they say, so check it"
+    }
+
     /// The value at 0-based `rank` of the samples counted in `histogram`.
     static func value(atRank rank: Int, in histogram: [Int]) -> Int {
         var seen = 0

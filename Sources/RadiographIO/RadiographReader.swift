@@ -91,6 +91,10 @@ public struct RadiographReader: Sendable {
             notes.append("\(format.rawValue.uppercased()) stores no polarity, and the anatomy says inverted (mediastinum below the lungs by "
                          + "\(percent) % of the range): read as MONOCHROME1, high values lucent")
         }
+        if options.infersPolarity, format == .dicom,
+           let doubt = ChestPolarity.disagreement(decoded.samples, width: decoded.width, height: decoded.height, stated: photometric) {
+            notes.append(doubt)
+        }
         if let override = options.spacingOverride {
             if let own = spacing, abs(own.row - override.row) > 1e-3 * own.row || abs(own.column - override.column) > 1e-3 * own.column {
                 notes.append("file spacing \(own.row)×\(own.column) mm (\(own.source)) replaced by \(override.row)×\(override.column) mm (\(override.source))")

@@ -161,6 +161,25 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         }
     }
 
+    /// A DICOM file's stated polarity is used, but anatomy that says the opposite is flagged.
+    @Test func anatomyAgainstTheStatedPolarityIsFlagged() {
+        // 200 × 200: a bright central band (the mediastinum, dense-high) between dark lateral bands.
+        let side = 200
+        let samples = (0..<(side * side)).map { i -> UInt16 in
+            let x = Double(i % side) / Double(side)
+            return x >= 0.42 && x <= 0.58 ? 3000 : (x >= 0.15 && x <= 0.32) || (x >= 0.68 && x <= 0.85) ? 1000 : 2000
+        }
+        #expect(ChestPolarity.disagreement(samples, width: side, height: side, stated: .monochrome2) == nil)
+        let doubt = ChestPolarity.disagreement(samples, width: side, height: side, stated: .monochrome1)
+        #expect(doubt?.hasPrefix("Photometric Interpretation says MONOCHROME1, but the anatomy looks inverted") == true, "\(doubt ?? "")")
+        // The same picture stored lucent-high is right as MONOCHROME1, and flagged as MONOCHROME2.
+        let inverted = samples.map { 4095 - $0 }
+        #expect(ChestPolarity.disagreement(inverted, width: side, height: side, stated: .monochrome1) == nil)
+        #expect(ChestPolarity.disagreement(inverted, width: side, height: side, stated: .monochrome2) != nil)
+        // No anatomy to judge by: nothing said.
+        #expect(ChestPolarity.disagreement([UInt16](repeating: 7, count: side * side), width: side, height: side, stated: .monochrome1) == nil)
+    }
+
     @Test func anInversePresentationLUTOnMonochrome2IsReadAsDisplayed() throws {
         let inverse = try RadiographReader().read(contentsOf: Fixtures.path("dicom/presentation-lut-inverse.dcm"))
         #expect(inverse.photometric == .monochrome1)
