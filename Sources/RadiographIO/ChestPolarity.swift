@@ -1,5 +1,6 @@
 /// The polarity of a chest radiograph whose file does not state it (headerless
-/// raw, PNG, JPEG), read from the anatomy: on a PA or AP chest radiograph the mediastinum
+/// raw, PNG, JPEG), read from the anatomy, and a check of one whose file does (DICOM,
+/// ``disagreement(_:width:height:stated:)``): on a PA or AP chest radiograph the mediastinum
 /// and spine, a central vertical band, are denser than the lungs on either
 /// side, so with high values dense (MONOCHROME2) the band is brighter.
 ///
