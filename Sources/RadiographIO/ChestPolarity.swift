@@ -18,32 +18,12 @@ public enum ChestPolarity {
     public static let minimumSide = 64
 
     /// The inferred polarity and the signed measure (positive: MONOCHROME2), or nil when unclear.
+    /// On an image turned by 90° (``isTurned(down:across:)``) the measure is taken across it.
     public static func infer(_ samples: [UInt16], width: Int, height: Int)
         -> (photometric: PhotometricInterpretation, contrast: Double)? {
-        guard width >= minimumSide, height >= minimumSide, samples.count == width * height else { return nil }
-        // About 512 px across is plenty for medians of large regions.
-        let step = max(1, min(width, height) / 512)
-        func band(columns: ClosedRange<Double>) -> [UInt16] {
-            var values: [UInt16] = []
-            for y in stride(from: Int(0.35 * Double(height)), to: Int(0.75 * Double(height)), by: step) {
-                for x in stride(from: Int(columns.lowerBound * Double(width)), to: Int(columns.upperBound * Double(width)), by: step) {
-                    values.append(samples[y * width + x])
-                }
-            }
-            return values
-        }
-        // Ranks from a histogram of the 16-bit samples: the same order statistics as sorting
-        // them (all[n/100], all[99n/100], sorted[n/2]), without the sort.
-        var all = [Int](repeating: 0, count: 1 << 16)
-        var count = 0
-        for y in stride(from: 0, to: height, by: step) {
-            for x in stride(from: 0, to: width, by: step) { all[Int(samples[y * width + x])] += 1; count += 1 }
-        }
-        let low = Double(Self.value(atRank: count / 100, in: all)), high = Double(Self.value(atRank: count * 99 / 100, in: all))
-        guard high > low else { return nil }
-        let central = median(band(columns: 0.42...0.58))
-        let lateral = median(band(columns: 0.15...0.32) + band(columns: 0.68...0.85))
-        let contrast = (central - lateral) / (high - low)
+        guard width >= minimumSide, height >= minimumSide, samples.count == width * height,
+              let measured = contrasts(samples, width: width, height: height) else { return nil }
+        let contrast = isTurned(down: measured.down, across: measured.across) ? measured.across : measured.down
         guard abs(contrast) >= decisionThreshold else { return nil }
         return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
     }
@@ -58,6 +38,61 @@ public enum ChestPolarity {
         let percent = Int((abs(inferred.contrast) * 100).rounded())
         return "Photometric Interpretation says \(stated.rawValue), but the anatomy looks inverted (mediastinum darker than the "
             + "lungs by \(percent) % of the range): the tags may be wrong; the image is read as they say, so check it"
+    }
+
+    /// A warning when the image looks turned by 90°: the contrast of the central band against the
+    /// lateral ones is much stronger across the image (rows 42–58 % against 15–32 % and 68–85 %,
+    /// over columns 30–70 %) than down it (the ``infer(_:width:height:)`` bands), whatever the
+    /// polarity (``isTurned(down:across:)``). nil when upright or unclear.
+    public static func rotationNote(_ samples: [UInt16], width: Int, height: Int) -> String? {
+        guard width >= minimumSide, height >= minimumSide, samples.count == width * height,
+              let measured = contrasts(samples, width: width, height: height),
+              isTurned(down: measured.down, across: measured.across) else { return nil }
+        return "the image looks turned by 90° (the dense mediastinal band runs across it, not down): NoduleKit expects an upright "
+            + "frontal chest radiograph, and its results on this image are not meaningful"
+    }
+
+    /// Turned by 90°: |across| ≥ ``rotationThreshold`` and |across| − |down| ≥ ``rotationThreshold``.
+    /// On 180 upright phantoms of the six generators |across| − |down| is at most 0.01; turned,
+    /// it is 0.04–0.76 (most above 0.25: a chest whose mediastinum barely stands out is not
+    /// recognised as turned, and stays as it is).
+    public static func isTurned(down: Double, across: Double) -> Bool {
+        abs(across) >= rotationThreshold && abs(across) - abs(down) >= rotationThreshold
+    }
+
+    /// Smallest across-the-image contrast, and margin over the down-the-image one, that calls an image turned.
+    public static let rotationThreshold = 0.25
+
+    /// (central band − lateral bands) / (1st–99th percentile range) of the stored samples, down the
+    /// image and across it (the same bands turned by 90°); nil for a flat image.
+    static func contrasts(_ samples: [UInt16], width: Int, height: Int) -> (down: Double, across: Double)? {
+        // About 512 px across is plenty for medians of large regions.
+        let step = max(1, min(width, height) / 512)
+        // Ranks from a histogram of the 16-bit samples: the same order statistics as sorting
+        // them (all[n/100], all[99n/100], sorted[n/2]), without the sort.
+        var all = [Int](repeating: 0, count: 1 << 16)
+        var count = 0
+        for y in stride(from: 0, to: height, by: step) {
+            for x in stride(from: 0, to: width, by: step) { all[Int(samples[y * width + x])] += 1; count += 1 }
+        }
+        let low = Double(value(atRank: count / 100, in: all)), high = Double(value(atRank: count * 99 / 100, in: all))
+        guard high > low else { return nil }
+        func band(_ band: ClosedRange<Double>, across: Bool) -> [UInt16] {
+            var values: [UInt16] = []
+            let (along, alongRange, acrossCount) = across ? (width, 0.30...0.70, height) : (height, 0.35...0.75, width)
+            for a in stride(from: Int(alongRange.lowerBound * Double(along)), to: Int(alongRange.upperBound * Double(along)), by: step) {
+                for b in stride(from: Int(band.lowerBound * Double(acrossCount)), to: Int(band.upperBound * Double(acrossCount)), by: step) {
+                    values.append(across ? samples[b * width + a] : samples[a * width + b])
+                }
+            }
+            return values
+        }
+        func contrast(across: Bool) -> Double {
+            let central = median(band(0.42...0.58, across: across))
+            let lateral = median(band(0.15...0.32, across: across) + band(0.68...0.85, across: across))
+            return (central - lateral) / (high - low)
+        }
+        return (contrast(across: false), contrast(across: true))
     }
 
     /// The value at 0-based `rank` of the samples counted in `histogram`.

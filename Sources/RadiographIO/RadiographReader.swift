@@ -95,6 +95,9 @@ public struct RadiographReader: Sendable {
            let doubt = ChestPolarity.disagreement(decoded.samples, width: decoded.width, height: decoded.height, stated: photometric) {
             notes.append(doubt)
         }
+        if let turned = ChestPolarity.rotationNote(decoded.samples, width: decoded.width, height: decoded.height) {
+            notes.append(turned)
+        }
         if let override = options.spacingOverride {
             if let own = spacing, abs(own.row - override.row) > 1e-3 * own.row || abs(own.column - override.column) > 1e-3 * own.column {
                 notes.append("file spacing \(own.row)×\(own.column) mm (\(own.source)) replaced by \(override.row)×\(override.column) mm (\(override.source))")

@@ -31,6 +31,41 @@ struct RawPolarityTests {
         return path
     }
 
+    /// A chest turned by 90° is read as it is, with a warning; upright, inverted or not, without.
+    @Test func aTurnedChestIsFlagged() throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.sample)))
+        let side = 1024
+        var turned = bytes
+        for y in 0..<side {
+            for x in 0..<side {  // transpose: (x, y) ← (y, x)
+                turned[2 * (y * side + x)] = bytes[2 * (x * side + y)]
+                turned[2 * (y * side + x) + 1] = bytes[2 * (x * side + y) + 1]
+            }
+        }
+        let path = Fixtures.temporaryDirectory("rotation") + "/turned.img"
+        try Data(turned).write(to: URL(fileURLWithPath: path))
+        let note = "the image looks turned by 90°"
+        let read90 = try read(path, "1024x1024:u16be:12")
+        #expect(read90.notes.contains { $0.hasPrefix(note) }, "\(read90.notes)")
+        // Its polarity is read across the image, so it is still right.
+        #expect(read90.photometric == .monochrome2)
+        #expect(!(try read(Self.sample, "1024x1024:u16be:12").notes.contains { $0.hasPrefix(note) }))
+        #expect(!(try read(try invertedCopy(), "1024x1024:u16be:12").notes.contains { $0.hasPrefix(note) }))
+        // Turned and stored lucent-high (stated MONOCHROME1): still seen as turned.
+        let both = turned
+        var inverted = both
+        for i in stride(from: 0, to: both.count, by: 2) {
+            let v = 4095 - (UInt16(both[i]) << 8 | UInt16(both[i + 1]))
+            inverted[i] = UInt8(v >> 8)
+            inverted[i + 1] = UInt8(v & 0xFF)
+        }
+        let invertedPath = Fixtures.temporaryDirectory("rotation") + "/turned-inverted.img"
+        try Data(inverted).write(to: URL(fileURLWithPath: invertedPath))
+        #expect(try read(invertedPath, "1024x1024:u16be:12:mono1").notes.contains { $0.hasPrefix(note) })
+        let inferred = try read(invertedPath, "1024x1024:u16be:12")
+        #expect(inferred.photometric == .monochrome1 && inferred.notes.contains { $0.hasPrefix(note) })
+    }
+
     @Test func inferredPolarityAndNotes() throws {
         let original = try read(Self.sample, "1024x1024:u16be:12")
         #expect(original.photometric == .monochrome2)
