@@ -17,17 +17,21 @@ struct RawPolarityTests {
             .read(contentsOf: path)
     }
 
-    /// The sample with every 12-bit value v written as 4095 − v.
-    func invertedCopy() throws -> String {
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.sample)))
+    /// Big-endian 12-bit words, every value v written as 4095 − v.
+    static func inverted(_ bytes: [UInt8]) -> [UInt8] {
         var out = bytes
         for i in stride(from: 0, to: bytes.count, by: 2) {
             let v = 4095 - (UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]))
             out[i] = UInt8(v >> 8)
             out[i + 1] = UInt8(v & 0xFF)
         }
+        return out
+    }
+
+    /// The sample with every 12-bit value v written as 4095 − v.
+    func invertedCopy() throws -> String {
         let path = Fixtures.temporaryDirectory("polarity") + "/inverted.img"
-        try Data(out).write(to: URL(fileURLWithPath: path))
+        try Data(Self.inverted(try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.sample))))).write(to: URL(fileURLWithPath: path))
         return path
     }
 
@@ -51,16 +55,9 @@ struct RawPolarityTests {
         #expect(read90.photometric == .monochrome2)
         #expect(!(try read(Self.sample, "1024x1024:u16be:12").notes.contains { $0.hasPrefix(note) }))
         #expect(!(try read(try invertedCopy(), "1024x1024:u16be:12").notes.contains { $0.hasPrefix(note) }))
-        // Turned and stored lucent-high (stated MONOCHROME1): still seen as turned.
-        let both = turned
-        var inverted = both
-        for i in stride(from: 0, to: both.count, by: 2) {
-            let v = 4095 - (UInt16(both[i]) << 8 | UInt16(both[i + 1]))
-            inverted[i] = UInt8(v >> 8)
-            inverted[i + 1] = UInt8(v & 0xFF)
-        }
+        // Turned and stored lucent-high (stated MONOCHROME1, or inferred): still seen as turned.
         let invertedPath = Fixtures.temporaryDirectory("rotation") + "/turned-inverted.img"
-        try Data(inverted).write(to: URL(fileURLWithPath: invertedPath))
+        try Data(Self.inverted(turned)).write(to: URL(fileURLWithPath: invertedPath))
         #expect(try read(invertedPath, "1024x1024:u16be:12:mono1").notes.contains { $0.hasPrefix(note) })
         let inferred = try read(invertedPath, "1024x1024:u16be:12")
         #expect(inferred.photometric == .monochrome1 && inferred.notes.contains { $0.hasPrefix(note) })
