@@ -1,6 +1,6 @@
 /// The polarity of a chest radiograph whose file does not state it (headerless
 /// raw, PNG, JPEG), read from the anatomy, and a check of one whose file does (DICOM,
-/// ``disagreement(_:width:height:stated:)``): on a PA or AP chest radiograph the mediastinum
+/// ``Reading/disagreement(stated:)``): on a PA or AP chest radiograph the mediastinum
 /// and spine, a central vertical band, are denser than the lungs on either
 /// side, so with high values dense (MONOCHROME2) the band is brighter.
 ///
@@ -17,39 +17,58 @@ public enum ChestPolarity {
     /// Smallest side, px, of an image treated as a chest radiograph.
     public static let minimumSide = 64
 
-    /// The inferred polarity and the signed measure (positive: MONOCHROME2), or nil when unclear.
-    /// On an image turned by 90° (``isTurned(down:across:)``) the measure is taken across it.
-    public static func infer(_ samples: [UInt16], width: Int, height: Int)
-        -> (photometric: PhotometricInterpretation, contrast: Double)? {
+    /// What the anatomy of one image says: the central band's contrast down it and across it
+    /// (``contrasts(_:width:height:)``), read once and used for the polarity, its check against
+    /// stated tags and the rotation check.
+    public struct Reading: Sendable, Equatable {
+        /// (central − lateral) / range down the image (the mediastinum's direction when upright) and across it.
+        public var down: Double
+        public var across: Double
+
+        /// Turned by 90° (``ChestPolarity/isTurned(down:across:)``).
+        public var isTurned: Bool { ChestPolarity.isTurned(down: down, across: across) }
+
+        /// The polarity the anatomy gives and its signed measure (positive: MONOCHROME2), the measure
+        /// taken across a turned image; nil when |measure| < ``ChestPolarity/decisionThreshold``.
+        public var inferred: (photometric: PhotometricInterpretation, contrast: Double)? {
+            let contrast = isTurned ? across : down
+            guard abs(contrast) >= ChestPolarity.decisionThreshold else { return nil }
+            return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
+        }
+
+        /// A warning when a file that states its polarity (DICOM's Photometric Interpretation) looks
+        /// the other way round by its anatomy: the mediastinum darker than the lungs in the stated
+        /// convention, by at least ``ChestPolarity/decisionThreshold`` of the range. The stated polarity
+        /// is still the one used (the tags are the file's word); the warning asks a reader to look.
+        /// nil when they agree or the anatomy is unclear.
+        public func disagreement(stated: PhotometricInterpretation) -> String? {
+            guard let inferred, inferred.photometric != stated else { return nil }
+            let percent = Int((abs(inferred.contrast) * 100).rounded())
+            return "Photometric Interpretation says \(stated.rawValue), but the anatomy looks inverted (mediastinum darker than the "
+                + "lungs by \(percent) % of the range): the tags may be wrong; the image is read as they say, so check it"
+        }
+
+        /// A warning when the image looks turned by 90°: the contrast of the central band against the
+        /// lateral ones is much stronger across the image (rows 42–58 % against 15–32 % and 68–85 %,
+        /// over columns 30–70 %) than down it, whatever the polarity. nil when upright or unclear.
+        public var rotationNote: String? {
+            isTurned ? "the image looks turned by 90° (the dense mediastinal band runs across it, not down): NoduleKit expects an "
+                + "upright frontal chest radiograph, and its results on this image are not meaningful" : nil
+        }
+    }
+
+    /// The anatomy's reading of an image; nil when it is too small to hold anatomy or flat.
+    public static func read(_ samples: [UInt16], width: Int, height: Int) -> Reading? {
         guard width >= minimumSide, height >= minimumSide, samples.count == width * height,
               let measured = contrasts(samples, width: width, height: height) else { return nil }
-        let contrast = isTurned(down: measured.down, across: measured.across) ? measured.across : measured.down
-        guard abs(contrast) >= decisionThreshold else { return nil }
-        return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
+        return Reading(down: measured.down, across: measured.across)
     }
 
-    /// A warning when a file that states its polarity (DICOM's Photometric Interpretation) looks
-    /// the other way round by its anatomy: the mediastinum darker than the lungs in the stated
-    /// convention, by at least ``decisionThreshold`` of the range. The stated polarity is still the
-    /// one used (the tags are the file's word); the warning asks a reader to look. nil when they
-    /// agree or the anatomy is unclear.
-    public static func disagreement(_ samples: [UInt16], width: Int, height: Int, stated: PhotometricInterpretation) -> String? {
-        guard let inferred = infer(samples, width: width, height: height), inferred.photometric != stated else { return nil }
-        let percent = Int((abs(inferred.contrast) * 100).rounded())
-        return "Photometric Interpretation says \(stated.rawValue), but the anatomy looks inverted (mediastinum darker than the "
-            + "lungs by \(percent) % of the range): the tags may be wrong; the image is read as they say, so check it"
-    }
-
-    /// A warning when the image looks turned by 90°: the contrast of the central band against the
-    /// lateral ones is much stronger across the image (rows 42–58 % against 15–32 % and 68–85 %,
-    /// over columns 30–70 %) than down it (the ``infer(_:width:height:)`` bands), whatever the
-    /// polarity (``isTurned(down:across:)``). nil when upright or unclear.
-    public static func rotationNote(_ samples: [UInt16], width: Int, height: Int) -> String? {
-        guard width >= minimumSide, height >= minimumSide, samples.count == width * height,
-              let measured = contrasts(samples, width: width, height: height),
-              isTurned(down: measured.down, across: measured.across) else { return nil }
-        return "the image looks turned by 90° (the dense mediastinal band runs across it, not down): NoduleKit expects an upright "
-            + "frontal chest radiograph, and its results on this image are not meaningful"
+    /// The inferred polarity and the signed measure (positive: MONOCHROME2), or nil when unclear
+    /// (``Reading/inferred``; on an image turned by 90° the measure is taken across it).
+    public static func infer(_ samples: [UInt16], width: Int, height: Int)
+        -> (photometric: PhotometricInterpretation, contrast: Double)? {
+        read(samples, width: width, height: height)?.inferred
     }
 
     /// Turned by 90°: |across| ≥ ``rotationThreshold`` and |across| − |down| ≥ ``rotationThreshold``.

@@ -10,6 +10,8 @@ struct DecodedPixels {
     var notes: [String] = []
     var patient: PatientIdentity? = nil
     var studyDate: StudyDate? = nil
+    /// The anatomy's reading, when the decoder already made it (a raw file whose polarity it inferred).
+    var anatomy: ChestPolarity.Reading? = nil
 }
 
 /// Colour-to-gray conversion used by every decoder.

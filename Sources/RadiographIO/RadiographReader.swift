@@ -83,21 +83,19 @@ public struct RadiographReader: Sendable {
         var spacing = decoded.pixelSpacing
         var notes = decoded.notes
         var photometric = decoded.photometric
-        if options.infersPolarity, format == .png || format == .jpeg,
-           let inferred = ChestPolarity.infer(decoded.samples, width: decoded.width, height: decoded.height),
+        // One reading of the anatomy per image: polarity, its check against DICOM tags, rotation.
+        let anatomy = decoded.anatomy ?? ChestPolarity.read(decoded.samples, width: decoded.width, height: decoded.height)
+        if options.infersPolarity, format == .png || format == .jpeg, let inferred = anatomy?.inferred,
            inferred.photometric == .monochrome1 {
             photometric = .monochrome1
             let percent = Int((abs(inferred.contrast) * 100).rounded())
             notes.append("\(format.rawValue.uppercased()) stores no polarity, and the anatomy says inverted (mediastinum below the lungs by "
                          + "\(percent) % of the range): read as MONOCHROME1, high values lucent")
         }
-        if options.infersPolarity, format == .dicom,
-           let doubt = ChestPolarity.disagreement(decoded.samples, width: decoded.width, height: decoded.height, stated: photometric) {
+        if options.infersPolarity, format == .dicom, let doubt = anatomy?.disagreement(stated: photometric) {
             notes.append(doubt)
         }
-        if let turned = ChestPolarity.rotationNote(decoded.samples, width: decoded.width, height: decoded.height) {
-            notes.append(turned)
-        }
+        if let turned = anatomy?.rotationNote { notes.append(turned) }
         if let override = options.spacingOverride {
             if let own = spacing, abs(own.row - override.row) > 1e-3 * own.row || abs(own.column - override.column) > 1e-3 * own.column {
                 notes.append("file spacing \(own.row)×\(own.column) mm (\(own.source)) replaced by \(override.row)×\(override.column) mm (\(override.source))")

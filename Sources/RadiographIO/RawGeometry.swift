@@ -117,9 +117,10 @@ enum RawCodec {
         }
         var notes: [String] = []
         let photometric: PhotometricInterpretation
+        let anatomy = geometry.photometric == nil ? ChestPolarity.read(samples, width: geometry.width, height: geometry.height) : nil
         if let stated = geometry.photometric {
             photometric = stated
-        } else if let inferred = ChestPolarity.infer(samples, width: geometry.width, height: geometry.height) {
+        } else if let inferred = anatomy?.inferred {
             photometric = inferred.photometric
             let side = inferred.contrast > 0 ? "above" : "below"
             let percent = Int((abs(inferred.contrast) * 100).rounded())
@@ -131,6 +132,7 @@ enum RawCodec {
         }
         return DecodedPixels(width: geometry.width, height: geometry.height, bitsStored: geometry.bitsStored,
                              samples: samples, photometric: photometric, pixelSpacing: nil,
-                             storedLayout: "raw \(geometry.sampleType.rawValue) \(geometry.bitsStored)-bit", notes: notes)
+                             storedLayout: "raw \(geometry.sampleType.rawValue) \(geometry.bitsStored)-bit", notes: notes,
+                             anatomy: anatomy)
     }
 }

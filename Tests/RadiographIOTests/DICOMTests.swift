@@ -169,15 +169,15 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
             let x = Double(i % side) / Double(side)
             return x >= 0.42 && x <= 0.58 ? 3000 : (x >= 0.15 && x <= 0.32) || (x >= 0.68 && x <= 0.85) ? 1000 : 2000
         }
-        #expect(ChestPolarity.disagreement(samples, width: side, height: side, stated: .monochrome2) == nil)
-        let doubt = ChestPolarity.disagreement(samples, width: side, height: side, stated: .monochrome1)
+        #expect(ChestPolarity.read(samples, width: side, height: side)?.disagreement(stated: .monochrome2) == nil)
+        let doubt = ChestPolarity.read(samples, width: side, height: side)?.disagreement(stated: .monochrome1)
         #expect(doubt?.hasPrefix("Photometric Interpretation says MONOCHROME1, but the anatomy looks inverted") == true, "\(doubt ?? "")")
         // The same picture stored lucent-high is right as MONOCHROME1, and flagged as MONOCHROME2.
         let inverted = samples.map { 4095 - $0 }
-        #expect(ChestPolarity.disagreement(inverted, width: side, height: side, stated: .monochrome1) == nil)
-        #expect(ChestPolarity.disagreement(inverted, width: side, height: side, stated: .monochrome2) != nil)
+        #expect(ChestPolarity.read(inverted, width: side, height: side)?.disagreement(stated: .monochrome1) == nil)
+        #expect(ChestPolarity.read(inverted, width: side, height: side)?.disagreement(stated: .monochrome2) != nil)
         // No anatomy to judge by: nothing said.
-        #expect(ChestPolarity.disagreement([UInt16](repeating: 7, count: side * side), width: side, height: side, stated: .monochrome1) == nil)
+        #expect(ChestPolarity.read([UInt16](repeating: 7, count: side * side), width: side, height: side)?.disagreement(stated: .monochrome1) == nil)
     }
 
     @Test func anInversePresentationLUTOnMonochrome2IsReadAsDisplayed() throws {
