@@ -314,7 +314,6 @@ extension NoduleStore {
                 """, arguments: [key.sha256, key.pipelineDigest, key.spacingKey]) else { return nil }
             let analysis: Int64 = row["id"]
             let rowMM: Double? = row["spacing_row_mm"], columnMM: Double? = row["spacing_column_mm"]
-            let warningsJSON: String = row["warnings"]
             return StoredAnalysis(
                 width: row["width"], height: row["height"],
                 spacing: rowMM.flatMap { r in columnMM.map { StoredSpacing(rowMM: r, columnMM: $0) } },
@@ -323,8 +322,13 @@ extension NoduleStore {
                                            studyDate: row["file_study_date"]),
                 pipeline: PipelineStamp(name: row["pipeline_name"], version: row["pipeline_version"], digest: key.pipelineDigest),
                 nodules: try Self.nodules(db, analysis: analysis),
-                warnings: (try? JSONDecoder().decode([String].self, from: Data(warningsJSON.utf8))) ?? [])
+                warnings: Self.warnings(row["warnings"]))
         }
+    }
+
+    /// An analysis's `warnings` column (a JSON array of strings) as stored; [] if it is not one.
+    static func warnings(_ json: String) -> [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
     }
 
     static func nodules(_ db: Database, analysis: Int64) throws -> [NoduleCandidate] {

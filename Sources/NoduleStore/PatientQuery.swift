@@ -83,7 +83,7 @@ extension NoduleStore {
                     spacingSource: row["spacing_source"],
                     detections: try Self.nodules(db, analysis: row["analysis"]),
                     // SQLite takes a bare column of a MIN() aggregate from the row holding the minimum.
-                    warnings: (try? JSONDecoder().decode([String].self, from: Data((row["warnings"] as String? ?? "[]").utf8))) ?? [])
+                    warnings: Self.warnings(row["warnings"]))
                 let issuerValue: String? = issuer.isEmpty ? nil : issuer
                 let dateValue: String? = date.isEmpty ? nil : date
                 if out.last?.issuer != issuerValue || out.last?.patientID != patientID {
