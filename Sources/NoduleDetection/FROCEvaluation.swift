@@ -169,10 +169,12 @@ public struct FROCEvaluation: Sendable {
             URL(fileURLWithPath: p).deletingPathExtension().lastPathComponent.lowercased()
         }
         let cwd = FileManager.default.currentDirectoryPath
+        // Each record's standardised path, once (it resolves symlinks on the file system).
+        let recordPaths = records.map { standard($0.path, relativeTo: cwd) }
         var byPath: [String: DetectionRecord] = [:]
         var byStem: [String: [DetectionRecord]] = [:]
-        for r in records {
-            byPath[standard(r.path, relativeTo: cwd)] = r
+        for (r, path) in zip(records, recordPaths) {
+            byPath[path] = r
             byStem[stem(r.path), default: []].append(r)
         }
         // Each truth image's record, scale and spacing (mm per truth px: the truth's, else the
@@ -185,7 +187,7 @@ public struct FROCEvaluation: Sendable {
             var record = byPath[key]
             if record == nil {
                 let suffix = "/" + image.path
-                record = records.first { standard($0.path, relativeTo: cwd).hasSuffix(suffix) }
+                record = zip(records, recordPaths).first { $0.1.hasSuffix(suffix) }?.0
             }
             if record == nil, let same = byStem[stem(image.path)], same.count == 1 { record = same[0] }
             guard let record else { usable.append(image); matched.append(nil); continue }
