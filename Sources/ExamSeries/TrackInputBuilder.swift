@@ -290,14 +290,15 @@ public struct TrackInputBuilder: Sendable {
                         }
                     }
                     let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
-                    // Sized as the detector sizes the nodules it reports (`sizing_refit_start`).
-                    let measuredDiameter = NoduleMeasurement.reportedDiameter(
-                        of: m, measuredFrom: start, in: normalised.measurement, smoothed: smoothed,
-                        parameters: pipeline.measurement, spacingMM: fineMM) * fineMM
                     guard near((x, y)), RemeasurementCheck.accepts(
                         seed: (diameter, seed.features.contrast, seed.features.contrastToNoise),
                         measured: (m.diameter * fineMM, m.contrast, m.contrastToNoise, m.sphereFit, m.fitResidual),
                         diameterRatio: selection.remeasureDiameterRatio) else { continue }
+                    // Sized as the detector sizes the nodules it reports (`sizing_refit_start`), and only once
+                    // accepted: the sizing may measure again, and a refused measurement needs no size.
+                    let measuredDiameter = NoduleMeasurement.reportedDiameter(
+                        of: m, measuredFrom: start, in: normalised.measurement, smoothed: smoothed,
+                        parameters: pipeline.measurement, spacingMM: fineMM) * fineMM
                     let uncertainty = SizingUncertainty.fitSigmaMM(
                         longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,
                         openRays: m.openRayFraction, diameterMM: measuredDiameter)
