@@ -160,8 +160,8 @@ public struct TrackInputBuilder: Sendable {
         }
         // Per exam: its spacing, and the map from its mm to the reference's when registration is usable.
         let spacings = exams.map { exam in
-            (column: exam.image.spacing?.columnMM ?? pipeline.normalisation.assumedSpacingMM,
-             row: exam.image.spacing?.rowMM ?? pipeline.normalisation.assumedSpacingMM)
+            let assumed = pipeline.normalisation.assumedSpacing(width: exam.image.width, height: exam.image.height)
+            return (column: exam.image.spacing?.columnMM ?? assumed, row: exam.image.spacing?.rowMM ?? assumed)
         }
         let toReference: [SimilarityTransform?] = results.enumerated().map { i, result in
             if let result { return result.isReliable ? result.transform : nil }
@@ -190,7 +190,8 @@ public struct TrackInputBuilder: Sendable {
             let spacing = exam.image.spacing
             if spacing == nil {
                 warnings.append("\(exam.image.path): pixel spacing unknown; positions use the pipeline's assumed "
-                                + "\(pipeline.normalisation.assumedSpacingMM) mm/px and diameters carry the default 1 mm uncertainty")
+                                + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height)) "
+                                + "and diameters carry the default 1 mm uncertainty")
             }
             let nodules = chosen[i].ranks.map { rank -> MeasuredNodule in
                 let c = exam.image.detections[rank]

@@ -156,7 +156,9 @@ public struct NoduleDetector: Sendable {
 
         var warnings: [String] = []
         if normalised.spacingAssumed {
-            warnings.append("pixel spacing unknown: detection assumed \(p.normalisation.assumedSpacingMM) mm/px; no mm figures reported")
+            warnings.append("pixel spacing unknown: detection assumed "
+                            + "\(p.normalisation.assumedSpacingDescription(width: normalised.inputWidth, height: normalised.inputHeight)); "
+                            + "no mm figures reported")
         }
         warnings += Self.geometryWarnings(normalised, workingSpacingMM: p.normalisation.workingSpacingMM,
                                           minimumDiameterMM: p.candidates.minimumDiameterMM)

@@ -36,8 +36,9 @@ public struct NormalisedRadiograph: Sendable {
                 measureSpacingMM: Double) {
         let spacing = radiograph.pixelSpacing
         spacingAssumed = spacing == nil
-        let rowSpacing = spacing?.row ?? p.assumedSpacingMM
-        let columnSpacing = spacing?.column ?? p.assumedSpacingMM
+        let assumed = p.assumedSpacing(width: radiograph.width, height: radiograph.height)
+        let rowSpacing = spacing?.row ?? assumed
+        let columnSpacing = spacing?.column ?? assumed
         inputSpacingMM = (rowSpacing, columnSpacing)
         inputWidth = radiograph.width
         inputHeight = radiograph.height

@@ -19,8 +19,13 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     public struct Normalisation: Codable, Sendable, Equatable {
         /// Pixel spacing detection works at, mm/px (the image is area-averaged down to it).
         public var workingSpacingMM: Double
-        /// Spacing assumed when the file carries none, mm/px (flagged in the output).
-        public var assumedSpacingMM: Double
+        /// Spacing assumed when the file carries none, mm/px, whatever the image's size
+        /// (pipelines before 0.16.0; exactly one of this and `assumedImageExtentMM` is set).
+        public var assumedSpacingMM: Double?
+        /// From 0.16.0: when the file carries no spacing, the image is taken to span this
+        /// many mm as the geometric mean of its width and height (a 35 × 43 cm detector
+        /// spans 388 mm), so a resized copy is assumed the chest it shows, not 0.175 mm/px.
+        public var assumedImageExtentMM: Double?
         /// Lower and upper body-intensity percentiles mapped to 0 and 1.
         public var lowerPercentile: Double
         public var upperPercentile: Double
@@ -28,8 +33,27 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey {
             case workingSpacingMM = "working_spacing_mm"
             case assumedSpacingMM = "assumed_spacing_mm"
+            case assumedImageExtentMM = "assumed_image_extent_mm"
             case lowerPercentile = "lower_percentile"
             case upperPercentile = "upper_percentile"
+        }
+
+        /// The spacing that stands in for a file's missing one, mm/px (square pixels; the
+        /// output flags it): the image extent over √(width·height), or the fixed spacing.
+        public func assumedSpacing(width: Int, height: Int) -> Double {
+            if let extent = assumedImageExtentMM {
+                return extent / max(1, (Double(width) * Double(height)).squareRoot())
+            }
+            return assumedSpacingMM ?? 0.175  // validate() requires one of the two
+        }
+
+        /// How the stand-in spacing was chosen, for warnings (e.g. "0.376 mm/px, the image taken to span 385 mm").
+        public func assumedSpacingDescription(width: Int, height: Int) -> String {
+            let spacing = assumedSpacing(width: width, height: height)
+            guard let extent = assumedImageExtentMM else { return "\(spacing) mm/px" }
+            let rounded = (spacing * 1000).rounded() / 1000
+            let span = extent == extent.rounded() ? String(Int(extent)) : String(extent)
+            return "\(rounded) mm/px (the image taken to span \(span) mm, the geometric mean of its sides)"
         }
     }
 
@@ -364,7 +388,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     public func validate() throws {
         func require(_ ok: Bool, _ what: String) throws { if !ok { throw PipelineError.invalid(name: name, reason: what) } }
         try require(normalisation.workingSpacingMM > 0 && normalisation.workingSpacingMM < 5, "normalisation.working_spacing_mm must be in (0, 5)")
-        try require(normalisation.assumedSpacingMM > 0 && normalisation.assumedSpacingMM < 5, "normalisation.assumed_spacing_mm must be in (0, 5)")
+        switch (normalisation.assumedSpacingMM, normalisation.assumedImageExtentMM) {
+        case (let spacing?, nil):
+            try require(spacing > 0 && spacing < 5, "normalisation.assumed_spacing_mm must be in (0, 5)")
+        case (nil, let extent?):
+            try require(extent >= 50 && extent <= 1000, "normalisation.assumed_image_extent_mm must be in [50, 1000]")
+        default:
+            try require(false, "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")
+        }
         try require(0 <= normalisation.lowerPercentile && normalisation.lowerPercentile < normalisation.upperPercentile
                     && normalisation.upperPercentile <= 100, "normalisation percentiles must satisfy 0 ≤ lower < upper ≤ 100")
         try require(candidates.minimumDiameterMM > 0 && candidates.minimumDiameterMM < candidates.maximumDiameterMM,

@@ -79,12 +79,15 @@ public struct PatientReview: Sendable {
     /// The review of one patient whose tracker input `builder` made (`input.failure` must be nil) and
     /// `tracks` the tracker's output for exactly `input.exams`. Pictures need `builder.keepsImages`.
     public init(_ input: TrackInputBuilder.PatientInput, tracks: PatientTracks, builder: TrackInputBuilder) {
-        let assumed = builder.pipeline.normalisation.assumedSpacingMM
+        let normalisation = builder.pipeline.normalisation
         let exams = zip(input.exams, input.sources).map { exam, source -> ExamReview in
             let stored = source.stored
             let image = source.normalised.flatMap { n in source.lungs.map { ExamImage(normalised: n, lungs: $0) } }
             return ExamReview(examID: exam.examID, studyDate: exam.studyDate, path: stored.path, width: stored.width, height: stored.height,
-                              spacingMM: stored.spacing.map { ($0.rowMM, $0.columnMM) } ?? (assumed, assumed),
+                              spacingMM: stored.spacing.map { ($0.rowMM, $0.columnMM) } ?? {
+                                  let assumed = normalisation.assumedSpacing(width: stored.width, height: stored.height)
+                                  return (assumed, assumed)
+                              }(),
                               spacingKnown: stored.spacing != nil, spacingSource: stored.spacingSource,
                               candidates: stored.detections, selected: source.selected, nodules: exam.nodules, image: image,
                               imageProblem: source.problem.map { "\($0); no picture is shown and the exam is linked unregistered" },

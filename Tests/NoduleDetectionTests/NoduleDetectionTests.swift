@@ -110,6 +110,43 @@ struct CandidateTests {
         #expect(abs(try #require(top.diameterMM) - 12) <= 1.0, "reported \(top.diameterMM ?? 0) mm")
     }
 
+    @Test("a smaller copy without a pixel spacing is found and sized like the full-size image")
+    func resizedCopyWithoutSpacing() throws {
+        let pipeline = try defaultPipeline()
+        // The same chest at 1000 px (0.35 mm/px) and 700 px (0.5 mm/px), neither file stating it:
+        // a 16 mm nodule is 45.7 px across on one and 32 px on the other.
+        func detect(side: Int) throws -> (NoduleCandidate, DetectionResult) {
+            let f = Double(side) / 1000
+            var chest = SyntheticChest()
+            chest.width = side
+            chest.height = side
+            chest.spacingMM = 0.35 / f
+            chest.lungs = chest.lungs.map { ($0.x * f, $0.y * f, $0.a * f, $0.b * f) }
+            chest.nodules = [(690 * f, 470 * f, 16, 400)]
+            var radiograph = chest.radiograph()
+            radiograph.pixelSpacing = nil
+            let result = NoduleDetector(pipeline: pipeline).detect(radiograph)
+            let top = try #require(result.candidates.first)
+            #expect(hypot(top.x - 690 * f, top.y - 470 * f) < 4 * f, "\(side) px: top candidate at (\(top.x), \(top.y))")
+            #expect(top.diameterMM == nil)
+            return (top, result)
+        }
+        let (full, fullResult) = try detect(side: 1000)
+        let (small, smallResult) = try detect(side: 700)
+        #expect(abs(small.diameterPx / full.diameterPx - 0.7) < 0.05, "\(small.diameterPx) px against \(full.diameterPx) px")
+        #expect(abs(full.diameterPx * 0.35 - 16) < 1.5, "\(full.diameterPx) px")
+        // Both are analysed on the same working grid (the same chest at 0.7 mm/px by the assumption):
+        // with a fixed assumed spacing the smaller copy would be taken for a smaller chest.
+        #expect(abs(fullResult.normalised.working.width - smallResult.normalised.working.width) <= 1,
+                "\(fullResult.normalised.working.width) against \(smallResult.normalised.working.width) px")
+        #expect(fullResult.lungField.source == smallResult.lungField.source)
+        for (result, spacing) in [(fullResult, 0.385), (smallResult, 0.55)] {
+            let expected = "pixel spacing unknown: detection assumed \(spacing) mm/px (the image taken to span 385 mm, "
+                + "the geometric mean of its sides); no mm figures reported"
+            #expect(result.warnings.contains(expected), "\(result.warnings)")
+        }
+    }
+
     @Test("a pipeline may compute its scale space on a pyramid: the nodule is still found and sized, the ridge still rejected")
     func pyramidScaleSpace() throws {
         var pipeline = try defaultPipeline()
@@ -535,6 +572,40 @@ struct PipelineDefinitionTests {
         let written = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(features)) as? [String: Any])
         #expect(Set(written.keys) == Set(NoduleFeatures.names))
         #expect(Set(features.named.keys) == Set(NoduleFeatures.names))
+    }
+
+    @Test("a file without a spacing is taken to span the definition's extent; a fixed-spacing definition keeps its meaning and its JSON")
+    func assumedSpacing() throws {
+        var definition = try defaultPipeline()
+        #expect(definition.normalisation.assumedImageExtentMM == 385)
+        #expect(abs(definition.normalisation.assumedSpacing(width: 1000, height: 1000) - 0.385) < 1e-12)
+        #expect(abs(definition.normalisation.assumedSpacing(width: 2000, height: 500) - 0.385) < 1e-12)
+        #expect(abs(definition.normalisation.assumedSpacing(width: 2048, height: 2048) - 385.0 / 2048) < 1e-12)
+        #expect(definition.normalisation.assumedSpacingDescription(width: 1024, height: 1024)
+                == "0.376 mm/px (the image taken to span 385 mm, the geometric mean of its sides)")
+
+        // Definitions before 0.16.0 name a fixed spacing; their canonical JSON (so their digest) has no new key.
+        definition.normalisation.assumedImageExtentMM = nil
+        definition.normalisation.assumedSpacingMM = 0.175
+        try definition.validate()
+        #expect(definition.normalisation.assumedSpacing(width: 1024, height: 1024) == 0.175)
+        #expect(definition.normalisation.assumedSpacingDescription(width: 1024, height: 1024) == "0.175 mm/px")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let written = try #require(try JSONSerialization.jsonObject(with: encoder.encode(definition.normalisation)) as? [String: Any])
+        #expect(Set(written.keys) == ["assumed_spacing_mm", "lower_percentile", "upper_percentile", "working_spacing_mm"])
+
+        let either = PipelineError.invalid(name: "cxr-nodules",
+                                           reason: "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")
+        definition.normalisation.assumedImageExtentMM = 385
+        #expect(throws: either) { try definition.validate() }
+        definition.normalisation.assumedImageExtentMM = nil
+        definition.normalisation.assumedSpacingMM = nil
+        #expect(throws: either) { try definition.validate() }
+        definition.normalisation.assumedImageExtentMM = 20
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "normalisation.assumed_image_extent_mm must be in [50, 1000]")) {
+            try definition.validate()
+        }
     }
 
     @Test("the digest changes with any parameter")
