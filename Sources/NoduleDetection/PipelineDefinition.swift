@@ -47,7 +47,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             return assumedSpacingMM ?? 0.175  // validate() requires one of the two
         }
 
-        /// How the stand-in spacing was chosen, for warnings (e.g. "0.376 mm/px, the image taken to span 385 mm").
+        /// The stand-in spacing and how it was chosen, for warnings: "0.175 mm/px", or "0.376 mm/px
+        /// (the image taken to span 385 mm, the geometric mean of its sides)" for 1024 × 1024 px.
         public func assumedSpacingDescription(width: Int, height: Int) -> String {
             let spacing = assumedSpacing(width: width, height: height)
             guard let extent = assumedImageExtentMM else { return "\(spacing) mm/px" }

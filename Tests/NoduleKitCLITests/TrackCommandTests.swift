@@ -5,6 +5,8 @@ import BatchPipeline
 import NoduleDetection
 import NoduleStore
 import SerialTracking
+import RadiographIO
+import ScaleSpace
 @testable import ExamSeries
 @testable import NoduleKitCLI
 
@@ -163,6 +165,58 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         // Deterministic: the same bytes again.
         let again = try nodules(["track", "--db", series.db])
         #expect(again.standardOutput == run.standardOutput)
+    }
+
+    /// Exports without a pixel spacing, one of them at another size, as archives often hand them
+    /// over: from pipeline 0.16.0 each is taken to span the same 385 mm, so the exams register
+    /// (with a fixed assumed spacing the resized exam came out 25 % larger and its registration was
+    /// refused as implausible) and PH-0002's stable N3 is one track over all three exams.
+    @Test func exportsWithoutSpacingAtDifferentSizesAreRegisteredAndTracked() throws {
+        let dir = Fixtures.temporaryDirectory("cli-track-exports")
+        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        #expect(truth.count == 3)
+        for (i, exam) in truth.enumerated() {
+            var radiograph = try RadiographReader().read(contentsOf: "\(series.folder)/PH-0002/\(exam.date)/pa.png")
+            radiograph.pixelSpacing = nil
+            if i == 1 {  // the middle exam at 0.8 × its size (area average)
+                let small = radiograph.samples.withUnsafeBufferPointer {
+                    Resampling.areaAverage($0, width: radiograph.width, height: radiograph.height, invert: false, maximum: 1,
+                                           factorX: 1.25, factorY: 1.25)
+                }
+                radiograph.width = small.width
+                radiograph.height = small.height
+                radiograph.samples = small.values.map { UInt16(max(0, min(65535, $0.rounded()))) }
+            }
+            let folder = "\(dir)/exports/PH-0002/\(exam.date)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try RadiographWriter.write(radiograph, to: folder + "/pa.png")
+        }
+        let batch = try nodules(["batch", dir + "/exports", "--out", dir + "/r.jsonl", "--db", dir + "/s.sqlite", "--quiet"])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        let records = try String(contentsOfFile: dir + "/r.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(records.count == 3 && records.allSatisfy { $0.contains("\"spacing_source\":\"unknown\"") })
+        let run = try nodules(["track", "--db", dir + "/s.sqlite"])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("3 exams (2 registered to their reference, 0 flagged)"), "\(run.standardError)")
+        let patient = try #require(try jsonArray(run.standardOutput).first)
+        let registrations = (patient["exams"] as! [[String: Any]]).map { $0["registration"] as! [String: Any] }
+        #expect(registrations.allSatisfy { $0["reliable"] as? Bool == true })
+        // N3 (14.6 mm, stable) at its place on the first exam, in the assumed mm of that exam.
+        let n3 = try #require(truth[0].nodules.first { $0.id == "N3" })
+        let assumed = 385 / (Double(truth[0].width) * Double(truth[0].height)).squareRoot()
+        let x = (n3.x + 0.5) * assumed, y = (n3.y + 0.5) * assumed
+        let tracks = patient["tracks"] as! [[String: Any]]
+        let n3Track = try #require(tracks.first { t in
+            (t["observations"] as! [[String: Any]]).contains { o in
+                o["study_date"] as? String == truth[0].date && hypot(o["x_mm"] as! Double - x, o["y_mm"] as! Double - y) <= 7.3
+            }
+        }, "no track at N3 (\(x), \(y)) mm")
+        let observations = n3Track["observations"] as! [[String: Any]]
+        #expect(observations.map { $0["study_date"] as? String } == truth.map(\.date))
+        for o in observations {
+            #expect(abs(o["diameter_mm"] as! Double - n3.diameter) < 2.5, "\(o["study_date"] ?? "") \(o["diameter_mm"] ?? "") mm")
+        }
+        #expect(n3Track["status"] as? String == "stable")
     }
 
     @Test func outputsFollowTheSchemaCSVAndFHIR() throws {
