@@ -78,7 +78,7 @@ public struct TrackInputBuilder: Sendable {
         /// (see ``NoduleSelection/corroborates``).
         public var corroborated: [Int]
         /// How many nodules were measured again on this exam at another exam's nodule (see
-        /// ``TrackInputBuilder/remeasure(exams:placed:chosen:loaded:)``); they follow the
+        /// ``TrackInputBuilder/remeasure(exams:placed:chosen:loaded:spacingKnown:)``); they follow the
         /// ``selected`` ones in `ExamMeasurements.nodules` and have no stored detection.
         public var remeasured: Int
         /// Why the image could not be used for registration (the exam is then linked unregistered).
@@ -159,10 +159,11 @@ public struct TrackInputBuilder: Sendable {
             }
         }
         // Per exam: its spacing, and the map from its mm to the reference's when registration is usable.
-        let spacings = exams.map { exam in
-            let assumed = pipeline.normalisation.assumedSpacing(width: exam.image.width, height: exam.image.height)
-            return (column: exam.image.spacing?.columnMM ?? assumed, row: exam.image.spacing?.rowMM ?? assumed)
+        let inUse = exams.map { exam in
+            pipeline.normalisation.spacingInUse(statedRowMM: exam.image.spacing?.rowMM, statedColumnMM: exam.image.spacing?.columnMM,
+                                                width: exam.image.width, height: exam.image.height)
         }
+        let spacings = inUse.map { (column: $0.columnMM, row: $0.rowMM) }
         let toReference: [SimilarityTransform?] = results.enumerated().map { i, result in
             if let result { return result.isReliable ? result.transform : nil }
             return i == referenceIndex ? .identity : nil
@@ -175,7 +176,7 @@ public struct TrackInputBuilder: Sendable {
         let chosen = selection.chooseAcrossExams(placed)
 
         let remeasured = selection.remeasures
-            ? remeasure(exams: exams, placed: placed, chosen: chosen, loaded: loaded)
+            ? remeasure(exams: exams, placed: placed, chosen: chosen, loaded: loaded, spacingKnown: inUse.map { !$0.isAssumed })
             : exams.map { _ in [MeasuredNodule]() }
         for (i, exam) in exams.enumerated() where !remeasured[i].isEmpty {
             let note = "\(exam.image.path): \(remeasured[i].count) nodule\(remeasured[i].count == 1 ? "" : "s") measured again "
@@ -187,9 +188,11 @@ public struct TrackInputBuilder: Sendable {
         var out: [ExamMeasurements] = []
         var sources: [ExamSource] = []
         for (i, exam) in exams.enumerated() {
-            let spacing = exam.image.spacing
+            let spacing = inUse[i].isAssumed ? nil : exam.image.spacing
             if spacing == nil {
-                warnings.append("\(exam.image.path): pixel spacing unknown; positions use the pipeline's assumed "
+                let why = inUse[i].rejectedExtentMM.map { "pixel spacing not used (it makes the image span "
+                    + "\(Int($0[0].rounded())) × \(Int($0[1].rounded())) mm)" } ?? "pixel spacing unknown"
+                warnings.append("\(exam.image.path): \(why); positions use the pipeline's assumed "
                                 + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height)) "
                                 + "and diameters carry the default 1 mm uncertainty")
             }
@@ -219,7 +222,7 @@ public struct TrackInputBuilder: Sendable {
     /// other exam of the patient where nothing is followed at that registered place, the way
     /// a reader looks for a known nodule on the prior.
     ///
-    /// Rule: both exams registered reliably, both with a known pixel spacing; the nodule's
+    /// Rule: both exams registered reliably, both with a pixel spacing in use (`spacingKnown`); the nodule's
     /// centre is mapped through the registrations into the other exam, and if no followed
     /// nodule lies within max(``NoduleSelection/corroborationGateMM``, ½·D), the detector's
     /// own sizing (``NoduleMeasurement/measureClearingBackground(_:smoothed:x:y:radius:parameters:)``,
@@ -246,10 +249,10 @@ public struct TrackInputBuilder: Sendable {
     /// a larger nodule gave 209 and two fewer right statuses).
     /// Returns, per exam, the added nodules in exam mm.
     func remeasure(exams: [Exam], placed: [NoduleSelection.ExamCandidates], chosen: [(ranks: [Int], corroborated: [Int])],
-                   loaded: [Loaded?]) -> [[MeasuredNodule]] {
+                   loaded: [Loaded?], spacingKnown: [Bool]) -> [[MeasuredNodule]] {
         var added = exams.map { _ in [MeasuredNodule]() }
         for b in exams.indices {
-            guard let toReferenceB = placed[b].toReference, exams[b].image.spacing != nil,
+            guard let toReferenceB = placed[b].toReference, spacingKnown[b],
                   let normalised = loaded[b]?.normalised else { continue }
             let fromReference = toReferenceB.inverse
             var smoothed: FloatImage?
@@ -260,7 +263,7 @@ public struct TrackInputBuilder: Sendable {
             let fineColumnMM = normalised.measurementScale.x * placed[b].columnSpacingMM
             let fineRowMM = normalised.measurementScale.y * placed[b].rowSpacingMM
             let fineMM = normalised.measurementSpacingMM
-            for a in exams.indices where a != b && exams[a].image.spacing != nil {
+            for a in exams.indices where a != b && spacingKnown[a] {
                 let own = Set(chosen[a].ranks).subtracting(chosen[a].corroborated)
                 for rank in own.sorted() {
                     let seed = exams[a].image.detections[rank]

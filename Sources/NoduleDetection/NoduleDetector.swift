@@ -155,7 +155,13 @@ public struct NoduleDetector: Sendable {
         let candidates = measured.map(\.candidate)
 
         var warnings: [String] = []
-        if normalised.spacingAssumed {
+        if let rejected = normalised.rejectedExtentMM, let stated = radiograph.pixelSpacing {
+            warnings.append("pixel spacing \(Self.rounded(stated.row, 4)) × \(Self.rounded(stated.column, 4)) mm (\(stated.source)) "
+                            + "makes the image span \(Int(rejected[0].rounded())) × \(Int(rejected[1].rounded())) mm, where a chest "
+                            + "radiograph spans about 350–430 mm: taken for wrong and not used; detection assumed "
+                            + "\(p.normalisation.assumedSpacingDescription(width: normalised.inputWidth, height: normalised.inputHeight)); "
+                            + "no mm figures reported")
+        } else if normalised.spacingAssumed {
             warnings.append("pixel spacing unknown: detection assumed "
                             + "\(p.normalisation.assumedSpacingDescription(width: normalised.inputWidth, height: normalised.inputHeight)); "
                             + "no mm figures reported")

@@ -16,8 +16,11 @@ public struct NormalisedRadiograph: Sendable {
     public var workingSpacingMM: Double
     /// Input pixel spacing used (row, column), mm/px.
     public var inputSpacingMM: (row: Double, column: Double)
-    /// `true` when the input carried no spacing and the pipeline's assumed value was used.
+    /// `true` when the pipeline's assumed spacing was used: the input stated none, or one the
+    /// pipeline rejects as implausible (`rejectedExtentMM`).
     public var spacingAssumed: Bool
+    /// Width and height, mm, that the input's rejected spacing gave it (nil: not rejected).
+    public var rejectedExtentMM: [Double]?
     /// Input width and height, px.
     public var inputWidth: Int
     public var inputHeight: Int
@@ -34,11 +37,12 @@ public struct NormalisedRadiograph: Sendable {
 
     public init(_ radiograph: Radiograph, parameters p: PipelineDefinition.Normalisation,
                 measureSpacingMM: Double) {
-        let spacing = radiograph.pixelSpacing
-        spacingAssumed = spacing == nil
-        let assumed = p.assumedSpacing(width: radiograph.width, height: radiograph.height)
-        let rowSpacing = spacing?.row ?? assumed
-        let columnSpacing = spacing?.column ?? assumed
+        let inUse = p.spacingInUse(statedRowMM: radiograph.pixelSpacing?.row, statedColumnMM: radiograph.pixelSpacing?.column,
+                                   width: radiograph.width, height: radiograph.height)
+        spacingAssumed = inUse.isAssumed
+        rejectedExtentMM = inUse.rejectedExtentMM
+        let rowSpacing = inUse.rowMM
+        let columnSpacing = inUse.columnMM
         inputSpacingMM = (rowSpacing, columnSpacing)
         inputWidth = radiograph.width
         inputHeight = radiograph.height

@@ -26,6 +26,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// many mm as the geometric mean of its width and height (a 35 × 43 cm detector
         /// spans 388 mm), so a resized copy is assumed the chest it shows, not 0.175 mm/px.
         public var assumedImageExtentMM: Double?
+        /// From 0.16.0: the extent, mm, that a stated spacing must give each side of the image
+        /// (`[lower, upper]`); outside it the spacing is taken for wrong (a unit error, a default
+        /// such as DICOM's 1\\1 on a secondary capture) and the assumed one is used instead, with no
+        /// mm figures reported. Absent (definitions before 0.16.0): every stated spacing is used.
+        public var plausibleImageExtentMM: [Double]?
         /// Lower and upper body-intensity percentiles mapped to 0 and 1.
         public var lowerPercentile: Double
         public var upperPercentile: Double
@@ -34,6 +39,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case workingSpacingMM = "working_spacing_mm"
             case assumedSpacingMM = "assumed_spacing_mm"
             case assumedImageExtentMM = "assumed_image_extent_mm"
+            case plausibleImageExtentMM = "plausible_image_extent_mm"
             case lowerPercentile = "lower_percentile"
             case upperPercentile = "upper_percentile"
         }
@@ -47,6 +53,22 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             return assumedSpacingMM ?? 0.175  // validate() requires one of the two
         }
 
+        /// The spacing an image is analysed at, from the one it states (mm/px, row and column; nil
+        /// when none): that one, unless it is missing or makes a side span outside
+        /// `plausibleImageExtentMM`, in which case the assumed spacing.
+        public func spacingInUse(statedRowMM: Double?, statedColumnMM: Double?, width: Int, height: Int) -> SpacingInUse {
+            let assumed = assumedSpacing(width: width, height: height)
+            guard let row = statedRowMM, let column = statedColumnMM else {
+                return SpacingInUse(rowMM: assumed, columnMM: assumed, isAssumed: true, rejectedExtentMM: nil)
+            }
+            let extent = (width: Double(width) * column, height: Double(height) * row)
+            if let range = plausibleImageExtentMM, range.count == 2,
+               !(range[0]...range[1]).contains(extent.width) || !(range[0]...range[1]).contains(extent.height) {
+                return SpacingInUse(rowMM: assumed, columnMM: assumed, isAssumed: true, rejectedExtentMM: [extent.width, extent.height])
+            }
+            return SpacingInUse(rowMM: row, columnMM: column, isAssumed: false, rejectedExtentMM: nil)
+        }
+
         /// The stand-in spacing and how it was chosen, for warnings: "0.175 mm/px", or "0.376 mm/px
         /// (the image taken to span 385 mm, the geometric mean of its sides)" for 1024 × 1024 px.
         public func assumedSpacingDescription(width: Int, height: Int) -> String {
@@ -55,6 +77,25 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             let rounded = (spacing * 1000).rounded() / 1000
             let span = extent == extent.rounded() ? String(Int(extent)) : String(extent)
             return "\(rounded) mm/px (the image taken to span \(span) mm, the geometric mean of its sides)"
+        }
+    }
+
+    /// The spacing an image is analysed at (``Normalisation/spacingInUse(statedRowMM:statedColumnMM:width:height:)``).
+    public struct SpacingInUse: Sendable, Equatable {
+        /// mm/px between rows and between columns.
+        public var rowMM: Double
+        public var columnMM: Double
+        /// `true` when the assumed spacing stands in (none stated, or the stated one rejected):
+        /// sizes are then reported in px only.
+        public var isAssumed: Bool
+        /// Width and height, mm, that a rejected stated spacing gave the image (nil: not rejected).
+        public var rejectedExtentMM: [Double]?
+
+        public init(rowMM: Double, columnMM: Double, isAssumed: Bool, rejectedExtentMM: [Double]?) {
+            self.rowMM = rowMM
+            self.columnMM = columnMM
+            self.isAssumed = isAssumed
+            self.rejectedExtentMM = rejectedExtentMM
         }
     }
 
@@ -396,6 +437,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             try require(extent >= 50 && extent <= 1000, "normalisation.assumed_image_extent_mm must be in [50, 1000]")
         default:
             try require(false, "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")
+        }
+        if let range = normalisation.plausibleImageExtentMM {
+            try require(range.count == 2 && range[0] > 0 && range[0] < range[1],
+                        "normalisation.plausible_image_extent_mm must be [lower, upper] with 0 < lower < upper")
         }
         try require(0 <= normalisation.lowerPercentile && normalisation.lowerPercentile < normalisation.upperPercentile
                     && normalisation.upperPercentile <= 100, "normalisation percentiles must satisfy 0 ≤ lower < upper ≤ 100")

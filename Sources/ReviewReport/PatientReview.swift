@@ -83,10 +83,11 @@ public struct PatientReview: Sendable {
         let exams = zip(input.exams, input.sources).map { exam, source -> ExamReview in
             let stored = source.stored
             let image = source.normalised.flatMap { n in source.lungs.map { ExamImage(normalised: n, lungs: $0) } }
-            let assumed = normalisation.assumedSpacing(width: stored.width, height: stored.height)
+            let inUse = normalisation.spacingInUse(statedRowMM: stored.spacing?.rowMM, statedColumnMM: stored.spacing?.columnMM,
+                                                   width: stored.width, height: stored.height)
             return ExamReview(examID: exam.examID, studyDate: exam.studyDate, path: stored.path, width: stored.width, height: stored.height,
-                              spacingMM: stored.spacing.map { ($0.rowMM, $0.columnMM) } ?? (assumed, assumed),
-                              spacingKnown: stored.spacing != nil, spacingSource: stored.spacingSource,
+                              spacingMM: (inUse.rowMM, inUse.columnMM),
+                              spacingKnown: !inUse.isAssumed, spacingSource: stored.spacingSource,
                               candidates: stored.detections, selected: source.selected, nodules: exam.nodules, image: image,
                               imageProblem: source.problem.map { "\($0); no picture is shown and the exam is linked unregistered" },
                               registration: exam.registration, detectionWarnings: stored.warnings)

@@ -516,7 +516,9 @@ struct DetectorTests {
 
     @Test("a spacing that is too coarse, or that makes the chest implausibly large or small, is flagged")
     func geometryWarnings() throws {
-        let pipeline = try defaultPipeline()
+        var pipeline = try defaultPipeline()
+        // A definition before 0.16.0 uses every stated spacing, so its extent is questioned in words only.
+        pipeline.normalisation.plausibleImageExtentMM = nil
         func warnings(_ spacingMM: Double, side: Int) -> [String] {
             var chest = SyntheticChest()
             chest.width = side
@@ -549,6 +551,42 @@ struct DetectorTests {
         let normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
                                               measureSpacingMM: pipeline.measurement.measureSpacingMM)
         #expect(NoduleDetector.geometryWarnings(normalised, workingSpacingMM: 0.7, minimumDiameterMM: 5).isEmpty)
+    }
+
+    @Test("a stated spacing that makes the chest implausibly large or small is not used: the image is read as if it stated none")
+    func implausibleSpacingRejected() throws {
+        let pipeline = try defaultPipeline()
+        #expect(pipeline.normalisation.plausibleImageExtentMM == [100, 1000])
+        var chest = SyntheticChest()
+        chest.nodules = [(700, 600, 16, 300)]
+        var none = chest.radiograph()
+        none.pixelSpacing = nil
+        let unknown = NoduleDetector(pipeline: pipeline).detect(none)
+        // 1000 px at 0.02 mm (20 mm: a pHYs in the wrong unit) and at 1.1 mm (1100 mm: a default such as DICOM's 1\\1).
+        for (stated, span) in [(0.02, 20), (1.1, 1100)] {
+            var radiograph = chest.radiograph()
+            radiograph.pixelSpacing = PixelSpacing(row: stated, column: stated, source: .formatTag("PNG pHYs"))
+            let result = NoduleDetector(pipeline: pipeline).detect(radiograph)
+            #expect(result.normalised.spacingAssumed)
+            #expect(result.normalised.rejectedExtentMM?.map { $0.rounded() } == [Double(span), Double(span)])
+            #expect(result.candidates == unknown.candidates)
+            #expect(result.candidates.allSatisfy { $0.diameterMM == nil })
+            #expect(result.warnings.first == "pixel spacing \(stated) × \(stated) mm (tag:PNG pHYs) makes the image span \(span) × \(span) mm, "
+                    + "where a chest radiograph spans about 350–430 mm: taken for wrong and not used; detection assumed 0.385 mm/px "
+                    + "(the image taken to span 385 mm, the geometric mean of its sides); no mm figures reported", "\(result.warnings)")
+            let record = result.record(for: radiograph)
+            #expect(record.pixelSpacingMM == stated)  // what the file states, as always
+            #expect(record.nodules.allSatisfy { $0.diameterMM == nil })
+        }
+        // At the edges of the range the stated spacing is used.
+        for stated in [0.1, 1.0] {
+            let inUse = pipeline.normalisation.spacingInUse(statedRowMM: stated, statedColumnMM: stated, width: 1000, height: 1000)
+            #expect(inUse == PipelineDefinition.SpacingInUse(rowMM: stated, columnMM: stated, isAssumed: false, rejectedExtentMM: nil))
+        }
+        // One side out of range is enough (1000 × 400 px at 1.25 × 2 mm: 1250 × 800 mm).
+        let oneSide = pipeline.normalisation.spacingInUse(statedRowMM: 2, statedColumnMM: 1.25, width: 1000, height: 400)
+        #expect(oneSide.isAssumed && oneSide.rejectedExtentMM == [1250, 800])
+        #expect(oneSide.rowMM == 385 / (1000.0 * 400).squareRoot())
     }
 }
 
@@ -592,8 +630,11 @@ struct PipelineDefinitionTests {
         #expect(definition.normalisation.assumedSpacingDescription(width: 1024, height: 1024) == "0.175 mm/px")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        definition.normalisation.plausibleImageExtentMM = nil
         let written = try #require(try JSONSerialization.jsonObject(with: encoder.encode(definition.normalisation)) as? [String: Any])
         #expect(Set(written.keys) == ["assumed_spacing_mm", "lower_percentile", "upper_percentile", "working_spacing_mm"])
+        #expect(definition.normalisation.spacingInUse(statedRowMM: 0.02, statedColumnMM: 0.02, width: 1000, height: 1000)
+                == PipelineDefinition.SpacingInUse(rowMM: 0.02, columnMM: 0.02, isAssumed: false, rejectedExtentMM: nil))
 
         let either = PipelineError.invalid(name: "cxr-nodules",
                                            reason: "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")
@@ -604,6 +645,12 @@ struct PipelineDefinitionTests {
         #expect(throws: either) { try definition.validate() }
         definition.normalisation.assumedImageExtentMM = 20
         #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "normalisation.assumed_image_extent_mm must be in [50, 1000]")) {
+            try definition.validate()
+        }
+        definition.normalisation.assumedImageExtentMM = 385
+        definition.normalisation.plausibleImageExtentMM = [1000, 100]
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules",
+                                              reason: "normalisation.plausible_image_extent_mm must be [lower, upper] with 0 < lower < upper")) {
             try definition.validate()
         }
     }

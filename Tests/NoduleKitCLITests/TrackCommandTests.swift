@@ -167,17 +167,18 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(again.standardOutput == run.standardOutput)
     }
 
-    /// Exports without a pixel spacing, one of them at another size, as archives often hand them
-    /// over: from pipeline 0.16.0 each is taken to span the same 385 mm, so the exams register
-    /// (with a fixed assumed spacing the resized exam came out 25 % larger and its registration was
-    /// refused as implausible) and PH-0002's stable N3 is one track over all three exams.
+    /// Exports as archives often hand them over: two without a pixel spacing, one of them at another
+    /// size, and one whose `pHYs` is in the wrong unit (0.05 mm/px: the chest 43 mm wide). From
+    /// pipeline 0.16.0 each is taken to span the same 385 mm, so the exams register (with a fixed
+    /// assumed spacing the resized exam came out 25 % larger and its registration was refused as
+    /// implausible) and PH-0002's stable N3 is one track over all three exams.
     @Test func exportsWithoutSpacingAtDifferentSizesAreRegisteredAndTracked() throws {
         let dir = Fixtures.temporaryDirectory("cli-track-exports")
         let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
         #expect(truth.count == 3)
         for (i, exam) in truth.enumerated() {
             var radiograph = try RadiographReader().read(contentsOf: "\(series.folder)/PH-0002/\(exam.date)/pa.png")
-            radiograph.pixelSpacing = nil
+            radiograph.pixelSpacing = i == 2 ? PixelSpacing(row: 0.05, column: 0.05, source: .commandLine) : nil
             if i == 1 {  // the middle exam at 0.8 × its size (area average)
                 let small = radiograph.samples.withUnsafeBufferPointer {
                     Resampling.areaAverage($0, width: radiograph.width, height: radiograph.height, invert: false, maximum: 1,
@@ -194,10 +195,13 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         let batch = try nodules(["batch", dir + "/exports", "--out", dir + "/r.jsonl", "--db", dir + "/s.sqlite", "--quiet"])
         #expect(batch.status == 0, "\(batch.standardError)")
         let records = try String(contentsOfFile: dir + "/r.jsonl", encoding: .utf8).split(separator: "\n")
-        #expect(records.count == 3 && records.allSatisfy { $0.contains("\"spacing_source\":\"unknown\"") })
+        #expect(records.count == 3 && records.prefix(2).allSatisfy { $0.contains("\"spacing_source\":\"unknown\"") })
+        #expect(records.last?.contains("\"spacing_source\":\"tag:PNG pHYs\"") == true)
+        #expect(records.last?.contains("taken for wrong and not used") == true)
         let run = try nodules(["track", "--db", dir + "/s.sqlite"])
         #expect(run.status == 0, "\(run.standardError)")
         #expect(run.standardError.contains("3 exams (2 registered to their reference, 0 flagged)"), "\(run.standardError)")
+        #expect(run.standardError.contains("pixel spacing not used (it makes the image span 43 × 37 mm)"), "\(run.standardError)")
         let patient = try #require(try jsonArray(run.standardOutput).first)
         let registrations = (patient["exams"] as! [[String: Any]]).map { $0["registration"] as! [String: Any] }
         #expect(registrations.allSatisfy { $0["reliable"] as? Bool == true })
