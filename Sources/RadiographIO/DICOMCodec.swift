@@ -149,7 +149,8 @@ enum DICOMCodec {
         }
 
         // Spacing precedence (shared/domain.md): Pixel Spacing, then Imager Pixel Spacing ÷ ERMF,
-        // then Imager Pixel Spacing at the detector plane, then unknown.
+        // then Imager Pixel Spacing at the detector plane, then a digitised film's Nominal Scanned
+        // Pixel Spacing (at the film), then unknown.
         func plausible(_ v: [Double]?) -> (Double, Double)? {
             guard let v, v.count >= 1 else { return nil }
             let row = v[0], column = v.count >= 2 ? v[1] : v[0]
@@ -167,6 +168,9 @@ enum DICOMCodec {
                 spacing = PixelSpacing(row: r, column: c, source: .dicomImagerPixelSpacingDetector)
                 notes.append("spacing is Imager Pixel Spacing at the detector plane (no magnification factor): objects measure about 5–15 % too large")
             }
+        } else if let (r, c) = plausible(numbers(GDCMBridge.Tag.nominalScannedPixelSpacing)) {
+            spacing = PixelSpacing(row: r, column: c, source: .dicomNominalScannedPixelSpacing)
+            notes.append("spacing is Nominal Scanned Pixel Spacing (a digitised film, at the film): objects measure about 5–15 % too large")
         }
 
         var patient: PatientIdentity?

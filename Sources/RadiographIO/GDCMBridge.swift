@@ -38,6 +38,7 @@ enum GDCMBridge {
         Tag.patientID, Tag.issuerOfPatientID, Tag.estimatedMagnification, Tag.imagerPixelSpacing, Tag.viewPosition,
         Tag.studyInstanceUID, Tag.seriesInstanceUID, Tag.photometricInterpretation, Tag.pixelSpacing,
         Tag.rescaleIntercept, Tag.rescaleSlope, Tag.rescaleType, Tag.numberOfFrames, Tag.presentationLUTShape,
+        Tag.nominalScannedPixelSpacing,
     ]
 
     enum Tag {
@@ -50,6 +51,7 @@ enum GDCMBridge {
         static let issuerOfPatientID: UInt32 = 0x0010_0021
         static let estimatedMagnification: UInt32 = 0x0018_1114
         static let imagerPixelSpacing: UInt32 = 0x0018_1164
+        static let nominalScannedPixelSpacing: UInt32 = 0x0018_2010
         static let viewPosition: UInt32 = 0x0018_5101
         static let studyInstanceUID: UInt32 = 0x0020_000D
         static let seriesInstanceUID: UInt32 = 0x0020_000E

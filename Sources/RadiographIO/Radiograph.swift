@@ -99,6 +99,9 @@ public struct PixelSpacing: Sendable, Equatable, Codable {
         /// DICOM Imager Pixel Spacing (0018,1164) with no magnification factor:
         /// at the detector plane, so anatomy measures larger than it is.
         case dicomImagerPixelSpacingDetector
+        /// DICOM Nominal Scanned Pixel Spacing (0018,2010) of a digitised film (Secondary
+        /// Capture): at the film, so anatomy measures larger than it is, as at the detector.
+        case dicomNominalScannedPixelSpacing
 
         public var description: String {
             switch self {
@@ -108,6 +111,7 @@ public struct PixelSpacing: Sendable, Equatable, Codable {
             case .dicomPixelSpacing: "dicom:PixelSpacing"
             case .dicomImagerPixelSpacingCorrected(let m): "dicom:ImagerPixelSpacing/ERMF(\(m))"
             case .dicomImagerPixelSpacingDetector: "dicom:ImagerPixelSpacing(detector-plane)"
+            case .dicomNominalScannedPixelSpacing: "dicom:NominalScannedPixelSpacing(film-plane)"
             }
         }
     }

@@ -393,9 +393,13 @@ public struct ReportWriter: Sendable {
         var out = p.notes
         for e in p.exams {
             if !e.spacingKnown {
-                out.append("\(e.studyDate): pixel spacing unknown; sizes in mm assume \(Report.number(e.spacingMM.column, decimals: 3)) mm/px and are wrong by the ratio of the true spacing to that.")
+                let why = e.spacingSource == "unknown" ? "pixel spacing unknown"
+                    : "pixel spacing (\(e.spacingSource)) not used: it makes the image implausibly large or small for a chest radiograph"
+                out.append("\(e.studyDate): \(why); sizes in mm assume \(Report.number(e.spacingMM.column, decimals: 3)) mm/px and are wrong by the ratio of the true spacing to that.")
             } else if e.spacingSource.contains("detector-plane") {
                 out.append("\(e.studyDate): pixel spacing is at the detector plane (no magnification correction); sizes read 5–15% too large.")
+            } else if e.spacingSource.contains("film-plane") {
+                out.append("\(e.studyDate): pixel spacing is a digitised film's (Nominal Scanned Pixel Spacing, at the film); sizes read 5–15% too large.")
             }
             if let problem = e.imageProblem { out.append("\(e.studyDate): \(problem).") }
             if let lungs = e.image?.lungs, lungs.source != .segmented {

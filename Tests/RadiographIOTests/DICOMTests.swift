@@ -80,6 +80,9 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
                 #expect(Tolerance.approximatelyEqual(found.row, spacing[0], relative: 1e-9))
                 #expect(Tolerance.approximatelyEqual(found.column, spacing[1], relative: 1e-9))
                 #expect("\(found.source)" == fixture.spacingSource)
+                // A spacing at the detector or the film (no magnification correction) is flagged.
+                #expect(radiograph.notes.contains { $0.contains("objects measure about 5–15 % too large") }
+                        == (fixture.spacingSource?.hasSuffix("-plane)") == true), "\(radiograph.notes)")
             } else {
                 #expect(radiograph.pixelSpacing == nil)
             }

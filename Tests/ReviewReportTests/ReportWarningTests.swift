@@ -46,6 +46,19 @@ import TestSupport
                              pipeline: PipelineStamp(name: "test", version: "0", digest: "0"))
     }
 
+    @Test func spacingCaveatsSayWhereTheSpacingCameFrom() {
+        var patient = Self.fragilePatient()
+        patient.exams[0].spacingSource = "dicom:NominalScannedPixelSpacing(film-plane)"
+        patient.exams[1].spacingSource = "tag:PNG pHYs"  // stated, but not used (spacingKnown false)
+        let warnings = ReportWriter.patientWarnings(patient, threshold: 0.4)
+        #expect(warnings.contains("2024-01-10: pixel spacing is a digitised film's (Nominal Scanned Pixel Spacing, at the film); "
+                                  + "sizes read 5–15% too large."), "\(warnings)")
+        #expect(warnings.contains("2024-04-10: pixel spacing (tag:PNG pHYs) not used: it makes the image implausibly large or small "
+                                  + "for a chest radiograph; sizes in mm assume 0.200 mm/px and are wrong by the ratio of the true "
+                                  + "spacing to that."), "\(warnings)")
+        #expect(!warnings.contains { $0.contains("pixel spacing unknown") })
+    }
+
     @Test func fragileFiguresAreFlagged() throws {
         let patient = Self.fragilePatient()
         let track = try #require(patient.tracks.tracks.first)

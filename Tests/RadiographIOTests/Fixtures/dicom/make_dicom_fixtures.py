@@ -245,6 +245,14 @@ write("spacing-ips-only.dcm", ds, **OK, **{**STD, "spacing": [0.143, 0.143], "sp
 ds = base("1.2.840.10008.1.2.1", img12, index=33)
 del ds.PixelSpacing
 write("spacing-none.dcm", ds, **OK, **{**STD, "spacing": None, "spacingSource": None}, tolerance=0, bitsStored=12)
+# A digitised film (Secondary Capture, Conversion Type DF): only Nominal Scanned Pixel Spacing.
+ds = base("1.2.840.10008.1.2.1", img12, index=34)
+del ds.PixelSpacing
+ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
+ds.Modality, ds.ConversionType = "OT", "DF"
+ds.NominalScannedPixelSpacing = [0.175, 0.175]
+write("spacing-nominal-scanned.dcm", ds, **OK, **{**STD, "modality": "OT", "spacingSource": "dicom:NominalScannedPixelSpacing(film-plane)"},
+      tolerance=0, bitsStored=12)
 
 # --- identity and text -----------------------------------------------------
 ds = base("1.2.840.10008.1.2.1", img12, index=40)
