@@ -185,21 +185,24 @@ extension NoduleDetector {
     /// Physical extent (mm) outside which a frontal chest radiograph's spacing is taken to be wrong.
     public static let plausibleExtentMM: ClosedRange<Double> = 100...1000
 
-    /// Warnings about the image's geometry, for a spacing the file gives:
-    /// - coarser than the working spacing: detection runs at the input's spacing, and a nodule
-    ///   as few px across as the smallest one (`minimumDiameterMM`) at the working spacing is
-    ///   larger in mm there;
-    /// - an extent outside ``plausibleExtentMM`` (a chest radiograph spans about 350–430 mm):
-    ///   the spacing is most likely wrong (units, a scanner's default), and so is every size.
+    /// Warnings about the image's geometry:
+    /// - a spacing in use (stated or assumed) coarser than the working spacing: detection runs at
+    ///   the input's spacing, and a nodule as few px across as the smallest one
+    ///   (`minimumDiameterMM`) at the working spacing is larger in mm there;
+    /// - for a stated spacing that is used, an extent outside ``plausibleExtentMM`` (a chest
+    ///   radiograph spans about 350–430 mm): the spacing is most likely wrong (units, a scanner's
+    ///   default), and so is every size (from 0.16.0 such a spacing is not used at all).
     public static func geometryWarnings(_ n: NormalisedRadiograph, workingSpacingMM: Double, minimumDiameterMM: Double) -> [String] {
-        guard !n.spacingAssumed else { return [] }
         var warnings: [String] = []
         let input = max(n.inputSpacingMM.row, n.inputSpacingMM.column)
         if input > workingSpacingMM * 1.0001 {
+            // Also for an assumed spacing: a small copy (a thumbnail) is taken for a whole chest at a coarse spacing.
             let smallest = minimumDiameterMM / workingSpacingMM * input
-            warnings.append("pixel spacing \(rounded(input, 3)) mm/px is coarser than the working spacing \(workingSpacingMM) mm/px: "
-                            + "detection ran at \(rounded(input, 3)) mm/px, and nodules under about \(rounded(smallest, 1)) mm may be missed")
+            warnings.append("\(n.spacingAssumed ? "the assumed " : "")pixel spacing \(rounded(input, 3)) mm/px is coarser than the "
+                            + "working spacing \(workingSpacingMM) mm/px: detection ran at \(rounded(input, 3)) mm/px, and nodules "
+                            + "under about \(rounded(smallest, 1)) mm may be missed")
         }
+        guard !n.spacingAssumed else { return warnings }
         let width = Double(n.inputWidth) * n.inputSpacingMM.column, height = Double(n.inputHeight) * n.inputSpacingMM.row
         if !plausibleExtentMM.contains(width) || !plausibleExtentMM.contains(height) {
             warnings.append("the image spans \(Int(width.rounded())) × \(Int(height.rounded())) mm by its pixel spacing, where a chest "

@@ -542,7 +542,8 @@ struct DetectorTests {
         #expect(warnings(0.02, side: 2000) == ["the image spans 40 × 40 mm by its pixel spacing, where a chest radiograph spans "
                                                 + "about 350–430 mm: the spacing is most likely wrong, and so is every size in mm"])
         #expect(warnings(1.3, side: 1000).count == 2)
-        // Unknown spacing: the assumed value is not questioned (that warning is its own).
+        // Unknown spacing: the assumed value's extent is not questioned (that warning is its own), but
+        // a coarse one is: 200 px taken for 385 mm is 1.925 mm/px.
         var chest = SyntheticChest()
         chest.width = 200
         chest.height = 200
@@ -550,7 +551,16 @@ struct DetectorTests {
         radiograph.pixelSpacing = nil
         let normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
                                               measureSpacingMM: pipeline.measurement.measureSpacingMM)
-        #expect(NoduleDetector.geometryWarnings(normalised, workingSpacingMM: 0.7, minimumDiameterMM: 5).isEmpty)
+        #expect(NoduleDetector.geometryWarnings(normalised, workingSpacingMM: 0.7, minimumDiameterMM: 5)
+                == ["the assumed pixel spacing 1.925 mm/px is coarser than the working spacing 0.7 mm/px: detection ran at "
+                    + "1.925 mm/px, and nodules under about 13.8 mm may be missed"])
+        chest.width = 1000
+        chest.height = 1000
+        radiograph = chest.radiograph()
+        radiograph.pixelSpacing = nil
+        let full = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
+                                        measureSpacingMM: pipeline.measurement.measureSpacingMM)
+        #expect(NoduleDetector.geometryWarnings(full, workingSpacingMM: 0.7, minimumDiameterMM: 5).isEmpty)
     }
 
     @Test("a stated spacing that makes the chest implausibly large or small is not used: the image is read as if it stated none")
