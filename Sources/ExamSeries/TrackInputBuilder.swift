@@ -25,8 +25,9 @@ struct RegistrationImage {
 /// - Nodules: ``selection`` of the stored candidates (with corroboration and re-measurement
 ///   across the patient's registered exams); positions in mm from the image's top-left
 ///   corner, x = (column + ½)·column spacing, y = (row + ½)·row spacing.
-///   Unknown spacing: the pipeline's assumed spacing stands in and diameters get the
-///   tracker's default uncertainty.
+///   Unknown spacing (or one not used, ``PipelineDefinition/Normalisation/spacingInUse(statedRowMM:statedColumnMM:width:height:)``):
+///   the pipeline's assumed spacing stands in, diameters get the tracker's default uncertainty,
+///   and on an exam registered to the reference they are taken at the reference's scale.
 /// - Registration: each image is read again (stored path, then ``searchFolders``),
 ///   checked against the stored SHA-256, normalised as detection does, its lung field
 ///   segmented, brought to one common spacing per patient (the coarsest working
@@ -189,16 +190,23 @@ public struct TrackInputBuilder: Sendable {
         var sources: [ExamSource] = []
         for (i, exam) in exams.enumerated() {
             let spacing = inUse[i].isAssumed ? nil : exam.image.spacing
+            // An exam read at an assumed spacing and registered to the reference has its diameters
+            // taken at the reference's scale (× the registration's scale), so the assumption's error
+            // cancels in the growth between exams; unregistered, they stay in its assumed mm.
+            let lengthScale = (spacing == nil && i != referenceIndex ? toReference[i]?.scale : nil) ?? 1
             if spacing == nil {
                 let why = inUse[i].rejectedExtentMM.map { "pixel spacing not used (it makes the image span "
                     + "\(Int($0[0].rounded())) × \(Int($0[1].rounded())) mm)" } ?? "pixel spacing unknown"
+                let scaled = lengthScale == 1 ? ""
+                    : ", diameters are taken at the reference exam's scale (registration scale \(Self.rounded(lengthScale, 3)))"
                 warnings.append("\(exam.image.path): \(why); positions use the pipeline's assumed "
-                                + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height)) "
-                                + "and diameters carry the default 1 mm uncertainty")
+                                + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height))"
+                                + "\(scaled) and diameters carry the default 1 mm uncertainty")
             }
             let nodules = chosen[i].ranks.map { rank -> MeasuredNodule in
                 let c = exam.image.detections[rank]
-                let (x, y, diameter) = placed[i].inExam(rank)
+                let (x, y, examDiameter) = placed[i].inExam(rank)
+                let diameter = examDiameter * lengthScale
                 return MeasuredNodule(
                     xMM: x, yMM: y, diameterMM: diameter,
                     diameterUncertaintyMM: spacing == nil ? nil : SizingUncertainty.fitSigmaMM(c.features, diameterMM: diameter),
@@ -213,6 +221,12 @@ public struct TrackInputBuilder: Sendable {
                                       normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs))
         }
         return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)
+    }
+
+    /// `v` to `digits` decimals, for messages.
+    static func rounded(_ v: Double, _ digits: Int) -> String {
+        let f = pow(10, Double(digits))
+        return "\((v * f).rounded() / f)"
     }
 
     /// Diameter ratio (seed over found) beyond which a re-measurement is repeated from the found size.

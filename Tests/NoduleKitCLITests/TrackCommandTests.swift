@@ -223,6 +223,49 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(n3Track["status"] as? String == "stable")
     }
 
+    /// Exports without a pixel spacing whose framing differs: the middle exam cropped by 6 % a side,
+    /// so the same chest is taken for a 14 % finer one (385 mm over fewer px). Registration measures
+    /// that (scale ≈ 0.88), and the exam's diameters are taken at the reference's scale, so N3 keeps
+    /// its size; in the exam's own assumed mm it would read about 2 mm larger and seem to grow.
+    @Test func assumedSpacingErrorsCancelThroughTheRegistration() throws {
+        let dir = Fixtures.temporaryDirectory("cli-track-cropped")
+        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        for (i, exam) in truth.enumerated() {
+            var radiograph = try RadiographReader().read(contentsOf: "\(series.folder)/PH-0002/\(exam.date)/pa.png")
+            radiograph.pixelSpacing = nil
+            if i == 1 {
+                let mx = radiograph.width * 6 / 100, my = radiograph.height * 6 / 100
+                let width = radiograph.width - 2 * mx, height = radiograph.height - 2 * my
+                radiograph.samples = (my..<(my + height)).flatMap { y in radiograph.samples[(y * radiograph.width + mx)..<(y * radiograph.width + mx + width)] }
+                radiograph.width = width
+                radiograph.height = height
+            }
+            let folder = "\(dir)/exports/PH-0002/\(exam.date)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try RadiographWriter.write(radiograph, to: folder + "/pa.png")
+        }
+        let batch = try nodules(["batch", dir + "/exports", "--out", dir + "/r.jsonl", "--db", dir + "/s.sqlite", "--quiet"])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        let run = try nodules(["track", "--db", dir + "/s.sqlite"])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("3 exams (2 registered to their reference, 0 flagged)"), "\(run.standardError)")
+        #expect(run.standardError.contains("diameters are taken at the reference exam's scale (registration scale 0.8"), "\(run.standardError)")
+        let patient = try #require(try jsonArray(run.standardOutput).first)
+        let n3 = try #require(truth[0].nodules.first { $0.id == "N3" })
+        let assumed = 385 / (Double(truth[0].width) * Double(truth[0].height)).squareRoot()
+        let x = (n3.x + 0.5) * assumed, y = (n3.y + 0.5) * assumed
+        let n3Track = try #require((patient["tracks"] as! [[String: Any]]).first { t in
+            (t["observations"] as! [[String: Any]]).contains { o in
+                o["study_date"] as? String == truth[0].date && hypot(o["x_mm"] as! Double - x, o["y_mm"] as! Double - y) <= 7.3
+            }
+        }, "no track at N3 (\(x), \(y)) mm")
+        let observations = n3Track["observations"] as! [[String: Any]]
+        #expect(observations.map { $0["study_date"] as? String } == truth.map(\.date))
+        let diameters = observations.map { $0["diameter_mm"] as! Double }
+        #expect(diameters.allSatisfy { abs($0 - diameters[0]) < 1.0 }, "\(diameters) mm")
+        #expect(n3Track["status"] as? String == "stable")
+    }
+
     @Test func outputsFollowTheSchemaCSVAndFHIR() throws {
         let dir = Fixtures.temporaryDirectory("cli-track-out")
         let json = try nodules(["track", "--db", series.db, "--out", dir + "/t.json", "--quiet"])
