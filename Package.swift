@@ -169,7 +169,8 @@ let package = Package(
         ),
         .testTarget(
             name: "NoduleKitCLITests",
-            dependencies: ["NoduleKitCLI", "ExamSeries", "NoduleStore", "nodules", "nodules-dicom-worker", "TestSupport"],
+            dependencies: ["NoduleKitCLI", "ExamSeries", "NoduleStore", "nodules", "nodules-dicom-worker", "TestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["make_dicom_series.py"]
         ),
     ],

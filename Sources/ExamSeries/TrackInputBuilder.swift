@@ -186,19 +186,25 @@ public struct TrackInputBuilder: Sendable {
             warnings.append(note)
         }
 
+        // An exam read at an assumed spacing and registered has its diameters taken at the scale
+        // of the patient's stated spacing: through the registration, the reference's mm, and when
+        // the reference's own spacing is assumed, those of a registered exam with a stated one
+        // (reference mm ÷ its scale); with none, the reference's assumed mm. So the assumption's
+        // error cancels in the growth between exams. Unregistered, they stay in the exam's own mm.
+        let statedAnchor = exams.indices.first { !inUse[$0].isAssumed && toReference[$0] != nil }
+        let referenceToStated = referenceIndex.map { inUse[$0].isAssumed } == true
+            ? statedAnchor.flatMap { toReference[$0].map { 1 / $0.scale } } ?? 1 : 1
         var out: [ExamMeasurements] = []
         var sources: [ExamSource] = []
         for (i, exam) in exams.enumerated() {
             let spacing = inUse[i].isAssumed ? nil : exam.image.spacing
-            // An exam read at an assumed spacing and registered to the reference has its diameters
-            // taken at the reference's scale (× the registration's scale), so the assumption's error
-            // cancels in the growth between exams; unregistered, they stay in its assumed mm.
-            let lengthScale = (spacing == nil && i != referenceIndex ? toReference[i]?.scale : nil) ?? 1
+            let lengthScale = spacing == nil ? toReference[i].map { $0.scale * referenceToStated } ?? 1 : 1
             if spacing == nil {
                 let why = inUse[i].rejectedExtentMM.map { "pixel spacing not used (it makes the image span "
                     + "\(Int($0[0].rounded())) × \(Int($0[1].rounded())) mm)" } ?? "pixel spacing unknown"
                 let scaled = lengthScale == 1 ? ""
-                    : ", diameters are taken at the reference exam's scale (registration scale \(Self.rounded(lengthScale, 3)))"
+                    : ", diameters are taken at the \(referenceToStated == 1 ? "reference exam's" : "stated spacing's") scale "
+                      + "(× \(Self.rounded(lengthScale, 3)), through the registration)"
                 warnings.append("\(exam.image.path): \(why); positions use the pipeline's assumed "
                                 + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height))"
                                 + "\(scaled) and diameters carry the default 1 mm uncertainty")

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import NoduleStore
 import RadiographIO
 import Testing
@@ -123,9 +124,18 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         try process.run()
         var storedAtKill = 0
         let deadline = Date().addingTimeInterval(120)
+        // Polled read-only: opening a NoduleStore migrates (a write), which could contend with the
+        // batch creating the same new store.
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        func storedSoFar() -> Int? {
+            guard FileManager.default.fileExists(atPath: out + "/s.sqlite") else { return nil }
+            return try? DatabaseQueue(path: out + "/s.sqlite", configuration: readOnly).read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM analyses")
+            }
+        }
         while process.isRunning, Date() < deadline {
-            if FileManager.default.fileExists(atPath: out + "/s.sqlite"),
-               let n = try? NoduleStore(path: out + "/s.sqlite").counts()["analyses"], n >= 4 {
+            if let n = storedSoFar(), n >= 4 {
                 kill(process.processIdentifier, SIGKILL)
                 storedAtKill = n
                 break

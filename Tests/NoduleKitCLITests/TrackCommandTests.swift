@@ -223,23 +223,15 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(n3Track["status"] as? String == "stable")
     }
 
-    /// Exports without a pixel spacing whose framing differs: the middle exam cropped by 6 % a side,
-    /// so the same chest is taken for a 14 % finer one (385 mm over fewer px). Registration measures
-    /// that (scale ≈ 0.88), and the exam's diameters are taken at the reference's scale, so N3 keeps
-    /// its size; in the exam's own assumed mm it would read about 2 mm larger and seem to grow.
-    @Test func assumedSpacingErrorsCancelThroughTheRegistration() throws {
-        let dir = Fixtures.temporaryDirectory("cli-track-cropped")
+    /// PH-0002's three exams written as new PNG files after `edit` (exam index, radiograph), then
+    /// batched and tracked: the truth, the patient's tracks JSON, N3's observations and standard error.
+    private static func trackEdited(_ name: String, edit: (Int, inout Radiograph) -> Void) throws
+        -> (truth: [TruthExam], patient: [String: Any], n3: [[String: Any]], standardError: String) {
+        let dir = Fixtures.temporaryDirectory(name)
         let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
         for (i, exam) in truth.enumerated() {
             var radiograph = try RadiographReader().read(contentsOf: "\(series.folder)/PH-0002/\(exam.date)/pa.png")
-            radiograph.pixelSpacing = nil
-            if i == 1 {
-                let mx = radiograph.width * 6 / 100, my = radiograph.height * 6 / 100
-                let width = radiograph.width - 2 * mx, height = radiograph.height - 2 * my
-                radiograph.samples = (my..<(my + height)).flatMap { y in radiograph.samples[(y * radiograph.width + mx)..<(y * radiograph.width + mx + width)] }
-                radiograph.width = width
-                radiograph.height = height
-            }
+            edit(i, &radiograph)
             let folder = "\(dir)/exports/PH-0002/\(exam.date)"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try RadiographWriter.write(radiograph, to: folder + "/pa.png")
@@ -248,22 +240,61 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(batch.status == 0, "\(batch.standardError)")
         let run = try nodules(["track", "--db", dir + "/s.sqlite"])
         #expect(run.status == 0, "\(run.standardError)")
-        #expect(run.standardError.contains("3 exams (2 registered to their reference, 0 flagged)"), "\(run.standardError)")
-        #expect(run.standardError.contains("diameters are taken at the reference exam's scale (registration scale 0.8"), "\(run.standardError)")
         let patient = try #require(try jsonArray(run.standardOutput).first)
-        let n3 = try #require(truth[0].nodules.first { $0.id == "N3" })
-        let assumed = 385 / (Double(truth[0].width) * Double(truth[0].height)).squareRoot()
-        let x = (n3.x + 0.5) * assumed, y = (n3.y + 0.5) * assumed
-        let n3Track = try #require((patient["tracks"] as! [[String: Any]]).first { t in
+        // N3 (14.6 mm, stable) by its place on the second exam, which is never cropped here; in that exam's mm.
+        let n3 = try #require(truth[1].nodules.first { $0.id == "N3" })
+        let exams = patient["exams"] as! [[String: Any]]
+        let spacing = try #require(exams.count == 3 ? truth[1].spacing : nil)
+        let x = (n3.x + 0.5) * spacing, y = (n3.y + 0.5) * spacing
+        let track = try #require((patient["tracks"] as! [[String: Any]]).first { t in
             (t["observations"] as! [[String: Any]]).contains { o in
-                o["study_date"] as? String == truth[0].date && hypot(o["x_mm"] as! Double - x, o["y_mm"] as! Double - y) <= 7.3
+                o["study_date"] as? String == truth[1].date && hypot(o["x_mm"] as! Double - x, o["y_mm"] as! Double - y) <= 7.3
             }
         }, "no track at N3 (\(x), \(y)) mm")
-        let observations = n3Track["observations"] as! [[String: Any]]
+        let observations = track["observations"] as! [[String: Any]]
         #expect(observations.map { $0["study_date"] as? String } == truth.map(\.date))
-        let diameters = observations.map { $0["diameter_mm"] as! Double }
+        #expect(track["status"] as? String == "stable")
+        return (truth, patient, observations, run.standardError)
+    }
+
+    /// `radiograph` cropped by `percent` of its size on every side.
+    private static func crop(_ radiograph: inout Radiograph, percent: Int) {
+        let mx = radiograph.width * percent / 100, my = radiograph.height * percent / 100
+        let width = radiograph.width - 2 * mx, height = radiograph.height - 2 * my
+        radiograph.samples = (my..<(my + height)).flatMap { y in radiograph.samples[(y * radiograph.width + mx)..<(y * radiograph.width + mx + width)] }
+        radiograph.width = width
+        radiograph.height = height
+    }
+
+    /// Exports without a pixel spacing whose framing differs: the last exam cropped by 6 % a side,
+    /// so the same chest is taken for a 14 % finer one (385 mm over fewer px). Registration measures
+    /// that (scale ≈ 0.88), and the exam's diameters are taken at the reference's scale, so N3 keeps
+    /// its size; in the exam's own assumed mm it would read about 2 mm larger and seem to grow.
+    @Test func assumedSpacingErrorsCancelThroughTheRegistration() throws {
+        let run = try Self.trackEdited("cli-track-cropped") { i, radiograph in
+            radiograph.pixelSpacing = nil
+            if i == 2 { Self.crop(&radiograph, percent: 6) }
+        }
+        #expect(run.standardError.contains("3 exams (2 registered to their reference, 0 flagged)"), "\(run.standardError)")
+        #expect(run.standardError.contains("diameters are taken at the reference exam's scale (× 0.8"), "\(run.standardError)")
+        let diameters = run.n3.map { $0["diameter_mm"] as! Double }
         #expect(diameters.allSatisfy { abs($0 - diameters[0]) < 1.0 }, "\(diameters) mm")
-        #expect(n3Track["status"] as? String == "stable")
+    }
+
+    /// A patient whose first (reference) exam is an export without a spacing, cropped by 6 % a side,
+    /// and whose later exams state theirs: the reference's diameters are taken at the stated scale
+    /// (through a registered exam that states one), so N3 does not seem to shrink from it.
+    @Test func anAssumedReferenceIsBroughtToTheStatedScale() throws {
+        let run = try Self.trackEdited("cli-track-mixed") { i, radiograph in
+            if i == 0 {
+                radiograph.pixelSpacing = nil
+                Self.crop(&radiograph, percent: 6)
+            }
+        }
+        #expect(run.standardError.contains("diameters are taken at the stated spacing's scale (× "), "\(run.standardError)")
+        let diameters = run.n3.map { $0["diameter_mm"] as! Double }
+        #expect(diameters.allSatisfy { abs($0 - run.truth[1].nodules.first { $0.id == "N3" }!.diameter) < 1.5 }, "\(diameters) mm")
+        #expect(diameters.allSatisfy { abs($0 - diameters[1]) < 1.0 }, "\(diameters) mm")
     }
 
     @Test func outputsFollowTheSchemaCSVAndFHIR() throws {
