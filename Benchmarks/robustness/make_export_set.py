@@ -5,7 +5,8 @@
 MODE `full`: the same pixels, PNG without pHYs (so without a pixel spacing).
 MODE `web`: resized (area average) to 1024 px on the long side, 8-bit, without pHYs, the way
 public archives and web exports ship chest radiographs. MODE `webs`: the same with the copy's
-true spacing in pHYs (the control). The truth keeps the true spacing of each copy, and nodule
+true spacing in pHYs (the control). MODE `jpeg`: the `web` copy as a quality-90 baseline JPEG
+(OpenCV's JFIF header states no physical density), named `.jpg`. The truth keeps the true spacing of each copy, and nodule
 centres are mapped pixel centre to pixel centre, so `nodules evaluate` scores hits in mm.
 """
 import json, sys, os, numpy as np, cv2
@@ -30,6 +31,9 @@ for im in t['images'][:count]:
         ppm = round(1000 / (im['pixel_spacing_mm'] / ((fx + fy) / 2)))
         with open(f'{out}/images/{name}', 'wb') as fh:
             png.Writer(b.shape[1], b.shape[0], greyscale=True, bitdepth=8, x_pixels_per_unit=ppm, y_pixels_per_unit=ppm, unit_is_meter=True).write(fh, b.tolist())
+    elif mode == 'jpeg':
+        name = os.path.splitext(name)[0] + '.jpg'
+        cv2.imwrite(f'{out}/images/{name}', b, [cv2.IMWRITE_JPEG_QUALITY, 90])
     else:
         cv2.imwrite(f'{out}/images/{name}', b)
     n = dict(im); n['path'] = f'images/{name}'; n['width'] = b.shape[1]; n['height'] = b.shape[0]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Detection on images that carry no pixel spacing: as generated, with pHYs removed, and exported
-# at 1024 px 8-bit (with and without pHYs), for one or more pipeline definitions.
+# at 1024 px 8-bit (PNG with and without pHYs, and JPEG), for one or more pipeline definitions.
 #
 #   Benchmarks/robustness/unknown_spacing.sh [COUNT] [WORKDIR] [PIPELINE...]
 #
@@ -27,12 +27,12 @@ for set in phantom/eval phantom-b/eval11 phantom-c/eval12 phantom-d/eval13 phant
     [ -f "Data/$set/truth.json" ] || { echo "$set: not present (skipped)" >&2; continue; }
     SETS+=("$set")
     name=$(echo "$set" | tr / _)
-    for mode in full web webs; do
+    for mode in full web webs jpeg; do
         [ -d "$WORK/$mode/$name" ] || python3 Benchmarks/robustness/make_export_set.py "Data/$set" "$WORK/$mode/$name" "$mode" "$COUNT"
     done
 done
 for pipe in "${PIPES[@]}"; do
-    for variant in generated full web webs; do
+    for variant in generated full web webs jpeg; do
         out="$WORK/res/$(basename "$pipe" .json)/$variant"
         mkdir -p "$out"
         for set in "${SETS[@]}"; do
@@ -40,7 +40,7 @@ for pipe in "${PIPES[@]}"; do
             if [ "$variant" = generated ]; then
                 mapfile -t FILES < <(ls "$WORK/full/$name/images/"*.png | xargs -n1 basename | sed "s|^|Data/$set/images/|")
             else
-                mapfile -t FILES < <(ls "$WORK/$variant/$name/images/"*.png)
+                mapfile -t FILES < <(ls "$WORK/$variant/$name/images/"*.png "$WORK/$variant/$name/images/"*.jpg 2>/dev/null)
             fi
             .build/release/nodules detect --quiet --pipeline "$pipe" "${FILES[@]}" --out "$out/$name.jsonl" || true
             truth="$WORK/$variant/$name/truth.json"
