@@ -204,7 +204,7 @@ public struct TrackInputBuilder: Sendable {
                     + "\(Int($0[0].rounded())) × \(Int($0[1].rounded())) mm)" } ?? "pixel spacing unknown"
                 let scaled = lengthScale == 1 ? ""
                     : ", diameters are taken at the \(referenceToStated == 1 ? "reference exam's" : "stated spacing's") scale "
-                      + "(× \(Self.rounded(lengthScale, 3)), through the registration)"
+                      + "(× \(NoduleDetector.rounded(lengthScale, 3)), through the registration)"
                 warnings.append("\(exam.image.path): \(why); positions use the pipeline's assumed "
                                 + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height))"
                                 + "\(scaled) and diameters carry the default 1 mm uncertainty")
@@ -227,12 +227,6 @@ public struct TrackInputBuilder: Sendable {
                                       normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs))
         }
         return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)
-    }
-
-    /// `v` to `digits` decimals, for messages.
-    static func rounded(_ v: Double, _ digits: Int) -> String {
-        let f = pow(10, Double(digits))
-        return "\((v * f).rounded() / f)"
     }
 
     /// Diameter ratio (seed over found) beyond which a re-measurement is repeated from the found size.

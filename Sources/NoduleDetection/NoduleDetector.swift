@@ -211,7 +211,8 @@ extension NoduleDetector {
         return warnings
     }
 
-    static func rounded(_ v: Double, _ digits: Int) -> String {
+    /// `v` to at most `digits` decimals for messages, without a trailing ".0" ("0.88", "385").
+    public static func rounded(_ v: Double, _ digits: Int) -> String {
         let f = pow(10, Double(digits))
         let r = (v * f).rounded() / f
         return r == r.rounded() ? String(Int(r)) : "\(r)"

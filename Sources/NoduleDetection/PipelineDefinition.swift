@@ -74,9 +74,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public func assumedSpacingDescription(width: Int, height: Int) -> String {
             let spacing = assumedSpacing(width: width, height: height)
             guard let extent = assumedImageExtentMM else { return "\(spacing) mm/px" }
-            let rounded = (spacing * 1000).rounded() / 1000
-            let span = extent == extent.rounded() ? String(Int(extent)) : String(extent)
-            return "\(rounded) mm/px (the image taken to span \(span) mm, the geometric mean of its sides)"
+            return "\(NoduleDetector.rounded(spacing, 3)) mm/px (the image taken to span \(NoduleDetector.rounded(extent, 1)) mm, "
+                + "the geometric mean of its sides)"
         }
     }
 
