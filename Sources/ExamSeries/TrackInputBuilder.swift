@@ -73,6 +73,9 @@ public struct TrackInputBuilder: Sendable {
     /// The stored image behind one exam.
     public struct ExamSource: Sendable {
         public var stored: ImageDetections
+        /// The spacing the exam was placed at (``PipelineDefinition/Normalisation/spacingInUse(statedRowMM:statedColumnMM:width:height:)``
+        /// of `stored`): its stated one, or the assumed one with sizes in px only.
+        public var spacing: PipelineDefinition.SpacingInUse
         /// Indices into `stored.detections` of the nodules given to the tracker, in the order of `ExamMeasurements.nodules`.
         public var selected: [Int]
         /// The subset of ``selected`` below this exam's own cut, followed because another exam corroborates them
@@ -222,7 +225,7 @@ public struct TrackInputBuilder: Sendable {
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
                                         nodules: nodules + remeasured[i], registration: results[i]))
-            sources.append(ExamSource(stored: exam.image, selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
+            sources.append(ExamSource(stored: exam.image, spacing: inUse[i], selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
                                       remeasured: remeasured[i].count, problem: problems[i],
                                       normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs))
         }

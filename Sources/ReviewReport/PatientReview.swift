@@ -79,12 +79,10 @@ public struct PatientReview: Sendable {
     /// The review of one patient whose tracker input `builder` made (`input.failure` must be nil) and
     /// `tracks` the tracker's output for exactly `input.exams`. Pictures need `builder.keepsImages`.
     public init(_ input: TrackInputBuilder.PatientInput, tracks: PatientTracks, builder: TrackInputBuilder) {
-        let normalisation = builder.pipeline.normalisation
         let exams = zip(input.exams, input.sources).map { exam, source -> ExamReview in
             let stored = source.stored
             let image = source.normalised.flatMap { n in source.lungs.map { ExamImage(normalised: n, lungs: $0) } }
-            let inUse = normalisation.spacingInUse(statedRowMM: stored.spacing?.rowMM, statedColumnMM: stored.spacing?.columnMM,
-                                                   width: stored.width, height: stored.height)
+            let inUse = source.spacing  // as the builder placed the exam
             return ExamReview(examID: exam.examID, studyDate: exam.studyDate, path: stored.path, width: stored.width, height: stored.height,
                               spacingMM: (inUse.rowMM, inUse.columnMM),
                               spacingKnown: !inUse.isAssumed, spacingSource: stored.spacingSource,
