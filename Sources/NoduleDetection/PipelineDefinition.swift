@@ -19,13 +19,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     public struct Normalisation: Codable, Sendable, Equatable {
         /// Pixel spacing detection works at, mm/px (the image is area-averaged down to it).
         public var workingSpacingMM: Double
-        /// Spacing assumed when the file carries none, mm/px, whatever the image's size
-        /// (pipelines before 0.16.0; exactly one of this and `assumedImageExtentMM` is set).
-        public var assumedSpacingMM: Double?
-        /// From 0.16.0: when the file carries no spacing, the image is taken to span this
-        /// many mm as the geometric mean of its width and height (a 35 × 43 cm detector
-        /// spans 388 mm), so a resized copy is assumed the chest it shows, not 0.175 mm/px.
-        public var assumedImageExtentMM: Double?
+        /// What stands in for a file's missing spacing. Exactly one of the JSON keys
+        /// `assumed_spacing_mm` and `assumed_image_extent_mm` names it; a definition with neither
+        /// or both is not decoded (there is no built-in fallback).
+        public var spacingAssumption: SpacingAssumption
         /// From 0.16.0: the extent, mm, that a stated spacing must give each side of the image
         /// (`[lower, upper]`); outside it the spacing is taken for wrong (a unit error, a default
         /// such as DICOM's 1\\1 on a secondary capture) and the assumed one is used instead, with no
@@ -44,13 +41,51 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case upperPercentile = "upper_percentile"
         }
 
+        public init(workingSpacingMM: Double, spacingAssumption: SpacingAssumption, plausibleImageExtentMM: [Double]?,
+                    lowerPercentile: Double, upperPercentile: Double) {
+            self.workingSpacingMM = workingSpacingMM
+            self.spacingAssumption = spacingAssumption
+            self.plausibleImageExtentMM = plausibleImageExtentMM
+            self.lowerPercentile = lowerPercentile
+            self.upperPercentile = upperPercentile
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            workingSpacingMM = try c.decode(Double.self, forKey: .workingSpacingMM)
+            switch (try c.decodeIfPresent(Double.self, forKey: .assumedSpacingMM),
+                    try c.decodeIfPresent(Double.self, forKey: .assumedImageExtentMM)) {
+            case (let spacing?, nil): spacingAssumption = .fixedSpacing(mm: spacing)
+            case (nil, let extent?): spacingAssumption = .imageExtent(mm: extent)
+            default:
+                throw DecodingError.dataCorrupted(.init(
+                    codingPath: c.codingPath,
+                    debugDescription: "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm"))
+            }
+            plausibleImageExtentMM = try c.decodeIfPresent([Double].self, forKey: .plausibleImageExtentMM)
+            lowerPercentile = try c.decode(Double.self, forKey: .lowerPercentile)
+            upperPercentile = try c.decode(Double.self, forKey: .upperPercentile)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(workingSpacingMM, forKey: .workingSpacingMM)
+            switch spacingAssumption {
+            case .fixedSpacing(let mm): try c.encode(mm, forKey: .assumedSpacingMM)
+            case .imageExtent(let mm): try c.encode(mm, forKey: .assumedImageExtentMM)
+            }
+            try c.encodeIfPresent(plausibleImageExtentMM, forKey: .plausibleImageExtentMM)
+            try c.encode(lowerPercentile, forKey: .lowerPercentile)
+            try c.encode(upperPercentile, forKey: .upperPercentile)
+        }
+
         /// The spacing that stands in for a file's missing one, mm/px (square pixels; the
         /// output flags it): the image extent over √(width·height), or the fixed spacing.
         public func assumedSpacing(width: Int, height: Int) -> Double {
-            if let extent = assumedImageExtentMM {
-                return extent / max(1, (Double(width) * Double(height)).squareRoot())
+            switch spacingAssumption {
+            case .fixedSpacing(let mm): mm
+            case .imageExtent(let mm): mm / max(1, (Double(width) * Double(height)).squareRoot())
             }
-            return assumedSpacingMM ?? 0.175  // validate() requires one of the two
         }
 
         /// The spacing an image is analysed at, from the one it states (mm/px, row and column; nil
@@ -73,10 +108,20 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// (the image taken to span 385 mm, the geometric mean of its sides)" for 1024 × 1024 px.
         public func assumedSpacingDescription(width: Int, height: Int) -> String {
             let spacing = assumedSpacing(width: width, height: height)
-            guard let extent = assumedImageExtentMM else { return "\(spacing) mm/px" }
+            guard case .imageExtent(let extent) = spacingAssumption else { return "\(spacing) mm/px" }
             return "\(NoduleDetector.rounded(spacing, 3)) mm/px (the image taken to span \(NoduleDetector.rounded(extent, 1)) mm, "
                 + "the geometric mean of its sides)"
         }
+    }
+
+    /// What stands in for a file's missing pixel spacing.
+    public enum SpacingAssumption: Sendable, Equatable {
+        /// This spacing, mm/px, whatever the image's size (`assumed_spacing_mm`; pipelines before 0.16.0).
+        case fixedSpacing(mm: Double)
+        /// The image spans this many mm as the geometric mean of its width and height
+        /// (`assumed_image_extent_mm`; from 0.16.0: a 35 × 43 cm detector spans 388 mm), so a
+        /// resized copy is taken for the chest it shows, not for 0.175 mm/px.
+        case imageExtent(mm: Double)
     }
 
     /// The spacing an image is analysed at (``Normalisation/spacingInUse(statedRowMM:statedColumnMM:width:height:)``).
@@ -429,13 +474,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     public func validate() throws {
         func require(_ ok: Bool, _ what: String) throws { if !ok { throw PipelineError.invalid(name: name, reason: what) } }
         try require(normalisation.workingSpacingMM > 0 && normalisation.workingSpacingMM < 5, "normalisation.working_spacing_mm must be in (0, 5)")
-        switch (normalisation.assumedSpacingMM, normalisation.assumedImageExtentMM) {
-        case (let spacing?, nil):
+        switch normalisation.spacingAssumption {
+        case .fixedSpacing(let spacing):
             try require(spacing > 0 && spacing < 5, "normalisation.assumed_spacing_mm must be in (0, 5)")
-        case (nil, let extent?):
+        case .imageExtent(let extent):
             try require(extent >= 50 && extent <= 1000, "normalisation.assumed_image_extent_mm must be in [50, 1000]")
-        default:
-            try require(false, "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")
         }
         if let range = normalisation.plausibleImageExtentMM {
             try require(range.count == 2 && range[0] > 0 && range[0] < range[1],

@@ -625,7 +625,7 @@ struct PipelineDefinitionTests {
     @Test("a file without a spacing is taken to span the definition's extent; a fixed-spacing definition keeps its meaning and its JSON")
     func assumedSpacing() throws {
         var definition = try defaultPipeline()
-        #expect(definition.normalisation.assumedImageExtentMM == 385)
+        #expect(definition.normalisation.spacingAssumption == .imageExtent(mm: 385))
         #expect(abs(definition.normalisation.assumedSpacing(width: 1000, height: 1000) - 0.385) < 1e-12)
         #expect(abs(definition.normalisation.assumedSpacing(width: 2000, height: 500) - 0.385) < 1e-12)
         #expect(abs(definition.normalisation.assumedSpacing(width: 2048, height: 2048) - 385.0 / 2048) < 1e-12)
@@ -633,8 +633,7 @@ struct PipelineDefinitionTests {
                 == "0.376 mm/px (the image taken to span 385 mm, the geometric mean of its sides)")
 
         // Definitions before 0.16.0 name a fixed spacing; their canonical JSON (so their digest) has no new key.
-        definition.normalisation.assumedImageExtentMM = nil
-        definition.normalisation.assumedSpacingMM = 0.175
+        definition.normalisation.spacingAssumption = .fixedSpacing(mm: 0.175)
         try definition.validate()
         #expect(definition.normalisation.assumedSpacing(width: 1024, height: 1024) == 0.175)
         #expect(definition.normalisation.assumedSpacingDescription(width: 1024, height: 1024) == "0.175 mm/px")
@@ -643,26 +642,46 @@ struct PipelineDefinitionTests {
         definition.normalisation.plausibleImageExtentMM = nil
         let written = try #require(try JSONSerialization.jsonObject(with: encoder.encode(definition.normalisation)) as? [String: Any])
         #expect(Set(written.keys) == ["assumed_spacing_mm", "lower_percentile", "upper_percentile", "working_spacing_mm"])
+        #expect(try JSONDecoder().decode(PipelineDefinition.Normalisation.self, from: encoder.encode(definition.normalisation))
+                == definition.normalisation)
         #expect(definition.normalisation.spacingInUse(statedRowMM: 0.02, statedColumnMM: 0.02, width: 1000, height: 1000)
                 == PipelineDefinition.SpacingInUse(rowMM: 0.02, columnMM: 0.02, isAssumed: false, rejectedExtentMM: nil))
 
-        let either = PipelineError.invalid(name: "cxr-nodules",
-                                           reason: "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")
-        definition.normalisation.assumedImageExtentMM = 385
-        #expect(throws: either) { try definition.validate() }
-        definition.normalisation.assumedImageExtentMM = nil
-        definition.normalisation.assumedSpacingMM = nil
-        #expect(throws: either) { try definition.validate() }
-        definition.normalisation.assumedImageExtentMM = 20
+        definition.normalisation.spacingAssumption = .imageExtent(mm: 20)
         #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "normalisation.assumed_image_extent_mm must be in [50, 1000]")) {
             try definition.validate()
         }
-        definition.normalisation.assumedImageExtentMM = 385
+        definition.normalisation.spacingAssumption = .imageExtent(mm: 385)
         definition.normalisation.plausibleImageExtentMM = [1000, 100]
         #expect(throws: PipelineError.invalid(name: "cxr-nodules",
                                               reason: "normalisation.plausible_image_extent_mm must be [lower, upper] with 0 < lower < upper")) {
             try definition.validate()
         }
+    }
+
+    /// No built-in spacing stands in: a definition file naming neither or both of the two keys
+    /// is refused when read, so no definition without one exists to reach detection.
+    @Test("a definition must name exactly one assumed spacing", arguments: [[], ["assumed_spacing_mm", "assumed_image_extent_mm"]])
+    func assumedSpacingIsRequired(keys: [String]) throws {
+        let shipped = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: Fixtures.repositoryRoot() + "/Pipelines/cxr-nodules.json"))) as? [String: Any])
+        var root = shipped
+        var normalisation = try #require(root["normalisation"] as? [String: Any])
+        normalisation["assumed_spacing_mm"] = nil
+        normalisation["assumed_image_extent_mm"] = nil
+        for key in keys { normalisation[key] = key == "assumed_spacing_mm" ? 0.175 : 385 }
+        root["normalisation"] = normalisation
+        let path = Fixtures.temporaryDirectory("pipelines") + "/assumption.json"
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        #expect(throws: PipelineError.malformed(path: path, reason: "normalisation needs exactly one of assumed_spacing_mm and assumed_image_extent_mm")) {
+            try PipelineDefinition.decode(path: path)
+        }
+        // The same file with exactly one key is read.
+        normalisation["assumed_image_extent_mm"] = keys.isEmpty ? 385 : nil
+        root["normalisation"] = normalisation
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        #expect(try PipelineDefinition.decode(path: path).normalisation.spacingAssumption
+                == (keys.isEmpty ? .imageExtent(mm: 385) : .fixedSpacing(mm: 0.175)))
     }
 
     @Test("the digest changes with any parameter")
