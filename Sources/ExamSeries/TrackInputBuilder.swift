@@ -373,6 +373,10 @@ public struct TrackInputBuilder: Sendable {
         guard RadiographReader.sha256(of: bytes) == stored.sha256 else {
             return .failure("image content changed since detection (SHA-256 differs)")
         }
+        // A lateral view (rare) is known from the header, before the decode every other exam needs.
+        if let acquisition = RadiographReader.dicomAcquisition(of: bytes), !acquisition.notes.isEmpty {
+            return .notFrontal(Self.notFrontalReason(acquisition))
+        }
         var radiograph: Radiograph
         do { radiograph = try reader.decode(bytes, path: stored.path) } catch {
             return .failure("image not decodable (\(error))")
@@ -380,9 +384,8 @@ public struct TrackInputBuilder: Sendable {
         guard radiograph.width == stored.width, radiograph.height == stored.height else {
             return .failure("decoded size \(radiograph.width)×\(radiograph.height) differs from the stored \(stored.width)×\(stored.height)")
         }
-        if let dicom = radiograph.dicom, !dicom.acquisitionNotes.isEmpty {
-            return .notFrontal("not a frontal chest radiograph by its DICOM tags (Modality '\(dicom.modality ?? "")', "
-                               + "View Position '\(dicom.viewPosition ?? "")')")
+        if let dicom = radiograph.dicom, !dicom.acquisitionNotes.isEmpty {  // a deflated data set, known only once decoded
+            return .notFrontal(Self.notFrontalReason(dicom.acquisition))
         }
         // The spacing detection used (the store's, which includes any override), so mm agree.
         radiograph.pixelSpacing = stored.spacing.map { PixelSpacing(row: $0.rowMM, column: $0.columnMM, source: .commandLine) }
@@ -400,6 +403,11 @@ public struct TrackInputBuilder: Sendable {
         }
         return .success(Loaded(image: working, mask: mask, effX: effX, effY: effY,
                                normalised: keepsImages || selection.remeasures ? normalised : nil, lungs: keepsImages ? lungs : nil))
+    }
+
+    static func notFrontalReason(_ acquisition: DICOMAcquisition) -> String {
+        "not a frontal chest radiograph by its DICOM tags (Modality '\(acquisition.modality ?? "")', "
+            + "View Position '\(acquisition.viewPosition ?? "")')"
     }
 
     /// Area-averages image and mask to `spacing` (mask thresholded at ½ again).

@@ -81,17 +81,37 @@ extension DICOMAttributes {
     /// the others are lateral, decubitus and oblique views: LL, RL, LLD, RLD, LLO, RLO).
     public static let frontalViews: Set<String> = ["PA", "AP"]
 
+    /// Modality and View Position, which say whether the file is a frontal projection radiograph.
+    public var acquisition: DICOMAcquisition { DICOMAcquisition(modality: modality, viewPosition: viewPosition) }
+
+    /// Warnings for a file that is not a frontal projection radiograph by its own tags
+    /// (``DICOMAcquisition/notes``).
+    public var acquisitionNotes: [String] { acquisition.notes }
+}
+
+/// Modality (0008,0060) and View Position (0018,5101) of a DICOM file: what says whether it is a
+/// frontal projection radiograph. Read with the pixels (``DICOMAttributes/acquisition``) or from
+/// the header alone (``RadiographReader/dicomAcquisition(of:)``), and judged by one rule.
+public struct DICOMAcquisition: Sendable, Equatable {
+    public var modality: String?
+    public var viewPosition: String?
+
+    public init(modality: String? = nil, viewPosition: String? = nil) {
+        self.modality = modality
+        self.viewPosition = viewPosition
+    }
+
     /// Warnings for a file that is not a frontal projection radiograph by its own tags: its
     /// Modality is another (CT, MR, MG, …) or its View Position is not PA or AP. The lung field,
     /// the detector and its score are made for frontal chest radiographs; on anything else their
     /// results are not meaningful. An absent tag says nothing, and gives no warning.
-    public var acquisitionNotes: [String] {
+    public var notes: [String] {
         var notes: [String] = []
-        if let modality, !modality.isEmpty, !Self.radiographModalities.contains(modality.uppercased()) {
+        if let modality, !modality.isEmpty, !DICOMAttributes.radiographModalities.contains(modality.uppercased()) {
             notes.append("Modality '\(modality)' is not a projection radiograph (CR, DX, RG): NoduleKit is made for frontal chest "
                          + "radiographs, and its results on this image are not meaningful")
         }
-        if let view = viewPosition, !view.isEmpty, !Self.frontalViews.contains(view.uppercased()) {
+        if let view = viewPosition, !view.isEmpty, !DICOMAttributes.frontalViews.contains(view.uppercased()) {
             notes.append("View Position '\(view)' is not frontal (PA or AP): the lung field and the detector are made for frontal "
                          + "chest radiographs, and their results on this view are not meaningful")
         }

@@ -20,6 +20,8 @@ struct DICOMPreflight: Equatable {
     var transferSyntaxInferred: Bool
     /// `nil` for deflated data sets, which are not walked here (GDCM inflates them).
     var pixelData: PixelData?
+    /// Modality and View Position as the top-level data set states them (empty for deflated data sets).
+    var acquisition = DICOMAcquisition()
 
     struct PixelData: Equatable {
         /// Bytes declared by the element's length (`nil`: undefined length, i.e. encapsulated).
@@ -43,6 +45,13 @@ struct DICOMPreflight: Equatable {
     /// Walks `bytes`. Throws `DecodingFailure` (`.truncated`, `.missingPixelData`,
     /// `.pixelDataLength`, `.corrupt`, `.unsupportedTransferSyntax`).
     static func scan(_ bytes: [UInt8]) throws -> DICOMPreflight {
+        var acquisition = DICOMAcquisition()
+        return try scan(bytes, acquisition: &acquisition)
+    }
+
+    /// ``scan(_:)``, leaving in `acquisition` the Modality and View Position met before the walk
+    /// ended, even when it ends by throwing (both precede Pixel Data in a conforming file).
+    static func scan(_ bytes: [UInt8], acquisition: inout DICOMAcquisition) throws -> DICOMPreflight {
         var cursor = Cursor(bytes: bytes)
         let preamble = bytes.count >= 132 && bytes[128..<132].elementsEqual("DICM".utf8)
         cursor.offset = preamble ? 132 : 0
@@ -104,7 +113,8 @@ struct DICOMPreflight: Equatable {
                         throw DecodingFailure.pixelDataLength(expectedBytes: needed, declaredBytes: length)
                     }
                     return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred,
-                                          pixelData: PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames))
+                                          pixelData: PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames),
+                                          acquisition: acquisition)
                 }
                 guard syntax.isEncapsulated else { throw DecodingFailure.corrupt(detail: "Pixel Data has undefined length in a native transfer syntax") }
                 // Basic Offset Table item, then fragment items, then the sequence delimiter.
@@ -126,7 +136,8 @@ struct DICOMPreflight: Equatable {
                 }
                 guard items >= 2 else { throw DecodingFailure.corrupt(detail: "encapsulated Pixel Data has no fragments") }
                 return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred,
-                                      pixelData: PixelData(declaredBytes: nil, fragments: items - 1, rows: rows, columns: columns, frames: frames))
+                                      pixelData: PixelData(declaredBytes: nil, fragments: items - 1, rows: rows, columns: columns, frames: frames),
+                                      acquisition: acquisition)
             }
             if let length = element.length {
                 let value = try cursor.take(length, what: "element \(element.tagText)")
@@ -137,6 +148,8 @@ struct DICOMPreflight: Equatable {
                 case 0x0028_0002: samples = Cursor.uint16(value, bigEndian: bigEndian) ?? 1
                 case 0x0028_0004: photometric = DICOMText.trimmed(ascii: value)
                 case 0x0028_0008: frames = max(1, Int(DICOMText.trimmed(ascii: value)) ?? 1)
+                case 0x0008_0060: acquisition.modality = Self.codeString(value)
+                case 0x0018_5101: acquisition.viewPosition = Self.codeString(value)
                 default: break
                 }
             } else {
@@ -144,6 +157,12 @@ struct DICOMPreflight: Equatable {
                 try cursor.skipUndefinedLengthValue(explicit: explicit && element.vr != "UN", bigEndian: bigEndian, depth: 0)
             }
         }
+    }
+
+    /// A CS value, trimmed (nil when empty), as the decoded attributes read it.
+    private static func codeString(_ value: ArraySlice<UInt8>) -> String? {
+        let text = DICOMText.trimmed(ascii: value)
+        return text.isEmpty ? nil : text
     }
 
     /// `true` when the leading bytes look like a DICOM data set written without

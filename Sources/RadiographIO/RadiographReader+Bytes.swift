@@ -10,4 +10,15 @@ extension RadiographReader {
     public static func sha256(of bytes: [UInt8]) -> String {
         sha256Hex(bytes)
     }
+
+    /// Modality and View Position of a DICOM file, read from its header without decoding its
+    /// pixels, so a caller can leave out a lateral view before paying for its decode. nil: the
+    /// bytes are not DICOM. Empty for a deflated data set (not walked before decoding) and short
+    /// of any tag that follows a point where the header cannot be walked.
+    public static func dicomAcquisition(of bytes: [UInt8]) -> DICOMAcquisition? {
+        guard case .supported(.dicom) = FormatSniffer.sniff(bytes) else { return nil }
+        var acquisition = DICOMAcquisition()
+        _ = try? DICOMPreflight.scan(bytes, acquisition: &acquisition)
+        return acquisition
+    }
 }

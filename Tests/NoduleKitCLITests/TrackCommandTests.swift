@@ -560,6 +560,24 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         return measured.filter { hypot($0.xMM - x, $0.yMM - y) <= max(n.diameter / 2, 4) }
     }
 
+    /// A lateral DICOM view is left out of tracking on its header's word, before any decode. The
+    /// view used has a cut codestream: decoding it first would fail, and keep it as a fourth,
+    /// unregistered exam.
+    @Test func aLateralViewIsLeftOutBeforeItIsDecoded() throws {
+        let (_, opened, stored) = try Self.patientTwo()
+        var history = stored
+        let path = root + "/Tests/RadiographIOTests/Fixtures/dicom/lateral-cut-codestream.dcm"
+        let bytes = try RadiographReader().readBytes(contentsOf: path)
+        history.studies[1].images.append(ImageDetections(path: path, sha256: RadiographReader.sha256(of: bytes), width: 64, height: 48,
+                                                         spacing: nil, spacingSource: "none", detections: []))
+        let builder = opened.builder
+        let input = builder.build(history)
+        #expect(input.exams.count == 3)
+        #expect(input.notes.contains("\(path): not a frontal chest radiograph by its DICOM tags (Modality 'DX', View Position 'LL'); "
+                                     + "left out of tracking"), "\(input.notes)")
+        #expect(!input.warnings.contains { $0.contains("not decodable") }, "\(input.warnings)")
+    }
+
     /// `nodules track` and `report` show progress by patient while the images are read again.
     @Test func trackingShowsProgressByPatient() throws {
         #expect(series.batchStatus == 0, "\(series.batchError)")

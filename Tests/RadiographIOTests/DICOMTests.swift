@@ -164,6 +164,32 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The header alone gives the Modality and View Position the decode gives (a deflated data
+    /// set is not walked before decoding, so its header gives none).
+    @Test("header and decode agree", arguments: DICOMFixture.decodable)
+    func headerAgreesWithDecode(_ fixture: DICOMFixture) throws {
+        let reader = RadiographReader()
+        let bytes = try reader.readBytes(contentsOf: fixture.path)
+        let decoded = try #require(try reader.decode(bytes, path: fixture.path).dicom)
+        let header = try #require(RadiographReader.dicomAcquisition(of: bytes))
+        #expect(header == (fixture.name == "deflated.dcm" ? DICOMAcquisition() : decoded.acquisition))
+        #expect(header.notes == (fixture.name == "deflated.dcm" ? [] : decoded.acquisitionNotes))
+    }
+
+    /// A lateral view is known from its header even when its pixels cannot be decoded, and
+    /// the tags before a truncation are still read; bytes that are not DICOM give nil.
+    @Test func aViewIsKnownFromTheHeaderAlone() throws {
+        let reader = RadiographReader()
+        let lateral = try reader.readBytes(contentsOf: Fixtures.path("dicom/lateral-cut-codestream.dcm"))
+        let header = try #require(RadiographReader.dicomAcquisition(of: lateral))
+        #expect(header == DICOMAcquisition(modality: "DX", viewPosition: "LL"))
+        #expect(header.notes.count == 1 && header.notes[0].hasPrefix("View Position 'LL' is not frontal"), "\(header.notes)")
+        #expect(throws: RadiographError.self) { try reader.decode(lateral, path: "lateral-cut-codestream.dcm") }
+        let truncated = try reader.readBytes(contentsOf: Fixtures.path("dicom/truncated-rle-50pct.dcm"))
+        #expect(RadiographReader.dicomAcquisition(of: truncated) == DICOMAcquisition(modality: "DX", viewPosition: "PA"))
+        #expect(RadiographReader.dicomAcquisition(of: try reader.readBytes(contentsOf: Fixtures.path("gray16.png"))) == nil)
+    }
+
     /// A DICOM file's stated polarity is used, but anatomy that says the opposite is flagged.
     @Test func anatomyAgainstTheStatedPolarityIsFlagged() {
         // 200 × 200: a bright central band (the mediastinum, dense-high) between dark lateral bands.

@@ -300,6 +300,11 @@ for name, codestream in (("jpeg-lossless-sv1", sv1), ("j2k-lossless", j2k)):
     half += b"\0" * (len(half) % 2)
     ds = encapsulated({"jpeg-lossless-sv1": "1.2.840.10008.1.2.4.70", "j2k-lossless": "1.2.840.10008.1.2.4.90"}[name], [half], img12, index=60)
     write(f"cut-codestream-{name}.dcm", ds, expected=False, expect="decode.corrupt", detail="could not decode")
+# The cut JPEG 2000 file as a lateral view: only the header can say it is lateral (tracking
+# leaves such a view out before decoding it). Written here from cut-codestream-j2k-lossless.dcm
+# with pydicom (ViewPosition set), as this line makes it.
+ds.ViewPosition = "LL"
+write("lateral-cut-codestream.dcm", ds, expected=False, expect="decode.corrupt", detail="could not decode")
 ds = base("1.2.840.10008.1.2.1", chest(8), bits_stored=8, index=61)
 ds.SamplesPerPixel = 3
 ds.PhotometricInterpretation = "RGB"
