@@ -108,8 +108,8 @@ public struct DICOMAcquisition: Sendable, Equatable {
     public var notes: [String] {
         var notes: [String] = []
         if let modality, !modality.isEmpty, !DICOMAttributes.radiographModalities.contains(modality.uppercased()) {
-            notes.append("Modality '\(modality)' is not a projection radiograph (CR, DX, RG): NoduleKit is made for frontal chest "
-                         + "radiographs, and its results on this image are not meaningful")
+            notes.append("Modality '\(modality)' is not a projection radiograph (CR, DX, RG, or OT as digitised film carries): "
+                         + "NoduleKit is made for frontal chest radiographs, and its results on this image are not meaningful")
         }
         if let view = viewPosition, !view.isEmpty, !DICOMAttributes.frontalViews.contains(view.uppercased()) {
             notes.append("View Position '\(view)' is not frontal (PA or AP): the lung field and the detector are made for frontal "

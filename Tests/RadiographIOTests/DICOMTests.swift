@@ -162,6 +162,10 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         if let view, count > 0, !DICOMAttributes.frontalViews.contains(view.uppercased()) {
             #expect(notes.contains { $0.hasPrefix("View Position '\(view)' is not frontal") })
         }
+        if let modality, let note = notes.first(where: { $0.hasPrefix("Modality '\(modality)'") }) {
+            // The note names every modality that is accepted.
+            #expect(DICOMAttributes.radiographModalities.allSatisfy { note.contains($0) }, "\(note)")
+        }
     }
 
     /// The header alone gives the Modality and View Position the decode gives (a deflated data
