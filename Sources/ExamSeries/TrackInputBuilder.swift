@@ -82,7 +82,7 @@ public struct TrackInputBuilder: Sendable {
         /// (see ``NoduleSelection/corroborates``).
         public var corroborated: [Int]
         /// How many nodules were measured again on this exam at another exam's nodule (see
-        /// ``TrackInputBuilder/remeasure(exams:placed:chosen:loaded:spacingKnown:)``); they follow the
+        /// ``TrackInputBuilder/remeasure(exams:placed:chosen:loaded:)``); they follow the
         /// ``selected`` ones in `ExamMeasurements.nodules` and have no stored detection.
         public var remeasured: Int
         /// Why the image could not be used for registration (the exam is then linked unregistered).
@@ -180,7 +180,7 @@ public struct TrackInputBuilder: Sendable {
         let chosen = selection.chooseAcrossExams(placed)
 
         let remeasured = selection.remeasures
-            ? remeasure(exams: exams, placed: placed, chosen: chosen, loaded: loaded, spacingKnown: inUse.map { !$0.isAssumed })
+            ? remeasure(exams: exams, placed: placed, chosen: chosen, loaded: loaded)
             : exams.map { _ in [MeasuredNodule]() }
         for (i, exam) in exams.enumerated() where !remeasured[i].isEmpty {
             let note = "\(exam.image.path): \(remeasured[i].count) nodule\(remeasured[i].count == 1 ? "" : "s") measured again "
@@ -223,8 +223,16 @@ public struct TrackInputBuilder: Sendable {
                     sourceReference: exam.image.path)
             }
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
+            // Nodules measured again here are in this exam's mm too, and take the same scale.
+            let again = spacing != nil ? remeasured[i] : remeasured[i].map { nodule in
+                var scaled = nodule
+                scaled.diameterMM *= lengthScale
+                scaled.diameterUncertaintyMM = nil
+                scaled.longAxisMM = nil
+                return scaled
+            }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
-                                        nodules: nodules + remeasured[i], registration: results[i]))
+                                        nodules: nodules + again, registration: results[i]))
             sources.append(ExamSource(stored: exam.image, spacing: inUse[i], selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
                                       remeasured: remeasured[i].count, problem: problems[i],
                                       normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs))
@@ -239,8 +247,8 @@ public struct TrackInputBuilder: Sendable {
     /// other exam of the patient where nothing is followed at that registered place, the way
     /// a reader looks for a known nodule on the prior.
     ///
-    /// Rule: both exams registered reliably, both with a pixel spacing in use (`spacingKnown`); the nodule's
-    /// centre is mapped through the registrations into the other exam, and if no followed
+    /// Rule: both exams registered reliably (each in the mm of the spacing it is read at, stated
+    /// or assumed: the registration maps one to the other); the nodule's centre is mapped through the registrations into the other exam, and if no followed
     /// nodule lies within max(``NoduleSelection/corroborationGateMM``, ½·D), the detector's
     /// own sizing (``NoduleMeasurement/measureClearingBackground(_:smoothed:x:y:radius:parameters:)``,
     /// on the exam's normalised measurement image) runs there with the expected radius. The
@@ -266,10 +274,10 @@ public struct TrackInputBuilder: Sendable {
     /// a larger nodule gave 209 and two fewer right statuses).
     /// Returns, per exam, the added nodules in exam mm.
     func remeasure(exams: [Exam], placed: [NoduleSelection.ExamCandidates], chosen: [(ranks: [Int], corroborated: [Int])],
-                   loaded: [Loaded?], spacingKnown: [Bool]) -> [[MeasuredNodule]] {
+                   loaded: [Loaded?]) -> [[MeasuredNodule]] {
         var added = exams.map { _ in [MeasuredNodule]() }
         for b in exams.indices {
-            guard let toReferenceB = placed[b].toReference, spacingKnown[b],
+            guard let toReferenceB = placed[b].toReference,
                   let normalised = loaded[b]?.normalised else { continue }
             let fromReference = toReferenceB.inverse
             var smoothed: FloatImage?
@@ -280,11 +288,11 @@ public struct TrackInputBuilder: Sendable {
             let fineColumnMM = normalised.measurementScale.x * placed[b].columnSpacingMM
             let fineRowMM = normalised.measurementScale.y * placed[b].rowSpacingMM
             let fineMM = normalised.measurementSpacingMM
-            for a in exams.indices where a != b && spacingKnown[a] {
+            for a in exams.indices where a != b {
                 let own = Set(chosen[a].ranks).subtracting(chosen[a].corroborated)
                 for rank in own.sorted() {
                     let seed = exams[a].image.detections[rank]
-                    guard seed.diameterMM.map({ $0 > 0 }) == true, let inReference = placed[a].placed(rank),
+                    guard seed.diameterPx > 0, seed.features.sphereFitDiameterMM > 0, let inReference = placed[a].placed(rank),
                           let toReferenceA = placed[a].toReference else { continue }
                     let expected = fromReference.apply(xMM: inReference.x, yMM: inReference.y)
                     // The seed's sphere-fit size in exam b's mm (see the doc comment).

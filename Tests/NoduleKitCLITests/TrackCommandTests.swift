@@ -227,17 +227,7 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
     /// batched and tracked: the truth, the patient's tracks JSON, N3's observations and standard error.
     private static func trackEdited(_ name: String, edit: (Int, inout Radiograph) -> Void) throws
         -> (truth: [TruthExam], patient: [String: Any], n3: [[String: Any]], standardError: String) {
-        let dir = Fixtures.temporaryDirectory(name)
-        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
-        for (i, exam) in truth.enumerated() {
-            var radiograph = try RadiographReader().read(contentsOf: "\(series.folder)/PH-0002/\(exam.date)/pa.png")
-            edit(i, &radiograph)
-            let folder = "\(dir)/exports/PH-0002/\(exam.date)"
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try RadiographWriter.write(radiograph, to: folder + "/pa.png")
-        }
-        let batch = try nodules(["batch", dir + "/exports", "--out", dir + "/r.jsonl", "--db", dir + "/s.sqlite", "--quiet"])
-        #expect(batch.status == 0, "\(batch.standardError)")
+        let (dir, truth) = try batchEdited(name, edit: edit)
         let run = try nodules(["track", "--db", dir + "/s.sqlite"])
         #expect(run.status == 0, "\(run.standardError)")
         let patient = try #require(try jsonArray(run.standardOutput).first)
@@ -255,6 +245,23 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(observations.map { $0["study_date"] as? String } == truth.map(\.date))
         #expect(track["status"] as? String == "stable")
         return (truth, patient, observations, run.standardError)
+    }
+
+    /// PH-0002's three exams written again as PNG after `edit` (exam index, image), and batched
+    /// into `DIR/s.sqlite`; returns DIR and the truth of the unedited exams.
+    private static func batchEdited(_ name: String, edit: (Int, inout Radiograph) -> Void) throws -> (dir: String, truth: [TruthExam]) {
+        let dir = Fixtures.temporaryDirectory(name)
+        let truth = try TruthExam.load(series.folder).filter { $0.patient == "PH-0002" }.sorted { $0.date < $1.date }
+        for (i, exam) in truth.enumerated() {
+            var radiograph = try RadiographReader().read(contentsOf: "\(series.folder)/PH-0002/\(exam.date)/pa.png")
+            edit(i, &radiograph)
+            let folder = "\(dir)/exports/PH-0002/\(exam.date)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try RadiographWriter.write(radiograph, to: folder + "/pa.png")
+        }
+        let batch = try nodules(["batch", dir + "/exports", "--out", dir + "/r.jsonl", "--db", dir + "/s.sqlite", "--quiet"])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        return (dir, truth)
     }
 
     /// `radiograph` cropped by `percent` of its size on every side.
@@ -279,6 +286,49 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(run.standardError.contains("diameters are taken at the reference exam's scale (× 0.8"), "\(run.standardError)")
         let diameters = run.n3.map { $0["diameter_mm"] as! Double }
         #expect(diameters.allSatisfy { abs($0 - diameters[0]) < 1.0 }, "\(diameters) mm")
+    }
+
+    /// Exports without a spacing are measured again at another exam's nodule like any others, in
+    /// the exam's assumed mm, and the re-measured size is taken at the reference's scale like the
+    /// exam's own: with every detection near N3 dropped from the last exam (cropped 6 % a side, so
+    /// read 14 % finer), N3 is found there again, the same size as on the uncropped exams.
+    @Test func exportsWithoutSpacingAreMeasuredAgainAtTheReferencesScale() throws {
+        let (dir, truth) = try Self.batchEdited("cli-track-cropped-remeasure") { i, radiograph in
+            radiograph.pixelSpacing = nil
+            if i == 2 { Self.crop(&radiograph, percent: 6) }
+        }
+        let opened = try SeriesArguments.parse([]).open(db: dir + "/s.sqlite", keepsImages: false)
+        var history = try #require(opened.histories.first { $0.patientID == "PH-0002" })
+        let n3 = try #require(truth[1].nodules.first { $0.id == "N3" })
+        let last = truth[2], margin = (x: Double(last.width * 6 / 100), y: Double(last.height * 6 / 100))
+        let n3Last = try #require(last.nodules.first { $0.id == "N3" })
+        let (cx, cy) = (n3Last.x - margin.x, n3Last.y - margin.y)  // N3 in the cropped image's px
+        let study = try #require(history.studies.firstIndex { $0.date == last.date })
+        let before = history.studies[study].images[0].detections.count
+        history.studies[study].images[0].detections.removeAll { hypot($0.x - cx, $0.y - cy) * last.spacing < 10 }
+        try #require(history.studies[study].images[0].detections.count < before, "N3 is detected on the last exam")
+
+        var builder = opened.builder
+        let input = builder.build(history)
+        try #require(input.exams.count == 3)
+        // Positions are in each exam's assumed mm (385 mm over the square root of its area).
+        func nearN3(on e: Int, at px: (x: Double, y: Double), in input: TrackInputBuilder.PatientInput) -> MeasuredNodule? {
+            let image = input.sources[e].stored
+            let assumed = builder.pipeline.normalisation.assumedSpacing(width: image.width, height: image.height)
+            return input.exams[e].nodules.first {
+                hypot($0.xMM - (px.x + 0.5) * assumed, $0.yMM - (px.y + 0.5) * assumed) <= max(n3.diameter / 2, 4)
+            }
+        }
+        let onCropped = nearN3(on: 2, at: (cx, cy), in: input)  // not printed whole on failure
+        let found = try #require(onCropped, "N3 measured again on the cropped exam")
+        #expect(input.sources[2].remeasured >= 1)
+        let onMiddle = nearN3(on: 1, at: (n3.x, n3.y), in: input)
+        let middle = try #require(onMiddle, "N3 on the middle exam")
+        #expect(abs(found.diameterMM - middle.diameterMM) < 1.0, "\(found.diameterMM) mm against \(middle.diameterMM) mm")
+        #expect(found.diameterUncertaintyMM == nil && found.longAxisMM == nil, "an assumed spacing's default uncertainty")
+        builder.selection.remeasures = false
+        let withoutRemeasurement = nearN3(on: 2, at: (cx, cy), in: builder.build(history))
+        #expect(withoutRemeasurement == nil, "found only by the re-measurement")
     }
 
     /// A patient whose first (reference) exam is an export without a spacing, cropped by 6 % a side,
