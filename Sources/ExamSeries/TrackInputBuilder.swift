@@ -248,9 +248,10 @@ public struct TrackInputBuilder: Sendable {
     /// a reader looks for a known nodule on the prior.
     ///
     /// Rule: both exams registered reliably (each in the mm of the spacing it is read at, stated
-    /// or assumed: the registration maps one to the other); the nodule's centre is mapped through the registrations into the other exam, and if no followed
-    /// nodule lies within max(``NoduleSelection/corroborationGateMM``, ½·D), the detector's
-    /// own sizing (``NoduleMeasurement/measureClearingBackground(_:smoothed:x:y:radius:parameters:)``,
+    /// or assumed: the registration maps one to the other); the nodule's centre is mapped
+    /// through the registrations into the other exam, and if no followed nodule lies within
+    /// max(``NoduleSelection/corroborationGateMM``, ½·D), the detector's own sizing
+    /// (``NoduleMeasurement/measureClearingBackground(_:smoothed:x:y:radius:parameters:)``,
     /// on the exam's normalised measurement image) runs there with the expected radius. The
     /// result is kept only when it is nodule-like and the same object, centre within the gate
     /// and ``RemeasurementCheck`` passed: as bright as the chosen nodule or, when the nodule has
