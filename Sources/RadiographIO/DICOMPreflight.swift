@@ -20,8 +20,6 @@ struct DICOMPreflight: Equatable {
     var transferSyntaxInferred: Bool
     /// `nil` for deflated data sets, which are not walked here (GDCM inflates them).
     var pixelData: PixelData?
-    /// Modality and View Position as the top-level data set states them (empty for deflated data sets).
-    var acquisition = DICOMAcquisition()
 
     struct PixelData: Equatable {
         /// Bytes declared by the element's length (`nil`: undefined length, i.e. encapsulated).
@@ -113,8 +111,7 @@ struct DICOMPreflight: Equatable {
                         throw DecodingFailure.pixelDataLength(expectedBytes: needed, declaredBytes: length)
                     }
                     return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred,
-                                          pixelData: PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames),
-                                          acquisition: acquisition)
+                                          pixelData: PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames))
                 }
                 guard syntax.isEncapsulated else { throw DecodingFailure.corrupt(detail: "Pixel Data has undefined length in a native transfer syntax") }
                 // Basic Offset Table item, then fragment items, then the sequence delimiter.
@@ -136,8 +133,7 @@ struct DICOMPreflight: Equatable {
                 }
                 guard items >= 2 else { throw DecodingFailure.corrupt(detail: "encapsulated Pixel Data has no fragments") }
                 return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred,
-                                      pixelData: PixelData(declaredBytes: nil, fragments: items - 1, rows: rows, columns: columns, frames: frames),
-                                      acquisition: acquisition)
+                                      pixelData: PixelData(declaredBytes: nil, fragments: items - 1, rows: rows, columns: columns, frames: frames))
             }
             if let length = element.length {
                 let value = try cursor.take(length, what: "element \(element.tagText)")
