@@ -90,6 +90,29 @@ public struct TrackInputBuilder: Sendable {
         /// The normalised image and lung field, when ``TrackInputBuilder/keepsImages`` and the image loaded.
         public var normalised: NormalisedRadiograph?
         public var lungs: LungField?
+        /// For an exam read at an assumed spacing and registered: how its diameters were brought to
+        /// the patient's common scale (nil when they are in the exam's own mm).
+        public var diameterScale: DiameterScale?
+    }
+
+    /// The factor an assumed-spacing exam's diameters are multiplied by (its registration's scale,
+    /// times the reference's factor to a registered exam with a stated spacing, if any), so the
+    /// assumption's error cancels in the growth between exams.
+    public struct DiameterScale: Sendable, Equatable {
+        public var factor: Double
+        /// `true`: the scale of a registered exam that states its spacing; `false`: the reference exam's.
+        public var toStatedSpacing: Bool
+
+        public init(factor: Double, toStatedSpacing: Bool) {
+            self.factor = factor
+            self.toStatedSpacing = toStatedSpacing
+        }
+
+        /// "diameters are taken at the reference exam's scale (× 0.867, through the registration)".
+        public var description: String {
+            "diameters are taken at the \(toStatedSpacing ? "stated spacing's" : "reference exam's") scale "
+                + "(× \(NoduleDetector.rounded(factor, 3)), through the registration)"
+        }
     }
 
     /// One exam before registration.
@@ -202,12 +225,11 @@ public struct TrackInputBuilder: Sendable {
         for (i, exam) in exams.enumerated() {
             let spacing = inUse[i].isAssumed ? nil : exam.image.spacing
             let lengthScale = spacing == nil ? toReference[i].map { $0.scale * referenceToStated } ?? 1 : 1
+            let diameterScale = lengthScale == 1 ? nil : DiameterScale(factor: lengthScale, toStatedSpacing: referenceToStated != 1)
             if spacing == nil {
                 let why = inUse[i].rejectedExtentMM.map { "pixel spacing not used (it makes the image span "
                     + "\(Int($0[0].rounded())) × \(Int($0[1].rounded())) mm)" } ?? "pixel spacing unknown"
-                let scaled = lengthScale == 1 ? ""
-                    : ", diameters are taken at the \(referenceToStated == 1 ? "reference exam's" : "stated spacing's") scale "
-                      + "(× \(NoduleDetector.rounded(lengthScale, 3)), through the registration)"
+                let scaled = diameterScale.map { ", " + $0.description } ?? ""
                 warnings.append("\(exam.image.path): \(why); positions use the pipeline's assumed "
                                 + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height))"
                                 + "\(scaled) and diameters carry the default 1 mm uncertainty")
@@ -235,7 +257,8 @@ public struct TrackInputBuilder: Sendable {
                                         nodules: nodules + again, registration: results[i]))
             sources.append(ExamSource(stored: exam.image, spacing: inUse[i], selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
                                       remeasured: remeasured[i].count, problem: problems[i],
-                                      normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs))
+                                      normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs,
+                                      diameterScale: diameterScale))
         }
         return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)
     }

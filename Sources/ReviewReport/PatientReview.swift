@@ -49,6 +49,9 @@ public struct ExamReview: Sendable {
     public var registration: RegistrationResult?
     /// The stored detection record's warnings for this image.
     public var detectionWarnings: [String] = []
+    /// Read at an assumed spacing and registered: how the diameters in ``nodules`` were brought to the
+    /// patient's common scale (nil: they are in this exam's own mm).
+    public var diameterScale: TrackInputBuilder.DiameterScale? = nil
 
     /// A point in mm (this exam's frame) as input px.
     func pixel(xMM: Double, yMM: Double) -> (x: Double, y: Double) {
@@ -88,7 +91,8 @@ public struct PatientReview: Sendable {
                               spacingKnown: !inUse.isAssumed, spacingSource: stored.spacingSource,
                               candidates: stored.detections, selected: source.selected, nodules: exam.nodules, image: image,
                               imageProblem: source.problem.map { "\($0); no picture is shown and the exam is linked unregistered" },
-                              registration: exam.registration, detectionWarnings: stored.warnings)
+                              registration: exam.registration, detectionWarnings: stored.warnings,
+                              diameterScale: source.diameterScale)
         }
         self.init(patient: input.key, exams: exams, tracks: tracks, notes: input.notes, selection: builder.selection,
                   pipeline: builder.pipeline.stamp)

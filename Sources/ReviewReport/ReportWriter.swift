@@ -161,7 +161,8 @@ public struct ReportWriter: Sendable {
                 let status = track?.track.status ?? .new
                 let centre = exam.pixel(xMM: nodule.xMM, yMM: nodule.yMM)
                 marks.append(.init(xPx: centre.x, yPx: centre.y,
-                                   diameterPx: nodule.diameterMM / ((exam.spacingMM.row + exam.spacingMM.column) / 2),
+                                   diameterPx: nodule.diameterMM / (exam.diameterScale?.factor ?? 1)
+                                       / ((exam.spacingMM.row + exam.spacingMM.column) / 2),
                                    label: label, colour: ReportImages.colour(status)))
                 described.append("\(label) \(Self.mm(nodule.diameterMM)) mm \(status.rawValue), measured again at another exam's nodule")
             }
@@ -395,7 +396,15 @@ public struct ReportWriter: Sendable {
             if !e.spacingKnown {
                 let why = e.spacingSource == "unknown" ? "pixel spacing unknown"
                     : "pixel spacing (\(e.spacingSource)) not used: it makes the image implausibly large or small for a chest radiograph"
-                out.append("\(e.studyDate): \(why); sizes in mm assume \(Report.number(e.spacingMM.column, decimals: 3)) mm/px and are wrong by the ratio of the true spacing to that.")
+                let assumed = Report.number(e.spacingMM.column, decimals: 3)
+                if let scale = e.diameterScale {
+                    let meaning = scale.toStatedSpacing ? "so sizes are at the scale of an exam that states its spacing"
+                        : "so growth between the exams does not depend on the assumption, but sizes are wrong by the ratio of the true "
+                          + "spacing to the one assumed"
+                    out.append("\(e.studyDate): \(why); positions in mm assume \(assumed) mm/px and \(scale.description), \(meaning).")
+                } else {
+                    out.append("\(e.studyDate): \(why); sizes in mm assume \(assumed) mm/px and are wrong by the ratio of the true spacing to that.")
+                }
             } else if e.spacingSource.contains("detector-plane") {
                 out.append("\(e.studyDate): pixel spacing is at the detector plane (no magnification correction); sizes read 5–15% too large.")
             } else if e.spacingSource.contains("film-plane") {

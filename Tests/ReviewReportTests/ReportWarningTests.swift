@@ -46,6 +46,27 @@ import TestSupport
                              pipeline: PipelineStamp(name: "test", version: "0", digest: "0"))
     }
 
+    /// An exam read at an assumed spacing whose diameters the tracker took at another exam's scale
+    /// says so, and what that means for sizes and growth; without a scale the caveat is the plain one.
+    @Test func anAssumedSpacingsDiameterScaleIsExplained() {
+        var patient = Self.fragilePatient()
+        patient.exams[1].spacingSource = "unknown"
+        let plain = "2024-04-10: pixel spacing unknown; sizes in mm assume 0.200 mm/px and are wrong by the ratio of the true spacing to that."
+        #expect(ReportWriter.patientWarnings(patient, threshold: 0.4).contains(plain))
+        patient.exams[1].diameterScale = .init(factor: 0.8669, toStatedSpacing: false)
+        var warnings = ReportWriter.patientWarnings(patient, threshold: 0.4)
+        #expect(warnings.contains("2024-04-10: pixel spacing unknown; positions in mm assume 0.200 mm/px and diameters are taken at the "
+                                  + "reference exam's scale (× 0.867, through the registration), so growth between the exams does not "
+                                  + "depend on the assumption, but sizes are wrong by the ratio of the true spacing to the one assumed."),
+                "\(warnings)")
+        #expect(!warnings.contains(plain))
+        patient.exams[1].diameterScale = .init(factor: 1.12, toStatedSpacing: true)
+        warnings = ReportWriter.patientWarnings(patient, threshold: 0.4)
+        #expect(warnings.contains("2024-04-10: pixel spacing unknown; positions in mm assume 0.200 mm/px and diameters are taken at the "
+                                  + "stated spacing's scale (× 1.12, through the registration), so sizes are at the scale of an exam "
+                                  + "that states its spacing."), "\(warnings)")
+    }
+
     @Test func spacingCaveatsSayWhereTheSpacingCameFrom() {
         var patient = Self.fragilePatient()
         patient.exams[0].spacingSource = "dicom:NominalScannedPixelSpacing(film-plane)"
