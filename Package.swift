@@ -51,12 +51,18 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib, to walk a deflated DICOM data set's header before GDCM sees the file.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
 
         // MARK: The data's path: decode → filter → …
         .target(
             name: "RadiographIO",
             dependencies: [
-                "CPNG", "CJPEG", "CGDCM",
+                "CPNG", "CJPEG", "CGDCM", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -416,7 +416,7 @@ public struct TrackInputBuilder: Sendable {
         guard radiograph.width == stored.width, radiograph.height == stored.height else {
             return .failure("decoded size \(radiograph.width)×\(radiograph.height) differs from the stored \(stored.width)×\(stored.height)")
         }
-        if let dicom = radiograph.dicom, !dicom.acquisitionNotes.isEmpty {  // a deflated data set, known only once decoded
+        if let dicom = radiograph.dicom, !dicom.acquisitionNotes.isEmpty {  // tags the header walk did not reach
             return .notFrontal(Self.notFrontalReason(dicom.acquisition))
         }
         // The spacing detection used (the store's, which includes any override), so mm agree.

@@ -17,7 +17,9 @@ enum DICOMCodec {
     static func decode(_ bytes: [UInt8], path: String, options: DecodeOptions) throws -> (DecodedPixels, DICOMAttributes) {
         func fail(_ failure: DecodingFailure) -> RadiographError { .decode(path: path, format: .dicom, failure) }
         let preflight: DICOMPreflight
-        do { preflight = try DICOMPreflight.scan(bytes) } catch let error as DecodingFailure { throw fail(error) }
+        do {
+            preflight = try DICOMPreflight.scan(bytes, maxInflatedBytes: 2 * options.maxPixels + (1 << 20))
+        } catch let error as DecodingFailure { throw fail(error) }
         if let p = preflight.pixelData, let rows = p.rows, let columns = p.columns, rows * columns > options.maxPixels {
             throw fail(.tooLarge(width: columns, height: rows, limitPixels: options.maxPixels))
         }

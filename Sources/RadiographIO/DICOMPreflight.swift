@@ -6,10 +6,12 @@
 /// the structure is checked here first: the transfer syntax is read from the
 /// File Meta Information (and rejected by UID when unsupported), and the
 /// Pixel Data element is located and measured against the file's real size
-/// and against Rows × Columns × Samples × bytes × Frames.
+/// and against Rows × Columns × Samples × bytes × Frames. A deflated data set is
+/// inflated (zlib, bounded) and walked the same way.
 ///
 /// Source: DICOM PS3.5 §7.1 (data element encoding), §7.5 (nested data sets,
-/// undefined lengths), §A.4 (encapsulated pixel data fragments); PS3.10 §7.1
+/// undefined lengths), §A.4 (encapsulated pixel data fragments), §A.5 (deflated
+/// explicit VR little endian); PS3.10 §7.1
 /// (preamble, `DICM`, File Meta group 0002 always explicit VR little endian).
 struct DICOMPreflight: Equatable {
     /// Whether the file has the 128-byte preamble and `DICM`.
@@ -18,7 +20,7 @@ struct DICOMPreflight: Equatable {
     var transferSyntaxUID: String
     /// `true` when (0002,0010) was absent and the syntax was inferred from the first element.
     var transferSyntaxInferred: Bool
-    /// `nil` for deflated data sets, which are not walked here (GDCM inflates them).
+    /// `nil` for a deflated data set longer, inflated, than the walk's limit (GDCM inflates it whole).
     var pixelData: PixelData?
 
     struct PixelData: Equatable {
@@ -42,14 +44,20 @@ struct DICOMPreflight: Equatable {
 
     /// Walks `bytes`. Throws `DecodingFailure` (`.truncated`, `.missingPixelData`,
     /// `.pixelDataLength`, `.corrupt`, `.unsupportedTransferSyntax`).
-    static func scan(_ bytes: [UInt8]) throws -> DICOMPreflight {
+    /// A deflated data set is inflated up to `maxInflatedBytes` and walked the same way; when it
+    /// is longer, what lies beyond is left to GDCM (`pixelData` nil).
+    static func scan(_ bytes: [UInt8], maxInflatedBytes: Int = defaultMaxInflatedBytes) throws -> DICOMPreflight {
         var acquisition = DICOMAcquisition()
-        return try scan(bytes, acquisition: &acquisition)
+        return try scan(bytes, maxInflatedBytes: maxInflatedBytes, acquisition: &acquisition)
     }
 
-    /// ``scan(_:)``, leaving in `acquisition` the Modality and View Position met before the walk
-    /// ended, even when it ends by throwing (both precede Pixel Data in a conforming file).
-    static func scan(_ bytes: [UInt8], acquisition: inout DICOMAcquisition) throws -> DICOMPreflight {
+    /// Inflated bytes walked by default: one frame of 16-bit samples at the default pixel limit, and a header.
+    static let defaultMaxInflatedBytes = 2 * DecodeOptions.defaultMaxPixels + (1 << 20)
+
+    /// ``scan(_:maxInflatedBytes:)``, leaving in `acquisition` the Modality and View Position met
+    /// before the walk ended, even when it ends by throwing (both precede Pixel Data in a conforming file).
+    static func scan(_ bytes: [UInt8], maxInflatedBytes: Int = defaultMaxInflatedBytes,
+                     acquisition: inout DICOMAcquisition) throws -> DICOMPreflight {
         var cursor = Cursor(bytes: bytes)
         let preamble = bytes.count >= 132 && bytes[128..<132].elementsEqual("DICM".utf8)
         cursor.offset = preamble ? 132 : 0
@@ -76,12 +84,29 @@ struct DICOMPreflight: Equatable {
             uid = looksExplicit ? DICOMTransferSyntax.explicitLittleEndian.uid : implicitLittleEndian
         }
         guard let syntax = DICOMTransferSyntax(uid: uid) else { throw DecodingFailure.unsupportedTransferSyntax(uid: uid) }
-        if syntax == .deflatedExplicitLittleEndian {
-            return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred, pixelData: nil)
+        func result(_ pixelData: PixelData?) -> DICOMPreflight {
+            DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred, pixelData: pixelData)
         }
-        let explicit = syntax != .implicitLittleEndian
-        let bigEndian = syntax == .explicitBigEndian
+        guard syntax == .deflatedExplicitLittleEndian else {
+            return result(try walk(&cursor, syntax: syntax, explicit: syntax != .implicitLittleEndian,
+                                   bigEndian: syntax == .explicitBigEndian, acquisition: &acquisition))
+        }
+        // PS3.5 A.5: after the File Meta Information, one raw deflate stream of an explicit VR
+        // little endian data set.
+        let inflated = try DeflatedDataSet.inflate(bytes[cursor.offset...], limit: maxInflatedBytes)
+        var body = Cursor(bytes: inflated.bytes)
+        do {
+            return result(try walk(&body, syntax: syntax, explicit: true, bigEndian: false, acquisition: &acquisition))
+        } catch {
+            guard inflated.reachedLimit else { throw error }
+            return result(nil)  // inflated only in part: the rest is GDCM's, in its worker
+        }
+    }
 
+    /// The top-level data set from `cursor` up to and including Pixel Data: the layout checks and
+    /// Pixel Data's measurements (see the type's documentation).
+    private static func walk(_ cursor: inout Cursor, syntax: DICOMTransferSyntax, explicit: Bool, bigEndian: Bool,
+                             acquisition: inout DICOMAcquisition) throws -> PixelData {
         var rows: Int?, columns: Int?, bitsAllocated: Int?, samples = 1, frames = 1, photometric = ""
         while true {
             guard cursor.remaining > 0 else { throw DecodingFailure.missingPixelData }
@@ -110,8 +135,7 @@ struct DICOMPreflight: Equatable {
                     if length < needed {
                         throw DecodingFailure.pixelDataLength(expectedBytes: needed, declaredBytes: length)
                     }
-                    return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred,
-                                          pixelData: PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames))
+                    return PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames)
                 }
                 guard syntax.isEncapsulated else { throw DecodingFailure.corrupt(detail: "Pixel Data has undefined length in a native transfer syntax") }
                 // Basic Offset Table item, then fragment items, then the sequence delimiter.
@@ -132,8 +156,7 @@ struct DICOMPreflight: Equatable {
                     items += 1
                 }
                 guard items >= 2 else { throw DecodingFailure.corrupt(detail: "encapsulated Pixel Data has no fragments") }
-                return DICOMPreflight(hasPreamble: preamble, transferSyntaxUID: uid, transferSyntaxInferred: inferred,
-                                      pixelData: PixelData(declaredBytes: nil, fragments: items - 1, rows: rows, columns: columns, frames: frames))
+                return PixelData(declaredBytes: nil, fragments: items - 1, rows: rows, columns: columns, frames: frames)
             }
             if let length = element.length {
                 let value = try cursor.take(length, what: "element \(element.tagText)")

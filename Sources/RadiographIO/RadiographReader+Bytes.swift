@@ -13,12 +13,12 @@ extension RadiographReader {
 
     /// Modality and View Position of a DICOM file, read from its header without decoding its
     /// pixels, so a caller can leave out a lateral view before paying for its decode. nil: the
-    /// bytes are not DICOM. Empty for a deflated data set (not walked before decoding) and short
-    /// of any tag that follows a point where the header cannot be walked.
+    /// bytes are not DICOM. Short of any tag that follows a point where the header cannot be
+    /// walked (a deflated data set is inflated only as far as its first 4 MiB).
     public static func dicomAcquisition(of bytes: [UInt8]) -> DICOMAcquisition? {
         guard case .supported(.dicom) = FormatSniffer.sniff(bytes) else { return nil }
         var acquisition = DICOMAcquisition()
-        _ = try? DICOMPreflight.scan(bytes, acquisition: &acquisition)
+        _ = try? DICOMPreflight.scan(bytes, maxInflatedBytes: 4 << 20, acquisition: &acquisition)
         return acquisition
     }
 }

@@ -128,6 +128,15 @@ write("implicit-le.dcm", base("1.2.840.10008.1.2", img12, index=1), **OK, **STD,
 write("explicit-le.dcm", base("1.2.840.10008.1.2.1", img12, index=2), **OK, **STD, tolerance=0, bitsStored=12)
 ds = base("1.2.840.10008.1.2.1.99", img12, index=3)
 write("deflated.dcm", ds, **OK, **STD, tolerance=0, bitsStored=12)
+# The deflated data set is inflated and walked before GDCM, so a short Pixel Data, a cut stream and
+# the view are found there. (Written here from deflated.dcm with pydicom, as these lines make them.)
+ds.Rows = ROWS + 2
+write("deflated-pixel-data-short.dcm", ds, expected=False, expect="decode.pixel-data-length", detail=f"{(ROWS + 2) * COLS * 2}")
+ds.Rows = ROWS
+data = open("deflated.dcm", "rb").read()
+save_bytes("truncated-deflated-90pct.dcm", data[: int(len(data) * 0.9)], expect="decode.truncated", detail="Pixel Data")
+ds.ViewPosition = "LL"
+write("deflated-lateral.dcm", ds, **OK, **{**STD, "view": "LL"}, tolerance=0, bitsStored=12)
 ds = base("1.2.840.10008.1.2.1", img8, bits_stored=8, index=4)
 write("jpeg-baseline.dcm", encapsulated("1.2.840.10008.1.2.4.50", [imagecodecs.jpeg8_encode(img8.astype(np.uint8), level=92)], img8, bits_stored=8, index=4),
       **OK, **STD, tolerance=2, bitsStored=8)
