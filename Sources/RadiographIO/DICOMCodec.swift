@@ -18,7 +18,7 @@ enum DICOMCodec {
         func fail(_ failure: DecodingFailure) -> RadiographError { .decode(path: path, format: .dicom, failure) }
         let preflight: DICOMPreflight
         do {
-            preflight = try DICOMPreflight.scan(bytes, maxInflatedBytes: 2 * options.maxPixels + (1 << 20))
+            preflight = try DICOMPreflight.scan(bytes, maxInflatedBytes: DICOMPreflight.maxInflatedBytes(maxPixels: options.maxPixels))
         } catch let error as DecodingFailure { throw fail(error) }
         if let p = preflight.pixelData, let rows = p.rows, let columns = p.columns, rows * columns > options.maxPixels {
             throw fail(.tooLarge(width: columns, height: rows, limitPixels: options.maxPixels))

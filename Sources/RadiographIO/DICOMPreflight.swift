@@ -51,8 +51,9 @@ struct DICOMPreflight: Equatable {
         return try scan(bytes, maxInflatedBytes: maxInflatedBytes, acquisition: &acquisition)
     }
 
-    /// Inflated bytes walked by default: one frame of 16-bit samples at the default pixel limit, and a header.
-    static let defaultMaxInflatedBytes = 2 * DecodeOptions.defaultMaxPixels + (1 << 20)
+    /// Inflated bytes walked for a pixel limit: one frame of 16-bit samples at that limit, and a header.
+    static func maxInflatedBytes(maxPixels: Int) -> Int { 2 * maxPixels + (1 << 20) }
+    static let defaultMaxInflatedBytes = maxInflatedBytes(maxPixels: DecodeOptions.defaultMaxPixels)
 
     /// ``scan(_:maxInflatedBytes:)``, leaving in `acquisition` the Modality and View Position met
     /// before the walk ended, even when it ends by throwing (both precede Pixel Data in a conforming file).
