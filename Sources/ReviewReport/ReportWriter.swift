@@ -182,7 +182,8 @@ public struct ReportWriter: Sendable {
                 + "; \(exam.candidates.count - exam.selected.count) lower-score candidate\(exam.candidates.count - exam.selected.count == 1 ? "" : "s") not shown<br>"
             caption += exam.spacingKnown
                 ? "pixel spacing \(Report.number(exam.spacingMM.column, decimals: 3)) mm/px <span class=\"muted\">(\(HTML.escape(exam.spacingSource)))</span>"
-                : "<span class=\"warn\">⚠ pixel spacing unknown: mm figures assume \(Report.number(exam.spacingMM.column, decimals: 3)) mm/px</span>"
+                : "<span class=\"warn\">⚠ pixel spacing unknown: mm figures assume \(Report.number(exam.spacingMM.column, decimals: 3)) mm/px"
+                    + (exam.diameterScale.map { "; \(HTML.escape($0.description))" } ?? "") + "</span>"
             if let lungs = exam.image?.lungs, lungs.source != .segmented {
                 caption += "<br><span class=\"warn\">⚠ \(Self.lungFieldCaveat(lungs.source))</span>"
             }

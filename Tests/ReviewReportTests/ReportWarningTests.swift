@@ -48,7 +48,7 @@ import TestSupport
 
     /// An exam read at an assumed spacing whose diameters the tracker took at another exam's scale
     /// says so, and what that means for sizes and growth; without a scale the caveat is the plain one.
-    @Test func anAssumedSpacingsDiameterScaleIsExplained() {
+    @Test func anAssumedSpacingsDiameterScaleIsExplained() throws {
         var patient = Self.fragilePatient()
         patient.exams[1].spacingSource = "unknown"
         let plain = "2024-04-10: pixel spacing unknown; sizes in mm assume 0.200 mm/px and are wrong by the ratio of the true spacing to that."
@@ -65,6 +65,11 @@ import TestSupport
         #expect(warnings.contains("2024-04-10: pixel spacing unknown; positions in mm assume 0.200 mm/px and diameters are taken at the "
                                   + "stated spacing's scale (× 1.12, through the registration), so sizes are at the scale of an exam "
                                   + "that states its spacing."), "\(warnings)")
+        // The exam's caption says it too.
+        let out = Fixtures.temporaryDirectory("report-diameter-scale")
+        let files = try ReportWriter(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"), source: "test.sqlite").write([patient], to: out)
+        let html = try String(contentsOfFile: out + "/" + files.patientPages[0].page, encoding: .utf8)
+        #expect(html.contains("⚠ pixel spacing unknown: mm figures assume 0.200 mm/px; diameters are taken at the stated spacing"), "\(html)")
     }
 
     @Test func spacingCaveatsSayWhereTheSpacingCameFrom() {
