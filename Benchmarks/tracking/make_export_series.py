@@ -1,5 +1,6 @@
 """A serial phantom set as exports without a pixel spacing, to track: MODE `strip` (the same pixels
-without pHYs) or `crop` (each exam also cropped by 0-6 % on each side, seeded, so framings differ).
+without pHYs), `crop` (each exam also cropped by 0-6 % on each side, seeded, so framings differ) or
+`jpeg` (8-bit JPEG, quality 90, of the 12-bit content divided by 16, as a PACS "export to JPEG" gives).
 
     python3 Benchmarks/tracking/make_export_series.py SRC_SET OUT_DIR MODE
 
@@ -22,8 +23,13 @@ for im in t['images']:
     else:
         l = r = tp = b = 0
     a = a[tp:h - b, l:w - r]
+    if mode == 'jpeg':
+        im['path'] = im['path'].rsplit('.', 1)[0] + '.jpg'
     os.makedirs(os.path.dirname(f"{out}/{im['path']}"), exist_ok=True)
-    cv2.imwrite(f"{out}/{im['path']}", a)
+    if mode == 'jpeg':
+        cv2.imwrite(f"{out}/{im['path']}", np.clip(a / 16.0, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    else:
+        cv2.imwrite(f"{out}/{im['path']}", a)
     im['width'], im['height'] = a.shape[1], a.shape[0]
     im['pixel_spacing_mm'] = 385 / np.sqrt(a.shape[0] * a.shape[1])  # the tracker's mm: the assumed spacing
     im.pop('lung_mask', None)
