@@ -234,19 +234,17 @@ public struct TrackInputBuilder: Sendable {
                                 + "\(pipeline.normalisation.assumedSpacingDescription(width: exam.image.width, height: exam.image.height))"
                                 + "\(scaled) and diameters carry the default 1 mm uncertainty")
             }
-            let nodules = chosen[i].ranks.map { rank -> MeasuredNodule in
+            let chosenNodules = chosen[i].ranks.map { rank -> MeasuredNodule in
                 let c = exam.image.detections[rank]
-                let (x, y, examDiameter) = placed[i].inExam(rank)
-                let diameter = examDiameter * lengthScale
+                let (x, y, diameter) = placed[i].inExam(rank)
                 return MeasuredNodule(
-                    xMM: x, yMM: y, diameterMM: diameter,
-                    diameterUncertaintyMM: spacing == nil ? nil : SizingUncertainty.fitSigmaMM(c.features, diameterMM: diameter),
-                    longAxisMM: spacing == nil ? nil : c.features.longAxisMM,
-                    sourceReference: exam.image.path)
+                    xMM: x, yMM: y, diameterMM: diameter, diameterUncertaintyMM: SizingUncertainty.fitSigmaMM(c.features, diameterMM: diameter),
+                    longAxisMM: c.features.longAxisMM, sourceReference: exam.image.path)
             }
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
-            // Nodules measured again here are in this exam's mm too, and take the same scale.
-            let again = spacing != nil ? remeasured[i] : remeasured[i].map { nodule in
+            // The exam's own nodules, then those measured again here (in its mm too). Read at an
+            // assumed spacing, all take the exam's scale and the default uncertainty.
+            let nodules = spacing != nil ? chosenNodules + remeasured[i] : (chosenNodules + remeasured[i]).map { nodule in
                 var scaled = nodule
                 scaled.diameterMM *= lengthScale
                 scaled.diameterUncertaintyMM = nil
@@ -254,7 +252,7 @@ public struct TrackInputBuilder: Sendable {
                 return scaled
             }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
-                                        nodules: nodules + again, registration: results[i]))
+                                        nodules: nodules, registration: results[i]))
             sources.append(ExamSource(stored: exam.image, spacing: inUse[i], selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
                                       remeasured: remeasured[i].count, problem: problems[i],
                                       normalised: keepsImages ? loaded[i]?.normalised : nil, lungs: loaded[i]?.lungs,
