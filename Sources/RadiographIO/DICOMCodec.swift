@@ -45,7 +45,7 @@ enum DICOMCodec {
         }
         let charset = image.elements[GDCMBridge.Tag.specificCharacterSet].map { DICOMText.trimmed(ascii: $0) }
         func text(_ tag: UInt32) -> String? { image.elements[tag].flatMap { DICOMText.decode($0, characterSet: charset) } }
-        func ascii(_ tag: UInt32) -> String? { image.elements[tag].map { DICOMText.trimmed(ascii: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        func ascii(_ tag: UInt32) -> String? { image.elements[tag].flatMap { DICOMText.nonEmpty(ascii: $0) } }
         func numbers(_ tag: UInt32) -> [Double]? {
             guard let s = ascii(tag) else { return nil }
             let values = s.split(separator: "\\").map { Double(DICOMText.trim(String($0))) }

@@ -168,8 +168,8 @@ struct DICOMPreflight: Equatable {
                 case 0x0028_0002: samples = Cursor.uint16(value, bigEndian: bigEndian) ?? 1
                 case 0x0028_0004: photometric = DICOMText.trimmed(ascii: value)
                 case 0x0028_0008: frames = max(1, Int(DICOMText.trimmed(ascii: value)) ?? 1)
-                case 0x0008_0060: acquisition.modality = Self.codeString(value)
-                case 0x0018_5101: acquisition.viewPosition = Self.codeString(value)
+                case 0x0008_0060: acquisition.modality = DICOMText.nonEmpty(ascii: value)
+                case 0x0018_5101: acquisition.viewPosition = DICOMText.nonEmpty(ascii: value)
                 default: break
                 }
             } else {
@@ -177,12 +177,6 @@ struct DICOMPreflight: Equatable {
                 try cursor.skipUndefinedLengthValue(explicit: explicit && element.vr != "UN", bigEndian: bigEndian, depth: 0)
             }
         }
-    }
-
-    /// A CS value, trimmed (nil when empty), as the decoded attributes read it.
-    private static func codeString(_ value: ArraySlice<UInt8>) -> String? {
-        let text = DICOMText.trimmed(ascii: value)
-        return text.isEmpty ? nil : text
     }
 
     /// `true` when the leading bytes look like a DICOM data set written without

@@ -16,6 +16,13 @@ enum DICOMText {
         trim(String(decoding: bytes, as: UTF8.self))
     }
 
+    /// ``trimmed(ascii:)``, or `nil` when nothing is left: an ASCII value (a code string such as
+    /// Modality or View Position) as both the header walk and the decoded attributes read it.
+    static func nonEmpty(ascii bytes: some Collection<UInt8>) -> String? {
+        let text = trimmed(ascii: bytes)
+        return text.isEmpty ? nil : text
+    }
+
     static func trim(_ s: String) -> String {
         var scalars = Substring(s)
         while let first = scalars.first, first == " " || first == "\0" { scalars.removeFirst() }
