@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Pictures of what the detector gets wrong on a phantom set: the highest-scoring false positives
+and the missed nodules, at the set's 2 FP/image operating point (the `nodules evaluate` rule: a
+candidate within max(true radius, 4 mm) of a true centre hits it; one true positive per nodule; a
+candidate within the hit radius of a nodule is never a false positive).
+
+Usage (from the repository root):
+  python3 Benchmarks/analysis/miss_gallery.py SET_DIR RESULTS.jsonl OUT_PREFIX [--count 40] [--min-mm 10]
+
+SET_DIR holds truth.json and the images it names; RESULTS.jsonl is `nodules detect SET_DIR/images/* --out ...`.
+Writes OUT_PREFIX-false-positives.png and OUT_PREFIX-missed.png: tiles of 50 x 50 mm around each
+place, each windowed on its own 1st-99th percentile (a global window hides faint nodules in dense
+regions), 8 per row. False positives are circled red at their reported size, labelled with the score;
+missed nodules (>= --min-mm) green at their true size, labelled with the true diameter, the truth's
+contrast-to-noise ratio, and the score of the best candidate of 0.6-1.6 x the true size within the hit
+radius ("-" when there is none: the candidate stage lost it, not the score).
+Offline tooling for looking, never part of the product (numpy, OpenCV).
+"""
+import argparse
+import json
+import math
+import os
+
+import cv2
+import numpy as np
+
+TILE = 160
+WINDOW_MM = 50.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("set_dir")
+    ap.add_argument("results")
+    ap.add_argument("out_prefix")
+    ap.add_argument("--count", type=int, default=40)
+    ap.add_argument("--min-mm", type=float, default=10.0)
+    a = ap.parse_args()
+    truth = json.load(open(os.path.join(a.set_dir, "truth.json")))
+    records = {}
+    for line in open(a.results):
+        r = json.loads(line)
+        records[os.path.basename(r["path"])] = r
+    # (score, image index, candidate, indices of the nodules it reaches)
+    events = []
+    for ii, image in enumerate(truth["images"]):
+        spacing = image["pixel_spacing_mm"]
+        for c in records[os.path.basename(image["path"])]["nodules"]:
+            inside = [k for k, n in enumerate(image["nodules"])
+                      if math.hypot(c["x"] - n["x"], c["y"] - n["y"]) * spacing <= max(n["diameter_mm"] / 2, 4.0)]
+            events.append((c["score"], ii, c, inside))
+    events.sort(key=lambda e: -e[0])
+    allowed = 2.0 * len(truth["images"])
+    fp, hit, false_positives, threshold = 0, set(), [], -math.inf
+    for score, ii, c, inside in events:
+        if not inside:
+            if fp + 1 > allowed:
+                threshold = score  # the first false positive beyond the operating point
+                break
+            fp += 1
+            false_positives.append((ii, c))
+        else:
+            hit.update((ii, k) for k in inside)
+    missed = []
+    for ii, image in enumerate(truth["images"]):
+        for k, n in enumerate(image["nodules"]):
+            if n["diameter_mm"] < a.min_mm or (ii, k) in hit:
+                continue
+            right = [e[0] for e in events if e[1] == ii and k in e[3]
+                     and 0.6 <= (e[2]["diameter_mm"] or 0) / n["diameter_mm"] <= 1.6]
+            missed.append((ii, n, max(right) if right else None))
+    cache = {}
+
+    def tile(ii, x, y, radius_px, label, colour):
+        image = truth["images"][ii]
+        if ii not in cache:
+            cache.clear()
+            cache[ii] = cv2.imread(os.path.join(a.set_dir, image["path"]), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        pixels = cache[ii]
+        half = int(WINDOW_MM / 2 / image["pixel_spacing_mm"])
+        padded = cv2.copyMakeBorder(pixels, half, half, half, half, cv2.BORDER_REPLICATE)
+        x0, y0 = int(round(x)), int(round(y))
+        crop = padded[y0:y0 + 2 * half, x0:x0 + 2 * half]
+        lo, hi = np.percentile(crop, [1, 99])
+        crop = np.clip((crop - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+        t = cv2.cvtColor(cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
+        s = TILE / (2 * half)
+        cv2.circle(t, (TILE // 2, TILE // 2), max(2, int(radius_px * s)), colour, 1)
+        cv2.putText(t, label, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 255, 255), 1)
+        return t
+
+    def grid(tiles, path):
+        if not tiles:
+            tiles = [np.zeros((TILE, TILE, 3), np.uint8)]
+        while len(tiles) % 8:
+            tiles.append(np.zeros_like(tiles[0]))
+        rows = [np.hstack(tiles[r * 8:(r + 1) * 8]) for r in range(len(tiles) // 8)]
+        cv2.imwrite(path, np.vstack(rows))
+        print("wrote", path)
+
+    grid([tile(ii, c["x"], c["y"], c["diameter_px"] / 2, "FP %.2f" % c["score"], (0, 0, 255))
+          for ii, c in false_positives[:a.count]], a.out_prefix + "-false-positives.png")
+    grid([tile(ii, n["x"], n["y"], n["diameter_mm"] / 2 / truth["images"][ii]["pixel_spacing_mm"],
+               "%.0fmm cnr%.0f %s" % (n["diameter_mm"], n.get("cnr", float("nan")), "-" if s is None else "%.2f" % s),
+               (0, 255, 0))
+          for ii, n, s in missed[:a.count]], a.out_prefix + "-missed.png")
+    print("%d false positives at 2 FP/image, %d nodules >= %g mm missed (%d with no right-size candidate)"
+          % (len(false_positives), len(missed), a.min_mm, sum(1 for m in missed if m[2] is None)))
+    # Nodules >= min-mm hit at 2 FP/image by the truth's contrast-to-noise ratio (each generator defines it its own way).
+    bands = [(0, 5), (5, 10), (10, 20), (20, 40), (40, math.inf)]
+    line = []
+    for lo, hi in bands:
+        inside = [(ii, k) for ii, image in enumerate(truth["images"]) for k, n in enumerate(image["nodules"])
+                  if n["diameter_mm"] >= a.min_mm and lo <= n.get("cnr", -1) < hi]
+        if inside:
+            line.append("cnr %g-%g: %d/%d" % (lo, hi, sum(1 for x in inside if x in hit), len(inside)))
+    print("hit at 2 FP/image by truth cnr: " + "; ".join(line))
+    # Medians of a few measured features: false positives above the threshold, hits, and the best
+    # right-size candidate of each missed nodule that has one.
+    names = ["contrast", "contrast_to_noise", "blobness", "lung_depth_mm", "background", "fit_residual"]
+    hits = [e[2] for e in events if e[3] and e[0] > threshold]
+    best = []
+    for ii, n, s in missed:
+        if s is None:
+            continue
+        best += [e[2] for e in events if e[1] == ii and e[0] == s][:1]
+    for title, group in (("false positives", [c for _, c in false_positives]), ("hitting candidates", hits), ("missed, best right-size", best)):
+        if group:
+            print("%-24s n=%-4d " % (title, len(group)) + "  ".join(
+                "%s %.3f" % (k, float(np.median([c["features"].get(k, 0.0) for c in group]))) for k in names))
+
+
+if __name__ == "__main__":
+    main()
