@@ -66,8 +66,9 @@ def main():
         for k, n in enumerate(image["nodules"]):
             if n["diameter_mm"] < a.min_mm or (ii, k) in hit:
                 continue
+            # Sizes from px and the truth's spacing, so results read without a spacing count too.
             right = [e[0] for e in events if e[1] == ii and k in e[3]
-                     and 0.6 <= (e[2]["diameter_mm"] or 0) / n["diameter_mm"] <= 1.6]
+                     and 0.6 <= e[2]["diameter_px"] * image["pixel_spacing_mm"] / n["diameter_mm"] <= 1.6]
             missed.append((ii, n, max(right) if right else None))
     cache = {}
 
