@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How many nodules the candidate stage hands to the score at all (offline, never part of the product).
 
-  candidate_ceiling.py SET_DIR RESULTS.jsonl [RESULTS.jsonl ...]
+  candidate_ceiling.py SET_DIR RESULTS.jsonl [RESULTS.jsonl ...]   (from the repository root)
 
 For each `nodules detect` result file of the phantom set SET_DIR (truth.json inside), counts the
 nodules >= 10 mm and 6-10 mm that have any reported candidate within the hit radius (max(true
@@ -10,29 +10,26 @@ radius, 4 mm), the `nodules evaluate` rule) and that have one of 0.6-1.6 x the t
 score. Run it on the results of pipeline copies that report more (candidates.maximum_reported,
 maximum_candidates) or filter less (minimum_blobness) to see which stage loses which nodules.
 """
-import json
-import math
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from miss_breakdown import events, load  # noqa: E402  the evaluate rule, one copy
 
 if len(sys.argv) < 3:
     print(__doc__)
     sys.exit(2)
-truth = json.load(open(os.path.join(sys.argv[1], "truth.json")))
 for path in sys.argv[2:]:
-    records = {}
-    for line in open(path):
-        r = json.loads(line)
-        records[os.path.basename(r["path"])] = r
+    truth, _, records = load(os.path.join(sys.argv[1], "truth.json"), path)
     counts = {"big": [0, 0, 0], "mid": [0, 0, 0]}
     for image in truth["images"]:
         sp = image["pixel_spacing_mm"]
-        candidates = records[os.path.basename(image["path"])]["nodules"]
-        for n in image["nodules"]:
+        reached = events(image, records[image["path"]])
+        for k, n in enumerate(image["nodules"]):
             band = "big" if n["diameter_mm"] >= 10 else "mid" if n["diameter_mm"] >= 6 else None
             if band is None:
                 continue
-            near = [c for c in candidates if math.hypot(c["x"] - n["x"], c["y"] - n["y"]) * sp <= max(n["diameter_mm"] / 2, 4.0)]
+            near = [c for _, inside, c in reached if k in inside]
             right = [c for c in near if 0.6 <= (c["diameter_px"] * sp) / n["diameter_mm"] <= 1.6]
             counts[band][0] += bool(near)
             counts[band][1] += bool(right)

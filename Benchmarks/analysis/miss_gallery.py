@@ -17,12 +17,15 @@ radius ("-" when there is none: the candidate stage lost it, not the score).
 Offline tooling for looking, never part of the product (numpy, OpenCV).
 """
 import argparse
-import json
 import math
 import os
+import sys
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from miss_breakdown import events as candidate_events, load, threshold_at  # noqa: E402  the evaluate rule, one copy
 
 TILE = 160
 WINDOW_MM = 50.0
@@ -36,31 +39,13 @@ def main():
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--min-mm", type=float, default=10.0)
     a = ap.parse_args()
-    truth = json.load(open(os.path.join(a.set_dir, "truth.json")))
-    records = {}
-    for line in open(a.results):
-        r = json.loads(line)
-        records[os.path.basename(r["path"])] = r
-    # (score, image index, candidate, indices of the nodules it reaches)
-    events = []
-    for ii, image in enumerate(truth["images"]):
-        spacing = image["pixel_spacing_mm"]
-        for c in records[os.path.basename(image["path"])]["nodules"]:
-            inside = [k for k, n in enumerate(image["nodules"])
-                      if math.hypot(c["x"] - n["x"], c["y"] - n["y"]) * spacing <= max(n["diameter_mm"] / 2, 4.0)]
-            events.append((c["score"], ii, c, inside))
-    events.sort(key=lambda e: -e[0])
-    allowed = 2.0 * len(truth["images"])
-    fp, hit, false_positives, threshold = 0, set(), [], -math.inf
-    for score, ii, c, inside in events:
-        if not inside:
-            if fp + 1 > allowed:
-                threshold = score  # the first false positive beyond the operating point
-                break
-            fp += 1
-            false_positives.append((ii, c))
-        else:
-            hit.update((ii, k) for k in inside)
+    truth, _, records = load(os.path.join(a.set_dir, "truth.json"), a.results)
+    threshold = threshold_at(truth, records)
+    # (score, image index, candidate, indices of the nodules it reaches), highest score first.
+    events = sorted(((score, ii, c, inside) for ii, image in enumerate(truth["images"])
+                     for score, inside, c in candidate_events(image, records[image["path"]])), key=lambda e: -e[0])
+    false_positives = [(ii, c) for score, ii, c, inside in events if score >= threshold and not inside]
+    hit = {(ii, k) for score, ii, c, inside in events if score >= threshold for k in inside}
     missed = []
     for ii, image in enumerate(truth["images"]):
         for k, n in enumerate(image["nodules"]):
@@ -119,7 +104,7 @@ def main():
     # Medians of a few measured features: false positives above the threshold, hits, and the best
     # right-size candidate of each missed nodule that has one.
     names = ["contrast", "contrast_to_noise", "blobness", "lung_depth_mm", "background", "fit_residual"]
-    hits = [e[2] for e in events if e[3] and e[0] > threshold]
+    hits = [c for score, ii, c, inside in events if inside and score >= threshold]
     best = []
     for ii, n, s in missed:
         if s is None:

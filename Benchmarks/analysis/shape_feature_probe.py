@@ -26,7 +26,6 @@ Labels follow `nodules evaluate`: a candidate within max(true radius, 4 mm) of a
 RESULTS_DIR holds NAME.jsonl for each set NAME used (names as in SETS; default: the first four).
 Result (2026-12-05): Benchmarks/recorded/2026-12-05-session22.txt, sections 2, 3 and 5.
 """
-import json
 import math
 import os
 import sys
@@ -35,6 +34,9 @@ from multiprocessing import Pool
 import cv2
 import numpy as np
 from scipy.ndimage import map_coordinates
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import miss_breakdown  # noqa: E402  the evaluate rule and the results loader, one copy
 
 SETS = {"ours-eval": "Data/phantom/eval", "ours-3030": "Data/phantom/eval3030",
         "ours-4040": "Data/phantom/eval4040", "C": "Data/phantom-c/eval12", "B": "Data/phantom-b/eval11",
@@ -101,20 +103,13 @@ def image_rows(job):
 
 def load(name, results_dir, pool, descriptors=True):
     set_dir = SETS[name]
-    truth = json.load(open(os.path.join(set_dir, "truth.json")))
-    records = {}
-    for line in open(os.path.join(results_dir, name + ".jsonl")):
-        r = json.loads(line)
-        records[os.path.basename(r["path"])] = r
+    truth, _, records = miss_breakdown.load(os.path.join(set_dir, "truth.json"), os.path.join(results_dir, name + ".jsonl"))
     rows, jobs = [], []
     for ii, image in enumerate(truth["images"]):
-        candidates = records[os.path.basename(image["path"])]["nodules"]
-        jobs.append((set_dir, image, candidates))
-        sp = image["pixel_spacing_mm"]
-        for c in candidates:
-            inside = [k for k, n in enumerate(image["nodules"])
-                      if math.hypot(c["x"] - n["x"], c["y"] - n["y"]) * sp <= max(n["diameter_mm"] / 2, 4.0)]
-            rows.append({"image": ii, "inside": inside, "score": c["score"],
+        record = records[image["path"]]
+        jobs.append((set_dir, image, record["nodules"]))
+        for score, inside, c in miss_breakdown.events(image, record):
+            rows.append({"image": ii, "inside": inside, "score": score,
                          "features": [c["features"].get(k, 0.0) for k in FEATURES]})
     if not descriptors:
         return truth, rows
