@@ -20,6 +20,9 @@ Result (2026-12-05): Benchmarks/recorded/2026-12-05-session21.txt section 3.
 """
 import json, sys, numpy as np, cv2
 from scipy import ndimage as ndi
+import os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from miss_breakdown import nodules_hit  # noqa: E402  the evaluate rule, one copy
 
 SP = 1.0   # analysis grid, mm/px
 L = 41     # line length, mm (> largest nodule)
@@ -80,13 +83,7 @@ def probe(setdir, results, out):
 def load(p): return json.load(open(p))
 def sens_at(rows, key, n_images, n_truth, fp_per_image=2.0):
     rs = sorted(rows, key=lambda r: -r[key])
-    fps = 0; hits = set()
-    for r in rs:
-        if r['hit'] is None:
-            fps += 1
-            if fps > fp_per_image * n_images: break
-        else:
-            hits.add((r['image'], r['hit']))
+    hits = nodules_hit(([] if r['hit'] is None else [(r['image'], r['hit'])] for r in rs), fp_per_image * n_images)
     return len(hits) / n_truth
 def auc(pos, neg):
     pos = np.asarray(pos); neg = np.asarray(neg)

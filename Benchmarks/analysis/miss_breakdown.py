@@ -46,6 +46,22 @@ def events(image, record):
     return out
 
 
+def nodules_hit(reaches, allowed_fp):
+    """The nodules hit at an operating point, by the evaluate rule: candidates are taken in rank
+    order until one more false positive would exceed `allowed_fp`; a candidate reaching any nodule
+    is never a false positive. `reaches`: per candidate, best first, the keys of the nodules within
+    whose hit radius it lies (empty for a false positive)."""
+    fp, hit = 0, set()
+    for reach in reaches:
+        if not reach:
+            if fp + 1 > allowed_fp:
+                break
+            fp += 1
+        else:
+            hit.update(reach)
+    return hit
+
+
 def threshold_at(truth, records, rate=2.0):
     """Lowest score at which false positives per image stay <= rate (the evaluate rule:
     a candidate within the hit radius of any nodule is never a false positive)."""

@@ -123,14 +123,8 @@ def load(name, results_dir, pool, descriptors=True):
 
 def hits_at_2fp(truth, rows, scores):
     """All hits, hits >= 10 mm and the number of nodules >= 10 mm at 2 FP/image (the evaluate rule)."""
-    allowed, fp, hit = 2.0 * len(truth["images"]), 0, set()
-    for i in np.argsort(-np.asarray(scores), kind="stable"):
-        if not rows[i]["inside"]:
-            if fp + 1 > allowed:
-                break
-            fp += 1
-        else:
-            hit.update((rows[i]["image"], k) for k in rows[i]["inside"])
+    hit = miss_breakdown.nodules_hit(([(rows[i]["image"], k) for k in rows[i]["inside"]]
+                                      for i in np.argsort(-np.asarray(scores), kind="stable")), 2.0 * len(truth["images"]))
     big = [(ii, k) for ii, im in enumerate(truth["images"]) for k, n in enumerate(im["nodules"]) if n["diameter_mm"] >= 10]
     return len(hit), sum(1 for b in big if b in hit), len(big)
 
