@@ -11,7 +11,8 @@ a candidate reaching only nodules already hit is neither true nor false positive
 
 Patches (32 x 32) are read from the image normalised roughly as the detector does (area average
 to 0.35 mm/px, the 1st/99th percentiles of the central 80 % of a 0.7 mm/px copy mapped to 0 and
-1, Gaussian sigma 1 px), by bilinear sampling with 2 x 2 supersampling per patch pixel:
+1, Gaussian sigma 1 px; stored polarity taken as it is, dense bright, as in every phantom set here),
+by bilinear sampling with 2 x 2 supersampling per patch pixel:
   scale  - a square 3 x max(scale_diameter_mm, 5 mm) wide: the candidate at its own scale;
   fixed  - a square 40 mm wide: the candidate in its surroundings at one size for all.
 Each patch enters as two channels: standardised (zero mean, unit SD) and its deviation from the
@@ -52,7 +53,7 @@ BLOB = ["log_response", "blobness", "scale_diameter_mm", "lung_depth_mm"]
 
 
 def normalised(path, spacing):
-    """Measurement-resolution image, normalised; and input px per its px (x, y), its mm/px."""
+    """(image at the measurement spacing, normalised; input px per its px along x; along y; its mm/px)."""
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED).astype(np.float32)
     if raw.ndim == 3:
         raw = raw.mean(axis=2)
