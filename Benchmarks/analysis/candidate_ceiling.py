@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from miss_breakdown import events, load  # noqa: E402  the evaluate rule, one copy
+from miss_breakdown import events, load, right_size  # noqa: E402  the evaluate rule, one copy
 
 if len(sys.argv) < 3:
     print(__doc__)
@@ -23,14 +23,13 @@ for path in sys.argv[2:]:
     truth, _, records = load(os.path.join(sys.argv[1], "truth.json"), path)
     counts = {"big": [0, 0, 0], "mid": [0, 0, 0]}
     for image in truth["images"]:
-        sp = image["pixel_spacing_mm"]
         reached = events(image, records[image["path"]])
         for k, n in enumerate(image["nodules"]):
             band = "big" if n["diameter_mm"] >= 10 else "mid" if n["diameter_mm"] >= 6 else None
             if band is None:
                 continue
             near = [c for _, inside, c in reached if k in inside]
-            right = [c for c in near if 0.6 <= (c["diameter_px"] * sp) / n["diameter_mm"] <= 1.6]
+            right = [c for c in near if right_size(c, image, n)]
             counts[band][0] += bool(near)
             counts[band][1] += bool(right)
             counts[band][2] += 1

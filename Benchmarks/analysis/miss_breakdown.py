@@ -62,6 +62,13 @@ def nodules_hit(reaches, allowed_fp):
     return hit
 
 
+def right_size(candidate, image, nodule):
+    """Whether a candidate measures 0.6-1.6 x the nodule's true diameter: found as the nodule, not as a
+    part of it or with its surroundings. From px and the truth's spacing, so that results made
+    without a spacing (no diameter_mm) count too."""
+    return 0.6 <= candidate["diameter_px"] * image["pixel_spacing_mm"] / nodule["diameter_mm"] <= 1.6
+
+
 def threshold_at(truth, records, rate=2.0):
     """Lowest score at which false positives per image stay <= rate (the evaluate rule:
     a candidate within the hit radius of any nodule is never a false positive)."""

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from miss_breakdown import events as candidate_events, load, threshold_at  # noqa: E402  the evaluate rule, one copy
+from miss_breakdown import events as candidate_events, load, right_size, threshold_at  # noqa: E402  the evaluate rule, one copy
 
 TILE = 160
 WINDOW_MM = 50.0
@@ -51,10 +51,9 @@ def main():
         for k, n in enumerate(image["nodules"]):
             if n["diameter_mm"] < a.min_mm or (ii, k) in hit:
                 continue
-            # Sizes from px and the truth's spacing, so results read without a spacing count too.
-            right = [e[0] for e in events if e[1] == ii and k in e[3]
-                     and 0.6 <= e[2]["diameter_px"] * image["pixel_spacing_mm"] / n["diameter_mm"] <= 1.6]
-            missed.append((ii, n, max(right) if right else None))
+            # events run highest score first: the first right-size one is the best
+            best = next((e[2] for e in events if e[1] == ii and k in e[3] and right_size(e[2], image, n)), None)
+            missed.append((ii, n, best))
     cache = {}
 
     def tile(ii, x, y, radius_px, label, colour):
@@ -87,9 +86,9 @@ def main():
     grid([tile(ii, c["x"], c["y"], c["diameter_px"] / 2, "FP %.2f" % c["score"], (0, 0, 255))
           for ii, c in false_positives[:a.count]], a.out_prefix + "-false-positives.png")
     grid([tile(ii, n["x"], n["y"], n["diameter_mm"] / 2 / truth["images"][ii]["pixel_spacing_mm"],
-               "%.0fmm cnr%.0f %s" % (n["diameter_mm"], n.get("cnr", float("nan")), "-" if s is None else "%.2f" % s),
+               "%.0fmm cnr%.0f %s" % (n["diameter_mm"], n.get("cnr", float("nan")), "-" if c is None else "%.2f" % c["score"]),
                (0, 255, 0))
-          for ii, n, s in missed[:a.count]], a.out_prefix + "-missed.png")
+          for ii, n, c in missed[:a.count]], a.out_prefix + "-missed.png")
     print("%d false positives at 2 FP/image, %d nodules >= %g mm missed (%d with no right-size candidate)"
           % (len(false_positives), len(missed), a.min_mm, sum(1 for m in missed if m[2] is None)))
     # Nodules >= min-mm hit at 2 FP/image by the truth's contrast-to-noise ratio (each generator defines it its own way).
@@ -105,11 +104,7 @@ def main():
     # right-size candidate of each missed nodule that has one.
     names = ["contrast", "contrast_to_noise", "blobness", "lung_depth_mm", "background", "fit_residual"]
     hits = [c for score, ii, c, inside in events if inside and score >= threshold]
-    best = []
-    for ii, n, s in missed:
-        if s is None:
-            continue
-        best += [e[2] for e in events if e[1] == ii and e[0] == s][:1]
+    best = [c for _, _, c in missed if c is not None]
     for title, group in (("false positives", [c for _, c in false_positives]), ("hitting candidates", hits), ("missed, best right-size", best)):
         if group:
             print("%-24s n=%-4d " % (title, len(group)) + "  ".join(

@@ -37,7 +37,6 @@ Usage (from the repository root):
       [--context scale|fixed|both] [--side all|blob] [--labels any|right-size] [--epochs 8] [--seed 0] [--top 50]
 """
 import argparse
-import math
 import os
 import sys
 
@@ -45,7 +44,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from miss_breakdown import load, nodules_hit  # noqa: E402  the results loader and the evaluate rule, one copy
+from miss_breakdown import events, load, nodules_hit  # noqa: E402  the results loader and the evaluate rule, one copy
 
 P, SUB = 32, 2
 MEASURED = ["contrast_to_noise", "sphere_fit", "circularity", "fit_residual", "contrast"]
@@ -78,18 +77,16 @@ def patch(image, cx, cy, step):
 
 def extract_image(job):
     folder, image, record, index = job
-    spacing = image["pixel_spacing_mm"] or 0.175
+    spacing = image["pixel_spacing_mm"]  # phantom truth always states it (the hit rule needs it)
     meas, sx, sy, fine = normalised(os.path.join(folder, image["path"]), spacing)
     rows = []
-    for c in record["nodules"]:
+    for score, reach, c in events(image, record):
         f = c["features"]
         cx, cy = (c["x"] + 0.5) / sx - 0.5, (c["y"] + 0.5) / sy - 0.5
         scaled = patch(meas, cx, cy, 3 * max(f["scale_diameter_mm"], 5.0) / P / fine)
         fixed = patch(meas, cx, cy, 40.0 / P / fine)
-        reach = [k for k, n in enumerate(image["nodules"])
-                 if math.hypot(c["x"] - n["x"], c["y"] - n["y"]) * spacing <= max(n["diameter_mm"] / 2, 4.0)]
         first_d = image["nodules"][reach[0]]["diameter_mm"] if reach else 0.0
-        rows.append((scaled, fixed, [f[k] for k in BLOB + MEASURED], c["score"], index, (reach + [-1] * 4)[:4], first_d))
+        rows.append((scaled, fixed, [f[k] for k in BLOB + MEASURED], score, index, (reach + [-1] * 4)[:4], first_d))
     return rows
 
 
