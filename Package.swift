@@ -154,7 +154,8 @@ let package = Package(
         ),
         .testTarget(
             name: "NoduleDetectionTests",
-            dependencies: ["NoduleDetection", "TestSupport"]
+            dependencies: ["NoduleDetection", "TestSupport"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "SerialTrackingTests",

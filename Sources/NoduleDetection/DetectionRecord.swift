@@ -223,6 +223,9 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     public var convergence: Double
     /// Robust residual of the projected-sphere fit relative to its amplitude (1 if the fit failed).
     public var fitResidual: Double
+    /// The pipeline's nodule-likelihood map near the centre, 0–1 (``NoduleHeatmap/peak(x:y:radius:)``);
+    /// nil when the pipeline has no map. Not a score-model input.
+    public var heatmap: Double?
 
     /// Features known at a scale-space maximum, before measurement: what
     /// ``PipelineDefinition/CandidateParameters/prerank`` may use.
@@ -239,7 +242,9 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     public init(contrast: Double, contrastToNoise: Double, blobness: Double, logResponse: Double,
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
                 lungDepthMM: Double, insideLung: Double, background: Double = 0, backgroundGradient: Double = 0,
-                sphereFit: Double = 0, openRays: Double = 0, convergence: Double = 0, fitResidual: Double = 1) {
+                sphereFit: Double = 0, openRays: Double = 0, convergence: Double = 0, fitResidual: Double = 1,
+                heatmap: Double? = nil) {
+        self.heatmap = heatmap
         self.convergence = convergence
         self.fitResidual = fitResidual
         self.background = background
@@ -276,6 +281,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         case density
         case convergence
         case fitResidual = "fit_residual"
+        case heatmap
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -297,6 +303,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         try c.encode(density, forKey: .density)
         try c.encode(convergence, forKey: .convergence)
         try c.encode(fitResidual, forKey: .fitResidual)
+        try c.encodeIfPresent(heatmap, forKey: .heatmap)
     }
 
     /// Lenient: a missing feature reads as 0, so results from peers that
@@ -311,11 +318,12 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   lungDepthMM: try value(.lungDepthMM), insideLung: try value(.insideLung),
                   background: try value(.background), backgroundGradient: try value(.backgroundGradient),
                   sphereFit: try value(.sphereFit), openRays: try value(.openRays),
-                  convergence: try value(.convergence), fitResidual: try c.decodeIfPresent(Double.self, forKey: .fitResidual) ?? 1)
+                  convergence: try value(.convergence), fitResidual: try c.decodeIfPresent(Double.self, forKey: .fitResidual) ?? 1,
+                  heatmap: try c.decodeIfPresent(Double.self, forKey: .heatmap))
     }
 
-    /// The JSON names of the features.
-    public static let names = CodingKeys.allCases.map(\.rawValue)
+    /// The JSON names of the features a score model may use (``heatmap`` is not one).
+    public static let names = CodingKeys.allCases.filter { $0 != .heatmap }.map(\.rawValue)
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {

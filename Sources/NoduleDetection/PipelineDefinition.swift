@@ -14,6 +14,34 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     public var candidates: CandidateParameters
     public var measurement: MeasurementParameters
     public var score: ScoreModel
+    /// A learned nodule-likelihood map that ranks the reported candidates again (`cxr-nodules-heatmap`;
+    /// nil: the score model alone, as in `cxr-nodules`).
+    public var heatmap: Heatmap?
+
+    /// ``heatmap``: the network and how its map makes a candidate's score.
+    public struct Heatmap: Codable, Sendable, Equatable {
+        /// `replace`: the score is the map's largest probability near the candidate's centre;
+        /// `geometric-mean`: √(that × the score model's probability).
+        public var combine: String
+        /// Half-width of the square searched around the centre, as a fraction of the measured radius.
+        public var windowFraction: Double
+        /// Smallest half-width of that square, map px.
+        public var minimumWindowPx: Double
+        /// The network (`nodulekit-unet-1`, batch norm folded), with what it was fitted on.
+        public var network: NoduleHeatmapNetwork
+
+        enum CodingKeys: String, CodingKey {
+            case combine
+            case windowFraction = "window_fraction"
+            case minimumWindowPx = "minimum_window_px"
+            case network
+        }
+
+        /// A candidate's score from the map's `peak` near it and the score model's `probability`.
+        public func score(peak: Double, probability: Double) -> Double {
+            combine == "geometric-mean" ? (peak * probability).squareRoot() : peak
+        }
+    }
 
     /// Intensity normalisation and working resolution.
     public struct Normalisation: Codable, Sendable, Equatable {
@@ -458,7 +486,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, version, description, normalisation
         case lungField = "lung_field"
-        case candidates, measurement, score
+        case candidates, measurement, score, heatmap
     }
 
     /// Name, version and digest of the canonical (sorted-key) JSON.
@@ -510,6 +538,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                         "lung_field.pixel_classifier: features must be \(LungPixelFeatures.names) with matching means, scales (> 0) and layer sizes")
         }
         try score.validate(as: "score", require)
+        if let heatmap {
+            try require(["replace", "geometric-mean"].contains(heatmap.combine),
+                        "heatmap.combine must be \"replace\" or \"geometric-mean\"")
+            try require(heatmap.windowFraction > 0 && heatmap.windowFraction <= 2, "heatmap.window_fraction must be in (0, 2]")
+            try require(heatmap.minimumWindowPx >= 0 && heatmap.minimumWindowPx <= 16, "heatmap.minimum_window_px must be in [0, 16]")
+            try require(heatmap.network.spacingMM >= normalisation.workingSpacingMM,
+                        "heatmap.network.spacing_mm must not be finer than normalisation.working_spacing_mm")
+        }
         if let prerank = candidates.prerank {
             try prerank.validate(as: "candidates.prerank", require)
             let used = Set(prerank.weights.keys).union((prerank.quadraticWeights ?? [:]).keys).union(prerank.hidden?.inputs ?? [])

@@ -1,0 +1,181 @@
+import Foundation
+@testable import NoduleDetection
+import ScaleSpace
+import Testing
+import TestSupport
+
+/// The U-Net port against PyTorch: `heatmap-network-tiny.json` is a width-2 network with
+/// random weights and random batch-norm statistics, exported with batch norm folded;
+/// `heatmap-network-tiny-reference.json` holds a 37 × 45 input and PyTorch's logits for it
+/// (eval mode, batch norm unfolded), both row-major.
+@Suite("U-Net nodule heatmap network")
+struct NoduleHeatmapNetworkTests {
+    struct Reference: Decodable {
+        var height: Int
+        var width: Int
+        var input: [Float]
+        var logits: [Float]
+    }
+
+    static let networkPath = Fixtures.path("heatmap-network-tiny.json")
+
+    static func network() throws -> NoduleHeatmapNetwork {
+        try NoduleHeatmapNetwork(contentsOf: URL(fileURLWithPath: networkPath))
+    }
+
+    static func reference() throws -> Reference {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("heatmap-network-tiny-reference.json")))
+        return try JSONDecoder().decode(Reference.self, from: data)
+    }
+
+    static func maxAbsoluteDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
+    static func randomImage(width: Int, height: Int, seed: UInt64) -> FloatImage {
+        var rng = SeededRandomNumberGenerator(seed: seed)
+        return FloatImage(width: width, height: height, values: (0..<width * height).map { _ in Float.random(in: -1...2, using: &rng) })
+    }
+
+    @Test("The tiny network loads with its width and spacing")
+    func loads() throws {
+        let network = try Self.network()
+        #expect(network.width == 2)
+        #expect(network.spacingMM == 1.0)
+        #expect(network.normalisation?.upperPercentile == 99)
+        #expect(try Self.network() == network)
+    }
+
+    @Test("Logits match PyTorch's within 1e-4, unbanded, in default bands and in bands of a row or two")
+    func logitsMatchPyTorch() throws {
+        let network = try Self.network(), reference = try Self.reference()
+        #expect(reference.input.count == reference.width * reference.height && reference.logits.count == reference.input.count)
+        let image = FloatImage(width: reference.width, height: reference.height, values: reference.input)
+        for bands in [1 << 30, NoduleHeatmapNetwork.bandPixels, 64] {
+            let logits = network.logits(image, bandPixels: bands)
+            #expect(logits.width == reference.width && logits.height == reference.height)
+            let difference = Self.maxAbsoluteDifference(logits.values, reference.logits)
+            print("heatmap network, band \(bands) px: max |logit − PyTorch| = \(difference)")
+            #expect(difference <= 1e-4, "band \(bands) px: max abs difference \(difference)")
+        }
+    }
+
+    @Test("Probabilities are the logistic function of the logits, strictly inside (0, 1)")
+    func probabilitiesAreSigmoidOfLogits() throws {
+        let network = try Self.network(), reference = try Self.reference()
+        let image = FloatImage(width: reference.width, height: reference.height, values: reference.input)
+        let logits = network.logits(image), probabilities = network.probabilities(image)
+        #expect(probabilities.width == logits.width && probabilities.height == logits.height)
+        for (p, z) in zip(probabilities.values, logits.values) {
+            #expect(p == 1 / (1 + exp(-z)), "logit \(z)")
+            #expect(p > 0 && p < 1, "logit \(z)")
+        }
+    }
+
+    @Test("Odd and even sizes give an output of the input's size", arguments: [(45, 37), (32, 32), (8, 8), (9, 17), (64, 11)])
+    func outputSizeEqualsInputSize(width: Int, height: Int) throws {
+        let network = try Self.network()
+        let logits = network.logits(Self.randomImage(width: width, height: height, seed: UInt64(width * 1000 + height)))
+        #expect(logits.width == width && logits.height == height)
+        #expect(logits.values.allSatisfy { $0.isFinite })
+    }
+
+    @Test("Two runs are bit-for-bit identical")
+    func deterministic() throws {
+        let network = try Self.network()
+        let image = Self.randomImage(width: 131, height: 97, seed: 7)  // several bands per layer at full size
+        #expect(network.logits(image).isBitwiseIdentical(to: network.logits(image)))
+        #expect(network.probabilities(image).isBitwiseIdentical(to: network.probabilities(image)))
+    }
+
+    // MARK: Load errors
+
+    /// The tiny network's JSON object, edited by `edit`, re-encoded.
+    static func edited(_ edit: (inout [String: Any]) -> Void) throws -> Data {
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: networkPath))) as? [String: Any])
+        edit(&object)
+        return try JSONSerialization.data(withJSONObject: object)
+    }
+
+    static func editLayer(_ name: String, _ edit: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
+        { object in
+            var layers = object["layers"] as! [String: Any]
+            var layer = layers[name] as! [String: Any]
+            edit(&layer)
+            layers[name] = layer
+            object["layers"] = layers
+        }
+    }
+
+    @Test("The unedited JSON round trip still loads (the editing itself breaks nothing)")
+    func roundTripLoads() throws {
+        let network = try NoduleHeatmapNetwork(json: Self.edited { _ in })
+        #expect(network == (try Self.network()))
+    }
+
+    @Test("A wrong format string is an unknown format")
+    func wrongFormat() throws {
+        let data = try Self.edited { $0["format"] = "nodulekit-unet-2" }
+        #expect(throws: NoduleHeatmapNetwork.LoadError.unknownFormat("nodulekit-unet-2")) { try NoduleHeatmapNetwork(json: data) }
+        let none = try Self.edited { $0["format"] = nil }
+        #expect(throws: NoduleHeatmapNetwork.LoadError.unknownFormat("none")) { try NoduleHeatmapNetwork(json: none) }
+    }
+
+    @Test("A removed layer is reported by name")
+    func missingLayer() throws {
+        let data = try Self.edited { object in
+            var layers = object["layers"] as! [String: Any]
+            layers["d2.1"] = nil
+            object["layers"] = layers
+        }
+        #expect(throws: NoduleHeatmapNetwork.LoadError.missingLayer("d2.1")) { try NoduleHeatmapNetwork(json: data) }
+    }
+
+    @Test("A weight array one value short, or wrong channels, is a layer shape error")
+    func layerShape() throws {
+        let short = try Self.edited(Self.editLayer("d3.0") { layer in
+            layer["weight"] = Array((layer["weight"] as! [Any]).dropLast())
+        })
+        #expect(throws: NoduleHeatmapNetwork.LoadError.layerShape("d3.0", expected: "in 16, out 4, kernel 3, 576 weights, 4 biases",
+                                                                  found: "in 16, out 4, kernel 3, 575 weights, 4 biases")) {
+            try NoduleHeatmapNetwork(json: short)
+        }
+        let channels = try Self.edited(Self.editLayer("e2.0") { $0["in"] = 3 })
+        #expect(throws: NoduleHeatmapNetwork.LoadError.layerShape("e2.0", expected: "in 2, out 4, kernel 3, 72 weights, 4 biases",
+                                                                  found: "in 3, out 4, kernel 3, 72 weights, 4 biases")) {
+            try NoduleHeatmapNetwork(json: channels)
+        }
+        let bias = try Self.edited(Self.editLayer("out") { $0["bias"] = [0.5, 0.5] })
+        #expect(throws: NoduleHeatmapNetwork.LoadError.layerShape("out", expected: "in 2, out 1, kernel 1, 2 weights, 1 biases",
+                                                                  found: "in 2, out 1, kernel 1, 2 weights, 2 biases")) {
+            try NoduleHeatmapNetwork(json: bias)
+        }
+    }
+
+    @Test("Malformed JSON, a missing field and a missing file are unreadable")
+    func unreadable() throws {
+        let whole = try Data(contentsOf: URL(fileURLWithPath: Self.networkPath))
+        let inputs: [Data] = [
+            whole.prefix(whole.count / 2),
+            Data("not json".utf8),
+            try Self.edited { $0["width"] = nil },
+            try Self.edited { $0["width"] = "two" },
+            try Self.edited(Self.editLayer("b.1") { $0["bias"] = nil }),
+        ]
+        for data in inputs {
+            #expect {
+                try NoduleHeatmapNetwork(json: data)
+            } throws: { error in
+                guard case .unreadable = error as? NoduleHeatmapNetwork.LoadError else { return false }
+                return true
+            }
+        }
+        #expect {
+            try NoduleHeatmapNetwork(contentsOf: URL(fileURLWithPath: Fixtures.path("no-such-network.json")))
+        } throws: { error in
+            guard case .unreadable(let reason) = error as? NoduleHeatmapNetwork.LoadError else { return false }
+            return reason.contains("no-such-network.json")
+        }
+    }
+}

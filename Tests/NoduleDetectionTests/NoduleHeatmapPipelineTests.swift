@@ -1,0 +1,148 @@
+import Foundation
+@testable import NoduleDetection
+import RadiographIO
+import ScaleSpace
+import Testing
+import TestSupport
+
+/// A pipeline definition's `heatmap`: how it is stored, checked, and how its map
+/// re-ranks the reported candidates (``NoduleDetector``).
+@Suite("Pipelines with a learned nodule map")
+struct NoduleHeatmapPipelineTests {
+    static let root = Fixtures.repositoryRoot()
+
+    static func tinyNetwork(spacingMM: Double? = nil) throws -> NoduleHeatmapNetwork {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("heatmap-network-tiny.json")))
+        guard let spacingMM else { return try NoduleHeatmapNetwork(json: data) }
+        var object = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["spacing_mm"] = spacingMM
+        return try NoduleHeatmapNetwork(json: JSONSerialization.data(withJSONObject: object))
+    }
+
+    static func defaultPipeline() throws -> PipelineDefinition {
+        try PipelineDefinition.decode(path: root + "/Pipelines/cxr-nodules.json")
+    }
+
+    /// A constructed chest with three nodules and a ridge, 0.35 mm/px.
+    static func chest() -> Radiograph {
+        var chest = SyntheticChest(width: 700, height: 700, spacingMM: 0.35,
+                                   lungs: [(220, 350, 130, 260), (480, 350, 130, 260)])
+        chest.nodules = [(200, 250, 12, 300), (470, 420, 8, 200), (500, 200, 16, 150)]
+        chest.ridges = [(230, 450, 0.6, 4, 250, 90)]
+        chest.noiseSD = 8
+        return chest.radiograph()
+    }
+
+    @Test("The default definition has no map and writes none")
+    func defaultHasNone() throws {
+        let pipeline = try Self.defaultPipeline()
+        #expect(pipeline.heatmap == nil)
+        let json = try #require(String(data: try JSONEncoder().encode(pipeline), encoding: .utf8))
+        #expect(!json.contains("\"heatmap\""))
+    }
+
+    @Test("cxr-nodules-heatmap loads, embeds a 16-wide network at 1 mm/px, and round-trips with its digest")
+    func shippedDefinition() throws {
+        let pipeline = try PipelineDefinition.load(Self.root + "/Pipelines/cxr-nodules-heatmap.json")
+        let heatmap = try #require(pipeline.heatmap)
+        #expect(pipeline.name == "cxr-nodules-heatmap")
+        #expect(heatmap.network.width == 16 && heatmap.network.spacingMM == 1.0)
+        #expect(heatmap.combine == "replace" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
+        #expect(heatmap.network.fittedOn?.contains("eval3030") == true)
+        let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(pipeline))
+        #expect(again == pipeline)
+        #expect(again.stamp == pipeline.stamp)
+        #expect(pipeline.stamp.digest != (try Self.defaultPipeline()).stamp.digest)
+        // Everything but the map is the default definition's.
+        var stripped = pipeline
+        stripped.heatmap = nil
+        let base = try Self.defaultPipeline()
+        #expect(stripped.candidates == base.candidates && stripped.measurement == base.measurement
+                && stripped.score == base.score && stripped.lungField == base.lungField && stripped.normalisation == base.normalisation)
+    }
+
+    @Test("A map re-ranks the reported candidates: same candidates, score = the map's peak, features carry it")
+    func replaceReRanks() throws {
+        let base = try Self.defaultPipeline()
+        var mapped = base
+        mapped.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
+        try mapped.validate()
+        let radiograph = Self.chest()
+        let plain = NoduleDetector(pipeline: base).detect(radiograph).candidates
+        let ranked = NoduleDetector(pipeline: mapped).detect(radiograph).candidates
+        #expect(!plain.isEmpty)
+        #expect(ranked.count == plain.count)
+        func key(_ c: NoduleCandidate) -> String { "\(c.x),\(c.y),\(c.diameterPx)" }
+        #expect(Set(ranked.map(key)) == Set(plain.map(key)))
+        #expect(plain.allSatisfy { $0.features.heatmap == nil })
+        for c in ranked {
+            let peak = try #require(c.features.heatmap)
+            #expect(peak > 0 && peak < 1)
+            #expect(c.score == peak)
+        }
+        #expect(zip(ranked, ranked.dropFirst()).allSatisfy { $0.score >= $1.score })
+    }
+
+    @Test("geometric-mean combines the map's peak with the score model's probability")
+    func geometricMean() throws {
+        let base = try Self.defaultPipeline()
+        var mapped = base
+        mapped.heatmap = .init(combine: "geometric-mean", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
+        let radiograph = Self.chest()
+        let plain = Dictionary(NoduleDetector(pipeline: base).detect(radiograph).candidates.map { ("\($0.x),\($0.y)", $0.score) },
+                               uniquingKeysWith: max)
+        let ranked = NoduleDetector(pipeline: mapped).detect(radiograph).candidates
+        #expect(!ranked.isEmpty)
+        for c in ranked {
+            let probability = try #require(plain["\(c.x),\(c.y)"])
+            let peak = try #require(c.features.heatmap)
+            #expect(abs(c.score - (peak * probability).squareRoot()) < 1e-12)
+        }
+    }
+
+    @Test("An unknown combine rule or a network finer than the working spacing is invalid")
+    func validation() throws {
+        var pipeline = try Self.defaultPipeline()
+        pipeline.heatmap = .init(combine: "max", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.combine must be \"replace\" or \"geometric-mean\"")) {
+            try pipeline.validate()
+        }
+        pipeline.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork(spacingMM: 0.5))
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules",
+                                              reason: "heatmap.network.spacing_mm must not be finer than normalisation.working_spacing_mm")) {
+            try pipeline.validate()
+        }
+    }
+
+    @Test("A network that fails its checks inside a definition is a decoding error naming the layer")
+    func brokenEmbeddedNetwork() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.root + "/Pipelines/cxr-nodules.json"))
+        var definition = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let networkData = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("heatmap-network-tiny.json")))
+        var network = try #require(JSONSerialization.jsonObject(with: networkData) as? [String: Any])
+        var layers = try #require(network["layers"] as? [String: Any])
+        layers["d2.1"] = nil
+        network["layers"] = layers
+        definition["heatmap"] = ["combine": "replace", "window_fraction": 0.5, "minimum_window_px": 2, "network": network]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("heatmap-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: definition).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: PipelineError.malformed(path: path, reason: "network layer 'd2.1' is missing")) {
+            try PipelineDefinition.decode(path: path)
+        }
+    }
+
+    @Test("peak is the largest value in the square around the mapped position, 0 off the map")
+    func peak() {
+        var values = [Float](repeating: 0.1, count: 20 * 10)
+        values[4 * 20 + 6] = 0.9   // (x 6, y 4)
+        values[8 * 20 + 15] = 0.7  // (x 15, y 8)
+        let map = NoduleHeatmap(probabilities: FloatImage(width: 20, height: 10, values: values), spacingMM: 1, scale: (2, 2))
+        // Input px (12.5, 8.5) is map px (6, 4).
+        #expect(map.peak(x: 12.5, y: 8.5, radius: 0) == Double(Float(0.9)))
+        #expect(map.peak(x: 16.5, y: 8.5, radius: 1) == Double(Float(0.1)))   // map x 8: 7…9, misses x 6
+        #expect(map.peak(x: 16.5, y: 8.5, radius: 2) == Double(Float(0.9)))   // map x 6…10 reaches it
+        #expect(map.peak(x: 30.5, y: 16.5, radius: 2) == Double(Float(0.7)))
+        #expect(map.peak(x: -40, y: -40, radius: 2) == 0)
+    }
+}
