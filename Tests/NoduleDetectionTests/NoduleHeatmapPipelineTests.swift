@@ -47,7 +47,7 @@ struct NoduleHeatmapPipelineTests {
         let heatmap = try #require(pipeline.heatmap)
         #expect(pipeline.name == "cxr-nodules-heatmap")
         #expect(heatmap.network.width == 16 && heatmap.network.spacingMM == 1.0)
-        #expect(heatmap.combine == "replace" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
+        #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
         #expect(heatmap.network.fittedOn?.contains("eval3030") == true)
         let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(pipeline))
         #expect(again == pipeline)
