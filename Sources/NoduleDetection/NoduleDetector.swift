@@ -153,21 +153,26 @@ public struct NoduleDetector: Sendable {
             measured[i].candidate.diameterMM = spacingKnown ? size * fineMM : nil
         }
         var candidates = measured.map(\.candidate)
-        if let h = p.heatmap {
-            // The reported candidates ranked again by the pipeline's nodule-likelihood map: its
-            // largest value within a fraction of each one's reported radius (map px).
-            let heatmap = NoduleHeatmap(normalised, network: h.network)
-            for i in candidates.indices {
-                let radius = max(h.minimumWindowPx, h.windowFraction * candidates[i].diameterPx / 2 / heatmap.scale.x)
-                let peak = heatmap.peak(x: candidates[i].x, y: candidates[i].y, radius: radius)
-                candidates[i].features.heatmap = peak
-                candidates[i].score = h.score(peak: peak, probability: candidates[i].score)
+        var warnings: [String] = []
+        if let h = p.heatmap, !candidates.isEmpty {
+            // The reported candidates scored again with the pipeline's nodule-likelihood map
+            // (`Heatmap.score`): its largest value within a fraction of each one's reported radius (map px).
+            if let heatmap = NoduleHeatmap(normalised, network: h.network) {
+                for i in candidates.indices {
+                    let radius = max(h.minimumWindowPx, h.windowFraction * candidates[i].diameterPx / 2 / heatmap.scale.x)
+                    let peak = heatmap.peak(x: candidates[i].x, y: candidates[i].y, radius: radius)
+                    candidates[i].features.heatmap = peak
+                    candidates[i].score = h.score(peak: peak, probability: candidates[i].score)
+                }
+                // Stable: equal scores keep the score model's order.
+                candidates = candidates.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }
+                    .map(\.element)
+            } else {
+                warnings.append("nodule map: the image is under \(NoduleHeatmap.minimumSide) px a side at the network's "
+                                + "\(Self.rounded(h.network.spacingMM, 2)) mm/px; the feature score stands")
             }
-            // Stable: equal scores keep the score model's order.
-            candidates = candidates.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.map(\.element)
         }
 
-        var warnings: [String] = []
         if let rejected = normalised.rejectedExtentMM, let stated = radiograph.pixelSpacing {
             warnings.append("pixel spacing \(Self.rounded(stated.row, 4)) × \(Self.rounded(stated.column, 4)) mm (\(stated.source)) "
                             + "makes the image span \(Int(rejected[0].rounded())) × \(Int(rejected[1].rounded())) mm, where a chest "

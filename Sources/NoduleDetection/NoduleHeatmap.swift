@@ -14,11 +14,16 @@ public struct NoduleHeatmap: Sendable {
     /// Input px per map px, along x and y.
     public let scale: (x: Double, y: Double)
 
-    public init(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork) {
+    /// The smallest map side the network accepts, px (three 2 × 2 poolings).
+    public static let minimumSide = 8
+
+    /// nil when the image at the network's spacing is narrower than ``minimumSide`` px.
+    public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork) {
         let factor = network.spacingMM / normalised.workingSpacingMM
         var input = factor > 1.0001
             ? Resampling.areaAverage(normalised.working, factorX: factor, factorY: factor)
             : normalised.working
+        guard input.width >= Self.minimumSide && input.height >= Self.minimumSide else { return nil }
         input.withUnsafeMutableRows { row, _ in
             for i in row.indices { row[i] = min(max(row[i], 0), 1) }
         }

@@ -132,6 +132,20 @@ struct NoduleHeatmapPipelineTests {
         }
     }
 
+    @Test("No map for an image under 8 px a side at the network's spacing (the network would refuse it)")
+    func tooThinForTheNetwork() throws {
+        let pipeline = try Self.defaultPipeline()
+        let network = try Self.tinyNetwork()
+        for (height, expected) in [(5, false), (40, true)] {
+            let radiograph = SyntheticChest(width: 600, height: height, spacingMM: 0.35, lungs: [(300, 2, 250, 30)]).radiograph()
+            let normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
+                                                  measureSpacingMM: pipeline.measurement.measureSpacingMM)
+            let map = NoduleHeatmap(normalised, network: network)
+            #expect((map != nil) == expected, "600 × \(height) px: working \(normalised.working.width) × \(normalised.working.height)")
+            if let map { #expect(map.probabilities.width == normalised.working.width && map.probabilities.height == normalised.working.height) }
+        }
+    }
+
     @Test("peak is the largest value in the square around the mapped position, 0 off the map")
     func peak() {
         var values = [Float](repeating: 0.1, count: 20 * 10)
