@@ -3,10 +3,14 @@
 nodules on the others better than the pipeline? (offline probe, never part of the product)
 
 numpy, OpenCV, PyTorch CPU. Each phantom image is area-averaged to SPACING mm/px (default 1.0;
-the truth's own spacing), normalised as the pipeline does (1st-99th percentile of the central
-80 % to 0-1) and cached. A U-Net of three levels (WIDTH/2·WIDTH/4·WIDTH channels, default 16) is trained to a heatmap that
-is 1 inside every true nodule >= MIN_MM (a disc of its radius) and 0 elsewhere (pixel-wise binary
-cross-entropy, positives weighted up), on random 256² crops with left-right flips and gamma.
+the truth's own spacing), its 1st-99th percentiles of the central 80 % mapped to 0-1, clipped, and
+cached. (The product, `NoduleHeatmap`, feeds the network the pipeline's normalised working image
+at 0.7 mm/px area-averaged to 1.0 mm/px and clipped: the same normalisation from a slightly
+different resampling; its results on the held-out sets match this tool's re-ranking, 40 of 69 on
+our eval set with the map alone.) A U-Net of three levels (WIDTH/2·WIDTH/4·WIDTH channels, default
+16) is trained to a heatmap that is 1 inside every true nodule >= MIN_MM (a disc of its radius) and
+0 elsewhere (pixel-wise binary cross-entropy, positives weighted 5x), on random 192² crops (half
+of them near a nodule) with left-right flips and gamma.
 Detections are the heatmap's local maxima (7 px window) above 0.02, scored by the peak, at most
 50 per image, written as `nodules detect` records (x, y in the image's own pixels; diameter from
 the area of the connected region above half the peak) so that `nodules evaluate` scores them by
@@ -17,6 +21,8 @@ its own rule.
   fcn_probe.py detect --work W --model M.pt NAME --out RESULTS.jsonl
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
+  fcn_probe.py embed --pipeline P.json --network NETWORK.json --describe TEXT [--combine replace|geometric-mean]
+                     [--version V] --out P2.json                 (the network as P's `heatmap` section)
 
 Python here is tooling for measuring, never part of the product.
 """
