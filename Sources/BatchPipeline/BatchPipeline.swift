@@ -108,7 +108,7 @@ public final class BatchRunner: @unchecked Sendable {
         self.run = run
         let threads = configuration.jobs > 1 ? 1 : SeparableConvolution.defaultThreads
         detector = NoduleDetector(pipeline: configuration.pipeline, threads: threads)
-        stamp = configuration.pipeline.stamp
+        stamp = detector.stamp  // computed once: the digest encodes the whole definition (a map's weights too)
     }
 
     /// Runs every input; `sink` receives each result in input order on the persist queue.

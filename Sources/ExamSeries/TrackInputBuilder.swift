@@ -36,7 +36,9 @@ struct RegistrationImage {
 ///   unreliable registration, so the tracker links it unregistered and says so.
 public struct TrackInputBuilder: Sendable {
     /// The definition the detections were made with (normalisation, lung field, measurement spacing).
-    public var pipeline: PipelineDefinition
+    public let pipeline: PipelineDefinition
+    /// ``pipeline``'s stamp, computed once (its digest encodes the whole definition).
+    public let pipelineStamp: PipelineStamp
     public var selection: NoduleSelection
     public var decode: DecodeOptions
     public var registration: ExamRegistration
@@ -48,6 +50,7 @@ public struct TrackInputBuilder: Sendable {
     public init(pipeline: PipelineDefinition, selection: NoduleSelection = NoduleSelection(), decode: DecodeOptions = DecodeOptions(),
                 registration: ExamRegistration = ExamRegistration(), searchFolders: [String] = [], keepsImages: Bool = false) {
         self.pipeline = pipeline
+        pipelineStamp = pipeline.stamp
         self.selection = selection
         self.decode = decode
         self.registration = registration

@@ -95,7 +95,7 @@ public struct PatientReview: Sendable {
                               diameterScale: source.diameterScale)
         }
         self.init(patient: input.key, exams: exams, tracks: tracks, notes: input.notes, selection: builder.selection,
-                  pipeline: builder.pipeline.stamp)
+                  pipeline: builder.pipelineStamp)
     }
 
     /// How nodules were chosen from the stored candidates, for the page.

@@ -55,7 +55,7 @@ struct PhantomReport: Sendable {
         let builder = TrackInputBuilder(pipeline: try PipelineDefinition.decode(path: Self.pipelines + "/cxr-nodules.json"),
                                         selection: NoduleSelection(top: 3, minimumScore: 0))
         let tracker = SerialTracker(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"))
-        return try NoduleStore(path: store).detectionsByPatient(pipelineDigest: builder.pipeline.stamp.digest).map { history in
+        return try NoduleStore(path: store).detectionsByPatient(pipelineDigest: builder.pipelineStamp.digest).map { history in
             let input = builder.build(history)
             return PatientReview(input, tracks: tracker.track(patient: input.key, exams: input.exams), builder: builder)
         }
