@@ -178,7 +178,7 @@ def detect(args):
                 region = (p > p[y, xx] / 2).astype(np.uint8)
                 _, lab = cv2.connectedComponents(region)
                 area = float((lab == lab[y, xx]).sum())
-                d_mm = 2 * math.sqrt(area / math.pi) * args_spacing(m)
+                d_mm = 2 * math.sqrt(area / math.pi) * (m["spacing"] / m["scale"])  # map px → mm
                 f = m["scale"]
                 nodules.append({"x": (xx + 0.5) / f - 0.5, "y": (y + 0.5) / f - 0.5, "diameter_mm": d_mm,
                                 "diameter_px": d_mm / m["spacing"], "score": float(p[y, xx]),
@@ -265,10 +265,6 @@ def embed(args):
     json.loads(text)  # still valid JSON
     open(args.out, "w").write(text + "\n")
     print(f"{args.out}: heatmap ({network['width']} wide, combine {args.combine}) embedded")
-
-
-def args_spacing(m):
-    return m["spacing"] / m["scale"]
 
 
 if __name__ == "__main__":

@@ -65,6 +65,15 @@ def identities(images, out):
     return ids
 
 
+def expected_status(v, images):
+    """The status the tracker should give identity `v` of `identities(images, ...)` (module docstring)."""
+    true_change = 3 * math.log(v["exams"][-1][1] / v["exams"][0][1])
+    if len(v["exams"]) == 1 and v["exams"][0][0] == images[-1]["study_date"]:
+        return "new"
+    return ("growing" if true_change >= math.log(1.25)
+            else "shrinking" if true_change <= -math.log(1.25) else "stable")
+
+
 def main(truth_path, tracks_path, markdown=False, summary=False):
     truth = json.load(open(truth_path))
     tracks = json.load(open(tracks_path))
@@ -101,12 +110,7 @@ def main(truth_path, tracks_path, markdown=False, summary=False):
         for nid, v in sorted(ids.items()):
             hits = [h for _, _, h in v["exams"]]
             detected, linked = v["detected"], v["linked"]
-            d0, d1 = v["exams"][0][1], v["exams"][-1][1]
-            true_change = 3 * math.log(d1 / d0)
-            expected = ("growing" if true_change >= math.log(1.25)
-                        else "shrinking" if true_change <= -math.log(1.25) else "stable")
-            if len(v["exams"]) == 1 and v["exams"][0][0] == images[-1]["study_date"]:
-                expected = "new"
+            expected = expected_status(v, images)
             t = out["tracks"][hits[0][0]] if linked else None
             est = t["doubling_time_days"] if t else None
             # Scored for nodules that truly grow (a positive true VDT); a halving time (negative)

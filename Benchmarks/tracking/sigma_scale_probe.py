@@ -24,7 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from score_tracks import identities  # noqa: E402  (the same hit and link rule)
+from score_tracks import expected_status, identities  # noqa: E402  (the same hit, link and status rules)
 
 Z95 = 1.959963984540054
 
@@ -75,11 +75,7 @@ def main(alphas, pairs):
                     if not v["linked"]:
                         continue
                     track = by_patient[pid]["tracks"][v["exams"][0][2][0]]
-                    change = 3 * math.log(v["exams"][-1][1] / v["exams"][0][1])
-                    expected = ("growing" if change >= math.log(1.25)
-                                else "shrinking" if change <= -math.log(1.25) else "stable")
-                    if len(v["exams"]) == 1 and v["exams"][0][0] == images[-1]["study_date"]:
-                        expected = "new"
+                    expected = expected_status(v, images)
                     obs = [o for o in track["observations"] if o.get("diameter_mm") and o.get("diameter_sd_mm")]
                     st = track["status"]
                     if len(obs) >= 2 and st in ("growing", "stable", "shrinking", "indeterminate"):
