@@ -15,10 +15,8 @@
 #include <gdcm-3.0/gdcmTrace.h>
 #include <gdcm-3.0/gdcmTransferSyntax.h>
 
-#if defined(__linux__)
-#include <signal.h>
-#include <sys/prctl.h>
-#endif
+#include <pthread.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -100,9 +98,20 @@ struct cxr_dcm_handle {
 extern "C" {
 
 void cxr_dcm_worker_prepare(void) {
-#if defined(__linux__)
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
+    // Not prctl(PR_SET_PDEATHSIG): that signal follows the parent *thread*, and the pool
+    // spawns workers from Dispatch threads that may retire while the worker is still wanted.
+    // A detached thread polls getppid() instead; a change means the parent process is gone.
+    static pid_t parent = getppid();
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0) return;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t watcher;
+    pthread_create(&watcher, &attr, [](void *) -> void * {
+        while (getppid() == parent) usleep(200 * 1000);
+        _exit(137);
+    }, nullptr);
+    pthread_attr_destroy(&attr);
 }
 
 void cxr_dcm_quiet(void) {

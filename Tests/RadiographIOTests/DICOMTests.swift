@@ -327,6 +327,69 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         #expect(pool.workersStarted == 2)
     }
 
+    /// Linux's parent-death signal follows the *thread* that spawned a child, not the process
+    /// (prctl(2)), so a worker started from a Dispatch thread that later retires must not be
+    /// tied to that thread: it has to keep serving the pool's other threads.
+    @Test func workerOutlivesTheThreadThatStartedIt() throws {
+        let pool = DICOMWorkerPool(size: 1)
+        defer { pool.shutdown() }
+        let first = ThreadOutcome()
+        let thread = Thread { first.set(Result { try self.decodesFine(pool) }) }
+        thread.start()
+        try #require(first.wait(seconds: 30), "the spawning thread did not finish")
+        try first.get()
+        let worker = try #require(pool.idleWorkerPIDs.first)
+        usleep(300_000) // the spawning thread has exited by now
+        try decodesFine(pool)
+        #expect(pool.workersStarted == 1)
+        #expect(pool.idleWorkerPIDs == [worker])
+    }
+
+    /// A worker whose parent process dies (here a shell killed with SIGKILL) exits by itself
+    /// within a second or two, even while something else still holds its input open, so a
+    /// worker stuck inside GDCM never outlives the batch.
+    @Test func orphanedWorkerExitsOnItsOwn() throws {
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // `sleep` holds the worker's input open after the shell is gone, so end of input cannot be what stops it.
+        shell.arguments = ["-c", "sleep 30 | \"$0\" --serve & echo $!; wait", DICOMWorkerPool.executablePath()]
+        let out = Pipe()
+        shell.standardOutput = out
+        try shell.run()
+        var line = [UInt8]()
+        while let byte = try out.fileHandleForReading.read(upToCount: 1)?.first, byte != UInt8(ascii: "\n") { line.append(byte) }
+        let worker = try #require(pid_t(String(decoding: line, as: UTF8.self)))
+        usleep(200_000)
+        #expect(Self.isRunning(worker))
+        let holders = Self.children(of: shell.processIdentifier).filter { $0 != worker } // the sleep
+        kill(shell.processIdentifier, SIGKILL)
+        var waited = 0.0
+        while Self.isRunning(worker) && waited < 10 { usleep(50_000); waited += 0.05 }
+        #expect(!Self.isRunning(worker), "worker \(worker) still running \(waited) s after its parent died")
+        for pid in holders + [worker] { kill(pid, SIGKILL) }
+        shell.waitUntilExit()
+    }
+
+    /// Process ids whose parent is `parent` (from /proc/*/stat).
+    static func children(of parent: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { name -> pid_t? in
+            guard let pid = pid_t(name),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == parent ? pid : nil
+        }
+    }
+
+    /// Running, not gone and not a zombie (an orphan's reaper may be slow to collect it).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)...].first
+        return state != "Z" && state != "X"
+    }
+
     @Test func missingWorkerExecutableIsAClearError() throws {
         let pool = DICOMWorkerPool(size: 1, executable: "/nonexistent/nodules-dicom-worker")
         #expect(throws: DecodingFailure.self) { try decodesFine(pool) }
@@ -350,4 +413,19 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         }
         #expect(codes == ["decode.truncated", "ok", "decode.corrupt", "ok"])
     }
+}
+
+/// The result of work run on a `Thread`, handed back to the test.
+final class ThreadOutcome: @unchecked Sendable {
+    // `result` is written once by the worker thread before `done` is signalled and read only after waiting on it.
+    private var result: Result<Void, any Error> = .success(())
+    private let done = DispatchSemaphore(value: 0)
+
+    func set(_ value: Result<Void, any Error>) {
+        result = value
+        done.signal()
+    }
+
+    func wait(seconds: Double) -> Bool { done.wait(timeout: .now() + seconds) == .success }
+    func get() throws { try result.get() }
 }

@@ -99,8 +99,9 @@ int cxr_dcm_decode_first_frame(cxr_dcm_handle *handle, void *out, size_t capacit
 
 void cxr_dcm_close(cxr_dcm_handle *handle);
 
-/// For the worker process: ask the kernel to kill it when its parent dies
-/// (Linux PR_SET_PDEATHSIG), so a worker stuck inside GDCM never outlives the batch.
+/// For the worker process: starts a watcher thread that ends the process (status 137)
+/// within 0.2 s of its parent process dying, so a worker stuck inside GDCM never
+/// outlives the batch. (Not PR_SET_PDEATHSIG, which follows the spawning thread.)
 void cxr_dcm_worker_prepare(void);
 
 /// Silences GDCM's warning/error/debug traces (they go to stderr otherwise).
