@@ -157,12 +157,34 @@ public struct NoduleDetector: Sendable {
         if let h = p.heatmap, !candidates.isEmpty {
             // The reported candidates scored again with the pipeline's nodule-likelihood map
             // (`Heatmap.score`): its largest value within a fraction of each one's reported radius (map px).
-            if let heatmap = NoduleHeatmap(normalised, network: h.network) {
+            if let heatmap = NoduleHeatmap(normalised, network: h.network, threads: threads) {
+                let mapToInput = (heatmap.scale.x + heatmap.scale.y) / 2
+                let blobSearch = Int((p.candidates.maximumDiameterMM * 1.25 / 2 / heatmap.spacingMM).rounded(.up))
                 for i in candidates.indices {
                     let radius = max(h.minimumWindowPx, h.windowFraction * candidates[i].diameterPx / 2 / heatmap.scale.x)
-                    let peak = heatmap.peak(x: candidates[i].x, y: candidates[i].y, radius: radius)
+                    let located = heatmap.peakLocation(x: candidates[i].x, y: candidates[i].y, radius: radius)
+                    let peak = located?.value ?? 0
                     candidates[i].features.heatmap = peak
                     candidates[i].score = h.score(peak: peak, probability: candidates[i].score)
+                    // Sizing from the map (`resize_log_ratio`): where the measured size and the map blob's
+                    // disagree, measure again from the blob's size; that size stands if it agrees with the
+                    // blob's, else the blob's own (within the searched diameter range).
+                    guard let limit = h.resizeLogRatio, let located, peak > 0 else { continue }
+                    let blobPx = heatmap.blobDiameter(x: located.x, y: located.y, maximumRadius: blobSearch) * mapToInput
+                    let oldPx = candidates[i].diameterPx
+                    guard blobPx > 0, oldPx > 0, abs(log(oldPx / blobPx)) > limit else { continue }
+                    let start = (x: (candidates[i].x + 0.5) / scale.x - 0.5, y: (candidates[i].y + 0.5) / scale.y - 0.5,
+                                 radius: blobPx / 2 / inputPerFine)
+                    var newPx = blobPx
+                    if let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
+                                                                           radius: start.radius, parameters: measurement) {
+                        let again = NoduleMeasurement.reportedDiameter(of: m, measuredFrom: start, in: fine, smoothed: fineSmoothed,
+                                                                       parameters: measurement, spacingMM: fineMM) * inputPerFine
+                        if again > 0, abs(log(again / blobPx)) <= limit { newPx = again }
+                    }
+                    newPx = min(max(newPx, minimumPx), maximumPx)
+                    candidates[i].diameterPx = newPx
+                    candidates[i].diameterMM = spacingKnown ? newPx / inputPerFine * fineMM : nil
                 }
                 // Stable: equal scores keep the score model's order.
                 candidates = candidates.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }

@@ -138,31 +138,33 @@ public struct NoduleHeatmapNetwork: Sendable, Equatable {
     }
 
     /// The network's logit per pixel, the image's size. The image must be at least 8 × 8 px
-    /// and at ``spacingMM``, normalised as in training.
-    public func logits(_ image: FloatImage) -> FloatImage {
-        logits(image, bandPixels: Self.bandPixels)
+    /// and at ``spacingMM``, normalised as in training. Each layer's row bands are shared
+    /// among `threads` Dispatch workers; the result is bit-for-bit the same for any count.
+    public func logits(_ image: FloatImage, threads: Int = 1) -> FloatImage {
+        logits(image, bandPixels: Self.bandPixels, threads: threads)
     }
 
-    /// ``logits(_:)`` with im2col bands of about `bandPixels` pixels (tests use small bands).
-    func logits(_ image: FloatImage, bandPixels: Int) -> FloatImage {
+    /// ``logits(_:threads:)`` with im2col bands of about `bandPixels` pixels (tests use small bands).
+    func logits(_ image: FloatImage, bandPixels: Int, threads: Int = 1) -> FloatImage {
         precondition(image.width >= 8 && image.height >= 8, "the network needs at least 8 × 8 px (three 2× poolings)")
         BLASThreadPolicy.apply()
+        let t = max(1, threads)
         let x = FeatureMaps(channels: 1, height: image.height, width: image.width, values: image.values)
-        let e1 = encoder1.apply(x, bandPixels: bandPixels)
-        let e2 = encoder2.apply(e1.maxPooled(), bandPixels: bandPixels)
-        let e3 = encoder3.apply(e2.maxPooled(), bandPixels: bandPixels)
-        let b = bottleneck.apply(e3.maxPooled(), bandPixels: bandPixels)
-        let d3 = decoder3.apply(FeatureMaps(upsampling: b, concatenatedWith: e3), bandPixels: bandPixels)
-        let d2 = decoder2.apply(FeatureMaps(upsampling: d3, concatenatedWith: e2), bandPixels: bandPixels)
-        let d1 = decoder1.apply(FeatureMaps(upsampling: d2, concatenatedWith: e1), bandPixels: bandPixels)
-        let out = output.apply(d1, relu: false, bandPixels: bandPixels)
+        let e1 = encoder1.apply(x, bandPixels: bandPixels, threads: t)
+        let e2 = encoder2.apply(e1.maxPooled(), bandPixels: bandPixels, threads: t)
+        let e3 = encoder3.apply(e2.maxPooled(), bandPixels: bandPixels, threads: t)
+        let b = bottleneck.apply(e3.maxPooled(), bandPixels: bandPixels, threads: t)
+        let d3 = decoder3.apply(FeatureMaps(upsampling: b, concatenatedWith: e3), bandPixels: bandPixels, threads: t)
+        let d2 = decoder2.apply(FeatureMaps(upsampling: d3, concatenatedWith: e2), bandPixels: bandPixels, threads: t)
+        let d1 = decoder1.apply(FeatureMaps(upsampling: d2, concatenatedWith: e1), bandPixels: bandPixels, threads: t)
+        let out = output.apply(d1, relu: false, bandPixels: bandPixels, threads: t)
         return FloatImage(width: image.width, height: image.height, values: out.values)
     }
 
     /// Nodule probability per pixel, 1 / (1 + e^−logit); rounds to exactly 0 or 1
     /// for logits beyond about −88 or +17 (float32).
-    public func probabilities(_ image: FloatImage) -> FloatImage {
-        let z = logits(image)
+    public func probabilities(_ image: FloatImage, threads: Int = 1) -> FloatImage {
+        let z = logits(image, threads: threads)
         return FloatImage(width: z.width, height: z.height, values: z.values.map { 1 / (1 + exp(-$0)) })
     }
 
@@ -191,8 +193,9 @@ public struct NoduleHeatmapNetwork: Sendable, Equatable {
         let first: Layer
         let second: Layer
 
-        func apply(_ input: FeatureMaps, bandPixels: Int) -> FeatureMaps {
-            second.apply(first.apply(input, relu: true, bandPixels: bandPixels), relu: true, bandPixels: bandPixels)
+        func apply(_ input: FeatureMaps, bandPixels: Int, threads: Int) -> FeatureMaps {
+            second.apply(first.apply(input, relu: true, bandPixels: bandPixels, threads: threads),
+                         relu: true, bandPixels: bandPixels, threads: threads)
         }
     }
 
@@ -206,47 +209,49 @@ public struct NoduleHeatmapNetwork: Sendable, Equatable {
         let bias: [Float]
 
         /// The convolution of `input` (`inputs` channels) plus bias, ReLU if `relu`, in bands
-        /// of whole rows of about `bandPixels` pixels (at least one row).
-        func apply(_ input: FeatureMaps, relu: Bool, bandPixels: Int) -> FeatureMaps {
+        /// of whole rows of about `bandPixels` pixels (at least one row), shared round-robin
+        /// among `threads` workers. A band's arithmetic does not depend on which worker runs it.
+        func apply(_ input: FeatureMaps, relu: Bool, bandPixels: Int, threads: Int) -> FeatureMaps {
             precondition(input.channels == inputs)
             let h = input.height, w = input.width, plane = h * w
             let depth = inputs * kernel * kernel
             let bandRows = max(1, min(h, bandPixels / w))
+            let bands = (h + bandRows - 1) / bandRows
             var values = [Float](repeating: 0, count: outputs * plane)
-            // im2col buffer: row (c·9 + ky·3 + kx), column (y − y0)·w + x of a band. A 1×1 kernel reads the input directly.
-            var columns = [Float](repeating: 0, count: kernel == 3 ? depth * bandRows * w : 0)
             input.values.withUnsafeBufferPointer { source in
                 weight.withUnsafeBufferPointer { weight in
                     values.withUnsafeMutableBufferPointer { destination in
-                        columns.withUnsafeMutableBufferPointer { columns in
-                            let src = source.baseAddress!, dst = destination.baseAddress!
-                            var y0 = 0
-                            while y0 < h {
-                                let rows = min(bandRows, h - y0), n = rows * w
-                                let right: UnsafePointer<Float>, ldb: Int
-                                if kernel == 3 {
-                                    Self.im2col(src, channels: inputs, height: h, width: w, rows: y0..<(y0 + rows),
-                                                into: columns.baseAddress!)
-                                    right = UnsafePointer(columns.baseAddress!)
-                                    ldb = n
+                        let src = UnsafeSendablePointer(UnsafeMutablePointer(mutating: source.baseAddress!))
+                        let wts = UnsafeSendablePointer(UnsafeMutablePointer(mutating: weight.baseAddress!))
+                        let dst = UnsafeSendablePointer(destination.baseAddress!)
+                        // Scratch per worker: the im2col buffer, row (c·9 + ky·3 + kx), column (y − y0)·w + x
+                        // of a band. A 1×1 kernel reads the input directly.
+                        let scratch = kernel == 3 ? depth * bandRows * w : 1
+                        withScratchPerWorker(bands, workers: threads, floats: scratch) { band, columns in
+                            let y0 = band * bandRows
+                            let rows = min(bandRows, h - y0), n = rows * w
+                            let right: UnsafePointer<Float>, ldb: Int
+                            if kernel == 3 {
+                                Self.im2col(UnsafePointer(src.pointer), channels: inputs, height: h, width: w, rows: y0..<(y0 + rows),
+                                            into: columns)
+                                right = UnsafePointer(columns)
+                                ldb = n
+                            } else {
+                                right = UnsafePointer(src.pointer + y0 * w)
+                                ldb = plane
+                            }
+                            // C (out × n, row stride plane) = W (out × depth) · B (depth × n).
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                        Int32(outputs), Int32(n), Int32(depth), 1,
+                                        wts.pointer, Int32(depth), right, Int32(ldb), 0,
+                                        dst.pointer + y0 * w, Int32(plane))
+                            for o in 0..<outputs {
+                                let p = dst.pointer + o * plane + y0 * w, b = bias[o]
+                                if relu {
+                                    for i in 0..<n { p[i] = max(p[i] + b, 0) }
                                 } else {
-                                    right = src + y0 * w
-                                    ldb = plane
+                                    for i in 0..<n { p[i] += b }
                                 }
-                                // C (out × n, row stride plane) = W (out × depth) · B (depth × n).
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                            Int32(outputs), Int32(n), Int32(depth), 1,
-                                            weight.baseAddress!, Int32(depth), right, Int32(ldb), 0,
-                                            dst + y0 * w, Int32(plane))
-                                for o in 0..<outputs {
-                                    let p = dst + o * plane + y0 * w, b = bias[o]
-                                    if relu {
-                                        for i in 0..<n { p[i] = max(p[i] + b, 0) }
-                                    } else {
-                                        for i in 0..<n { p[i] += b }
-                                    }
-                                }
-                                y0 += rows
                             }
                         }
                     }

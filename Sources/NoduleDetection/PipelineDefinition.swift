@@ -29,12 +29,19 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         public var minimumWindowPx: Double
         /// The network (`nodulekit-unet-1`, batch norm folded), with what it was fitted on.
         public var network: NoduleHeatmapNetwork
+        /// From `cxr-nodules-heatmap` 0.3.0: sizing from the map. A reported candidate whose diameter
+        /// differs from the map blob's (equivalent circle of the connected region above half the map's
+        /// peak near it) by more than this |ln ratio| is measured again starting from the blob's size;
+        /// that diameter is reported if it is within the ratio of the blob's, else the blob's own.
+        /// Absent (earlier definitions): sizes are the measurement's alone.
+        public var resizeLogRatio: Double?
 
         enum CodingKeys: String, CodingKey {
             case combine
             case windowFraction = "window_fraction"
             case minimumWindowPx = "minimum_window_px"
             case network
+            case resizeLogRatio = "resize_log_ratio"
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
@@ -543,6 +550,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                         "heatmap.combine must be \"replace\" or \"geometric-mean\"")
             try require(heatmap.windowFraction > 0 && heatmap.windowFraction <= 2, "heatmap.window_fraction must be in (0, 2]")
             try require(heatmap.minimumWindowPx >= 0 && heatmap.minimumWindowPx <= 16, "heatmap.minimum_window_px must be in [0, 16]")
+            if let r = heatmap.resizeLogRatio {
+                try require(r > 0 && r <= 3, "heatmap.resize_log_ratio must be in (0, 3]")
+            }
             try require(heatmap.network.spacingMM >= normalisation.workingSpacingMM,
                         "heatmap.network.spacing_mm must not be finer than normalisation.working_spacing_mm")
         }

@@ -347,7 +347,7 @@ public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Vo
 
 /// `roundRobin` with a scratch buffer of `floats` floats per worker (64-byte
 /// aligned, contents unspecified), allocated once per worker, not per task.
-func withScratchPerWorker(_ count: Int, workers: Int, floats: Int,
+public func withScratchPerWorker(_ count: Int, workers: Int, floats: Int,
                           _ body: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {
     let workers = min(max(1, workers), count)
     @Sendable func run(_ worker: Int) {
@@ -367,10 +367,10 @@ func withScratchPerWorker(_ count: Int, workers: Int, floats: Int,
 }
 
 /// A pointer handed to Dispatch workers that write disjoint tiles.
-struct UnsafeSendablePointer: @unchecked Sendable {
+public struct UnsafeSendablePointer: @unchecked Sendable {
     // @unchecked: each worker reads shared input and writes only its own tile.
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+    public let pointer: UnsafeMutablePointer<Float>
+    public init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
 
 #if canImport(Glibc)

@@ -89,6 +89,23 @@ struct NoduleHeatmapNetworkTests {
         #expect(network.probabilities(image).isBitwiseIdentical(to: network.probabilities(image)))
     }
 
+    @Test("Any number of threads gives the one-thread logits bit for bit, in default and row-sized bands")
+    func threadCountDoesNotChangeTheLogits() throws {
+        let network = try Self.network()
+        let image = Self.randomImage(width: 131, height: 97, seed: 11)
+        for bands in [NoduleHeatmapNetwork.bandPixels, 131, 1 << 30] {
+            let one = network.logits(image, bandPixels: bands, threads: 1)
+            for threads in [2, 3, 8] {
+                let many = network.logits(image, bandPixels: bands, threads: threads)
+                #expect(many.isBitwiseIdentical(to: one), "band \(bands) px, \(threads) threads")
+            }
+        }
+        let reference = try Self.reference()
+        let referenceImage = FloatImage(width: reference.width, height: reference.height, values: reference.input)
+        let difference = Self.maxAbsoluteDifference(network.logits(referenceImage, bandPixels: 64, threads: 2).values, reference.logits)
+        #expect(difference <= 1e-4, "two threads: max abs difference from PyTorch \(difference)")
+    }
+
     // MARK: Load errors
 
     /// The tiny network's JSON object, edited by `edit`, re-encoded.

@@ -159,4 +159,73 @@ struct NoduleHeatmapPipelineTests {
         #expect(map.peak(x: 30.5, y: 16.5, radius: 2) == Double(Float(0.7)))
         #expect(map.peak(x: -40, y: -40, radius: 2) == 0)
     }
+
+    @Test("peakLocation finds where the peak lies; blobDiameter is the equivalent circle of the region above half of it")
+    func peakLocationAndBlob() {
+        // A 41 × 31 map: a disc of radius 6 px at (15, 12) valued 0.8 on 0.1, a 0.35 pixel touching it
+        // (under half of 0.8, outside the blob) and a separate 0.9 spot far away (not connected).
+        var values = [Float](repeating: 0.1, count: 41 * 31)
+        var disc = 0
+        for y in 0..<31 {
+            for x in 0..<41 where (x - 15) * (x - 15) + (y - 12) * (y - 12) <= 36 {
+                values[y * 41 + x] = 0.8
+                disc += 1
+            }
+        }
+        values[12 * 41 + 22] = 0.35
+        values[25 * 41 + 36] = 0.9
+        let map = NoduleHeatmap(probabilities: FloatImage(width: 41, height: 31, values: values), spacingMM: 1, scale: (1, 1))
+        let located = map.peakLocation(x: 15, y: 12, radius: 3)
+        #expect(located?.value == Double(Float(0.8)))
+        #expect(located?.x == 12 && located?.y == 9)        // the first 0.8 in row order within the 7 × 7 square
+        #expect(map.peakLocation(x: -50, y: -50, radius: 3) == nil)
+        let diameter = map.blobDiameter(x: 15, y: 12, maximumRadius: 20)
+        #expect(abs(diameter - 2 * (Double(disc) / Double.pi).squareRoot()) < 1e-12)
+        #expect(abs(diameter - 12) < 1)                      // a 6 px radius disc
+        // The search square bounds the region: radius 2 keeps a 5 × 5 square of the disc.
+        #expect(abs(map.blobDiameter(x: 15, y: 12, maximumRadius: 2) - 2 * (25 / Double.pi).squareRoot()) < 1e-12)
+        #expect(map.blobDiameter(x: 99, y: 0, maximumRadius: 5) == 0)
+    }
+
+    @Test("resize_log_ratio: outside (0, 3] is invalid; with it, positions and scores stand and sizes move toward the map blob's")
+    func resizeFromTheMap() throws {
+        let base = try Self.defaultPipeline()
+        var mapped = base
+        mapped.heatmap = .init(combine: "geometric-mean", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
+        var resized = mapped
+        for bad in [0.0, -1, 3.5] {
+            resized.heatmap?.resizeLogRatio = bad
+            #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.resize_log_ratio must be in (0, 3]")) {
+                try resized.validate()
+            }
+        }
+        resized.heatmap?.resizeLogRatio = 0.05
+        try resized.validate()
+        let radiograph = Self.chest()
+        let plain = NoduleDetector(pipeline: mapped).detect(radiograph)
+        let sized = NoduleDetector(pipeline: resized).detect(radiograph).candidates
+        #expect(sized.count == plain.candidates.count && !sized.isEmpty)
+        let map = try #require(NoduleHeatmap(plain.normalised, network: mapped.heatmap!.network))
+        // The searched diameter range, input px (the detector's own bounds; 0.35 mm/px).
+        let minimumPx = base.candidates.minimumDiameterMM * 0.8 / 0.35, maximumPx = base.candidates.maximumDiameterMM * 1.25 / 0.35
+        var moved = 0
+        for (old, new) in zip(plain.candidates, sized) {
+            #expect(old.x == new.x && old.y == new.y && old.score == new.score && old.features == new.features)
+            guard old.diameterPx != new.diameterPx else { continue }
+            moved += 1
+            let radius = max(2, 0.5 * old.diameterPx / 2 / map.scale.x)
+            let located = try #require(map.peakLocation(x: old.x, y: old.y, radius: radius))
+            let search = Int((base.candidates.maximumDiameterMM * 1.25 / 2 / map.spacingMM).rounded(.up))
+            let blob = map.blobDiameter(x: located.x, y: located.y, maximumRadius: search) * (map.scale.x + map.scale.y) / 2
+            #expect(abs(log(old.diameterPx / blob)) > 0.05)
+            #expect(abs(log(new.diameterPx / blob)) <= 0.05 + 1e-9 || abs(new.diameterPx - blob) < 1e-9
+                    || abs(new.diameterPx - minimumPx) < 1e-6 * minimumPx || abs(new.diameterPx - maximumPx) < 1e-6 * maximumPx, "\(old.diameterPx) → \(new.diameterPx), blob \(blob) px")
+            #expect(new.diameterMM.map { abs($0 - new.diameterPx * 0.35) < 1e-6 * $0 } ?? false)
+        }
+        #expect(moved > 0)
+        // Without the option, or with a ratio nothing exceeds, the sizes are the measurement's.
+        resized.heatmap?.resizeLogRatio = 3
+        #expect(NoduleDetector(pipeline: resized).detect(radiograph).candidates == plain.candidates)
+    }
 }
+
