@@ -5,7 +5,7 @@ nodules on the others better than the pipeline? (offline probe, never part of th
 numpy, OpenCV, PyTorch CPU. Each phantom image is area-averaged to SPACING mm/px (default 1.0;
 the truth's own spacing), its 1st-99th percentiles of the central 80 % mapped to 0-1, clipped, and
 cached. (The product, `NoduleHeatmap`, feeds the network the pipeline's normalised working image
-at 0.7 mm/px area-averaged to 1.0 mm/px and clipped: the same normalisation from a slightly
+at 0.7 mm/px area-averaged to the network's spacing and clipped: the same normalisation from a slightly
 different resampling; its results on the held-out sets match this tool's re-ranking, 40 of 69 on
 our eval set with the map alone.) A U-Net of three levels (WIDTH/2·WIDTH/4·WIDTH channels, default
 16) is trained to a heatmap that is 1 inside every true nodule >= MIN_MM (a disc of its radius) and
@@ -22,7 +22,7 @@ its own rule.
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
   fcn_probe.py embed --pipeline P.json --network NETWORK.json --describe TEXT [--combine replace|geometric-mean]
-                     [--version V] --out P2.json                 (the network as P's `heatmap` section)
+                     [--resize-log-ratio R] [--version V] --out P2.json   (the network as P's `heatmap` section)
 
 Python here is tooling for measuring, never part of the product.
 """
@@ -254,6 +254,8 @@ def embed(args):
     network["fitted_on"] = args.describe
     definition["heatmap"] = {"combine": args.combine, "window_fraction": args.window, "minimum_window_px": 2,
                              "network": "@NETWORK@"}
+    if args.resize_log_ratio is not None:
+        definition["heatmap"]["resize_log_ratio"] = args.resize_log_ratio
     if args.version:
         definition["version"] = args.version
     text = json.dumps(definition, indent=2, ensure_ascii=False)
@@ -305,6 +307,7 @@ if __name__ == "__main__":
     b.add_argument("--network", required=True)
     b.add_argument("--combine", default="replace", choices=["replace", "geometric-mean"])
     b.add_argument("--window", type=float, default=0.5)
+    b.add_argument("--resize-log-ratio", type=float, help="sizing from the map (heatmap.resize_log_ratio)")
     b.add_argument("--version")
     b.add_argument("--describe", required=True)
     b.add_argument("--out", required=True)

@@ -41,14 +41,19 @@ struct NoduleHeatmapPipelineTests {
         #expect(!json.contains("\"heatmap\""))
     }
 
-    @Test("cxr-nodules-heatmap loads, embeds a 16-wide network at 1 mm/px, and round-trips with its digest")
+    @Test("cxr-nodules-heatmap loads, embeds a 16-wide network at 1.5 mm/px (no sizing from the map), and round-trips with its digest")
     func shippedDefinition() throws {
         let pipeline = try PipelineDefinition.load(Self.root + "/Pipelines/cxr-nodules-heatmap.json")
         let heatmap = try #require(pipeline.heatmap)
         #expect(pipeline.name == "cxr-nodules-heatmap")
-        #expect(heatmap.network.width == 16 && heatmap.network.spacingMM == 1.0)
+        #expect(pipeline.version == "0.3.0")
+        #expect(heatmap.network.width == 16 && heatmap.network.spacingMM == 1.5)
         #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
-        #expect(heatmap.network.fittedOn?.contains("eval3030") == true)
+        #expect(heatmap.resizeLogRatio == nil)
+        // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
+        let fittedOn = try #require(heatmap.network.fittedOn)
+        #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301"))
+        #expect(!["eval3030", "eval4040", "eval11", "eval12", "eval13", "eval14", "eval16", "seed 2026"].contains { fittedOn.contains($0) })
         let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(pipeline))
         #expect(again == pipeline)
         #expect(again.stamp == pipeline.stamp)

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Offline: how would a nodule map (an fcn_probe.py model) rank a pipeline's reported candidates?
+(measuring tool, never part of the product)
+
+Each record's candidates (from `nodules detect` with a map-free pipeline) get the score
+sqrt(map peak x score), the peak taken as NoduleKit's `heatmap` does (largest map value within
+half the reported radius, at least 2 map px, of the centre), and `nodules evaluate` scores the
+result beside the records as they were. The map is computed by PyTorch on fcn_probe.py's cache,
+so it differs slightly from the product's (a different resampling); `nodules detect --pipeline`
+with the embedded network gives the product's own figures.
+
+  fcn_rerank.py --model M.pt --work W --records DIR --sets NAME=SET_DIR,... --out DIR [--nodules BIN]
+
+DIR/NAME.jsonl are the records of SET_DIR's images; W/NAME.npz its fcn_probe.py cache.
+Prints per set and in total: nodules >= 10 mm and 6-10 mm hit at 2 FP/image, and hits at
+0.5/1/2/4 FP/image, re-ranked and as recorded.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fcn_probe as fp  # noqa: E402
+
+
+def evaluate(nodules, set_dir, path):
+    out = subprocess.run([nodules, "evaluate", "--truth", os.path.join(set_dir, "truth.json"), "--results", path,
+                          "--json"], capture_output=True, text=True, check=True).stdout
+    d = json.loads(out)
+    bands = {b["name"]: b for b in d["bands"]}
+    return bands[">=10 mm"]["hits"], bands["6-10 mm"]["hits"], [round(f["sensitivity"] * d["nodules"]) for f in d["froc"]]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--records", required=True)
+    ap.add_argument("--sets", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--nodules", default=os.path.join(os.path.dirname(__file__), "../../.build/release/nodules"))
+    args = ap.parse_args()
+    import torch
+    torch.set_num_threads(int(os.environ.get("THREADS", "1")))
+    net, _ = fp.load_network(args.model)
+    os.makedirs(args.out, exist_ok=True)
+    totals = {"re-ranked": [0, 0, [0, 0, 0, 0]], "as recorded": [0, 0, [0, 0, 0, 0]]}
+    for item in args.sets.split(","):
+        name, set_dir = item.split("=", 1)
+        images, _, meta = fp.load(args.work, name)
+        records = {os.path.basename(json.loads(line)["path"]): json.loads(line)
+                   for line in open(os.path.join(args.records, f"{name}.jsonl"))}
+        path = os.path.join(args.out, f"{name}.jsonl")
+        with open(path, "w") as out:
+            for x, m in zip(images, meta):
+                with torch.no_grad():
+                    p = torch.sigmoid(net(torch.from_numpy(x[None, None]))).numpy()[0, 0]
+                record = records[os.path.basename(m["path"])]
+                f = m["scale"]
+                map_mm = m["spacing"] / f
+                for c in record["nodules"]:
+                    cx, cy = (c["x"] + 0.5) * f - 0.5, (c["y"] + 0.5) * f - 0.5
+                    r = max(2, c["diameter_mm"] / 2 / map_mm * 0.5)
+                    y0, y1 = int(max(0, cy - r)), int(min(p.shape[0], cy + r + 1))
+                    x0, x1 = int(max(0, cx - r)), int(min(p.shape[1], cx + r + 1))
+                    peak = float(p[y0:y1, x0:x1].max()) if y1 > y0 and x1 > x0 else 0.0
+                    c["score"] = math.sqrt(max(peak, 1e-9) * c["score"])
+                out.write(json.dumps(record) + "\n")
+        line = [name]
+        for label, results in (("re-ranked", path), ("as recorded", os.path.join(args.records, f"{name}.jsonl"))):
+            big, small, froc = evaluate(args.nodules, set_dir, results)
+            t = totals[label]
+            t[0] += big
+            t[1] += small
+            t[2] = [a + b for a, b in zip(t[2], froc)]
+            line.append(f"{label}: >=10 mm {big}, 6-10 mm {small}, FROC {froc}")
+        print(" | ".join(line), flush=True)
+    for label, (big, small, froc) in totals.items():
+        print(f"total {label}: >=10 mm {big}, 6-10 mm {small}, FROC {froc}")
+
+
+if __name__ == "__main__":
+    main()
