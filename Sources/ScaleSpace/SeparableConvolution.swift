@@ -348,7 +348,7 @@ public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Vo
 /// `roundRobin` with a scratch buffer of `floats` floats per worker (64-byte
 /// aligned, contents unspecified), allocated once per worker, not per task.
 public func withScratchPerWorker(_ count: Int, workers: Int, floats: Int,
-                          _ body: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {
+                                 _ body: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {
     let workers = min(max(1, workers), count)
     @Sendable func run(_ worker: Int) {
         let scratch = FloatImage.Storage(count: floats, zeroed: false)
