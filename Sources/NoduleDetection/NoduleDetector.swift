@@ -161,8 +161,8 @@ public struct NoduleDetector: Sendable {
                 let mapToInput = (heatmap.scale.x + heatmap.scale.y) / 2
                 let blobSearch = Int((p.candidates.maximumDiameterMM * 1.25 / 2 / heatmap.spacingMM).rounded(.up))
                 for i in candidates.indices {
-                    let radius = max(h.minimumWindowPx, h.windowFraction * candidates[i].diameterPx / 2 / heatmap.scale.x)
-                    let located = heatmap.peakLocation(x: candidates[i].x, y: candidates[i].y, radius: radius)
+                    let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,
+                                                       minimumWindowPx: h.minimumWindowPx)
                     let peak = located?.value ?? 0
                     candidates[i].features.heatmap = peak
                     candidates[i].score = h.score(peak: peak, probability: candidates[i].score)

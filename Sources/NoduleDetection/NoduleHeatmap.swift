@@ -40,14 +40,18 @@ public struct NoduleHeatmap: Sendable {
         self.scale = scale
     }
 
-    /// The largest probability in the square of half-width `radius` (map px) around the
-    /// input-pixel position (`x`, `y`); 0 when the square misses the map.
-    public func peak(x: Double, y: Double, radius: Double) -> Double {
-        peakLocation(x: x, y: y, radius: radius)?.value ?? 0
+    /// The map's peak near a reported candidate: ``peakLocation(x:y:radius:)`` in the square of
+    /// half-width `windowFraction` × its reported radius, at least `minimumWindowPx` map px
+    /// (``PipelineDefinition/Heatmap``'s window).
+    public func peakLocation(near candidate: NoduleCandidate, windowFraction: Double,
+                             minimumWindowPx: Double) -> (value: Double, x: Int, y: Int)? {
+        peakLocation(x: candidate.x, y: candidate.y,
+                     radius: max(minimumWindowPx, windowFraction * candidate.diameterPx / 2 / scale.x))
     }
 
-    /// ``peak(x:y:radius:)`` and where it lies (map px; the first in row order among equals);
-    /// nil when the square misses the map.
+    /// The largest probability in the square of half-width `radius` (map px) around the
+    /// input-pixel position (`x`, `y`), and where it lies (map px; the first in row order
+    /// among equals); nil when the square misses the map.
     public func peakLocation(x: Double, y: Double, radius: Double) -> (value: Double, x: Int, y: Int)? {
         let cx = (x + 0.5) / scale.x - 0.5, cy = (y + 0.5) / scale.y - 0.5
         let x0 = Int(max(0, cx - radius)), x1 = Int(min(Double(probabilities.width), cx + radius + 1))

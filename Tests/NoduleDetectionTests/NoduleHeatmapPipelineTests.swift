@@ -151,18 +151,19 @@ struct NoduleHeatmapPipelineTests {
         }
     }
 
-    @Test("peak is the largest value in the square around the mapped position, 0 off the map")
+    @Test("peakLocation's value is the largest in the square around the mapped position, nil off the map")
     func peak() {
         var values = [Float](repeating: 0.1, count: 20 * 10)
         values[4 * 20 + 6] = 0.9   // (x 6, y 4)
         values[8 * 20 + 15] = 0.7  // (x 15, y 8)
         let map = NoduleHeatmap(probabilities: FloatImage(width: 20, height: 10, values: values), spacingMM: 1, scale: (2, 2))
         // Input px (12.5, 8.5) is map px (6, 4).
-        #expect(map.peak(x: 12.5, y: 8.5, radius: 0) == Double(Float(0.9)))
-        #expect(map.peak(x: 16.5, y: 8.5, radius: 1) == Double(Float(0.1)))   // map x 8: 7…9, misses x 6
-        #expect(map.peak(x: 16.5, y: 8.5, radius: 2) == Double(Float(0.9)))   // map x 6…10 reaches it
-        #expect(map.peak(x: 30.5, y: 16.5, radius: 2) == Double(Float(0.7)))
-        #expect(map.peak(x: -40, y: -40, radius: 2) == 0)
+        func peak(x: Double, y: Double, radius: Double) -> Double? { map.peakLocation(x: x, y: y, radius: radius)?.value }
+        #expect(peak(x: 12.5, y: 8.5, radius: 0) == Double(Float(0.9)))
+        #expect(peak(x: 16.5, y: 8.5, radius: 1) == Double(Float(0.1)))   // map x 8: 7…9, misses x 6
+        #expect(peak(x: 16.5, y: 8.5, radius: 2) == Double(Float(0.9)))   // map x 6…10 reaches it
+        #expect(peak(x: 30.5, y: 16.5, radius: 2) == Double(Float(0.7)))
+        #expect(peak(x: -40, y: -40, radius: 2) == nil)
     }
 
     @Test("peakLocation finds where the peak lies; blobDiameter is the equivalent circle of the region above half of it")
@@ -218,8 +219,7 @@ struct NoduleHeatmapPipelineTests {
             #expect(old.x == new.x && old.y == new.y && old.score == new.score && old.features == new.features)
             guard old.diameterPx != new.diameterPx else { continue }
             moved += 1
-            let radius = max(2, 0.5 * old.diameterPx / 2 / map.scale.x)
-            let located = try #require(map.peakLocation(x: old.x, y: old.y, radius: radius))
+            let located = try #require(map.peakLocation(near: old, windowFraction: 0.5, minimumWindowPx: 2))
             let search = Int((base.candidates.maximumDiameterMM * 1.25 / 2 / map.spacingMM).rounded(.up))
             let blob = map.blobDiameter(x: located.x, y: located.y, maximumRadius: search) * (map.scale.x + map.scale.y) / 2
             #expect(abs(log(old.diameterPx / blob)) > 0.05)
