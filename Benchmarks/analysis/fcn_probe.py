@@ -22,7 +22,7 @@ its own rule.
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
   fcn_probe.py embed --pipeline P.json --network NETWORK.json --describe TEXT [--combine replace|geometric-mean]
-                     [--resize-log-ratio R] [--version V] --out P2.json   (the network as P's `heatmap` section)
+                     [--resize-log-ratio R] [--context-mm C] [--version V] --out P2.json   (the network as P's `heatmap` section)
 
 Python here is tooling for measuring, never part of the product.
 """
@@ -256,6 +256,8 @@ def embed(args):
                              "network": "@NETWORK@"}
     if args.resize_log_ratio is not None:
         definition["heatmap"]["resize_log_ratio"] = args.resize_log_ratio
+    if args.context_mm is not None:
+        definition["heatmap"]["context_mm"] = args.context_mm
     if args.version:
         definition["version"] = args.version
     text = json.dumps(definition, indent=2, ensure_ascii=False)
@@ -308,6 +310,7 @@ if __name__ == "__main__":
     b.add_argument("--combine", default="replace", choices=["replace", "geometric-mean"])
     b.add_argument("--window", type=float, default=0.5)
     b.add_argument("--resize-log-ratio", type=float, help="sizing from the map (heatmap.resize_log_ratio)")
+    b.add_argument("--context-mm", type=float, help="run the network over the candidates' box plus this (heatmap.context_mm)")
     b.add_argument("--version")
     b.add_argument("--describe", required=True)
     b.add_argument("--out", required=True)

@@ -223,7 +223,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     public var convergence: Double
     /// Robust residual of the projected-sphere fit relative to its amplitude (1 if the fit failed).
     public var fitResidual: Double
-    /// The pipeline's nodule-likelihood map near the centre, 0–1 (``NoduleHeatmap/peak(x:y:radius:)``);
+    /// The pipeline's nodule-likelihood map near the centre, 0–1 (``NoduleHeatmap/peakLocation(near:windowFraction:minimumWindowPx:)``);
     /// nil when the pipeline has no map. Not a score-model input.
     public var heatmap: Double?
 

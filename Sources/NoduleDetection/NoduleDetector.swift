@@ -1,3 +1,4 @@
+import Foundation
 import RadiographIO
 import ScaleSpace
 #if canImport(Glibc)
@@ -38,22 +39,45 @@ public struct NoduleDetector: Sendable {
         let p = pipeline
         let normalised = NormalisedRadiograph(radiograph, parameters: p.normalisation,
                                               measureSpacingMM: p.measurement.measureSpacingMM)
-        let lungs = LungField(working: normalised.working, workingSpacingMM: normalised.workingSpacingMM,
-                              parameters: p.lungField)
         let working = normalised.working
-        let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
-        let margin = p.lungField.marginMM
         let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
         let space = ScaleSpace(sigmas: sigmas, threads: threads,
                                resolution: p.candidates.scaleSpaceResolution == "pyramid" ? .pyramid() : .exact)
-        var blobs = ScaleSpaceMaxima.find(in: working, sigmas: sigmas,
-                                          minimumResponse: Float(p.candidates.minimumResponse),
-                                          scaleBias: p.candidates.scaleBias ?? 0,
-                                          filter: p.candidates.detector == "hessian-determinant" ? .hessianDeterminant : .log,
-                                          scaleSpace: space) { x, y in
-            // Where candidates may sit: within `margin` of the lung field (asked at in-level maxima only).
-            lungs.allowsCandidate(gridX: x, gridY: y, scale: toMask, marginMM: margin)
+        func maxima(accept: (Int, Int) -> Bool) -> [ScaleSpaceMaxima.LocatedMaximum] {
+            ScaleSpaceMaxima.locatedMaxima(in: working, sigmas: sigmas, minimumResponse: Float(p.candidates.minimumResponse),
+                                           scaleBias: p.candidates.scaleBias ?? 0,
+                                           filter: p.candidates.detector == "hessian-determinant" ? .hessianDeterminant : .log,
+                                           scaleSpace: space, accept: accept)
         }
+        // Where candidates may sit: within `margin` of the lung field (asked at in-level maxima only).
+        let margin = p.lungField.marginMM
+        func allowedBy(_ lungs: LungField) -> (Int, Int) -> Bool {
+            let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
+            return { x, y in lungs.allowsCandidate(gridX: x, gridY: y, scale: toMask, marginMM: margin) }
+        }
+        // With more than one thread the lung field is segmented on a thread of its own while the
+        // scale space is filtered (`threads` workers), and its test is applied to the maxima after:
+        // the same maxima (``ScaleSpaceMaxima/locatedMaxima``).
+        let lungs: LungField
+        let located: [ScaleSpaceMaxima.LocatedMaximum]
+        if threads > 1 {
+            let segmented = SlotArray<LungField>(count: 1), done = DispatchSemaphore(value: 0)
+            let parameters = p.lungField, spacing = normalised.workingSpacingMM
+            Thread {
+                segmented[0] = LungField(working: working, workingSpacingMM: spacing, parameters: parameters)
+                done.signal()
+            }.start()
+            let all = maxima { _, _ in true }
+            done.wait()
+            lungs = segmented[0]!
+            let allowed = allowedBy(lungs)
+            located = all.filter { allowed($0.pixelX, $0.pixelY) }
+        } else {
+            lungs = LungField(working: working, workingSpacingMM: normalised.workingSpacingMM, parameters: p.lungField)
+            located = maxima(accept: allowedBy(lungs))
+        }
+        let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
+        var blobs = ScaleSpaceMaxima.sorted(located).map(\.blob)
         // Maxima arrive sorted by response; blobness (a local Hessian per maximum)
         // is computed only for the strongest few hundred.
         // The rank NMS orders by (ties by index, i.e. response): the response, or the pipeline's
@@ -157,9 +181,19 @@ public struct NoduleDetector: Sendable {
         if let h = p.heatmap, !candidates.isEmpty {
             // The reported candidates scored again with the pipeline's nodule-likelihood map
             // (`Heatmap.score`): its largest value within a fraction of each one's reported radius (map px).
-            if let heatmap = NoduleHeatmap(normalised, network: h.network, threads: threads) {
-                let mapToInput = (heatmap.scale.x + heatmap.scale.y) / 2
-                let blobSearch = Int((p.candidates.maximumDiameterMM * 1.25 / 2 / heatmap.spacingMM).rounded(.up))
+            if let grid = NoduleHeatmap.Grid(normalised, network: h.network) {
+                let mapToInput = (grid.scale.x + grid.scale.y) / 2
+                let blobSearch = Int((p.candidates.maximumDiameterMM * 1.25 / 2 / grid.spacingMM).rounded(.up))
+                // `context_mm`: the network runs only around the squares the map is read in (and, when
+                // sizing from the map, the blob search beyond them), widened by the context.
+                let region = h.contextMM.flatMap { context in
+                    grid.region(covering: candidates.map {
+                        let window = NoduleHeatmap.windowRadius($0, windowFraction: h.windowFraction,
+                                                                minimumWindowPx: h.minimumWindowPx, scaleX: grid.scale.x)
+                        return ($0.x, $0.y, window + (h.resizeLogRatio == nil ? 0 : Double(blobSearch)))
+                    }, contextPx: Int((context / grid.spacingMM).rounded(.up)))
+                }
+                let heatmap = NoduleHeatmap(normalised, network: h.network, grid: grid, threads: threads, region: region)
                 for i in candidates.indices {
                     let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,
                                                        minimumWindowPx: h.minimumWindowPx)
@@ -285,10 +319,10 @@ public struct DetectionResult: Sendable {
 
 /// Fixed slots written by concurrent workers, one slot per index, read after they finish.
 final class SlotArray<Element>: @unchecked Sendable {
-    // @unchecked: each index is written by exactly one worker of a
-    // `roundRobin` (a `concurrentPerform`), and read only after it returns (which orders the
-    // writes). The buffer is allocated once and never resized, so no copy-on-write
-    // check races between workers.
+    // @unchecked: each index is written by exactly one worker of a `roundRobin` (a
+    // `concurrentPerform`), or by one thread that then signals a semaphore, and read only after
+    // the `roundRobin` returns or the semaphore is waited on (either orders the writes). The
+    // buffer is allocated once and never resized, so no copy-on-write check races between workers.
     private let base: UnsafeMutablePointer<Element?>
     let count: Int
     init(count: Int) {

@@ -7,8 +7,12 @@ import ScaleSpace
 /// area-averaged to the network's spacing and clipped to 0–1, as it was trained
 /// (`Benchmarks/analysis/fcn_probe.py`).
 public struct NoduleHeatmap: Sendable {
-    /// Probability 0–1 per map pixel, at ``spacingMM``.
+    /// Probability 0–1 per map pixel of ``region``, at ``spacingMM``: `probabilities[x − region.x.lowerBound,
+    /// y − region.y.lowerBound]` is the map at (x, y) of the whole map grid.
     public let probabilities: FloatImage
+    /// The part of the whole map grid (map px) the network was run over: all of it, or the part a
+    /// pipeline's `context_mm` asks for (``Grid/region(covering:contextPx:)``).
+    public let region: Region
     /// The map's pixel spacing, mm/px (the network's, or the working image's when that is coarser).
     public let spacingMM: Double
     /// Input px per map px, along x and y.
@@ -17,25 +21,124 @@ public struct NoduleHeatmap: Sendable {
     /// The smallest map side the network accepts, px (three 2 × 2 poolings).
     public static let minimumSide = 8
 
-    /// nil when the image at the network's spacing is narrower than ``minimumSide`` px.
-    /// `threads` Dispatch workers share the network's work; the map is the same for any count.
-    public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, threads: Int = 1) {
-        let factor = network.spacingMM / normalised.workingSpacingMM
-        var input = factor > 1.0001
-            ? Resampling.areaAverage(normalised.working, factorX: factor, factorY: factor)
+    /// A rectangle of the whole map grid, map px.
+    public struct Region: Sendable, Equatable {
+        public var x: Range<Int>
+        public var y: Range<Int>
+
+        public init(x: Range<Int>, y: Range<Int>) {
+            self.x = x
+            self.y = y
+        }
+    }
+
+    /// The whole map grid of a radiograph at a network's spacing: its size and how it maps to input px.
+    public struct Grid: Sendable {
+        /// The whole map, px.
+        public let width: Int, height: Int
+        /// Input px per map px, along x and y.
+        public let scale: (x: Double, y: Double)
+        /// The map's pixel spacing, mm/px (the network's, or the working image's when that is coarser).
+        public let spacingMM: Double
+        /// The factor the working image is area-averaged by (1 when it is at least as coarse as the network's spacing).
+        let factor: Double
+
+        /// nil when the image at the network's spacing is narrower than ``NoduleHeatmap/minimumSide`` px.
+        public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork) {
+            let factor = network.spacingMM / normalised.workingSpacingMM
+            self.factor = factor > 1.0001 ? factor : 1
+            let size = self.factor > 1
+                ? Resampling.areaAverageSize(width: normalised.working.width, height: normalised.working.height,
+                                             factorX: factor, factorY: factor)
+                : (normalised.working.width, normalised.working.height)
+            guard size.0 >= NoduleHeatmap.minimumSide && size.1 >= NoduleHeatmap.minimumSide else { return nil }
+            width = size.0
+            height = size.1
+            spacingMM = max(network.spacingMM, normalised.workingSpacingMM)
+            scale = (Double(normalised.inputWidth) / Double(width), Double(normalised.inputHeight) / Double(height))
+        }
+
+        /// A grid as it stands (tests).
+        init(width: Int, height: Int, scale: (x: Double, y: Double), spacingMM: Double) {
+            self.width = width
+            self.height = height
+            self.scale = scale
+            self.spacingMM = spacingMM
+            factor = 1
+        }
+
+        /// The map position, map px, of input position (`x`, `y`) (pixel centres matched).
+        public func mapPosition(x: Double, y: Double) -> (x: Double, y: Double) {
+            ((x + 0.5) / scale.x - 0.5, (y + 0.5) / scale.y - 0.5)
+        }
+
+        /// The squares the map is read in (centre in input px, half-width in map px, as
+        /// ``NoduleHeatmap/peakLocation(x:y:radius:)`` reads them), bounded together and widened by
+        /// `contextPx` map px each side. Each side's length is a multiple of 8 px (at least 8), so the
+        /// network's three 2 × 2 poolings halve it exactly and its upsamplings double it exactly, as on
+        /// its square training crops; it starts at a multiple of 8 unless that would run past the grid,
+        /// where it ends at the grid's edge instead. A side longer than the grid's is the grid's.
+        /// nil when no square meets the grid.
+        public func region(covering squares: [(x: Double, y: Double, radius: Double)], contextPx: Int) -> Region? {
+            var x0 = Int.max, x1 = Int.min, y0 = Int.max, y1 = Int.min
+            for square in squares {
+                let c = mapPosition(x: square.x, y: square.y)
+                let sx0 = Int(max(0, c.x - square.radius)), sx1 = Int(min(Double(width), c.x + square.radius + 1))
+                let sy0 = Int(max(0, c.y - square.radius)), sy1 = Int(min(Double(height), c.y + square.radius + 1))
+                guard sx1 > sx0, sy1 > sy0 else { continue }
+                x0 = min(x0, sx0)
+                x1 = max(x1, sx1)
+                y0 = min(y0, sy0)
+                y1 = max(y1, sy1)
+            }
+            guard x1 > x0, y1 > y0 else { return nil }
+            func span(_ lower: Int, _ upper: Int, _ size: Int) -> Range<Int> {
+                let start = max(0, lower - contextPx) / 8 * 8, end = min(size, upper + contextPx)
+                let length = (end - start + 7) / 8 * 8
+                guard length < size else { return 0..<size }
+                return start + length <= size ? start..<(start + length) : (size - length)..<size
+            }
+            return Region(x: span(x0, x1, width), y: span(y0, y1, height))
+        }
+    }
+
+    /// The whole map, or the network run over `region` alone (map px of ``Grid``). nil when the
+    /// image at the network's spacing is narrower than ``minimumSide`` px. `threads` Dispatch
+    /// workers share the network's work; the map is the same for any count.
+    public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, threads: Int = 1,
+                 region: Region? = nil) {
+        guard let grid = Grid(normalised, network: network) else { return nil }
+        self.init(normalised, network: network, grid: grid, threads: threads, region: region)
+    }
+
+    /// As ``init(_:network:threads:region:)``, with the grid already worked out.
+    public init(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, grid: Grid, threads: Int = 1,
+                region: Region? = nil) {
+        let whole = grid.factor > 1
+            ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor)
             : normalised.working
-        guard input.width >= Self.minimumSide && input.height >= Self.minimumSide else { return nil }
+        precondition(whole.width == grid.width && whole.height == grid.height)
+        let region = region ?? Region(x: 0..<grid.width, y: 0..<grid.height)
+        precondition(region.x.lowerBound >= 0 && region.x.upperBound <= grid.width && region.x.count >= Self.minimumSide
+                     && region.y.lowerBound >= 0 && region.y.upperBound <= grid.height && region.y.count >= Self.minimumSide,
+                     "the region must lie on the grid and be at least minimumSide px a side")
+        var input = FloatImage(width: region.x.count, height: region.y.count,
+                               values: whole.view(x: region.x.lowerBound, y: region.y.lowerBound,
+                                                  width: region.x.count, height: region.y.count).values)
         input.withUnsafeMutableRows { row, _ in
             for i in row.indices { row[i] = min(max(row[i], 0), 1) }
         }
         probabilities = network.probabilities(input, threads: threads)
-        spacingMM = max(network.spacingMM, normalised.workingSpacingMM)
-        scale = (Double(normalised.inputWidth) / Double(input.width), Double(normalised.inputHeight) / Double(input.height))
+        self.region = region
+        spacingMM = grid.spacingMM
+        scale = grid.scale
     }
 
-    /// A map as it stands (tests).
-    init(probabilities: FloatImage, spacingMM: Double, scale: (x: Double, y: Double)) {
+    /// A map as it stands (tests), covering `region` (the whole map when nil).
+    init(probabilities: FloatImage, spacingMM: Double, scale: (x: Double, y: Double), region: Region? = nil) {
         self.probabilities = probabilities
+        self.region = region ?? Region(x: 0..<probabilities.width, y: 0..<probabilities.height)
+        precondition(self.region.x.count == probabilities.width && self.region.y.count == probabilities.height)
         self.spacingMM = spacingMM
         self.scale = scale
     }
@@ -46,22 +149,31 @@ public struct NoduleHeatmap: Sendable {
     public func peakLocation(near candidate: NoduleCandidate, windowFraction: Double,
                              minimumWindowPx: Double) -> (value: Double, x: Int, y: Int)? {
         peakLocation(x: candidate.x, y: candidate.y,
-                     radius: max(minimumWindowPx, windowFraction * candidate.diameterPx / 2 / scale.x))
+                     radius: Self.windowRadius(candidate, windowFraction: windowFraction, minimumWindowPx: minimumWindowPx,
+                                               scaleX: scale.x))
+    }
+
+    /// Half-width, map px, of the square ``peakLocation(near:windowFraction:minimumWindowPx:)`` searches:
+    /// `windowFraction` × the candidate's reported radius, at least `minimumWindowPx`.
+    public static func windowRadius(_ candidate: NoduleCandidate, windowFraction: Double, minimumWindowPx: Double,
+                                    scaleX: Double) -> Double {
+        max(minimumWindowPx, windowFraction * candidate.diameterPx / 2 / scaleX)
     }
 
     /// The largest probability in the square of half-width `radius` (map px) around the
-    /// input-pixel position (`x`, `y`), and where it lies (map px; the first in row order
-    /// among equals); nil when the square misses the map.
+    /// input-pixel position (`x`, `y`), and where it lies (map px of the whole grid; the first in
+    /// row order among equals); nil when the square misses the map's ``region``.
     public func peakLocation(x: Double, y: Double, radius: Double) -> (value: Double, x: Int, y: Int)? {
         let cx = (x + 0.5) / scale.x - 0.5, cy = (y + 0.5) / scale.y - 0.5
-        let x0 = Int(max(0, cx - radius)), x1 = Int(min(Double(probabilities.width), cx + radius + 1))
-        let y0 = Int(max(0, cy - radius)), y1 = Int(min(Double(probabilities.height), cy + radius + 1))
+        let x0 = Int(max(Double(region.x.lowerBound), cx - radius)), x1 = Int(min(Double(region.x.upperBound), cx + radius + 1))
+        let y0 = Int(max(Double(region.y.lowerBound), cy - radius)), y1 = Int(min(Double(region.y.upperBound), cy + radius + 1))
         guard x1 > x0, y1 > y0 else { return nil }
+        let ox = region.x.lowerBound, oy = region.y.lowerBound
         var best: Float = -1, bx = x0, by = y0
         probabilities.withUnsafeStridedPointer { p, stride in
             for yy in y0..<y1 {
-                for xx in x0..<x1 where p[yy * stride + xx] > best {
-                    best = p[yy * stride + xx]
+                for xx in x0..<x1 where p[(yy - oy) * stride + xx - ox] > best {
+                    best = p[(yy - oy) * stride + xx - ox]
                     bx = xx
                     by = yy
                 }
@@ -70,20 +182,23 @@ public struct NoduleHeatmap: Sendable {
         return (Double(max(best, 0)), bx, by)
     }
 
-    /// Equivalent-circle diameter, map px, of the map blob at (`x`, `y`) (map px): the 4-connected
-    /// region where the map exceeds half its value there, searched within `maximumRadius` map px.
+    /// Equivalent-circle diameter, map px, of the map blob at (`x`, `y`) (map px of the whole grid):
+    /// the 4-connected region where the map exceeds half its value there, searched within
+    /// `maximumRadius` map px and the map's ``region``; 0 off the region.
     public func blobDiameter(x: Int, y: Int, maximumRadius: Int) -> Double {
+        guard region.x.contains(x), region.y.contains(y) else { return 0 }
+        let ox = region.x.lowerBound, oy = region.y.lowerBound
         let w = probabilities.width, h = probabilities.height
-        guard x >= 0, x < w, y >= 0, y < h else { return 0 }
-        let x0 = max(0, x - maximumRadius), x1 = min(w - 1, x + maximumRadius)
-        let y0 = max(0, y - maximumRadius), y1 = min(h - 1, y + maximumRadius)
+        let px = x - ox, py = y - oy
+        let x0 = max(0, px - maximumRadius), x1 = min(w - 1, px + maximumRadius)
+        let y0 = max(0, py - maximumRadius), y1 = min(h - 1, py + maximumRadius)
         let bw = x1 - x0 + 1
         var seen = [Bool](repeating: false, count: bw * (y1 - y0 + 1))
         var area = 0
         probabilities.withUnsafeStridedPointer { p, stride in
-            let threshold = p[y * stride + x] / 2
-            var stack = [(x, y)]
-            seen[(y - y0) * bw + (x - x0)] = true
+            let threshold = p[py * stride + px] / 2
+            var stack = [(px, py)]
+            seen[(py - y0) * bw + (px - x0)] = true
             while let (cx, cy) = stack.popLast() {
                 area += 1
                 for (nx, ny) in [(cx - 1, cy), (cx + 1, cy), (cx, cy - 1), (cx, cy + 1)]

@@ -35,6 +35,12 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// that diameter is reported if it is within the ratio of the blob's, else the blob's own.
         /// Absent (earlier definitions): sizes are the measurement's alone.
         public var resizeLogRatio: Double?
+        /// From `cxr-nodules` 0.17.0: the network runs only over the bounding box of the squares the
+        /// map is read in around the reported candidates, widened by this much context each side, mm
+        /// (its start aligned to the network's poolings; ``NoduleHeatmap/Grid/region(covering:contextPx:)``).
+        /// The map there differs from the whole image's only through the zero padding at the box's
+        /// edges, which the network saw at its training crops' edges. Absent: the whole image.
+        public var contextMM: Double?
 
         enum CodingKeys: String, CodingKey {
             case combine
@@ -42,6 +48,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case minimumWindowPx = "minimum_window_px"
             case network
             case resizeLogRatio = "resize_log_ratio"
+            case contextMM = "context_mm"
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
@@ -552,6 +559,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             try require(heatmap.minimumWindowPx >= 0 && heatmap.minimumWindowPx <= 16, "heatmap.minimum_window_px must be in [0, 16]")
             if let r = heatmap.resizeLogRatio {
                 try require(r > 0 && r <= 3, "heatmap.resize_log_ratio must be in (0, 3]")
+            }
+            if let c = heatmap.contextMM {
+                try require(c >= 0 && c <= 1000, "heatmap.context_mm must be in [0, 1000]")
             }
             try require(heatmap.network.spacingMM >= normalisation.workingSpacingMM,
                         "heatmap.network.spacing_mm must not be finer than normalisation.working_spacing_mm")

@@ -51,9 +51,27 @@ public enum ScaleSpaceMaxima {
                             filter: ScaleSpaceFilter = .log,
                             scaleSpace: ScaleSpace? = nil,
                             accept: (Int, Int) -> Bool = { _, _ in true }) -> [BlobCandidate] {
+        sorted(locatedMaxima(in: image, sigmas: sigmas, minimumResponse: minimumResponse, scaleBias: scaleBias,
+                             filter: filter, scaleSpace: scaleSpace, accept: accept)).map(\.blob)
+    }
+
+    /// A maximum and the pixel of its level it was found at (what `accept` is asked about).
+    public struct LocatedMaximum: Sendable {
+        public var blob: BlobCandidate
+        public var pixelX: Int
+        public var pixelY: Int
+    }
+
+    /// ``find(in:sigmas:minimumResponse:scaleBias:filter:scaleSpace:accept:)``'s maxima with their
+    /// pixels, in the order found. `accept` is one of the conditions every maximum must meet, so the
+    /// maxima found with it are those found without it for which it holds: a caller may filter later.
+    public static func locatedMaxima(in image: FloatImage, sigmas: [Double], minimumResponse: Float, scaleBias: Double = 0,
+                                     filter: ScaleSpaceFilter = .log,
+                                     scaleSpace: ScaleSpace? = nil,
+                                     accept: (Int, Int) -> Bool = { _, _ in true }) -> [LocatedMaximum] {
         precondition(sigmas.count >= 2, "at least two scales")
         let space = scaleSpace ?? ScaleSpace(sigmas: sigmas, resolution: .exact)
-        var found: [BlobCandidate] = []
+        var found: [LocatedMaximum] = []
         let w = image.width, h = image.height
         func scan(_ current: FloatImage, below: FloatImage?, above: FloatImage?, sigmaIndex i: Int) {
             current.withUnsafeStridedPointer { c, cs in
@@ -106,9 +124,11 @@ public enum ScaleSpaceMaxima {
                             let step = (log(sigmas[i + 1]) - log(sigmas[i - 1])) / 2
                             logSigma += step * parabola(b[x, y], v, a[x, y])
                         }
-                        found.append(BlobCandidate(x: Double(x) + parabola(row[x - 1], v, row[x + 1]),
-                                                   y: Double(y) + parabola(row[x - cs], v, row[x + cs]),
-                                                   sigma: exp(logSigma), response: Double(v)))
+                        found.append(LocatedMaximum(
+                            blob: BlobCandidate(x: Double(x) + parabola(row[x - 1], v, row[x + 1]),
+                                                y: Double(y) + parabola(row[x - cs], v, row[x + cs]),
+                                                sigma: exp(logSigma), response: Double(v)),
+                            pixelX: x, pixelY: y))
                     }
                 }
             }
@@ -131,10 +151,16 @@ public enum ScaleSpaceMaxima {
             index += 1
         }
         if let p = previous { scan(p, below: older, above: nil, sigmaIndex: index - 1) }
-        return found.sorted { a, b in
-            if a.response != b.response { return a.response > b.response }
-            if a.y != b.y { return a.y < b.y }
-            return a.x < b.x
+        return found
+    }
+
+    /// Maxima sorted by response (highest first), then row, then column: a total order on distinct
+    /// maxima, so the result does not depend on the order they were found in.
+    public static func sorted(_ maxima: [LocatedMaximum]) -> [LocatedMaximum] {
+        maxima.sorted { a, b in
+            if a.blob.response != b.blob.response { return a.blob.response > b.blob.response }
+            if a.blob.y != b.blob.y { return a.blob.y < b.blob.y }
+            return a.blob.x < b.blob.x
         }
     }
 

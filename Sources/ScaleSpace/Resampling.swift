@@ -79,6 +79,12 @@ extension Resampling {
         }
     }
 
+    /// The size, px, ``areaAverage(_:factorX:factorY:)`` makes of a `width` × `height` image:
+    /// each side divided by its factor and rounded, at least 1.
+    public static func areaAverageSize(width: Int, height: Int, factorX: Double, factorY: Double) -> (width: Int, height: Int) {
+        (max(1, Int((Double(width) / factorX).rounded())), max(1, Int((Double(height) / factorY).rounded())))
+    }
+
     /// ``areaAverage(_:factorX:factorY:)`` of 16-bit samples (row-major, `width` × `height`),
     /// each read as `Float(v)`, or `maximum − Float(v)` when `invert` — the same values and
     /// arithmetic as converting to a ``FloatImage`` first, without the full-size float copy.
@@ -97,8 +103,7 @@ extension Resampling {
     private static func areaAverage(width: Int, height: Int, factorX: Double, factorY: Double,
                                     row: (Int, UnsafeMutableBufferPointer<Float>) -> UnsafePointer<Float>) -> FloatImage {
         precondition(factorX >= 1 && factorY >= 1 && factorX.isFinite && factorY.isFinite, "factors must be ≥ 1")
-        let w = max(1, Int((Double(width) / factorX).rounded()))
-        let h = max(1, Int((Double(height) / factorY).rounded()))
+        let (w, h) = areaAverageSize(width: width, height: height, factorX: factorX, factorY: factorY)
         let fx = Double(width) / Double(w), fy = Double(height) / Double(h)
         let columns = Footprints(outputs: w, inputs: width, factor: fx)
         let rows = Footprints(outputs: h, inputs: height, factor: fy)

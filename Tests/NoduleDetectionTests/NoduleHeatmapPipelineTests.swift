@@ -23,6 +23,11 @@ struct NoduleHeatmapPipelineTests {
         try PipelineDefinition.decode(path: root + "/Pipelines/cxr-nodules.json")
     }
 
+    /// The default's classical part alone (no map): what a map re-ranks.
+    static func classicalPipeline() throws -> PipelineDefinition {
+        try PipelineDefinition.decode(path: root + "/Pipelines/cxr-nodules-classical.json")
+    }
+
     /// A constructed chest with three nodules and a ridge, 0.35 mm/px.
     static func chest() -> Radiograph {
         var chest = SyntheticChest(width: 700, height: 700, spacingMM: 0.35,
@@ -33,12 +38,33 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition has no map and writes none")
-    func defaultHasNone() throws {
+    @Test("The default definition (0.17.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm; cxr-nodules-classical is 0.16.0 without one")
+    func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.heatmap == nil)
-        let json = try #require(String(data: try JSONEncoder().encode(pipeline), encoding: .utf8))
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.17.0")
+        let heatmap = try #require(pipeline.heatmap)
+        #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
+        #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
+        #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == nil)
+        // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
+        let fittedOn = try #require(heatmap.network.fittedOn)
+        #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12"))
+        #expect(!["eval3030", "eval4040", "eval11", "eval12", "eval13", "eval14", "eval16", "seed 2026"].contains { fittedOn.contains($0) })
+        let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(pipeline))
+        #expect(again == pipeline && again.stamp == pipeline.stamp)
+
+        // The classical definition is the default without its map, under its own name.
+        let classical = try PipelineDefinition.load(Self.root + "/Pipelines/cxr-nodules-classical.json")
+        #expect(classical.name == "cxr-nodules-classical" && classical.version == "0.16.0")
+        #expect(classical.heatmap == nil)
+        let json = try #require(String(data: try JSONEncoder().encode(classical), encoding: .utf8))
         #expect(!json.contains("\"heatmap\""))
+        var stripped = pipeline
+        stripped.heatmap = nil
+        stripped.name = classical.name
+        stripped.version = classical.version
+        stripped.description = classical.description
+        #expect(stripped == classical)
     }
 
     @Test("cxr-nodules-heatmap loads, embeds a 16-wide network at 1.5 mm/px (no sizing from the map), and round-trips with its digest")
@@ -68,7 +94,7 @@ struct NoduleHeatmapPipelineTests {
 
     @Test("A map re-ranks the reported candidates: same candidates, score = the map's peak, features carry it")
     func replaceReRanks() throws {
-        let base = try Self.defaultPipeline()
+        let base = try Self.classicalPipeline()
         var mapped = base
         mapped.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
         try mapped.validate()
@@ -90,7 +116,7 @@ struct NoduleHeatmapPipelineTests {
 
     @Test("geometric-mean combines the map's peak with the score model's probability")
     func geometricMean() throws {
-        let base = try Self.defaultPipeline()
+        let base = try Self.classicalPipeline()
         var mapped = base
         mapped.heatmap = .init(combine: "geometric-mean", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
         let radiograph = Self.chest()
@@ -191,6 +217,94 @@ struct NoduleHeatmapPipelineTests {
         // The search square bounds the region: radius 2 keeps a 5 × 5 square of the disc.
         #expect(abs(map.blobDiameter(x: 15, y: 12, maximumRadius: 2) - 2 * (25 / Double.pi).squareRoot()) < 1e-12)
         #expect(map.blobDiameter(x: 99, y: 0, maximumRadius: 5) == 0)
+    }
+
+    @Test("Grid.region: the squares' bounding box plus context, sides multiples of 8 starting on multiples of 8, kept on the grid")
+    func regionRules() {
+        let grid = NoduleHeatmap.Grid(width: 100, height: 60, scale: (2, 2), spacingMM: 1.5)
+        // Input (50.5, 40.5) is map (25, 20); radius 3 covers x 22..<29, y 17..<24.
+        let one = grid.region(covering: [(50.5, 40.5, 3)], contextPx: 10)
+        // x: 12 → start 8, end 39 → 31 px → 32: 8..<40. y: 7 → start 0, end 34 → 40: 0..<40.
+        #expect(one == NoduleHeatmap.Region(x: 8..<40, y: 0..<40))
+        // Two squares: bounded together (x 22..<29 and 80..<87 → 22..<87, widened → 14..<95 → start 8, 88 px).
+        #expect(grid.region(covering: [(50.5, 40.5, 3), (166.5, 40.5, 3)], contextPx: 8)
+                == NoduleHeatmap.Region(x: 8..<96, y: 8..<32))
+        // Near the right edge: 96 px from 8 would pass 100, so it ends at the edge.
+        #expect(grid.region(covering: [(50.5, 40.5, 3), (190.5, 40.5, 3)], contextPx: 8)?.x == 4..<100)
+        // Longer than the grid: the whole side.
+        #expect(grid.region(covering: [(50.5, 40.5, 3)], contextPx: 80) == NoduleHeatmap.Region(x: 0..<100, y: 0..<60))
+        #expect(grid.region(covering: [(50.5, 40.5, 3)], contextPx: 60)?.x == 0..<96)   // 0..<89 → 96 px, still inside
+        // No context: the box itself, rounded up to 8 px from a multiple of 8.
+        #expect(grid.region(covering: [(50.5, 40.5, 0)], contextPx: 0) == NoduleHeatmap.Region(x: 24..<32, y: 16..<24))
+        // Squares that miss the grid count for nothing; none left → nil.
+        #expect(grid.region(covering: [(-100, -100, 2)], contextPx: 10) == nil)
+        #expect(grid.region(covering: [(-100, -100, 2), (50.5, 40.5, 3)], contextPx: 10) == one)
+        #expect(grid.region(covering: [], contextPx: 10) == nil)
+    }
+
+    @Test("The map over a region is the whole map's wherever the network's receptive field stays inside it (sides multiples of 8)")
+    func regionMatchesWholeMapInside() throws {
+        let network = try Self.tinyNetwork()
+        var rng = SeededRandomNumberGenerator(seed: 31)
+        // 200 × 176 px: every level halves exactly, as in a region.
+        let whole = FloatImage(width: 200, height: 176) { _, _ in Float.random(in: 0...1, using: &rng) }
+        let full = network.logits(whole)
+        // The region x 64..<160, y 40..<136; the receptive field reaches 55 px (3×3 convolutions and
+        // poolings down three levels and back), so only its middle sees no zero padding of its own.
+        let x0 = 64, y0 = 40, w = 96, h = 96
+        let part = network.logits(FloatImage(width: w, height: h, values: whole.view(x: x0, y: y0, width: w, height: h).values))
+        var inside = 0, nearEdge = 0
+        for y in 0..<h {
+            for x in 0..<w {
+                let a = full[x0 + x, y0 + y], b = part[x, y]
+                let depth = min(x, y, w - 1 - x, h - 1 - y)
+                if depth >= 44 {
+                    // Away from the region's edges the sums are the same up to float rounding.
+                    #expect(abs(a - b) <= 1e-5 * max(1, abs(a)), "(\(x), \(y)): \(a) vs \(b)")
+                    inside += 1
+                } else if abs(a - b) > 1e-4 {
+                    nearEdge += 1
+                }
+            }
+        }
+        #expect(inside > 0)
+        #expect(nearEdge > 0)   // the region's own zero padding does change the map near its edges
+    }
+
+    @Test("context_mm: outside [0, 1000] is invalid; a context covering the image gives the whole map's candidates; a narrow one runs on less")
+    func contextRegion() throws {
+        var mapped = try Self.defaultPipeline()
+        mapped.heatmap = .init(combine: "geometric-mean", windowFraction: 0.5, minimumWindowPx: 2,
+                               network: try Self.tinyNetwork(spacingMM: 1.4))
+        var bounded = mapped
+        for bad in [-1.0, 1500] {
+            bounded.heatmap?.contextMM = bad
+            #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.context_mm must be in [0, 1000]")) {
+                try bounded.validate()
+            }
+        }
+        let radiograph = Self.chest()
+        let whole = NoduleDetector(pipeline: mapped).detect(radiograph)
+        #expect(!whole.candidates.isEmpty)
+        // 700 px at 0.35 mm is 245 mm: 400 mm of context covers it all, so the map is the whole map.
+        bounded.heatmap?.contextMM = 400
+        try bounded.validate()
+        #expect(NoduleDetector(pipeline: bounded).detect(radiograph).candidates == whole.candidates)
+        // 10 mm: the network runs on the candidates' box alone; positions, sizes and the score model's
+        // features stand, the map's peaks are read from the smaller map.
+        bounded.heatmap?.contextMM = 10
+        let narrow = NoduleDetector(pipeline: bounded).detect(radiograph).candidates
+        #expect(Set(narrow.map { [$0.x, $0.y, $0.diameterPx] }) == Set(whole.candidates.map { [$0.x, $0.y, $0.diameterPx] }))
+        let grid = try #require(NoduleHeatmap.Grid(whole.normalised, network: mapped.heatmap!.network))
+        let region = try #require(grid.region(covering: whole.candidates.map {
+            ($0.x, $0.y, NoduleHeatmap.windowRadius($0, windowFraction: 0.5, minimumWindowPx: 2, scaleX: grid.scale.x))
+        }, contextPx: Int((10 / grid.spacingMM).rounded(.up))))
+        #expect(region.x.count * region.y.count < grid.width * grid.height)
+        let map = NoduleHeatmap(whole.normalised, network: mapped.heatmap!.network, grid: grid, region: region)
+        for candidate in narrow {
+            let peak = map.peakLocation(near: candidate, windowFraction: 0.5, minimumWindowPx: 2)?.value ?? 0
+            #expect(candidate.features.heatmap == peak)
+        }
     }
 
     @Test("resize_log_ratio: outside (0, 3] is invalid; with it, positions and scores stand and sizes move toward the map blob's")

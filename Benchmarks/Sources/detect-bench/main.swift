@@ -1,7 +1,9 @@
 // Times NoduleKit detection (normalise + lung field + candidates + measure + score),
 // decode excluded: each file is decoded once, then detected REPEATS times.
 // Usage: detect-bench [--repeats N] [--threads T] [--pipeline FILE] FILE...
-// Prints one JSON object: per-file medians and per-stage medians (seconds).
+// Prints one JSON object: per-file medians and per-stage medians (seconds): normalise, and the
+// nodule map (NoduleHeatmap: resampling + network, over the region the detector would take) when the
+// pipeline has one (null otherwise).
 import Foundation
 import NoduleDetection
 import RadiographIO
@@ -37,25 +39,42 @@ let reader = RadiographReader(options: DecodeOptions(computeDigest: false))
 var perFile: [String: Any] = [:]
 var allTotals: [Double] = []
 var normaliseTimes: [Double] = []
+var mapTimes: [Double] = []
 for file in files {
     let radiograph = try reader.read(contentsOf: file)
-    _ = detector.detect(radiograph)  // warm-up
+    let first = detector.detect(radiograph)  // warm-up
+    // The map as the detector makes it: over the region its `context_mm` asks for, if any.
+    var mapRegion: NoduleHeatmap.Region?
+    if let h = pipeline.heatmap, let context = h.contextMM, let grid = NoduleHeatmap.Grid(first.normalised, network: h.network) {
+        mapRegion = grid.region(covering: first.candidates.map {
+            ($0.x, $0.y, NoduleHeatmap.windowRadius($0, windowFraction: h.windowFraction, minimumWindowPx: h.minimumWindowPx,
+                                                    scaleX: grid.scale.x))
+        }, contextPx: Int((context / grid.spacingMM).rounded(.up)))
+    }
     var totals: [Double] = []
     var normalise: [Double] = []
+    var map: [Double] = []
     var candidates = 0
     for _ in 0..<repeats {
         totals.append(seconds { candidates = detector.detect(radiograph).candidates.count })
+        var normalised: NormalisedRadiograph?
         normalise.append(seconds {
-            _ = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
-                                     measureSpacingMM: pipeline.measurement.measureSpacingMM)
+            normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
+                                              measureSpacingMM: pipeline.measurement.measureSpacingMM)
         })
+        if let network = pipeline.heatmap?.network, let normalised {
+            map.append(seconds { _ = NoduleHeatmap(normalised, network: network, threads: threads, region: mapRegion) })
+        }
     }
+    if !map.isEmpty { mapTimes.append(median(map)) }
     allTotals.append(median(totals))
     normaliseTimes.append(median(normalise))
     perFile[file] = ["width": radiograph.width, "height": radiograph.height, "median_s": median(totals),
-                     "normalise_median_s": median(normalise), "candidates": candidates, "runs_s": totals]
+                     "normalise_median_s": median(normalise), "map_median_s": map.isEmpty ? NSNull() : median(map) as Any,
+                     "candidates": candidates, "runs_s": totals]
 }
 let summary: [String: Any] = ["repeats": repeats, "threads": threads, "pipeline": pipeline.stamp.digest,
                               "median_of_file_medians_s": median(allTotals),
-                              "normalise_median_of_medians_s": median(normaliseTimes), "files": perFile]
+                              "normalise_median_of_medians_s": median(normaliseTimes),
+                              "map_median_of_medians_s": mapTimes.isEmpty ? NSNull() : median(mapTimes) as Any, "files": perFile]
 print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
