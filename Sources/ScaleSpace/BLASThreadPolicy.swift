@@ -45,7 +45,7 @@ public enum SGEMMRate {
                         let out = UnsafeSendablePointer(pc.baseAddress!)
                         let inA = UnsafeSendablePointer(UnsafeMutablePointer(mutating: pa.baseAddress!))
                         let inB = UnsafeSendablePointer(UnsafeMutablePointer(mutating: pb.baseAddress!))
-                        roundRobin(workers, workers: workers) { t in
+                        DispatchQueue.concurrentPerform(iterations: workers) { t in
                             let lo = t * n / workers, hi = (t + 1) * n / workers
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(hi - lo), Int32(n), Int32(n), 1,
                                         inA.pointer + lo * n, Int32(n), inB.pointer, Int32(n), 0, out.pointer + lo * n, Int32(n))

@@ -1,4 +1,5 @@
 import CScaleSpaceKernels
+import Synchronization
 import Dispatch
 
 /// One separable term of a filter: `weight · (vertical ∘ horizontal)(image)`.
@@ -328,20 +329,18 @@ struct FilterPlan {
 }
 
 /// Runs `body(task)` for tasks 0..<count on at most `workers` Dispatch workers;
-/// worker w takes tasks w, w + workers, w + 2·workers, … Which worker runs a
-/// task never changes what the task computes.
+/// each worker takes the next task not yet taken, in order, until none is left, so a
+/// worker that drew cheap tasks takes more of them. Which worker runs a task never
+/// changes what the task computes.
 public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
     let workers = min(max(1, workers), count)
     if workers <= 1 {
         for task in 0..<count { body(task) }
         return
     }
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        var task = worker
-        while task < count {
-            body(task)
-            task += workers
-        }
+    let queue = TaskQueue(count: count)
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        while let task = queue.take() { body(task) }
     }
 }
 
@@ -350,19 +349,32 @@ public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Vo
 public func withScratchPerWorker(_ count: Int, workers: Int, floats: Int,
                                  _ body: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {
     let workers = min(max(1, workers), count)
-    @Sendable func run(_ worker: Int) {
+    let queue = TaskQueue(count: count)
+    @Sendable func run() {
         let scratch = FloatImage.Storage(count: floats, zeroed: false)
-        var task = worker
-        while task < count {
-            body(task, scratch.base)
-            task += workers
-        }
+        while let task = queue.take() { body(task, scratch.base) }
         withExtendedLifetime(scratch) {}
     }
     if workers <= 1 {
-        run(0)
+        run()
     } else {
-        DispatchQueue.concurrentPerform(iterations: workers) { run($0) }
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in run() }
+    }
+}
+
+/// Task indices 0..<count handed out once each, in order, to whichever worker asks.
+final class TaskQueue: Sendable {
+    private let next = Atomic<Int>(0)
+    private let count: Int
+
+    init(count: Int) {
+        self.count = count
+    }
+
+    /// The next task not yet taken, or nil when all have been.
+    func take() -> Int? {
+        let task = next.add(1, ordering: .relaxed).oldValue
+        return task < count ? task : nil
     }
 }
 
