@@ -38,7 +38,7 @@ public struct NoduleDetector: Sendable {
     public func detect(_ radiograph: Radiograph) -> DetectionResult {
         let p = pipeline
         let normalised = NormalisedRadiograph(radiograph, parameters: p.normalisation,
-                                              measureSpacingMM: p.measurement.measureSpacingMM)
+                                              measureSpacingMM: p.measurement.measureSpacingMM, threads: threads)
         let working = normalised.working
         let sigmas = self.sigmas(workingSpacingMM: normalised.workingSpacingMM)
         let space = ScaleSpace(sigmas: sigmas, threads: threads,

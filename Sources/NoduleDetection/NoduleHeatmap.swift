@@ -115,7 +115,7 @@ public struct NoduleHeatmap: Sendable {
     public init(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, grid: Grid, threads: Int = 1,
                 region: Region? = nil) {
         let whole = grid.factor > 1
-            ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor)
+            ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor, threads: threads)
             : normalised.working
         precondition(whole.width == grid.width && whole.height == grid.height)
         let region = region ?? Region(x: 0..<grid.width, y: 0..<grid.height)

@@ -35,8 +35,9 @@ public struct NormalisedRadiograph: Sendable {
         return SeparableConvolution(threads: threads).apply(measurement, terms: [SeparableTerm(horizontal: unit, vertical: unit)])
     }
 
+    /// `threads` Dispatch workers share the resampling; the result is the same for any count.
     public init(_ radiograph: Radiograph, parameters p: PipelineDefinition.Normalisation,
-                measureSpacingMM: Double) {
+                measureSpacingMM: Double, threads: Int = 1) {
         let inUse = p.spacingInUse(statedRowMM: radiograph.pixelSpacing?.row, statedColumnMM: radiograph.pixelSpacing?.column,
                                    width: radiograph.width, height: radiograph.height)
         spacingAssumed = inUse.isAssumed
@@ -55,12 +56,12 @@ public struct NormalisedRadiograph: Sendable {
         let fine = max(measureSpacingMM, rowSpacing, columnSpacing)
         measurement = radiograph.samples.withUnsafeBufferPointer { s in
             Resampling.areaAverage(s, width: radiograph.width, height: radiograph.height, invert: invert, maximum: maximum,
-                                   factorX: fine / columnSpacing, factorY: fine / rowSpacing)
+                                   factorX: fine / columnSpacing, factorY: fine / rowSpacing, threads: threads)
         }
         measurementSpacingMM = fine
         let coarse = max(p.workingSpacingMM, fine)
         working = coarse / fine > 1.0001
-            ? Resampling.areaAverage(measurement, factorX: coarse / fine, factorY: coarse / fine)
+            ? Resampling.areaAverage(measurement, factorX: coarse / fine, factorY: coarse / fine, threads: threads)
             : measurement
         workingSpacingMM = coarse
 

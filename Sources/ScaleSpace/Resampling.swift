@@ -73,35 +73,46 @@ extension Resampling {
     /// each output pixel is the exact area-weighted mean of the input pixels its
     /// footprint covers, so pixel centres map as x_in = (x_out + ½)·factorX − ½.
     /// One horizontal and one vertical pass; no ringing, no negative weights.
-    public static func areaAverage(_ image: FloatImage, factorX: Double, factorY: Double) -> FloatImage {
+    /// `threads` Dispatch workers share the output rows; the result is the same for any count.
+    public static func areaAverage(_ image: FloatImage, factorX: Double, factorY: Double, threads: Int = 1) -> FloatImage {
         image.withUnsafeStridedPointer { src, stride in
-            areaAverage(width: image.width, height: image.height, factorX: factorX, factorY: factorY) { y, _ in src + y * stride }
+            let source = SendableRows(base: UnsafeRawPointer(src))
+            return areaAverage(width: image.width, height: image.height, factorX: factorX, factorY: factorY,
+                               threads: threads) { y, _ in source.base.assumingMemoryBound(to: Float.self) + y * stride }
         }
     }
 
-    /// The size, px, ``areaAverage(_:factorX:factorY:)`` makes of a `width` × `height` image:
+    /// The size, px, ``areaAverage(_:factorX:factorY:threads:)`` makes of a `width` × `height` image:
     /// each side divided by its factor and rounded, at least 1.
     public static func areaAverageSize(width: Int, height: Int, factorX: Double, factorY: Double) -> (width: Int, height: Int) {
         (max(1, Int((Double(width) / factorX).rounded())), max(1, Int((Double(height) / factorY).rounded())))
     }
 
-    /// ``areaAverage(_:factorX:factorY:)`` of 16-bit samples (row-major, `width` × `height`),
+    /// ``areaAverage(_:factorX:factorY:threads:)`` of 16-bit samples (row-major, `width` × `height`),
     /// each read as `Float(v)`, or `maximum − Float(v)` when `invert` — the same values and
     /// arithmetic as converting to a ``FloatImage`` first, without the full-size float copy.
     public static func areaAverage(_ samples: UnsafeBufferPointer<UInt16>, width: Int, height: Int, invert: Bool, maximum: Float,
-                                   factorX: Double, factorY: Double) -> FloatImage {
+                                   factorX: Double, factorY: Double, threads: Int = 1) -> FloatImage {
         precondition(samples.count == width * height, "samples must hold width × height values")
-        return areaAverage(width: width, height: height, factorX: factorX, factorY: factorY) { y, scratch in
-            let row = samples.baseAddress! + y * width
+        let source = SendableRows(base: UnsafeRawPointer(samples.baseAddress!))
+        return areaAverage(width: width, height: height, factorX: factorX, factorY: factorY, threads: threads) { y, scratch in
+            let row = source.base.assumingMemoryBound(to: UInt16.self) + y * width
             for x in 0..<width { scratch[x] = invert ? maximum - Float(row[x]) : Float(row[x]) }
             return UnsafePointer(scratch.baseAddress!)
         }
     }
 
+    /// The source's base address, read (never written) by the workers that share the output rows.
+    private struct SendableRows: @unchecked Sendable {
+        // @unchecked: the source is only read, and outlives the call that shares the work.
+        let base: UnsafeRawPointer
+    }
+
     /// The two passes over rows handed out by `row(y, scratch)` (a pointer to `width` floats,
-    /// either into the source or into `scratch`, a `width`-float buffer it may fill).
-    private static func areaAverage(width: Int, height: Int, factorX: Double, factorY: Double,
-                                    row: (Int, UnsafeMutableBufferPointer<Float>) -> UnsafePointer<Float>) -> FloatImage {
+    /// either into the source or into `scratch`, a `width`-float buffer it may fill), the output
+    /// rows shared in bands among `threads` workers.
+    private static func areaAverage(width: Int, height: Int, factorX: Double, factorY: Double, threads: Int,
+                                    row: @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> UnsafePointer<Float>) -> FloatImage {
         precondition(factorX >= 1 && factorY >= 1 && factorX.isFinite && factorY.isFinite, "factors must be ≥ 1")
         let (w, h) = areaAverageSize(width: width, height: height, factorX: factorX, factorY: factorY)
         let fx = Double(width) / Double(w), fy = Double(height) / Double(h)
@@ -111,39 +122,45 @@ extension Resampling {
         // (weighted) into the output rows whose footprint covers it, in input-row order, so
         // every sum is the same as from a whole w × height horizontal pass, without that image.
         // Footprints are contiguous and nondecreasing, so an input row shared by two output
-        // rows is the last of one and the first of the next: one cached line serves both.
-        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: width)
-        defer { scratch.deallocate() }
-        let line = UnsafeMutableBufferPointer<Float>.allocate(capacity: w)
-        defer { line.deallocate() }
-        var lineRow = -1
+        // rows is the last of one and the first of the next: one cached line serves both
+        // (within a band; a band's first row computes its line afresh, to the same values).
         let span = columns.span
         var out = FloatImage(width: w, height: h)
-        columns.first.withUnsafeBufferPointer { first in
-            columns.count.withUnsafeBufferPointer { count in
-                columns.taps.withUnsafeBufferPointer { taps in
-                    func average(_ y: Int) {
-                        let source = row(y, scratch)
-                        for x in 0..<w {
-                            let s = source + first[x], t = taps.baseAddress! + x * span
-                            var sum: Float = 0
-                            // Spelled out for the usual 1–3 taps (the same sums in the same order).
-                            switch count[x] {
-                            case 1: sum += s[0] * t[0]
-                            case 2: sum += s[0] * t[0]; sum += s[1] * t[1]
-                            case 3: sum += s[0] * t[0]; sum += s[1] * t[1]; sum += s[2] * t[2]
-                            default: for k in 0..<count[x] { sum += s[k] * t[k] }
+        let bands = min(h, max(1, threads) * 4), rowsPerBand = (h + bands - 1) / bands
+        out.withUnsafeMutableStridedPointer { dst, dstStride in
+            let destination = UnsafeSendablePointer(dst)
+            withScratchPerWorker((h + rowsPerBand - 1) / rowsPerBand, workers: threads, floats: width + w) { band, buffer in
+                let scratch = UnsafeMutableBufferPointer(start: buffer, count: width)
+                let line = buffer + width
+                var lineRow = -1
+                columns.first.withUnsafeBufferPointer { first in
+                    columns.count.withUnsafeBufferPointer { count in
+                        columns.taps.withUnsafeBufferPointer { taps in
+                            func average(_ y: Int) {
+                                let source = row(y, scratch)
+                                for x in 0..<w {
+                                    let s = source + first[x], t = taps.baseAddress! + x * span
+                                    var sum: Float = 0
+                                    // Spelled out for the usual 1–3 taps (the same sums in the same order).
+                                    switch count[x] {
+                                    case 1: sum += s[0] * t[0]
+                                    case 2: sum += s[0] * t[0]; sum += s[1] * t[1]
+                                    case 3: sum += s[0] * t[0]; sum += s[1] * t[1]; sum += s[2] * t[2]
+                                    default: for k in 0..<count[x] { sum += s[k] * t[k] }
+                                    }
+                                    line[x] = sum
+                                }
+                                lineRow = y
                             }
-                            line[x] = sum
-                        }
-                        lineRow = y
-                    }
-                    out.withUnsafeMutableRows { dst, yOut in
-                        for k in 0..<rows.count[yOut] {
-                            let y = rows.first[yOut] + k
-                            if y != lineRow { average(y) }
-                            let weight = rows.taps[yOut * rows.span + k]
-                            for x in 0..<w { dst[x] += line[x] * weight }
+                            for yOut in (band * rowsPerBand)..<min(h, (band + 1) * rowsPerBand) {
+                                let out = destination.pointer + yOut * dstStride
+                                for k in 0..<rows.count[yOut] {
+                                    let y = rows.first[yOut] + k
+                                    if y != lineRow { average(y) }
+                                    let weight = rows.taps[yOut * rows.span + k]
+                                    for x in 0..<w { out[x] += line[x] * weight }
+                                }
+                            }
                         }
                     }
                 }

@@ -4,7 +4,8 @@ import TestSupport
 
 @Suite struct ResamplingTests {
     /// Averaging stored 16-bit samples directly gives bit-for-bit what converting them to a
-    /// FloatImage (inverted or not) and averaging that gives, for random sizes and factors.
+    /// FloatImage (inverted or not) and averaging that gives, for random sizes and factors,
+    /// with one worker or several.
     @Test func samplesAndFloatImagePathsAreIdentical() {
         var rng = SeededRandomNumberGenerator(seed: 20261125)
         for _ in 0..<12 {
@@ -23,6 +24,16 @@ import TestSupport
                 }
                 #expect(direct.isBitwiseIdentical(to: expected))
                 #expect(direct.width == max(1, Int((Double(width) / factorX).rounded())))
+                // Output rows shared among workers in bands: the same image for any count.
+                for threads in [2, 3, 8] {
+                    #expect(Resampling.areaAverage(image, factorX: factorX, factorY: factorY, threads: threads)
+                        .isBitwiseIdentical(to: expected), "\(threads) threads, Float path")
+                    let shared = samples.withUnsafeBufferPointer {
+                        Resampling.areaAverage($0, width: width, height: height, invert: invert, maximum: 4095,
+                                               factorX: factorX, factorY: factorY, threads: threads)
+                    }
+                    #expect(shared.isBitwiseIdentical(to: expected), "\(threads) threads, 16-bit path")
+                }
             }
         }
     }

@@ -60,7 +60,7 @@ for file in files {
         var normalised: NormalisedRadiograph?
         normalise.append(seconds {
             normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
-                                              measureSpacingMM: pipeline.measurement.measureSpacingMM)
+                                              measureSpacingMM: pipeline.measurement.measureSpacingMM, threads: threads)
         })
         if let network = pipeline.heatmap?.network, let normalised {
             map.append(seconds { _ = NoduleHeatmap(normalised, network: network, threads: threads, region: mapRegion) })
