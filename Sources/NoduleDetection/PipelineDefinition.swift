@@ -36,10 +36,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// Absent (earlier definitions): sizes are the measurement's alone.
         public var resizeLogRatio: Double?
         /// From `cxr-nodules` 0.17.0: the network runs only over the bounding box of the squares the
-        /// map is read in around the reported candidates, widened by this much context each side, mm
-        /// (its start aligned to the network's poolings; ``NoduleHeatmap/Grid/region(covering:contextPx:)``).
-        /// The map there differs from the whole image's only through the zero padding at the box's
-        /// edges, which the network saw at its training crops' edges. Absent: the whole image.
+        /// map is read in around the reported candidates, widened by this much context each side, mm,
+        /// its sides multiples of 8 px (``NoduleHeatmap/Grid/region(covering:contextPx:)``). The map
+        /// there differs slightly from the whole image's: through the zero padding at the box's edges
+        /// (which the network saw at its training crops' edges), and because on a side that is not a
+        /// multiple of 8 px the network's upsampling ratio is not exactly 2. Absent: the whole image.
         public var contextMM: Double?
 
         enum CodingKeys: String, CodingKey {
