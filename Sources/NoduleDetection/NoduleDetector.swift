@@ -49,17 +49,11 @@ public struct NoduleDetector: Sendable {
                                            filter: p.candidates.detector == "hessian-determinant" ? .hessianDeterminant : .log,
                                            scaleSpace: space, accept: accept)
         }
-        // Where candidates may sit: within `margin` of the lung field (asked at in-level maxima only).
-        let margin = p.lungField.marginMM
-        func allowedBy(_ lungs: LungField) -> (Int, Int) -> Bool {
-            let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
-            return { x, y in lungs.allowsCandidate(gridX: x, gridY: y, scale: toMask, marginMM: margin) }
-        }
         // With more than one thread the lung field is segmented on a thread of its own while the
         // scale space is filtered (`threads` workers), and its test is applied to the maxima after:
         // the same maxima (``ScaleSpaceMaxima/locatedMaxima``).
         let lungs: LungField
-        let located: [ScaleSpaceMaxima.LocatedMaximum]
+        let unfiltered: [ScaleSpaceMaxima.LocatedMaximum]?
         if threads > 1 {
             let segmented = SlotArray<LungField>(count: 1), done = DispatchSemaphore(value: 0)
             let parameters = p.lungField, spacing = normalised.workingSpacingMM
@@ -67,16 +61,18 @@ public struct NoduleDetector: Sendable {
                 segmented[0] = LungField(working: working, workingSpacingMM: spacing, parameters: parameters)
                 done.signal()
             }.start()
-            let all = maxima { _, _ in true }
+            unfiltered = maxima { _, _ in true }
             done.wait()
             lungs = segmented[0]!
-            let allowed = allowedBy(lungs)
-            located = all.filter { allowed($0.pixelX, $0.pixelY) }
         } else {
             lungs = LungField(working: working, workingSpacingMM: normalised.workingSpacingMM, parameters: p.lungField)
-            located = maxima(accept: allowedBy(lungs))
+            unfiltered = nil
         }
         let toMask = (x: Double(lungs.width) / Double(working.width), y: Double(lungs.height) / Double(working.height))
+        let margin = p.lungField.marginMM
+        // Where candidates may sit: within `margin` of the lung field (asked at in-level maxima only).
+        func allowed(_ x: Int, _ y: Int) -> Bool { lungs.allowsCandidate(gridX: x, gridY: y, scale: toMask, marginMM: margin) }
+        let located = unfiltered?.filter { allowed($0.pixelX, $0.pixelY) } ?? maxima(accept: allowed)
         var blobs = ScaleSpaceMaxima.sorted(located).map(\.blob)
         // Maxima arrive sorted by response; blobness (a local Hessian per maximum)
         // is computed only for the strongest few hundred.
@@ -183,16 +179,9 @@ public struct NoduleDetector: Sendable {
             // (`Heatmap.score`): its largest value within a fraction of each one's reported radius (map px).
             if let grid = NoduleHeatmap.Grid(normalised, network: h.network) {
                 let mapToInput = (grid.scale.x + grid.scale.y) / 2
-                let blobSearch = Int((p.candidates.maximumDiameterMM * 1.25 / 2 / grid.spacingMM).rounded(.up))
-                // `context_mm`: the network runs only around the squares the map is read in (and, when
-                // sizing from the map, the blob search beyond them), widened by the context.
-                let region = h.contextMM.flatMap { context in
-                    grid.region(covering: candidates.map {
-                        let window = NoduleHeatmap.windowRadius($0, windowFraction: h.windowFraction,
-                                                                minimumWindowPx: h.minimumWindowPx, scaleX: grid.scale.x)
-                        return ($0.x, $0.y, window + (h.resizeLogRatio == nil ? 0 : Double(blobSearch)))
-                    }, contextPx: Int((context / grid.spacingMM).rounded(.up)))
-                }
+                let blobSearch = grid.blobSearchRadius(maximumDiameterMM: p.candidates.maximumDiameterMM)
+                // `context_mm`: the network runs only around the squares the map is read in.
+                let region = grid.region(for: candidates, heatmap: h, maximumDiameterMM: p.candidates.maximumDiameterMM)
                 let heatmap = NoduleHeatmap(normalised, network: h.network, grid: grid, threads: threads, region: region)
                 for i in candidates.indices {
                     let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,

@@ -13,10 +13,12 @@ public struct NoduleHeatmap: Sendable {
     /// The part of the whole map grid (map px) the network was run over: all of it, or the part a
     /// pipeline's `context_mm` asks for (``Grid/region(covering:contextPx:)``).
     public let region: Region
+    /// The whole map grid the region lies on.
+    public let grid: Grid
     /// The map's pixel spacing, mm/px (the network's, or the working image's when that is coarser).
-    public let spacingMM: Double
+    public var spacingMM: Double { grid.spacingMM }
     /// Input px per map px, along x and y.
-    public let scale: (x: Double, y: Double)
+    public var scale: (x: Double, y: Double) { grid.scale }
 
     /// The smallest map side the network accepts, px (three 2 × 2 poolings).
     public static let minimumSide = 8
@@ -72,6 +74,19 @@ public struct NoduleHeatmap: Sendable {
             ((x + 0.5) / scale.x - 0.5, (y + 0.5) / scale.y - 0.5)
         }
 
+        /// All of the grid.
+        public var whole: Region { Region(x: 0..<width, y: 0..<height) }
+
+        /// The map px of the square of half-width `radius` (map px) around input position (`x`, `y`),
+        /// clipped to `bounds`; nil when nothing of it is left.
+        public func square(x: Double, y: Double, radius: Double, within bounds: Region) -> Region? {
+            let c = mapPosition(x: x, y: y)
+            let x0 = Int(max(Double(bounds.x.lowerBound), c.x - radius)), x1 = Int(min(Double(bounds.x.upperBound), c.x + radius + 1))
+            let y0 = Int(max(Double(bounds.y.lowerBound), c.y - radius)), y1 = Int(min(Double(bounds.y.upperBound), c.y + radius + 1))
+            guard x1 > x0, y1 > y0 else { return nil }
+            return Region(x: x0..<x1, y: y0..<y1)
+        }
+
         /// The squares the map is read in (centre in input px, half-width in map px, as
         /// ``NoduleHeatmap/peakLocation(x:y:radius:)`` reads them), bounded together and widened by
         /// `contextPx` map px each side. Each side's length is a multiple of 8 px (at least 8), so the
@@ -81,15 +96,12 @@ public struct NoduleHeatmap: Sendable {
         /// nil when no square meets the grid.
         public func region(covering squares: [(x: Double, y: Double, radius: Double)], contextPx: Int) -> Region? {
             var x0 = Int.max, x1 = Int.min, y0 = Int.max, y1 = Int.min
-            for square in squares {
-                let c = mapPosition(x: square.x, y: square.y)
-                let sx0 = Int(max(0, c.x - square.radius)), sx1 = Int(min(Double(width), c.x + square.radius + 1))
-                let sy0 = Int(max(0, c.y - square.radius)), sy1 = Int(min(Double(height), c.y + square.radius + 1))
-                guard sx1 > sx0, sy1 > sy0 else { continue }
-                x0 = min(x0, sx0)
-                x1 = max(x1, sx1)
-                y0 = min(y0, sy0)
-                y1 = max(y1, sy1)
+            for s in squares {
+                guard let clipped = square(x: s.x, y: s.y, radius: s.radius, within: whole) else { continue }
+                x0 = min(x0, clipped.x.lowerBound)
+                x1 = max(x1, clipped.x.upperBound)
+                y0 = min(y0, clipped.y.lowerBound)
+                y1 = max(y1, clipped.y.upperBound)
             }
             guard x1 > x0, y1 > y0 else { return nil }
             func span(_ lower: Int, _ upper: Int, _ size: Int) -> Range<Int> {
@@ -99,6 +111,26 @@ public struct NoduleHeatmap: Sendable {
                 return start + length <= size ? start..<(start + length) : (size - length)..<size
             }
             return Region(x: span(x0, x1, width), y: span(y0, y1, height))
+        }
+
+        /// Map px around a located peak that sizing from the map (`resize_log_ratio`) searches for its
+        /// blob: half the largest diameter the pipeline searches (`maximumDiameterMM`) × 1.25.
+        public func blobSearchRadius(maximumDiameterMM: Double) -> Int {
+            Int((maximumDiameterMM * 1.25 / 2 / spacingMM).rounded(.up))
+        }
+
+        /// The region the detector runs the network of `heatmap` over for its reported `candidates`:
+        /// nil (the whole grid) without `context_mm`; else ``region(covering:contextPx:)`` of the squares
+        /// the map is read in (``NoduleHeatmap/windowRadius(_:windowFraction:minimumWindowPx:scaleX:)``,
+        /// widened by the blob search when sizing from the map), with `context_mm` in map px.
+        public func region(for candidates: [NoduleCandidate], heatmap h: PipelineDefinition.Heatmap,
+                           maximumDiameterMM: Double) -> Region? {
+            guard let context = h.contextMM else { return nil }
+            let blobSearch = h.resizeLogRatio == nil ? 0 : Double(blobSearchRadius(maximumDiameterMM: maximumDiameterMM))
+            return region(covering: candidates.map {
+                ($0.x, $0.y, NoduleHeatmap.windowRadius($0, windowFraction: h.windowFraction, minimumWindowPx: h.minimumWindowPx,
+                                                        scaleX: scale.x) + blobSearch)
+            }, contextPx: Int((context / spacingMM).rounded(.up)))
         }
     }
 
@@ -118,7 +150,7 @@ public struct NoduleHeatmap: Sendable {
             ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor, threads: threads)
             : normalised.working
         precondition(whole.width == grid.width && whole.height == grid.height)
-        let region = region ?? Region(x: 0..<grid.width, y: 0..<grid.height)
+        let region = region ?? grid.whole
         precondition(region.x.lowerBound >= 0 && region.x.upperBound <= grid.width && region.x.count >= Self.minimumSide
                      && region.y.lowerBound >= 0 && region.y.upperBound <= grid.height && region.y.count >= Self.minimumSide,
                      "the region must lie on the grid and be at least minimumSide px a side")
@@ -130,8 +162,7 @@ public struct NoduleHeatmap: Sendable {
         }
         probabilities = network.probabilities(input, threads: threads)
         self.region = region
-        spacingMM = grid.spacingMM
-        scale = grid.scale
+        self.grid = grid
     }
 
     /// A map as it stands (tests), covering `region` (the whole map when nil).
@@ -139,8 +170,7 @@ public struct NoduleHeatmap: Sendable {
         self.probabilities = probabilities
         self.region = region ?? Region(x: 0..<probabilities.width, y: 0..<probabilities.height)
         precondition(self.region.x.count == probabilities.width && self.region.y.count == probabilities.height)
-        self.spacingMM = spacingMM
-        self.scale = scale
+        grid = Grid(width: self.region.x.upperBound, height: self.region.y.upperBound, scale: scale, spacingMM: spacingMM)
     }
 
     /// The map's peak near a reported candidate: ``peakLocation(x:y:radius:)`` in the square of
@@ -164,15 +194,12 @@ public struct NoduleHeatmap: Sendable {
     /// input-pixel position (`x`, `y`), and where it lies (map px of the whole grid; the first in
     /// row order among equals); nil when the square misses the map's ``region``.
     public func peakLocation(x: Double, y: Double, radius: Double) -> (value: Double, x: Int, y: Int)? {
-        let cx = (x + 0.5) / scale.x - 0.5, cy = (y + 0.5) / scale.y - 0.5
-        let x0 = Int(max(Double(region.x.lowerBound), cx - radius)), x1 = Int(min(Double(region.x.upperBound), cx + radius + 1))
-        let y0 = Int(max(Double(region.y.lowerBound), cy - radius)), y1 = Int(min(Double(region.y.upperBound), cy + radius + 1))
-        guard x1 > x0, y1 > y0 else { return nil }
+        guard let square = grid.square(x: x, y: y, radius: radius, within: region) else { return nil }
         let ox = region.x.lowerBound, oy = region.y.lowerBound
-        var best: Float = -1, bx = x0, by = y0
+        var best: Float = -1, bx = square.x.lowerBound, by = square.y.lowerBound
         probabilities.withUnsafeStridedPointer { p, stride in
-            for yy in y0..<y1 {
-                for xx in x0..<x1 where p[(yy - oy) * stride + xx - ox] > best {
+            for yy in square.y {
+                for xx in square.x where p[(yy - oy) * stride + xx - ox] > best {
                     best = p[(yy - oy) * stride + xx - ox]
                     bx = xx
                     by = yy

@@ -126,10 +126,12 @@ extension Resampling {
         // (within a band; a band's first row computes its line afresh, to the same values).
         let span = columns.span
         var out = FloatImage(width: w, height: h)
-        let bands = min(h, max(1, threads) * 4), rowsPerBand = (h + bands - 1) / bands
+        // About four bands of whole rows per worker (the last band may be shorter).
+        let wanted = min(h, max(1, threads) * 4)
+        let rowsPerBand = (h + wanted - 1) / wanted, bands = (h + rowsPerBand - 1) / rowsPerBand
         out.withUnsafeMutableStridedPointer { dst, dstStride in
             let destination = UnsafeSendablePointer(dst)
-            withScratchPerWorker((h + rowsPerBand - 1) / rowsPerBand, workers: threads, floats: width + w) { band, buffer in
+            withScratchPerWorker(bands, workers: threads, floats: width + w) { band, buffer in
                 let scratch = UnsafeMutableBufferPointer(start: buffer, count: width)
                 let line = buffer + width
                 var lineRow = -1

@@ -300,6 +300,10 @@ struct NoduleHeatmapPipelineTests {
             ($0.x, $0.y, NoduleHeatmap.windowRadius($0, windowFraction: 0.5, minimumWindowPx: 2, scaleX: grid.scale.x))
         }, contextPx: Int((10 / grid.spacingMM).rounded(.up))))
         #expect(region.x.count * region.y.count < grid.width * grid.height)
+        #expect(grid.region(for: whole.candidates, heatmap: try #require(bounded.heatmap),
+                            maximumDiameterMM: mapped.candidates.maximumDiameterMM) == region)
+        #expect(grid.region(for: whole.candidates, heatmap: try #require(mapped.heatmap),
+                            maximumDiameterMM: mapped.candidates.maximumDiameterMM) == nil)   // no context_mm
         let map = NoduleHeatmap(whole.normalised, network: mapped.heatmap!.network, grid: grid, region: region)
         for candidate in narrow {
             let peak = map.peakLocation(near: candidate, windowFraction: 0.5, minimumWindowPx: 2)?.value ?? 0

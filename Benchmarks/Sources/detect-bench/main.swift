@@ -45,11 +45,8 @@ for file in files {
     let first = detector.detect(radiograph)  // warm-up
     // The map as the detector makes it: over the region its `context_mm` asks for, if any.
     var mapRegion: NoduleHeatmap.Region?
-    if let h = pipeline.heatmap, let context = h.contextMM, let grid = NoduleHeatmap.Grid(first.normalised, network: h.network) {
-        mapRegion = grid.region(covering: first.candidates.map {
-            ($0.x, $0.y, NoduleHeatmap.windowRadius($0, windowFraction: h.windowFraction, minimumWindowPx: h.minimumWindowPx,
-                                                    scaleX: grid.scale.x))
-        }, contextPx: Int((context / grid.spacingMM).rounded(.up)))
+    if let h = pipeline.heatmap, let grid = NoduleHeatmap.Grid(first.normalised, network: h.network) {
+        mapRegion = grid.region(for: first.candidates, heatmap: h, maximumDiameterMM: pipeline.candidates.maximumDiameterMM)
     }
     var totals: [Double] = []
     var normalise: [Double] = []
