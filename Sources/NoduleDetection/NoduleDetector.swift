@@ -112,7 +112,7 @@ public struct NoduleDetector: Sendable {
         let model = p.score
         let measurement = p.measurement
         let candidateBlobs = blobs
-        roundRobin(candidateBlobs.count, workers: threads) { i in
+        performTasks(candidateBlobs.count, workers: threads) { i in
             let b = candidateBlobs[i]
             let fx = (b.x + 0.5) * k.x - 0.5, fy = (b.y + 0.5) * k.y - 0.5
             let start = (x: fx, y: fy, radius: b.radius * (k.x + k.y) / 2)
@@ -158,12 +158,15 @@ public struct NoduleDetector: Sendable {
         let keptMeasured = NonMaximumSuppression.keep(
             measured.map { .init(x: $0.candidate.x, y: $0.candidate.y, radius: $0.candidate.diameterPx / 2, score: $0.candidate.score) },
             overlap: p.candidates.suppressionOverlap)
-        measured = Array(keptMeasured.prefix(p.candidates.maximumReported).map { measured[$0] })
-        // The reported candidates' sizes: where edge and sphere fit disagree, measured again
+        // The reported ones: the score model's best, or with a map that scores every measured
+        // candidate (`heatmap.scores_measured`) all of them, cut after the map below.
+        let mapScoresMeasured = p.heatmap?.scoresMeasured == true
+        measured = Array(keptMeasured.prefix(mapScoresMeasured ? keptMeasured.count : p.candidates.maximumReported).map { measured[$0] })
+        // Their sizes: where edge and sphere fit disagree, measured again
         // (`sizing_refit_start`); their scores and features stay.
         let reported = measured
         let sizes = SlotArray<Double>(count: reported.count)
-        roundRobin(reported.count, workers: threads) { i in
+        performTasks(reported.count, workers: threads) { i in
             sizes[i] = NoduleMeasurement.reportedDiameter(of: reported[i].measurement, measuredFrom: reported[i].start, in: fine,
                                                           smoothed: fineSmoothed, parameters: measurement, spacingMM: fineMM)
         }
@@ -183,38 +186,76 @@ public struct NoduleDetector: Sendable {
                 // `context_mm`: the network runs only around the squares the map is read in.
                 let region = grid.region(for: candidates, heatmap: h, maximumDiameterMM: p.candidates.maximumDiameterMM)
                 let heatmap = NoduleHeatmap(normalised, network: h.network, grid: grid, threads: threads, region: region)
+                // Sizing from the map (`resize_log_ratio`): the candidates whose measured size and map blob's
+                // disagree, each with where it is measured again (px of `fine`) and the blob's size (input px).
+                var resized: [(index: Int, start: (x: Double, y: Double, radius: Double), blobPx: Double)] = []
                 for i in candidates.indices {
                     let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,
                                                        minimumWindowPx: h.minimumWindowPx)
                     let peak = located?.value ?? 0
                     candidates[i].features.heatmap = peak
                     candidates[i].score = h.score(peak: peak, probability: candidates[i].score)
-                    // Sizing from the map (`resize_log_ratio`): where the measured size and the map blob's
-                    // disagree, measure again from the blob's size; that size stands if it agrees with the
-                    // blob's, else the blob's own (within the searched diameter range).
-                    guard let limit = h.resizeLogRatio, let located, peak > 0 else { continue }
-                    let blobPx = heatmap.blobDiameter(x: located.x, y: located.y, maximumRadius: blobSearch) * mapToInput
+                    guard let limit = h.resizeLogRatio, let located, peak > 0,
+                          let blob = heatmap.blob(x: located.x, y: located.y, maximumRadius: blobSearch) else { continue }
+                    let blobPx = blob.diameter * mapToInput
                     let oldPx = candidates[i].diameterPx
                     guard blobPx > 0, oldPx > 0, abs(log(oldPx / blobPx)) > limit else { continue }
-                    let start = (x: (candidates[i].x + 0.5) / scale.x - 0.5, y: (candidates[i].y + 0.5) / scale.y - 0.5,
-                                 radius: blobPx / 2 / inputPerFine)
-                    var newPx = blobPx
-                    if let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
-                                                                           radius: start.radius, parameters: measurement) {
-                        let again = NoduleMeasurement.reportedDiameter(of: m, measuredFrom: start, in: fine, smoothed: fineSmoothed,
-                                                                       parameters: measurement, spacingMM: fineMM) * inputPerFine
-                        if again > 0, abs(log(again / blobPx)) <= limit { newPx = again }
+                    // `resize_recentres`: from the blob's centroid (map px → input px → px of `fine`);
+                    // otherwise from the candidate's own centre.
+                    let (x, y) = h.resizeRecentres == true
+                        ? ((blob.x + 0.5) * grid.scale.x - 0.5, (blob.y + 0.5) * grid.scale.y - 0.5)
+                        : (candidates[i].x, candidates[i].y)
+                    resized.append((i, (x: (x + 0.5) / scale.x - 0.5, y: (y + 0.5) / scale.y - 0.5,
+                                        radius: blobPx / 2 / inputPerFine), blobPx))
+                }
+                // The measurements on the detector's threads, into fixed slots (each one's own work).
+                let jobs = resized
+                let remeasured = SlotArray<(measurement: NoduleMeasurement, diameterPx: Double)>(count: jobs.count)
+                performTasks(jobs.count, workers: threads) { j in
+                    let start = jobs[j].start
+                    guard let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
+                                                                              radius: start.radius, parameters: measurement)
+                    else { return }
+                    let again = NoduleMeasurement.reportedDiameter(of: m, measuredFrom: start, in: fine, smoothed: fineSmoothed,
+                                                                   parameters: measurement, spacingMM: fineMM) * inputPerFine
+                    remeasured[j] = (m, again)
+                }
+                var recentred = false
+                for (j, job) in jobs.enumerated() {
+                    // (Jobs exist only with `resize_log_ratio`.)
+                    let i = job.index, limit = h.resizeLogRatio ?? .infinity
+                    let again = remeasured[j]
+                    if h.resizeRecentres == true {
+                        // Moved only where the measurement confirms the blob's size: a part becomes the nodule.
+                        guard let again, again.diameterPx >= minimumPx, again.diameterPx <= maximumPx,
+                              abs(log(again.diameterPx / job.blobPx)) <= limit else { continue }
+                        candidates[i].x = (again.measurement.x + 0.5) * scale.x - 0.5
+                        candidates[i].y = (again.measurement.y + 0.5) * scale.y - 0.5
+                        candidates[i].diameterPx = again.diameterPx
+                        recentred = true
+                    } else {
+                        // That size stands if it agrees with the blob's, else the blob's own (within the searched range).
+                        var newPx = job.blobPx
+                        if let again, again.diameterPx > 0, abs(log(again.diameterPx / job.blobPx)) <= limit { newPx = again.diameterPx }
+                        candidates[i].diameterPx = min(max(newPx, minimumPx), maximumPx)
                     }
-                    newPx = min(max(newPx, minimumPx), maximumPx)
-                    candidates[i].diameterPx = newPx
-                    candidates[i].diameterMM = spacingKnown ? newPx / inputPerFine * fineMM : nil
+                    candidates[i].diameterMM = spacingKnown ? candidates[i].diameterPx / inputPerFine * fineMM : nil
                 }
                 // Stable: equal scores keep the score model's order.
                 candidates = candidates.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }
                     .map(\.element)
+                if recentred {
+                    // Candidates moved onto one nodule coincide: suppressed as the measured ones are.
+                    let kept = NonMaximumSuppression.keep(
+                        candidates.map { .init(x: $0.x, y: $0.y, radius: $0.diameterPx / 2, score: $0.score) },
+                        overlap: p.candidates.suppressionOverlap)
+                    candidates = kept.map { candidates[$0] }
+                }
+                candidates = Array(candidates.prefix(p.candidates.maximumReported))
             } else {
                 warnings.append("nodule map: the image is under \(NoduleHeatmap.minimumSide) px a side at the network's "
                                 + "\(Self.rounded(h.network.spacingMM, 2)) mm/px; the feature score stands")
+                candidates = Array(candidates.prefix(p.candidates.maximumReported))
             }
         }
 
@@ -308,9 +349,9 @@ public struct DetectionResult: Sendable {
 
 /// Fixed slots written by concurrent workers, one slot per index, read after they finish.
 final class SlotArray<Element>: @unchecked Sendable {
-    // @unchecked: each index is written by exactly one worker of a `roundRobin` (a
+    // @unchecked: each index is written by exactly one worker of a `performTasks` (a
     // `concurrentPerform`), or by one thread that then signals a semaphore, and read only after
-    // the `roundRobin` returns or the semaphore is waited on (either orders the writes). The
+    // the `performTasks` returns or the semaphore is waited on (either orders the writes). The
     // buffer is allocated once and never resized, so no copy-on-write check races between workers.
     private let base: UnsafeMutablePointer<Element?>
     let count: Int

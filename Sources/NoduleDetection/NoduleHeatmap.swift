@@ -121,16 +121,18 @@ public struct NoduleHeatmap: Sendable {
 
         /// The region the detector runs the network of `heatmap` over for its reported `candidates`:
         /// nil (the whole grid) without `context_mm`; else ``region(covering:contextPx:)`` of the squares
-        /// the map is read in (``NoduleHeatmap/windowRadius(_:windowFraction:minimumWindowPx:scaleX:)``,
-        /// widened by the blob search when sizing from the map), with `context_mm` in map px.
+        /// the map is read in (``NoduleHeatmap/windowRadius(_:windowFraction:minimumWindowPx:scaleX:)``),
+        /// with `context_mm` in map px, or, when sizing from the map, the blob search
+        /// (``blobSearchRadius(maximumDiameterMM:)``) where that is wider, so that every blob lies inside.
         public func region(for candidates: [NoduleCandidate], heatmap h: PipelineDefinition.Heatmap,
                            maximumDiameterMM: Double) -> Region? {
             guard let context = h.contextMM else { return nil }
-            let blobSearch = h.resizeLogRatio == nil ? 0 : Double(blobSearchRadius(maximumDiameterMM: maximumDiameterMM))
+            let contextPx = Int((context / spacingMM).rounded(.up))
+            let blobSearch = h.resizeLogRatio == nil ? 0 : blobSearchRadius(maximumDiameterMM: maximumDiameterMM)
             return region(covering: candidates.map {
                 ($0.x, $0.y, NoduleHeatmap.windowRadius($0, windowFraction: h.windowFraction, minimumWindowPx: h.minimumWindowPx,
-                                                        scaleX: scale.x) + blobSearch)
-            }, contextPx: Int((context / spacingMM).rounded(.up)))
+                                                        scaleX: scale.x))
+            }, contextPx: max(contextPx, blobSearch))
         }
     }
 
@@ -213,7 +215,13 @@ public struct NoduleHeatmap: Sendable {
     /// the 4-connected region where the map exceeds half its value there, searched within
     /// `maximumRadius` map px and the map's ``region``; 0 off the region.
     public func blobDiameter(x: Int, y: Int, maximumRadius: Int) -> Double {
-        guard region.x.contains(x), region.y.contains(y) else { return 0 }
+        blob(x: x, y: y, maximumRadius: maximumRadius)?.diameter ?? 0
+    }
+
+    /// The map blob at (`x`, `y`) as ``blobDiameter(x:y:maximumRadius:)`` finds it: its
+    /// equivalent-circle diameter and its centroid, map px of the whole grid; nil off the region.
+    public func blob(x: Int, y: Int, maximumRadius: Int) -> (diameter: Double, x: Double, y: Double)? {
+        guard region.x.contains(x), region.y.contains(y) else { return nil }
         let ox = region.x.lowerBound, oy = region.y.lowerBound
         let w = probabilities.width, h = probabilities.height
         let px = x - ox, py = y - oy
@@ -221,13 +229,15 @@ public struct NoduleHeatmap: Sendable {
         let y0 = max(0, py - maximumRadius), y1 = min(h - 1, py + maximumRadius)
         let bw = x1 - x0 + 1
         var seen = [Bool](repeating: false, count: bw * (y1 - y0 + 1))
-        var area = 0
+        var area = 0, sumX = 0, sumY = 0
         probabilities.withUnsafeStridedPointer { p, stride in
             let threshold = p[py * stride + px] / 2
             var stack = [(px, py)]
             seen[(py - y0) * bw + (px - x0)] = true
             while let (cx, cy) = stack.popLast() {
                 area += 1
+                sumX += cx
+                sumY += cy
                 for (nx, ny) in [(cx - 1, cy), (cx + 1, cy), (cx, cy - 1), (cx, cy + 1)]
                 where nx >= x0 && nx <= x1 && ny >= y0 && ny <= y1 {
                     let i = (ny - y0) * bw + (nx - x0)
@@ -238,6 +248,7 @@ public struct NoduleHeatmap: Sendable {
                 }
             }
         }
-        return 2 * (Double(area) / Double.pi).squareRoot()
+        return (2 * (Double(area) / Double.pi).squareRoot(),
+                Double(sumX) / Double(area) + Double(ox), Double(sumY) / Double(area) + Double(oy))
     }
 }

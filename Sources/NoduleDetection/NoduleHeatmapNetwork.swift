@@ -209,8 +209,8 @@ public struct NoduleHeatmapNetwork: Sendable, Equatable {
         let bias: [Float]
 
         /// The convolution of `input` (`inputs` channels) plus bias, ReLU if `relu`, in bands
-        /// of whole rows of about `bandPixels` pixels (at least one row), shared round-robin
-        /// among `threads` workers. A band's arithmetic does not depend on which worker runs it.
+        /// of whole rows of about `bandPixels` pixels (at least one row), each worker taking
+        /// the next band not yet taken (`threads` workers). A band's arithmetic does not depend on which worker runs it.
         func apply(_ input: FeatureMaps, relu: Bool, bandPixels: Int, threads: Int) -> FeatureMaps {
             precondition(input.channels == inputs)
             let h = input.height, w = input.width, plane = h * w

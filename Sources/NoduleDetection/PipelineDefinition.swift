@@ -14,8 +14,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     public var candidates: CandidateParameters
     public var measurement: MeasurementParameters
     public var score: ScoreModel
-    /// A learned nodule-likelihood map that ranks the reported candidates again (`cxr-nodules-heatmap`;
-    /// nil: the score model alone, as in `cxr-nodules`).
+    /// A learned nodule-likelihood map that scores the candidates again (`cxr-nodules` from 0.17.0,
+    /// `cxr-nodules-heatmap`; nil: the score model alone, as in `cxr-nodules-classical`).
     public var heatmap: Heatmap?
 
     /// ``heatmap``: the network and how its map makes a candidate's score.
@@ -42,6 +42,17 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// (which the network saw at its training crops' edges), and because on a side that is not a
         /// multiple of 8 px the network's upsampling ratio is not exactly 2. Absent: the whole image.
         public var contextMM: Double?
+        /// From `cxr-nodules` 0.18.0: `true`, the map scores every measured candidate (up to
+        /// `candidates.maximum_candidates`, after the measured outlines' suppression) and the
+        /// `candidates.maximum_reported` best by the combined score are reported; absent or `false`,
+        /// the score model picks the reported ones and the map only orders them again.
+        public var scoresMeasured: Bool?
+        /// With ``resizeLogRatio``: `true`, a candidate whose size disagrees with its map blob's is
+        /// measured again from the blob's centroid (not from its own centre) and the blob's size, and
+        /// where that measurement agrees with the blob's size within the ratio, the candidate moves to the
+        /// measured centre and takes its size (a part of a larger nodule becomes the nodule); otherwise
+        /// it stays as measured. Candidates that then coincide are suppressed as the measured ones are.
+        public var resizeRecentres: Bool?
 
         enum CodingKeys: String, CodingKey {
             case combine
@@ -50,6 +61,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case network
             case resizeLogRatio = "resize_log_ratio"
             case contextMM = "context_mm"
+            case scoresMeasured = "scores_measured"
+            case resizeRecentres = "resize_recentres"
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
@@ -560,6 +573,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             try require(heatmap.minimumWindowPx >= 0 && heatmap.minimumWindowPx <= 16, "heatmap.minimum_window_px must be in [0, 16]")
             if let r = heatmap.resizeLogRatio {
                 try require(r > 0 && r <= 3, "heatmap.resize_log_ratio must be in (0, 3]")
+            }
+            if heatmap.resizeRecentres == true {
+                try require(heatmap.resizeLogRatio != nil, "heatmap.resize_recentres needs heatmap.resize_log_ratio")
             }
             if let c = heatmap.contextMM {
                 try require(c >= 0 && c <= 1000, "heatmap.context_mm must be in [0, 1000]")

@@ -98,7 +98,7 @@ public enum ConvolutionEngine: String, Sendable, CaseIterable {
 /// and tap for LoG's two kernels, against ≈ 0.06 if the loads were aligned);
 /// shifting aligned registers instead is the next step if it matters.
 ///
-/// **Threads.** Dispatch workers take tiles round-robin. A value's arithmetic
+/// **Threads.** Dispatch workers take the next tile not yet taken. A value's arithmetic
 /// depends only on its position and the kernels, never on the tile or the
 /// worker that computes it (tiles overlap in rows they recompute, with the
 /// same operations), so results are bit-for-bit identical on any number of threads.
@@ -332,7 +332,7 @@ struct FilterPlan {
 /// each worker takes the next task not yet taken, in order, until none is left, so a
 /// worker that drew cheap tasks takes more of them. Which worker runs a task never
 /// changes what the task computes.
-public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
+public func performTasks(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
     let workers = min(max(1, workers), count)
     if workers <= 1 {
         for task in 0..<count { body(task) }
@@ -344,7 +344,7 @@ public func roundRobin(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Vo
     }
 }
 
-/// `roundRobin` with a scratch buffer of `floats` floats per worker (64-byte
+/// `performTasks` with a scratch buffer of `floats` floats per worker (64-byte
 /// aligned, contents unspecified), allocated once per worker, not per task.
 public func withScratchPerWorker(_ count: Int, workers: Int, floats: Int,
                                  _ body: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {

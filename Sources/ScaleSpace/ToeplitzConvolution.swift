@@ -19,7 +19,7 @@ import COpenBLAS
 /// saves for a geometric σ list; im2col with a GEMV per kernel is memory-bound.
 ///
 /// **Threads.** Work is cut into fixed tiles that do not depend on the thread
-/// count; Dispatch workers take tiles round-robin and OpenBLAS runs one thread
+/// count; Dispatch workers take the next tile not yet taken and OpenBLAS runs one thread
 /// inside each (`BLASThreadPolicy`; nested BLAS threads were slower). Every
 /// output value is therefore produced by the same sgemm call on any number of
 /// threads, and results are bit-for-bit identical.
@@ -158,10 +158,10 @@ struct ToeplitzConvolution {
     }
 
     /// Runs `body(tile)` for tiles 0..<count on `threads` Dispatch workers,
-    /// each with OpenBLAS single-threaded. Tiles are assigned round-robin.
+    /// each with OpenBLAS single-threaded, each worker taking the next tile not yet taken.
     func parallelTiles(_ count: Int, _ body: @Sendable (Int) -> Void) {
         BLASThreadPolicy.apply()
-        roundRobin(count, workers: threads, body)
+        performTasks(count, workers: threads, body)
     }
 }
 

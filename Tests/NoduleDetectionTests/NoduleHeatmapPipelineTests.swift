@@ -38,14 +38,15 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.17.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm; cxr-nodules-classical is 0.16.0 without one")
+    @Test("The default definition (0.18.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, re-centring parts on its blobs; cxr-nodules-classical is 0.16.0 without one")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.17.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.18.0")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
         #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
-        #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == nil)
+        #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == 0.6 && heatmap.resizeRecentres == true)
+        #expect(heatmap.scoresMeasured == nil)
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
         #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12"))
@@ -309,6 +310,99 @@ struct NoduleHeatmapPipelineTests {
             let peak = map.peakLocation(near: candidate, windowFraction: 0.5, minimumWindowPx: 2)?.value ?? 0
             #expect(candidate.features.heatmap == peak)
         }
+    }
+
+    @Test("scores_measured: the map scores every measured candidate and the best maximum_reported by the combined score are reported")
+    func mapScoresMeasured() throws {
+        var mapped = try Self.defaultPipeline()
+        mapped.heatmap = .init(combine: "geometric-mean", windowFraction: 0.5, minimumWindowPx: 2,
+                               network: try Self.tinyNetwork(spacingMM: 1.4))
+        mapped.heatmap?.scoresMeasured = nil
+        mapped.candidates.maximumReported = 2
+        var everyReported = mapped
+        everyReported.candidates.maximumReported = mapped.candidates.maximumCandidates
+        var scoresMeasured = mapped
+        scoresMeasured.heatmap?.scoresMeasured = true
+        try scoresMeasured.validate()
+        let radiograph = Self.chest()
+        // Every measured candidate reported and ordered by the combined score: the list to cut.
+        let every = NoduleDetector(pipeline: everyReported).detect(radiograph).candidates
+        try #require(every.count > 2)
+        let picked = NoduleDetector(pipeline: scoresMeasured).detect(radiograph).candidates
+        #expect(picked == Array(every.prefix(2)))
+        #expect(zip(picked, picked.dropFirst()).allSatisfy { $0.score >= $1.score })
+        // Without it the score model picks the two (the classical pair), and the map orders them.
+        var classical = mapped
+        classical.heatmap = nil
+        let plain = NoduleDetector(pipeline: mapped).detect(radiograph).candidates
+        let classicalPair = NoduleDetector(pipeline: classical).detect(radiograph).candidates
+        #expect(Set(plain.map { [$0.x, $0.y] }) == Set(classicalPair.map { [$0.x, $0.y] }))
+        // The stored form names it, and an older definition without the key decodes as before.
+        let json = try #require(String(data: try JSONEncoder().encode(scoresMeasured), encoding: .utf8))
+        #expect(json.contains("\"scores_measured\":true"))
+        let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(mapped))
+        #expect(again.heatmap?.scoresMeasured == nil && again == mapped)
+    }
+
+    @Test("resize_recentres: needs resize_log_ratio; with the shipped map a bright part of a larger nodule, measured small, is measured again from the map blob's centre and merges into the nodule")
+    func recentreOnTheMapBlob() throws {
+        var withoutResize = try Self.defaultPipeline()   // 0.17.0's map reading
+        withoutResize.heatmap?.resizeLogRatio = nil
+        withoutResize.heatmap?.resizeRecentres = nil
+        var recentring = withoutResize
+        recentring.heatmap?.resizeRecentres = true
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.resize_recentres needs heatmap.resize_log_ratio")) {
+            try recentring.validate()
+        }
+        recentring.heatmap?.resizeLogRatio = 0.6   // as shipped
+        try recentring.validate()
+        #expect(try Self.defaultPipeline().heatmap == recentring.heatmap)   // what the default does
+        // A 26 mm nodule of low contrast with a bright 6 mm blob 11 mm from its centre, inside it.
+        var chest = SyntheticChest(width: 700, height: 700, spacingMM: 0.35, lungs: [(220, 350, 130, 260), (480, 350, 130, 260)])
+        chest.nodules = [(220, 330, 26, 90), (250, 320, 6, 250), (470, 420, 8, 200), (500, 200, 16, 150)]
+        chest.noiseSD = 8
+        let radiograph = chest.radiograph()
+        let plain = NoduleDetector(pipeline: withoutResize).detect(radiograph).candidates
+        let merged = NoduleDetector(pipeline: recentring).detect(radiograph).candidates
+        func near(_ c: [NoduleCandidate], _ x: Double, _ y: Double, within px: Double) -> [NoduleCandidate] {
+            c.filter { hypot($0.x - x, $0.y - y) <= px }
+        }
+        // Without it, the blob is a candidate of its own, sized as itself.
+        let big = try #require(near(plain, 220, 330, within: 4).first)
+        #expect(abs(try #require(big.diameterMM) - 26) < 1.5)
+        let part = try #require(near(plain, 250, 320, within: 4).first)
+        #expect(try #require(part.diameterMM) < 10)
+        // With it, the blob's candidate moves onto the nodule, coincides with it and is suppressed;
+        // the nodule and the other candidates keep their positions and sizes.
+        let bigRadiusPx = 13 / 0.35
+        let inside = near(merged, 220, 330, within: bigRadiusPx)
+        #expect(inside.count == 1)
+        #expect(inside.first.map { [$0.x, $0.y, $0.diameterPx] } == [big.x, big.y, big.diameterPx])
+        let others = { (c: [NoduleCandidate]) in Set(c.filter { hypot($0.x - 220, $0.y - 330) > bigRadiusPx }.map { [$0.x, $0.y, $0.diameterPx] }) }
+        #expect(!others(merged).isEmpty && others(merged) == others(plain))
+        // No two reported candidates coincide.
+        let kept = NonMaximumSuppression.keep(merged.map { .init(x: $0.x, y: $0.y, radius: $0.diameterPx / 2, score: $0.score) },
+                                              overlap: recentring.candidates.suppressionOverlap)
+        #expect(kept.count == merged.count)
+    }
+
+    @Test("NoduleHeatmap.blob: its diameter is blobDiameter's, its centroid lies within its radius of the peak it grew from; nil off the map")
+    func blobCentroid() throws {
+        let radiograph = Self.chest()
+        let pipeline = try Self.defaultPipeline()
+        let result = NoduleDetector(pipeline: pipeline).detect(radiograph)
+        let map = try #require(NoduleHeatmap(result.normalised, network: pipeline.heatmap!.network))
+        let search = Int((pipeline.candidates.maximumDiameterMM * 1.25 / 2 / map.spacingMM).rounded(.up))
+        var checked = 0
+        for c in result.candidates {
+            guard let located = map.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2), located.value > 0 else { continue }
+            let blob = try #require(map.blob(x: located.x, y: located.y, maximumRadius: search))
+            #expect(blob.diameter == map.blobDiameter(x: located.x, y: located.y, maximumRadius: search))
+            #expect(hypot(blob.x - Double(located.x), blob.y - Double(located.y)) <= blob.diameter / 2 + 1)
+            checked += 1
+        }
+        #expect(checked > 0)
+        #expect(map.blob(x: -1, y: 0, maximumRadius: search) == nil)
     }
 
     @Test("resize_log_ratio: outside (0, 3] is invalid; with it, positions and scores stand and sizes move toward the map blob's")
