@@ -203,7 +203,7 @@ public struct NoduleDetector: Sendable {
                     // `resize_recentres`: from the blob's centroid (map px → input px → px of `fine`);
                     // otherwise from the candidate's own centre.
                     let (x, y) = h.resizeRecentres == true
-                        ? ((blob.x + 0.5) * grid.scale.x - 0.5, (blob.y + 0.5) * grid.scale.y - 0.5)
+                        ? grid.inputPosition(x: blob.x, y: blob.y)
                         : (candidates[i].x, candidates[i].y)
                     resized.append((i, (x: (x + 0.5) / scale.x - 0.5, y: (y + 0.5) / scale.y - 0.5,
                                         radius: blobPx / 2 / inputPerFine), blobPx))
@@ -222,9 +222,8 @@ public struct NoduleDetector: Sendable {
                 }
                 var recentred = false
                 for (j, job) in jobs.enumerated() {
-                    // (Jobs exist only with `resize_log_ratio`.)
-                    let i = job.index, limit = h.resizeLogRatio ?? .infinity
-                    let again = remeasured[j]
+                    guard let limit = h.resizeLogRatio else { break }   // (no jobs without it)
+                    let i = job.index, again = remeasured[j]
                     if h.resizeRecentres == true {
                         // Moved only where the measurement confirms the blob's size: a part becomes the nodule.
                         guard let again, again.diameterPx >= minimumPx, again.diameterPx <= maximumPx,

@@ -74,6 +74,11 @@ public struct NoduleHeatmap: Sendable {
             ((x + 0.5) / scale.x - 0.5, (y + 0.5) / scale.y - 0.5)
         }
 
+        /// The input position, input px, of map position (`x`, `y`) (map px): ``mapPosition(x:y:)`` undone.
+        public func inputPosition(x: Double, y: Double) -> (x: Double, y: Double) {
+            ((x + 0.5) * scale.x - 0.5, (y + 0.5) * scale.y - 0.5)
+        }
+
         /// All of the grid.
         public var whole: Region { Region(x: 0..<width, y: 0..<height) }
 

@@ -223,7 +223,9 @@ struct NoduleHeatmapPipelineTests {
     @Test("Grid.region: the squares' bounding box plus context, sides multiples of 8 starting on multiples of 8, kept on the grid")
     func regionRules() {
         let grid = NoduleHeatmap.Grid(width: 100, height: 60, scale: (2, 2), spacingMM: 1.5)
-        // Input (50.5, 40.5) is map (25, 20); radius 3 covers x 22..<29, y 17..<24.
+        // Input (50.5, 40.5) is map (25, 20), and back; radius 3 covers x 22..<29, y 17..<24.
+        #expect(grid.mapPosition(x: 50.5, y: 40.5) == (25, 20) && grid.inputPosition(x: 25, y: 20) == (50.5, 40.5))
+        #expect(grid.inputPosition(x: -0.5, y: 59.5) == (-0.5, 119.5))   // pixel edges map to pixel edges
         let one = grid.region(covering: [(50.5, 40.5, 3)], contextPx: 10)
         // x: 12 → start 8, end 39 → 31 px → 32: 8..<40. y: 7 → start 0, end 34 → 40: 0..<40.
         #expect(one == NoduleHeatmap.Region(x: 8..<40, y: 0..<40))

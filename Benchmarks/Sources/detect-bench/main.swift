@@ -43,10 +43,17 @@ var mapTimes: [Double] = []
 for file in files {
     let radiograph = try reader.read(contentsOf: file)
     let first = detector.detect(radiograph)  // warm-up
-    // The map as the detector makes it: over the region its `context_mm` asks for, if any.
+    // The map as the detector makes it: over the region its `context_mm` asks for, if any, around
+    // the candidates it reads the map for. Those are the candidates before the map (the map moves some
+    // and cuts the list): the definition without its map, reporting every measured candidate when the
+    // map scores them all (`scores_measured`).
     var mapRegion: NoduleHeatmap.Region?
     if let h = pipeline.heatmap, let grid = NoduleHeatmap.Grid(first.normalised, network: h.network) {
-        mapRegion = grid.region(for: first.candidates, heatmap: h, maximumDiameterMM: pipeline.candidates.maximumDiameterMM)
+        var beforeMap = pipeline
+        beforeMap.heatmap = nil
+        if h.scoresMeasured == true { beforeMap.candidates.maximumReported = pipeline.candidates.maximumCandidates }
+        let read = NoduleDetector(pipeline: beforeMap, threads: threads).detect(radiograph).candidates
+        mapRegion = grid.region(for: read, heatmap: h, maximumDiameterMM: pipeline.candidates.maximumDiameterMM)
     }
     var totals: [Double] = []
     var normalise: [Double] = []
