@@ -22,7 +22,8 @@ its own rule.
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
   fcn_probe.py embed --pipeline P.json --network NETWORK.json --describe TEXT [--combine replace|geometric-mean]
-                     [--resize-log-ratio R] [--context-mm C] [--scores-measured] [--version V] --out P2.json   (the network as P's `heatmap` section)
+                     [--resize-log-ratio R [--resize-recentres]] [--context-mm C] [--scores-measured] [--mirror-averaged]
+                     [--version V] --out P2.json   (the network as P's `heatmap` section)
 
 Python here is tooling for measuring, never part of the product.
 """
@@ -260,6 +261,10 @@ def embed(args):
         definition["heatmap"]["context_mm"] = args.context_mm
     if args.scores_measured:
         definition["heatmap"]["scores_measured"] = True
+    if args.resize_recentres:
+        definition["heatmap"]["resize_recentres"] = True
+    if args.mirror_averaged:
+        definition["heatmap"]["mirror_averaged"] = True
     if args.version:
         definition["version"] = args.version
     text = json.dumps(definition, indent=2, ensure_ascii=False)
@@ -315,6 +320,10 @@ if __name__ == "__main__":
     b.add_argument("--context-mm", type=float, help="run the network over the candidates' box plus this (heatmap.context_mm)")
     b.add_argument("--scores-measured", action="store_true",
                    help="the map scores every measured candidate, the best reported (heatmap.scores_measured)")
+    b.add_argument("--resize-recentres", action="store_true",
+                   help="parts re-centred on the map's blobs (heatmap.resize_recentres; needs --resize-log-ratio)")
+    b.add_argument("--mirror-averaged", action="store_true",
+                   help="the map averaged with the mirror image's (heatmap.mirror_averaged)")
     b.add_argument("--version")
     b.add_argument("--describe", required=True)
     b.add_argument("--out", required=True)

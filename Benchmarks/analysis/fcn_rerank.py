@@ -9,7 +9,11 @@ result beside the records as they were. The map is computed by PyTorch on fcn_pr
 so it differs slightly from the product's (a different resampling); `nodules detect --pipeline`
 with the embedded network gives the product's own figures.
 
-  fcn_rerank.py --model M.pt --work W --records DIR --sets NAME=SET_DIR,... --out DIR [--nodules BIN]
+  fcn_rerank.py --model M.pt [--model M2.pt ...] [--flip] --work W --records DIR --sets NAME=SET_DIR,... --out DIR
+                [--nodules BIN]
+
+With several --model, the map is the mean of their probabilities (an ensemble); with --flip, each
+network's map is also computed on the left-right mirrored image, mirrored back, and averaged in.
 
 DIR/NAME.jsonl are the records of SET_DIR's images; W/NAME.npz its fcn_probe.py cache.
 Prints per set and in total: nodules >= 10 mm and 6-10 mm hit at 2 FP/image, and hits at
@@ -22,6 +26,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +43,10 @@ def evaluate(nodules, set_dir, path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", required=True, action="append")
+    ap.add_argument("--flip", action="store_true", help="average in the map of the mirrored image")
+    ap.add_argument("--shift", type=int, default=0, help="also average in the map of the image shifted by this many px (down and right), shifted back")
+    ap.add_argument("--scales", default="", help="also average in the maps of the image resized by these factors (comma-separated), resized back")
     ap.add_argument("--work", required=True)
     ap.add_argument("--records", required=True)
     ap.add_argument("--sets", required=True)
@@ -47,7 +55,7 @@ def main():
     args = ap.parse_args()
     import torch
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
-    net, _ = fp.load_network(args.model)
+    nets = [fp.load_network(m)[0] for m in args.model]
     os.makedirs(args.out, exist_ok=True)
     totals = {"re-ranked": [0, 0, [0, 0, 0, 0]], "as recorded": [0, 0, [0, 0, 0, 0]]}
     for item in args.sets.split(","):
@@ -58,8 +66,31 @@ def main():
         path = os.path.join(args.out, f"{name}.jsonl")
         with open(path, "w") as out:
             for x, m in zip(images, meta):
-                with torch.no_grad():
-                    p = torch.sigmoid(net(torch.from_numpy(x[None, None]))).numpy()[0, 0]
+                maps = []
+
+                def run(net, image):
+                    with torch.no_grad():
+                        return torch.sigmoid(net(torch.from_numpy(np.ascontiguousarray(image)[None, None]))).numpy()[0, 0]
+
+                def views(image):
+                    """(input, undo) pairs: the image as it is, and each augmentation asked for."""
+                    out = [(image, lambda q: q)]
+                    if args.shift:
+                        k = args.shift
+                        padded = np.pad(image, ((k, 0), (k, 0)), mode="edge")
+                        out.append((padded, lambda q, k=k: q[k:, k:]))
+                    for f in [float(v) for v in args.scales.split(",") if v]:
+                        h, w = image.shape
+                        small = cv2.resize(image, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+                        out.append((small, lambda q, w=w, h=h: cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR)))
+                    return out
+
+                for net in nets:
+                    for image, undo in views(x):
+                        maps.append(undo(run(net, image)))
+                        if args.flip:
+                            maps.append(undo(run(net, image[:, ::-1])[:, ::-1]))
+                p = np.mean(maps, axis=0)
                 record = records[os.path.basename(m["path"])]
                 f = m["scale"]
                 map_mm = m["spacing"] / f

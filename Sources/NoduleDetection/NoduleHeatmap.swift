@@ -143,16 +143,18 @@ public struct NoduleHeatmap: Sendable {
 
     /// The whole map, or the network run over `region` alone (map px of ``Grid``). nil when the
     /// image at the network's spacing is narrower than ``minimumSide`` px. `threads` Dispatch
-    /// workers share the network's work; the map is the same for any count.
+    /// workers share the network's work; the map is the same for any count. `mirrorAveraged`: the
+    /// mean of the network's probabilities on the input and on its left–right mirror image, mirrored
+    /// back (``PipelineDefinition/Heatmap/mirrorAveraged``).
     public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, threads: Int = 1,
-                 region: Region? = nil) {
+                 region: Region? = nil, mirrorAveraged: Bool = false) {
         guard let grid = Grid(normalised, network: network) else { return nil }
-        self.init(normalised, network: network, grid: grid, threads: threads, region: region)
+        self.init(normalised, network: network, grid: grid, threads: threads, region: region, mirrorAveraged: mirrorAveraged)
     }
 
-    /// As ``init(_:network:threads:region:)``, with the grid already worked out.
+    /// As ``init(_:network:threads:region:mirrorAveraged:)``, with the grid already worked out.
     public init(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, grid: Grid, threads: Int = 1,
-                region: Region? = nil) {
+                region: Region? = nil, mirrorAveraged: Bool = false) {
         let whole = grid.factor > 1
             ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor, threads: threads)
             : normalised.working
@@ -167,9 +169,27 @@ public struct NoduleHeatmap: Sendable {
         input.withUnsafeMutableRows { row, _ in
             for i in row.indices { row[i] = min(max(row[i], 0), 1) }
         }
-        probabilities = network.probabilities(input, threads: threads)
+        probabilities = Self.probabilities(input, network: network, threads: threads, mirrorAveraged: mirrorAveraged)
         self.region = region
         self.grid = grid
+    }
+
+    /// The network's probabilities on `input`; with `mirrorAveraged`, their mean with the probabilities on
+    /// `input`'s left–right mirror image, mirrored back. Either way the same for any `threads`.
+    static func probabilities(_ input: FloatImage, network: NoduleHeatmapNetwork, threads: Int,
+                              mirrorAveraged: Bool) -> FloatImage {
+        var probabilities = network.probabilities(input, threads: threads)
+        guard mirrorAveraged else { return probabilities }
+        let mirrored = mirroredLeftRight(network.probabilities(mirroredLeftRight(input), threads: threads))
+        probabilities.withUnsafeMutableRows { row, y in
+            for x in row.indices { row[x] = (row[x] + mirrored[x, y]) / 2 }
+        }
+        return probabilities
+    }
+
+    /// `image` with each row reversed (x → width − 1 − x).
+    static func mirroredLeftRight(_ image: FloatImage) -> FloatImage {
+        FloatImage(width: image.width, height: image.height) { x, y in image[image.width - 1 - x, y] }
     }
 
     /// A map as it stands (tests), covering `region` (the whole map when nil).

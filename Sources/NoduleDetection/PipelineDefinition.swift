@@ -53,6 +53,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// measured centre and takes its size (a part of a larger nodule becomes the nodule); otherwise
         /// it stays as measured. Candidates that then coincide are suppressed as the measured ones are.
         public var resizeRecentres: Bool?
+        /// From `cxr-nodules` 0.19.0: `true`, the map is the mean of the network's probabilities on the
+        /// image and on its left–right mirror image (mirrored back), a test-time augmentation that costs
+        /// a second pass of the network; absent or `false`, one pass.
+        public var mirrorAveraged: Bool?
 
         enum CodingKeys: String, CodingKey {
             case combine
@@ -63,6 +67,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case contextMM = "context_mm"
             case scoresMeasured = "scores_measured"
             case resizeRecentres = "resize_recentres"
+            case mirrorAveraged = "mirror_averaged"
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.

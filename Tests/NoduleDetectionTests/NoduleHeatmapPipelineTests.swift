@@ -28,6 +28,12 @@ struct NoduleHeatmapPipelineTests {
         try PipelineDefinition.decode(path: root + "/Pipelines/cxr-nodules-classical.json")
     }
 
+    /// Seeded uniform noise in 0–1: a network input with no structure of its own.
+    static func noise(width: Int, height: Int, seed: UInt64) -> FloatImage {
+        var rng = SeededRandomNumberGenerator(seed: seed)
+        return FloatImage(width: width, height: height) { _, _ in Float.random(in: 0...1, using: &rng) }
+    }
+
     /// A constructed chest with three nodules and a ridge, 0.35 mm/px.
     static func chest() -> Radiograph {
         var chest = SyntheticChest(width: 700, height: 700, spacingMM: 0.35,
@@ -38,15 +44,15 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.18.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, re-centring parts on its blobs; cxr-nodules-classical is 0.16.0 without one")
+    @Test("The default definition (0.19.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs; cxr-nodules-classical is 0.16.0 without one")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.18.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.19.0")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
         #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
         #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == 0.6 && heatmap.resizeRecentres == true)
-        #expect(heatmap.scoresMeasured == nil)
+        #expect(heatmap.scoresMeasured == nil && heatmap.mirrorAveraged == true)
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
         #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12"))
@@ -245,12 +251,51 @@ struct NoduleHeatmapPipelineTests {
         #expect(grid.region(covering: [], contextPx: 10) == nil)
     }
 
+    @Test("mirror_averaged: the mean of the map and the mirror image's map mirrored back, so mirroring the input mirrors the map exactly")
+    func mirrorAveragedMap() throws {
+        let network = try Self.tinyNetwork()
+        let input = Self.noise(width: 40, height: 24, seed: 47)
+        let mirroredInput = NoduleHeatmap.mirroredLeftRight(input)
+        #expect(NoduleHeatmap.mirroredLeftRight(mirroredInput) == input)
+        #expect(mirroredInput[0, 5] == input[39, 5] && mirroredInput[39, 5] == input[0, 5])
+        let single = NoduleHeatmap.probabilities(input, network: network, threads: 1, mirrorAveraged: false)
+        let ofMirror = NoduleHeatmap.probabilities(mirroredInput, network: network, threads: 1, mirrorAveraged: false)
+        let averaged = NoduleHeatmap.probabilities(input, network: network, threads: 2, mirrorAveraged: true)
+        #expect(single == network.probabilities(input))
+        var differs = 0
+        for y in 0..<24 {
+            for x in 0..<40 {
+                #expect(averaged[x, y] == (single[x, y] + ofMirror[39 - x, y]) / 2)
+                if single[x, y] != ofMirror[39 - x, y] { differs += 1 }
+            }
+        }
+        // The network is not mirror-symmetric (otherwise averaging would change nothing) …
+        #expect(differs > 0)
+        // … but the averaged map is: the mirror image's averaged map is this one mirrored, to the bit.
+        let averagedOfMirror = NoduleHeatmap.probabilities(mirroredInput, network: network, threads: 1, mirrorAveraged: true)
+        #expect(averagedOfMirror.isBitwiseIdentical(to: NoduleHeatmap.mirroredLeftRight(averaged)))
+
+        // In a definition: the key round-trips, absent is nil, and the detector reads the averaged map.
+        var pipeline = try Self.classicalPipeline()
+        pipeline.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: network)
+        #expect(pipeline.heatmap?.mirrorAveraged == nil)
+        pipeline.heatmap?.mirrorAveraged = true
+        let json = try #require(String(data: try JSONEncoder().encode(pipeline), encoding: .utf8))
+        #expect(json.contains("\"mirror_averaged\":true"))
+        #expect(try JSONDecoder().decode(PipelineDefinition.self, from: Data(json.utf8)) == pipeline)
+        let result = NoduleDetector(pipeline: pipeline).detect(Self.chest())
+        let map = try #require(NoduleHeatmap(result.normalised, network: network, mirrorAveraged: true))
+        #expect(!result.candidates.isEmpty)
+        for c in result.candidates {
+            #expect(c.features.heatmap == map.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2)?.value)
+        }
+    }
+
     @Test("The map over a region is the whole map's wherever the network's receptive field stays inside it (sides multiples of 8)")
     func regionMatchesWholeMapInside() throws {
         let network = try Self.tinyNetwork()
-        var rng = SeededRandomNumberGenerator(seed: 31)
         // 200 × 176 px: every level halves exactly, as in a region.
-        let whole = FloatImage(width: 200, height: 176) { _, _ in Float.random(in: 0...1, using: &rng) }
+        let whole = Self.noise(width: 200, height: 176, seed: 31)
         let full = network.logits(whole)
         // The region x 64..<160, y 40..<136; the receptive field reaches 55 px (3×3 convolutions and
         // poolings down three levels and back), so only its middle sees no zero padding of its own.

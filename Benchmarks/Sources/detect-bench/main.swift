@@ -66,8 +66,11 @@ for file in files {
             normalised = NormalisedRadiograph(radiograph, parameters: pipeline.normalisation,
                                               measureSpacingMM: pipeline.measurement.measureSpacingMM, threads: threads)
         })
-        if let network = pipeline.heatmap?.network, let normalised {
-            map.append(seconds { _ = NoduleHeatmap(normalised, network: network, threads: threads, region: mapRegion) })
+        if let h = pipeline.heatmap, let normalised {
+            map.append(seconds {
+                _ = NoduleHeatmap(normalised, network: h.network, threads: threads, region: mapRegion,
+                                  mirrorAveraged: h.mirrorAveraged == true)
+            })
         }
     }
     if !map.isEmpty { mapTimes.append(median(map)) }
