@@ -17,7 +17,7 @@ the area of the connected region above half the peak) so that `nodules evaluate`
 its own rule.
 
   fcn_probe.py cache NAME SET_DIR --work W [--spacing 1.0]
-  fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] --model M.pt
+  fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] [--augment processing] --model M.pt
   fcn_probe.py detect --work W --model M.pt NAME --out RESULTS.jsonl
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
@@ -106,6 +106,27 @@ def network(width=16):
     return UNet()
 
 
+def processing_augmentation(x, rng):
+    """A random imitation of vendor processing and acquisition on a 0-1 crop (map px at 2 mm):
+    equalisation (subtracting part of a wide blur) or unsharp masking, a sigmoid tone curve about
+    the crop's median, blur and additive noise, each applied with probability 1/2, then clipped."""
+    if rng.random() < 0.5:  # equalisation / unsharp masking at a random scale
+        sigma = float(rng.uniform(1.0, 20.0))
+        k = float(rng.uniform(-0.3, 0.7))
+        x = x + k * (x - cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT))
+    if rng.random() < 0.5:  # sigmoid tone curve, renormalised to the crop's range
+        c = float(np.median(x)) + float(rng.normal(0, 0.1))
+        w = float(rng.uniform(0.1, 0.4))
+        y = 1 / (1 + np.exp(-(x - c) / w))
+        lo, hi = float(y.min()), float(y.max())
+        x = (y - lo) / max(hi - lo, 1e-6) * (float(x.max()) - float(x.min())) + float(x.min())
+    if rng.random() < 0.5:
+        x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.3, 1.0)), borderType=cv2.BORDER_REFLECT)
+    if rng.random() < 0.5:
+        x = x + rng.normal(0, float(rng.uniform(0.005, 0.04)), x.shape).astype(np.float32)
+    return np.clip(x, 0, 1).astype(np.float32)
+
+
 def train(args):
     import torch
     torch.manual_seed(args.seed)
@@ -148,6 +169,8 @@ def train(args):
                     cx_, cm = cx_[:, ::-1], cm[:, ::-1]
                 g = math.exp(rng.normal(0, 0.25))
                 cx_ = np.clip(cx_, 0, 1) ** g
+                if args.augment == "processing":
+                    cx_ = processing_augmentation(np.ascontiguousarray(cx_, dtype=np.float32), rng)
                 xs.append(cx_.copy())
                 ms.append(cm.copy())
             xb = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32))
@@ -296,6 +319,9 @@ if __name__ == "__main__":
     t.add_argument("--pos-weight", type=float, default=5.0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--width", type=int, default=16, help="channels at the first level (then 2x, 4x)")
+    t.add_argument("--augment", default="flip-gamma", choices=["flip-gamma", "processing"],
+                   help="flip-gamma: left-right flips and gamma (as every shipped map); processing: also a random "
+                        "imitation of vendor processing per crop (processing_augmentation)")
     t.add_argument("--model", required=True)
     d = sub.add_parser("detect")
     d.add_argument("--work", required=True)
