@@ -178,9 +178,17 @@ public struct NoduleHeatmap: Sendable {
     /// `input`'s left–right mirror image, mirrored back. Either way the same for any `threads`.
     static func probabilities(_ input: FloatImage, network: NoduleHeatmapNetwork, threads: Int,
                               mirrorAveraged: Bool) -> FloatImage {
-        var probabilities = network.probabilities(input, threads: threads)
-        guard mirrorAveraged else { return probabilities }
-        let mirrored = mirroredLeftRight(network.probabilities(mirroredLeftRight(input), threads: threads))
+        guard mirrorAveraged else { return network.probabilities(input, threads: threads) }
+        // The two passes side by side, each on half the threads: the network's row bands share two
+        // threads less well (about 1.3 × one thread's speed on a 2 mm/px region) than two whole passes do.
+        let passes = SlotArray<FloatImage>(count: 2)
+        let perPass = max(1, threads / 2)
+        performTasks(2, workers: threads) { pass in
+            passes[pass] = pass == 0 ? network.probabilities(input, threads: perPass)
+                : mirroredLeftRight(network.probabilities(mirroredLeftRight(input), threads: perPass))
+        }
+        var probabilities = passes[0]!
+        let mirrored = passes[1]!
         probabilities.withUnsafeMutableRows { row, y in
             for x in row.indices { row[x] = (row[x] + mirrored[x, y]) / 2 }
         }

@@ -262,6 +262,11 @@ struct NoduleHeatmapPipelineTests {
         let ofMirror = NoduleHeatmap.probabilities(mirroredInput, network: network, threads: 1, mirrorAveraged: false)
         let averaged = NoduleHeatmap.probabilities(input, network: network, threads: 2, mirrorAveraged: true)
         #expect(single == network.probabilities(input))
+        // The two passes run side by side on the threads; any count gives the same map.
+        for threads in [1, 3] {
+            #expect(NoduleHeatmap.probabilities(input, network: network, threads: threads, mirrorAveraged: true)
+                .isBitwiseIdentical(to: averaged))
+        }
         var differs = 0
         for y in 0..<24 {
             for x in 0..<40 {
