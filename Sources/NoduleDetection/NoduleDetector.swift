@@ -251,13 +251,13 @@ public struct NoduleDetector: Sendable {
                         overlap: p.candidates.suppressionOverlap)
                     candidates = kept.map { candidates[$0] }
                 }
-                candidates = Array(candidates.prefix(p.candidates.maximumReported))
             } else {
                 warnings.append("nodule map: the image is under \(NoduleHeatmap.minimumSide) px a side at the network's "
                                 + "\(Self.rounded(h.network.spacingMM, 2)) mm/px; the feature score stands")
-                candidates = Array(candidates.prefix(p.candidates.maximumReported))
             }
         }
+        // The reported ones (already so many unless the map scored every measured candidate).
+        candidates = Array(candidates.prefix(p.candidates.maximumReported))
 
         if let rejected = normalised.rejectedExtentMM, let stated = radiograph.pixelSpacing {
             warnings.append("pixel spacing \(Self.rounded(stated.row, 4)) × \(Self.rounded(stated.column, 4)) mm (\(stated.source)) "
