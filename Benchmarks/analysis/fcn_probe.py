@@ -17,7 +17,8 @@ the area of the connected region above half the peak) so that `nodules evaluate`
 its own rule.
 
   fcn_probe.py cache NAME SET_DIR --work W [--spacing 1.0]
-  fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] [--augment processing] --model M.pt
+  fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] [--augment processing]
+                     [--insert P [--insert-contrast LO HI]] --model M.pt
   fcn_probe.py detect --work W --model M.pt NAME --out RESULTS.jsonl
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
@@ -127,6 +128,46 @@ def processing_augmentation(x, rng):
     return np.clip(x, 0, 1).astype(np.float32)
 
 
+def insert_nodules(x, m, rng, contrast=(0.4, 3.0)):
+    """Lesion insertion on a 0-1 crop and its mask (map px at 2 mm): 1-2 synthetic nodules of 6-30 mm
+    (a projected sphere, sometimes a union of 2-3 smaller spheres, sometimes with a blurred edge) added
+    where the crop is neither black nor white and no true nodule is, at a peak contrast of CONTRAST x the
+    standard deviation of the crop's band-pass texture near it (log-uniform), their discs marked in the mask."""
+    x = x.copy()
+    m = m.copy()
+    h, w = x.shape
+    band = x - cv2.GaussianBlur(x, (0, 0), 8.0, borderType=cv2.BORDER_REFLECT)
+    yy, xx = np.mgrid[:h, :w]
+    for _ in range(int(rng.integers(1, 3))):
+        R = math.exp(rng.uniform(math.log(1.5), math.log(7.5)))
+        for _try in range(10):
+            cy, cx = float(rng.uniform(R, h - R)), float(rng.uniform(R, w - R))
+            iy, ix = int(cy), int(cx)
+            y0, y1, x0, x1 = max(0, iy - int(2 * R) - 2), min(h, iy + int(2 * R) + 3), max(0, ix - int(2 * R) - 2), min(w, ix + int(2 * R) + 3)
+            if 0.05 < x[iy, ix] < 0.8 and not m[y0:y1, x0:x1].any():
+                break
+        else:
+            continue
+        t = np.zeros_like(x)
+        parts = [(cy, cx, R)]
+        if rng.random() < 0.3:
+            parts = []
+            for _k in range(int(rng.integers(2, 4))):
+                a = rng.uniform(0, 2 * math.pi)
+                o = R * rng.uniform(0.2, 0.45)
+                parts.append((cy + o * math.sin(a), cx + o * math.cos(a), R * rng.uniform(0.55, 0.8)))
+        for py, px, pr in parts:
+            r2 = ((yy - py) ** 2 + (xx - px) ** 2) / (pr * pr)
+            t = np.maximum(t, np.sqrt(np.clip(1 - r2, 0, None)) * pr / R)
+        if rng.random() < 0.5:
+            t = cv2.GaussianBlur(t.astype(np.float32), (0, 0), float(rng.uniform(0.1, 0.4)) * R + 0.3)
+        sd = float(band[y0:y1, x0:x1].std()) + 1e-3
+        amp = sd * math.exp(rng.uniform(math.log(contrast[0]), math.log(contrast[1])))
+        x = x + amp * t / max(float(t.max()), 1e-6)
+        m[((yy - cy) ** 2 + (xx - cx) ** 2) <= R * R] = 1
+    return np.clip(x, 0, 1).astype(np.float32), m
+
+
 def train(args):
     import torch
     torch.manual_seed(args.seed)
@@ -169,6 +210,9 @@ def train(args):
                     cx_, cm = cx_[:, ::-1], cm[:, ::-1]
                 g = math.exp(rng.normal(0, 0.25))
                 cx_ = np.clip(cx_, 0, 1) ** g
+                if args.insert > 0 and rng.random() < args.insert:
+                    cx_, cm = insert_nodules(np.ascontiguousarray(cx_, dtype=np.float32), np.ascontiguousarray(cm), rng,
+                                             (args.insert_contrast[0], args.insert_contrast[1]))
                 if args.augment == "processing":
                     cx_ = processing_augmentation(np.ascontiguousarray(cx_, dtype=np.float32), rng)
                 xs.append(cx_.copy())
@@ -322,6 +366,10 @@ if __name__ == "__main__":
     t.add_argument("--augment", default="flip-gamma", choices=["flip-gamma", "processing"],
                    help="flip-gamma: left-right flips and gamma (as every shipped map); processing: also a random "
                         "imitation of vendor processing per crop (processing_augmentation)")
+    t.add_argument("--insert", type=float, default=0.0,
+                   help="probability per crop of lesion insertion (insert_nodules; 0: none, as every shipped map)")
+    t.add_argument("--insert-contrast", type=float, nargs=2, default=[0.4, 3.0],
+                   help="inserted peak contrast range, x the local band-pass texture's standard deviation")
     t.add_argument("--model", required=True)
     d = sub.add_parser("detect")
     d.add_argument("--work", required=True)

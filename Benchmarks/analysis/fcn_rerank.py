@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--flip", action="store_true", help="average in the map of the mirrored image")
     ap.add_argument("--shift", type=int, default=0, help="also average in the map of the image shifted by this many px (down and right), shifted back")
     ap.add_argument("--scales", default="", help="also average in the maps of the image resized by these factors (comma-separated), resized back")
+    ap.add_argument("--map-weight", type=float, default=0.5,
+                    help="score = peak^W x score^(1-W); 0.5 is the product's geometric mean")
     ap.add_argument("--work", required=True)
     ap.add_argument("--records", required=True)
     ap.add_argument("--sets", required=True)
@@ -100,7 +102,7 @@ def main():
                     y0, y1 = int(max(0, cy - r)), int(min(p.shape[0], cy + r + 1))
                     x0, x1 = int(max(0, cx - r)), int(min(p.shape[1], cx + r + 1))
                     peak = float(p[y0:y1, x0:x1].max()) if y1 > y0 and x1 > x0 else 0.0
-                    c["score"] = math.sqrt(max(peak, 1e-9) * c["score"])
+                    c["score"] = max(peak, 1e-9) ** args.map_weight * max(c["score"], 1e-9) ** (1 - args.map_weight)
                 out.write(json.dumps(record) + "\n")
         line = [name]
         for label, results in (("re-ranked", path), ("as recorded", os.path.join(args.records, f"{name}.jsonl"))):

@@ -147,24 +147,28 @@ struct CandidateTests {
         }
     }
 
-    @Test("a pipeline may compute its scale space on a pyramid: the nodule is still found and sized, the ridge still rejected")
+    @Test("the scale space may be computed on a pyramid (the default from 0.20.0) or exactly: either way the nodule is found and sized, the ridge rejected")
     func pyramidScaleSpace() throws {
         var pipeline = try defaultPipeline()
-        let exactDigest = pipeline.stamp.digest
-        pipeline.candidates.scaleSpaceResolution = "pyramid"
-        try pipeline.validate()
-        #expect(pipeline.stamp.digest != exactDigest)
+        #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
+        let pyramidDigest = pipeline.stamp.digest
         var chest = SyntheticChest()
         chest.ridges = [(320, 400, 0.15, 4.5, 500, 125)]
         chest.nodules = [(690, 470, 12, 400)]
-        let result = NoduleDetector(pipeline: pipeline).detect(chest.radiograph())
-        let top = try #require(result.candidates.first)
-        #expect(hypot(top.x - 690, top.y - 470) < 4, "top candidate at (\(top.x), \(top.y))")
-        #expect(abs(top.features.sphereFitDiameterMM - 12) <= 0.5, "\(top.features.sphereFitDiameterMM) mm")
-        #expect(abs(try #require(top.diameterMM) - 12) <= 1.0, "reported \(top.diameterMM ?? 0) mm")
-        #expect(!result.candidates.contains { c in
-            abs(-(c.x - 320) * sin(0.15) + (c.y - 400) * cos(0.15)) < 15 && hypot(c.x - 320, c.y - 400) < 150
-        })
+        let radiograph = chest.radiograph()
+        for resolution in ["pyramid", "exact"] {
+            pipeline.candidates.scaleSpaceResolution = resolution
+            try pipeline.validate()
+            #expect((pipeline.stamp.digest == pyramidDigest) == (resolution == "pyramid"))
+            let result = NoduleDetector(pipeline: pipeline).detect(radiograph)
+            let top = try #require(result.candidates.first)
+            #expect(hypot(top.x - 690, top.y - 470) < 4, "\(resolution): top candidate at (\(top.x), \(top.y))")
+            #expect(abs(top.features.sphereFitDiameterMM - 12) <= 0.5, "\(resolution): \(top.features.sphereFitDiameterMM) mm")
+            #expect(abs(try #require(top.diameterMM) - 12) <= 1.0, "\(resolution): reported \(top.diameterMM ?? 0) mm")
+            #expect(!result.candidates.contains { c in
+                abs(-(c.x - 320) * sin(0.15) + (c.y - 400) * cos(0.15)) < 15 && hypot(c.x - 320, c.y - 400) < 150
+            }, "\(resolution)")
+        }
         pipeline.candidates.scaleSpaceResolution = "octaves"
         #expect(throws: PipelineError.invalid(name: "cxr-nodules",
                                               reason: "candidates.scale_space_resolution must be \"exact\" or \"pyramid\"")) {

@@ -44,10 +44,11 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.19.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs; cxr-nodules-classical is 0.16.0 without one")
+    @Test("The default definition (0.20.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs, and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.19.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.20.0")
+        #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
         #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
@@ -68,6 +69,7 @@ struct NoduleHeatmapPipelineTests {
         #expect(!json.contains("\"heatmap\""))
         var stripped = pipeline
         stripped.heatmap = nil
+        stripped.candidates.scaleSpaceResolution = nil
         stripped.name = classical.name
         stripped.version = classical.version
         stripped.description = classical.description
@@ -91,10 +93,10 @@ struct NoduleHeatmapPipelineTests {
         #expect(again == pipeline)
         #expect(again.stamp == pipeline.stamp)
         #expect(pipeline.stamp.digest != (try Self.defaultPipeline()).stamp.digest)
-        // Everything but the map is the default definition's.
+        // Everything but the map is the classical definition's (0.16.0; the default's before 0.20.0's pyramid).
         var stripped = pipeline
         stripped.heatmap = nil
-        let base = try Self.defaultPipeline()
+        let base = try Self.classicalPipeline()
         #expect(stripped.candidates == base.candidates && stripped.measurement == base.measurement
                 && stripped.score == base.score && stripped.lungField == base.lungField && stripped.normalisation == base.normalisation)
     }
