@@ -248,8 +248,8 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// β in the (σ/σ₀)^β weighting of LoG levels (0: plain σ²-normalisation).
         public var scaleBias: Double?
         /// Where the scale space is computed: `exact` (every σ at working resolution,
-        /// default) or `pyramid` (σ whose remaining blur is ≥ 3 px on a coarser octave,
-        /// interpolated back; see `ScaleResolution`).
+        /// when absent) or `pyramid` (σ whose remaining blur is ≥ 3 px on a coarser octave,
+        /// interpolated back; see `ScaleResolution`; `cxr-nodules` from 0.20.0).
         public var scaleSpaceResolution: String?
         /// Smallest Hessian blobness (λ_small/λ_large) kept; ridges score near 0.
         public var minimumBlobness: Double
