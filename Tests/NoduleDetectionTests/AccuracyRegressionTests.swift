@@ -30,7 +30,8 @@ import TestSupport
 /// map's blobs) measures 2/2/4/6 of 18, 4 hits at 2 FP/image with a median error of 0.25 mm
 /// (`Benchmarks/recorded/2026-12-06-session27.txt`); 0.19.0 (the map averaged with its mirror
 /// image's) 3/3/4/5 of 18, the same 4 hits and median error (`Benchmarks/recorded/2026-12-06-session28.txt`);
-/// 0.20.0 (larger σ on a pyramid) 3/3/4/5 of 18, 4 hits at a median error of 0.31 mm
+/// 0.20.0 (larger σ on a pyramid) 3/3/4/5 of 18, 4 hits at a median error of 0.31 mm; 0.21.0
+/// (the map trained for 80 epochs) 3/4/5/6 of 18, 5 hits at 0.31 mm
 /// (`Benchmarks/recorded/2026-12-06-session29.txt`).
 /// A regression fails CI. The headline accuracy is
 /// measured on the full-size evaluation set and reported in the README, not here.

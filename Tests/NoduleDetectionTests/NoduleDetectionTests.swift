@@ -147,7 +147,7 @@ struct CandidateTests {
         }
     }
 
-    @Test("the scale space may be computed on a pyramid (the default from 0.20.0) or exactly: either way the nodule is found and sized, the ridge rejected")
+    @Test("the scale space may be computed on a pyramid (the default from 0.20.0 on) or exactly: either way the nodule is found and sized, the ridge rejected")
     func pyramidScaleSpace() throws {
         var pipeline = try defaultPipeline()
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")

@@ -44,10 +44,10 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.20.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs, and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
+    @Test("The default definition (0.21.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs, and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.20.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.21.0")
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
@@ -56,7 +56,8 @@ struct NoduleHeatmapPipelineTests {
         #expect(heatmap.scoresMeasured == nil && heatmap.mirrorAveraged == true)
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
-        #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12"))
+        #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12")
+                && fittedOn.contains("--epochs 80"))
         #expect(!["eval3030", "eval4040", "eval11", "eval12", "eval13", "eval14", "eval16", "seed 2026"].contains { fittedOn.contains($0) })
         let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(pipeline))
         #expect(again == pipeline && again.stamp == pipeline.stamp)
