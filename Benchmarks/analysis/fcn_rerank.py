@@ -102,7 +102,7 @@ def main():
                     y0, y1 = int(max(0, cy - r)), int(min(p.shape[0], cy + r + 1))
                     x0, x1 = int(max(0, cx - r)), int(min(p.shape[1], cx + r + 1))
                     peak = float(p[y0:y1, x0:x1].max()) if y1 > y0 and x1 > x0 else 0.0
-                    c["score"] = max(peak, 1e-9) ** args.map_weight * max(c["score"], 1e-9) ** (1 - args.map_weight)
+                    c["score"] = max(peak, 1e-9) ** args.map_weight * c["score"] ** (1 - args.map_weight)
                 out.write(json.dumps(record) + "\n")
         line = [name]
         for label, results in (("re-ranked", path), ("as recorded", os.path.join(args.records, f"{name}.jsonl"))):
