@@ -25,6 +25,7 @@ its own rule.
   fcn_probe.py embed --pipeline P.json --network NETWORK.json --describe TEXT [--combine replace|geometric-mean]
                      [--resize-log-ratio R [--resize-recentres]] [--context-mm C] [--scores-measured] [--mirror-averaged]
                      [--version V] --out P2.json   (the network as P's `heatmap` section)
+  fcn_probe.py extract --pipeline P.json --model M.pt   (P's embedded network back as a model, batch norm as identity)
 
 Python here is tooling for measuring, never part of the product.
 """
@@ -345,6 +346,32 @@ def embed(args):
     print(f"{args.out}: heatmap ({network['width']} wide, combine {args.combine}) embedded")
 
 
+def extract(args):
+    """A pipeline definition's embedded network (or a `nodulekit-unet-1` file) back as a model file
+    for the offline tools (fcn_rerank.py): each folded convolution loaded as it is, its batch norm an
+    identity: the same weights (exported again, within 5e-7 of the embedded ones)."""
+    import torch
+    doc = json.load(open(args.pipeline))
+    n = doc["heatmap"]["network"] if "heatmap" in doc else doc
+    net = network(n["width"])
+    state = net.state_dict()
+    for name in ("e1", "e2", "e3", "b", "d3", "d2", "d1"):
+        for k, (ci, bi) in enumerate(((0, 1), (3, 4))):
+            layer = n["layers"][f"{name}.{k}"]
+            state[f"{name}.{ci}.weight"] = torch.tensor(layer["weight"]).reshape(layer["out"], layer["in"], 3, 3)
+            state[f"{name}.{ci}.bias"] = torch.tensor(layer["bias"])
+            state[f"{name}.{bi}.weight"] = torch.ones(layer["out"])
+            state[f"{name}.{bi}.bias"] = torch.zeros(layer["out"])
+            state[f"{name}.{bi}.running_mean"] = torch.zeros(layer["out"])
+            state[f"{name}.{bi}.running_var"] = torch.ones(layer["out"]) - net.e1[1].eps  # sqrt(var + eps) = 1
+    layer = n["layers"]["out"]
+    state["out.weight"] = torch.tensor(layer["weight"]).reshape(1, layer["in"], 1, 1)
+    state["out.bias"] = torch.tensor(layer["bias"])
+    net.load_state_dict(state)
+    torch.save({"width": n["width"], "state": net.state_dict()}, args.model)
+    print(f"{args.model}: width {n['width']}, from {args.pipeline}")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -401,6 +428,9 @@ if __name__ == "__main__":
     b.add_argument("--version")
     b.add_argument("--describe", required=True)
     b.add_argument("--out", required=True)
+    x = sub.add_parser("extract")
+    x.add_argument("--pipeline", required=True)
+    x.add_argument("--model", required=True)
     a = ap.parse_args()
     {"cache": cache, "train": train, "detect": detect, "export": export, "reference": reference,
-     "embed": embed}[a.cmd](a)
+     "embed": embed, "extract": extract}[a.cmd](a)

@@ -41,6 +41,36 @@ def evaluate(nodules, set_dir, path):
     return bands[">=10 mm"]["hits"], bands["6-10 mm"]["hits"], [round(f["sensitivity"] * d["nodules"]) for f in d["froc"]]
 
 
+def added_maxima(p, reported, f, map_mm, args):
+    """The map's local maxima >= args.add_maxima away from every reported candidate, as records."""
+    dil = cv2.dilate(p, np.ones((5, 5), np.uint8))
+    ys, xs = np.nonzero((p >= dil) & (p >= args.add_maxima))
+    order = np.argsort(-p[ys, xs])
+    out = []
+    for i in order:
+        y, x = int(ys[i]), int(xs[i])
+        ix, iy = (x + 0.5) / f - 0.5, (y + 0.5) / f - 0.5  # input px
+        near = False
+        for c in reported + out:
+            d_mm = math.hypot(c["x"] - ix, c["y"] - iy) * map_mm * f
+            if d_mm < max(c["diameter_mm"] / 2, args.add_distance_mm):
+                near = True
+                break
+        if near:
+            continue
+        region = (p > p[y, x] / 2).astype(np.uint8)
+        _, labels = cv2.connectedComponents(region, connectivity=4)
+        area = int((labels == labels[y, x]).sum())
+        dmm = min(2 * math.sqrt(area / math.pi) * map_mm, 30.0)
+        peak = float(p[y, x])
+        out.append({"x": ix, "y": iy, "diameter_mm": dmm, "diameter_px": dmm / (map_mm * f),
+                    "score": peak ** args.map_weight * args.added_score ** (1 - args.map_weight),
+                    "features": {"heatmap": peak, "added": 1}})
+        if len(out) >= args.add_limit:
+            break
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, action="append")
@@ -49,6 +79,15 @@ def main():
     ap.add_argument("--scales", default="", help="also average in the maps of the image resized by these factors (comma-separated), resized back")
     ap.add_argument("--map-weight", type=float, default=0.5,
                     help="score = peak^W x score^(1-W); 0.5 is the product's geometric mean")
+    ap.add_argument("--add-maxima", type=float, default=None, metavar="T",
+                    help="also add the map's own local maxima (5x5 map px) >= T lying farther than max(radius, "
+                         "--add-distance-mm) from every reported candidate, scored peak^W x --added-score^(1-W), sized by "
+                         "the map blob (4-connected region above half the peak)")
+    ap.add_argument("--added-score", type=float, default=0.3, help="feature score given to an added map maximum")
+    ap.add_argument("--add-distance-mm", type=float, default=8.0)
+    ap.add_argument("--report-limit", type=int, default=0, help="keep only this many best-scored per image (0: all)")
+    ap.add_argument("--add-limit", type=int, default=5, help="added maxima per image, best first")
+    ap.add_argument("--maps-cache", help="folder keeping each set's maps (NAME.npz): computed once, then read back")
     ap.add_argument("--work", required=True)
     ap.add_argument("--records", required=True)
     ap.add_argument("--sets", required=True)
@@ -66,8 +105,11 @@ def main():
         records = {os.path.basename(json.loads(line)["path"]): json.loads(line)
                    for line in open(os.path.join(args.records, f"{name}.jsonl"))}
         path = os.path.join(args.out, f"{name}.jsonl")
+        cached = os.path.join(args.maps_cache, f"{name}.npz") if args.maps_cache else None
+        saved = dict(np.load(cached)) if cached and os.path.exists(cached) else {}
+        computed = {}
         with open(path, "w") as out:
-            for x, m in zip(images, meta):
+            for index, (x, m) in enumerate(zip(images, meta)):
                 maps = []
 
                 def run(net, image):
@@ -87,12 +129,16 @@ def main():
                         out.append((small, lambda q, w=w, h=h: cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR)))
                     return out
 
-                for net in nets:
-                    for image, undo in views(x):
-                        maps.append(undo(run(net, image)))
-                        if args.flip:
-                            maps.append(undo(run(net, image[:, ::-1])[:, ::-1]))
-                p = np.mean(maps, axis=0)
+                if f"m{index}" in saved:
+                    p = saved[f"m{index}"]
+                else:
+                    for net in nets:
+                        for image, undo in views(x):
+                            maps.append(undo(run(net, image)))
+                            if args.flip:
+                                maps.append(undo(run(net, image[:, ::-1])[:, ::-1]))
+                    p = np.mean(maps, axis=0).astype(np.float32)
+                computed[f"m{index}"] = p
                 record = records[os.path.basename(m["path"])]
                 f = m["scale"]
                 map_mm = m["spacing"] / f
@@ -103,7 +149,14 @@ def main():
                     x0, x1 = int(max(0, cx - r)), int(min(p.shape[1], cx + r + 1))
                     peak = float(p[y0:y1, x0:x1].max()) if y1 > y0 and x1 > x0 else 0.0
                     c["score"] = max(peak, 1e-9) ** args.map_weight * c["score"] ** (1 - args.map_weight)
+                if args.add_maxima is not None:
+                    record["nodules"] += added_maxima(p, record["nodules"], f, map_mm, args)
+                if args.report_limit:
+                    record["nodules"] = sorted(record["nodules"], key=lambda c: -c["score"])[:args.report_limit]
                 out.write(json.dumps(record) + "\n")
+        if cached and not saved:
+            os.makedirs(args.maps_cache, exist_ok=True)
+            np.savez_compressed(cached, **computed)
         line = [name]
         for label, results in (("re-ranked", path), ("as recorded", os.path.join(args.records, f"{name}.jsonl"))):
             big, small, froc = evaluate(args.nodules, set_dir, results)

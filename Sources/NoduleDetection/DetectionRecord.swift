@@ -226,6 +226,9 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     /// The pipeline's nodule-likelihood map near the centre, 0–1 (``NoduleHeatmap/peakLocation(near:windowFraction:minimumWindowPx:)``);
     /// nil when the pipeline has no map. Not a score-model input.
     public var heatmap: Double?
+    /// 1 for a candidate the map proposed (``PipelineDefinition/Heatmap/proposals``): its score is made
+    /// from the map and a fixed feature score, not from the score model; nil otherwise. Not a score-model input.
+    public var mapProposal: Double?
 
     /// Features known at a scale-space maximum, before measurement: what
     /// ``PipelineDefinition/CandidateParameters/prerank`` may use.
@@ -243,8 +246,9 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
                 lungDepthMM: Double, insideLung: Double, background: Double = 0, backgroundGradient: Double = 0,
                 sphereFit: Double = 0, openRays: Double = 0, convergence: Double = 0, fitResidual: Double = 1,
-                heatmap: Double? = nil) {
+                heatmap: Double? = nil, mapProposal: Double? = nil) {
         self.heatmap = heatmap
+        self.mapProposal = mapProposal
         self.convergence = convergence
         self.fitResidual = fitResidual
         self.background = background
@@ -282,6 +286,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         case convergence
         case fitResidual = "fit_residual"
         case heatmap
+        case mapProposal = "map_proposal"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -304,6 +309,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         try c.encode(convergence, forKey: .convergence)
         try c.encode(fitResidual, forKey: .fitResidual)
         try c.encodeIfPresent(heatmap, forKey: .heatmap)
+        try c.encodeIfPresent(mapProposal, forKey: .mapProposal)
     }
 
     /// Lenient: a missing feature reads as 0, so results from peers that
@@ -319,11 +325,12 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   background: try value(.background), backgroundGradient: try value(.backgroundGradient),
                   sphereFit: try value(.sphereFit), openRays: try value(.openRays),
                   convergence: try value(.convergence), fitResidual: try c.decodeIfPresent(Double.self, forKey: .fitResidual) ?? 1,
-                  heatmap: try c.decodeIfPresent(Double.self, forKey: .heatmap))
+                  heatmap: try c.decodeIfPresent(Double.self, forKey: .heatmap),
+                  mapProposal: try c.decodeIfPresent(Double.self, forKey: .mapProposal))
     }
 
-    /// The JSON names of the features a score model may use (``heatmap`` is not one).
-    public static let names = CodingKeys.allCases.filter { $0 != .heatmap }.map(\.rawValue)
+    /// The JSON names of the features a score model may use (``heatmap`` and ``mapProposal`` are not).
+    public static let names = CodingKeys.allCases.filter { $0 != .heatmap && $0 != .mapProposal }.map(\.rawValue)
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {

@@ -108,6 +108,7 @@ public struct NoduleDetector: Sendable {
         let results = SlotArray<Measured>(count: blobs.count)
         let scale = normalised.measurementScale
         let inputPerFine = (scale.x + scale.y) / 2
+        let fineToMask = (x: toMask.x / k.x, y: toMask.y / k.y)
         let spacingKnown = !normalised.spacingAssumed
         let model = p.score
         let measurement = p.measurement
@@ -118,28 +119,9 @@ public struct NoduleDetector: Sendable {
             let start = (x: fx, y: fy, radius: b.radius * (k.x + k.y) / 2)
             if let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
                                                                    radius: start.radius, parameters: measurement) {
-                let toMaskFromFine = (x: toMask.x / k.x, y: toMask.y / k.y)
-                let mx = (m.x + 0.5) * toMaskFromFine.x - 0.5, my = (m.y + 0.5) * toMaskFromFine.y - 0.5
-                let inside = m.outline.filter {
-                    lungs.contains(x: ($0.x + 0.5) * toMaskFromFine.x - 0.5, y: ($0.y + 0.5) * toMaskFromFine.y - 0.5)
-                }.count
-                let features = NoduleFeatures(
-                    contrast: m.contrast,
-                    contrastToNoise: m.contrastToNoise,
-                    blobness: b.blobness,
-                    logResponse: b.response,
-                    scaleDiameterMM: 2 * b.radius * workingMM,
-                    circularity: m.shortAxis / max(m.longAxis, 1e-9),
-                    longAxisMM: m.longAxis * fineMM,
-                    shortAxisMM: m.shortAxis * fineMM,
-                    lungDepthMM: lungs.depthMM(x: mx, y: my),
-                    insideLung: Double(inside) / Double(max(1, m.outline.count)),
-                    background: m.background,
-                    backgroundGradient: m.backgroundGradient / fineMM,
-                    sphereFit: m.sphereFit,
-                    openRays: m.openRayFraction,
-                    convergence: m.convergenceIndex,
-                    fitResidual: m.fitResidual)
+                let features = Self.features(of: m, blobness: b.blobness, logResponse: b.response,
+                                             scaleDiameterMM: 2 * b.radius * workingMM, lungs: lungs, fineToMask: fineToMask,
+                                             fineMM: fineMM)
                 let diameter = measurement.reportedDiameter(m, spacingMM: fineMM)
                 let candidate = NoduleCandidate(
                     x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
@@ -209,18 +191,23 @@ public struct NoduleDetector: Sendable {
                     resized.append((i, (x: (x + 0.5) / scale.x - 0.5, y: (y + 0.5) / scale.y - 0.5,
                                         radius: blobPx / 2 / inputPerFine), blobPx))
                 }
-                // The measurements on the detector's threads, into fixed slots (each one's own work).
-                let jobs = resized
-                let remeasured = SlotArray<(measurement: NoduleMeasurement, diameterPx: Double)>(count: jobs.count)
-                performTasks(jobs.count, workers: threads) { j in
-                    let start = jobs[j].start
-                    guard let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
-                                                                              radius: start.radius, parameters: measurement)
-                    else { return }
-                    let again = NoduleMeasurement.reportedDiameter(of: m, measuredFrom: start, in: fine, smoothed: fineSmoothed,
-                                                                   parameters: measurement, spacingMM: fineMM) * inputPerFine
-                    remeasured[j] = (m, again)
+                /// A measurement from each start (px of `fine`) and its reported diameter (input px), nil where
+                /// it fails: on the detector's threads, into fixed slots (each one's own work).
+                func measured(from starts: [(x: Double, y: Double, radius: Double)])
+                    -> [(measurement: NoduleMeasurement, diameterPx: Double)?] {
+                    let slots = SlotArray<(measurement: NoduleMeasurement, diameterPx: Double)>(count: starts.count)
+                    performTasks(starts.count, workers: threads) { j in
+                        let start = starts[j]
+                        guard let m = NoduleMeasurement.measureClearingBackground(fine, smoothed: fineSmoothed, x: start.x, y: start.y,
+                                                                                  radius: start.radius, parameters: measurement)
+                        else { return }
+                        slots[j] = (m, NoduleMeasurement.reportedDiameter(of: m, measuredFrom: start, in: fine, smoothed: fineSmoothed,
+                                                                          parameters: measurement, spacingMM: fineMM) * inputPerFine)
+                    }
+                    return slots.values
                 }
+                let jobs = resized
+                let remeasured = measured(from: jobs.map(\.start))
                 var recentred = false
                 for (j, job) in jobs.enumerated() {
                     guard let limit = h.resizeLogRatio else { break }   // (no jobs without it)
@@ -240,6 +227,60 @@ public struct NoduleDetector: Sendable {
                         candidates[i].diameterPx = min(max(newPx, minimumPx), maximumPx)
                     }
                     candidates[i].diameterMM = spacingKnown ? candidates[i].diameterPx / inputPerFine * fineMM : nil
+                }
+                if let q = h.proposals {
+                    // The map's own maxima that no reported candidate claims become candidates (`proposals`).
+                    func distanceMM(_ a: (x: Double, y: Double), _ b: (x: Double, y: Double)) -> Double {
+                        hypot((a.x - b.x) / grid.scale.x, (a.y - b.y) / grid.scale.y) * grid.spacingMM
+                    }
+                    func radiusMM(_ diameterPx: Double) -> Double { diameterPx / 2 / mapToInput * grid.spacingMM }
+                    var chosen: [(peak: Double, x: Double, y: Double, blobPx: Double, start: (x: Double, y: Double, radius: Double))] = []
+                    for maximum in heatmap.localMaxima(minimum: q.minimumPeak) where chosen.count < q.maximum {
+                        let at = grid.inputPosition(x: Double(maximum.x), y: Double(maximum.y))
+                        guard let blob = heatmap.blob(x: maximum.x, y: maximum.y, maximumRadius: blobSearch), blob.diameter > 0,
+                              !candidates.contains(where: { distanceMM(($0.x, $0.y), at) < max(q.separationMM, radiusMM($0.diameterPx)) }),
+                              !chosen.contains(where: { distanceMM(($0.x, $0.y), at) < max(q.separationMM, radiusMM($0.blobPx)) })
+                        else { continue }
+                        let blobPx = min(max(blob.diameter * mapToInput, minimumPx), maximumPx)
+                        // Placed at the blob's centroid: a saturated map's maximum is the first of a plateau.
+                        let centroid = grid.inputPosition(x: blob.x, y: blob.y)
+                        chosen.append((maximum.value, centroid.x, centroid.y, blobPx,
+                                       ((centroid.x + 0.5) / scale.x - 0.5, (centroid.y + 0.5) / scale.y - 0.5, blobPx / 2 / inputPerFine)))
+                    }
+                    // Each measured from its blob (px of `fine`).
+                    let proposalJobs = chosen
+                    let proposalMeasured = measured(from: proposalJobs.map(\.start))
+                    let limit = h.resizeLogRatio ?? 0.6
+                    for (j, job) in proposalJobs.enumerated() {
+                        // At the blob's centroid with its size, unless the measurement agrees with that size:
+                        // then at the measured centre with the measured size. Features from the measurement where
+                        // there is one (blobness and LoG response at the blob's scale on the working image).
+                        var x = job.x, y = job.y, diameterPx = job.blobPx
+                        let sigma = job.blobPx / 2 / inputPerFine / ((k.x + k.y) / 2) / 2.squareRoot()  // working px
+                        let local = LocalHessian.at(working, x: (job.start.x + 0.5) / k.x - 0.5, y: (job.start.y + 0.5) / k.y - 0.5,
+                                                    sigma: max(sigma, 0.5))
+                        let blobness = LocalHessian.blobness(local), response = -sigma * sigma * (local.xx + local.yy)
+                        var features: NoduleFeatures
+                        if let again = proposalMeasured[j] {
+                            let m = again.measurement
+                            features = Self.features(of: m, blobness: blobness, logResponse: response, scaleDiameterMM: job.blobPx
+                                                     / inputPerFine * fineMM, lungs: lungs, fineToMask: fineToMask, fineMM: fineMM)
+                            if again.diameterPx >= minimumPx, again.diameterPx <= maximumPx, abs(log(again.diameterPx / job.blobPx)) <= limit {
+                                x = (m.x + 0.5) * scale.x - 0.5
+                                y = (m.y + 0.5) * scale.y - 0.5
+                                diameterPx = again.diameterPx
+                            }
+                        } else {
+                            let fx = (x + 0.5) / scale.x - 0.5, fy = (y + 0.5) / scale.y - 0.5
+                            features = .blobStage(logResponse: response, blobness: blobness, scaleDiameterMM: job.blobPx / inputPerFine * fineMM,
+                                                  lungDepthMM: lungs.depthMM(x: (fx + 0.5) * fineToMask.x - 0.5, y: (fy + 0.5) * fineToMask.y - 0.5))
+                        }
+                        features.heatmap = job.peak
+                        features.mapProposal = 1
+                        candidates.append(NoduleCandidate(x: x, y: y, diameterPx: diameterPx,
+                                                          diameterMM: spacingKnown ? diameterPx / inputPerFine * fineMM : nil,
+                                                          score: h.score(peak: job.peak, probability: q.featureScore), features: features))
+                    }
                 }
                 // Stable: equal scores keep the score model's order.
                 candidates = candidates.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }
@@ -286,6 +327,34 @@ public struct NoduleDetector: Sendable {
 }
 
 extension NoduleDetector {
+    /// A measured candidate's features: `m` in px of the fine image (`fineMM` mm/px), the blob-stage
+    /// ones as given, lung depth and the outline's share inside the lung field from `lungs`
+    /// (`fineToMask`: mask px per fine px).
+    static func features(of m: NoduleMeasurement, blobness: Double, logResponse: Double, scaleDiameterMM: Double,
+                         lungs: LungField, fineToMask: (x: Double, y: Double), fineMM: Double) -> NoduleFeatures {
+        let mx = (m.x + 0.5) * fineToMask.x - 0.5, my = (m.y + 0.5) * fineToMask.y - 0.5
+        let inside = m.outline.filter {
+            lungs.contains(x: ($0.x + 0.5) * fineToMask.x - 0.5, y: ($0.y + 0.5) * fineToMask.y - 0.5)
+        }.count
+        return NoduleFeatures(
+            contrast: m.contrast,
+            contrastToNoise: m.contrastToNoise,
+            blobness: blobness,
+            logResponse: logResponse,
+            scaleDiameterMM: scaleDiameterMM,
+            circularity: m.shortAxis / max(m.longAxis, 1e-9),
+            longAxisMM: m.longAxis * fineMM,
+            shortAxisMM: m.shortAxis * fineMM,
+            lungDepthMM: lungs.depthMM(x: mx, y: my),
+            insideLung: Double(inside) / Double(max(1, m.outline.count)),
+            background: m.background,
+            backgroundGradient: m.backgroundGradient / fineMM,
+            sphereFit: m.sphereFit,
+            openRays: m.openRayFraction,
+            convergence: m.convergenceIndex,
+            fitResidual: m.fitResidual)
+    }
+
     /// Physical extent (mm) outside which a frontal chest radiograph's spacing is taken to be wrong.
     public static let plausibleExtentMM: ClosedRange<Double> = 100...1000
 

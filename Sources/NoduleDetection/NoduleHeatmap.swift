@@ -244,6 +244,34 @@ public struct NoduleHeatmap: Sendable {
         return (Double(max(best, 0)), bx, by)
     }
 
+    /// The map's local maxima of at least `minimum`: values no smaller than any other within
+    /// `radius` map px (a (2·radius + 1)² square, clipped at the map's ``region``), highest first,
+    /// equal values in row order; positions in map px of the whole grid. A plateau gives each of its
+    /// points (callers keep maxima apart by distance).
+    public func localMaxima(minimum: Double, radius: Int = 2) -> [(value: Double, x: Int, y: Int)] {
+        let w = probabilities.width, h = probabilities.height
+        let ox = region.x.lowerBound, oy = region.y.lowerBound
+        var found: [(value: Double, x: Int, y: Int)] = []
+        probabilities.withUnsafeStridedPointer { p, stride in
+            for y in 0..<h {
+                for x in 0..<w {
+                    let v = p[y * stride + x]
+                    guard Double(v) >= minimum else { continue }
+                    var isMaximum = true
+                    scan: for yy in max(0, y - radius)...min(h - 1, y + radius) {
+                        for xx in max(0, x - radius)...min(w - 1, x + radius) where p[yy * stride + xx] > v {
+                            isMaximum = false
+                            break scan
+                        }
+                    }
+                    if isMaximum { found.append((Double(v), x + ox, y + oy)) }
+                }
+            }
+        }
+        // Stable: row order among equal values.
+        return found.enumerated().sorted { ($0.element.value, -$0.offset) > ($1.element.value, -$1.offset) }.map(\.element)
+    }
+
     /// Equivalent-circle diameter, map px, of the map blob at (`x`, `y`) (map px of the whole grid):
     /// the 4-connected region where the map exceeds half its value there, searched within
     /// `maximumRadius` map px and the map's ``region``; 0 off the region.

@@ -57,6 +57,39 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// image and on its left–right mirror image (mirrored back), a test-time augmentation that costs
         /// a second pass of the network; absent or `false`, one pass.
         public var mirrorAveraged: Bool?
+        /// From `cxr-nodules` 0.22.0: the map also proposes candidates of its own, where the scale-space
+        /// candidates left a nodule-like region of the map unclaimed (``Proposals``). The network then runs
+        /// over the whole image: a definition with proposals has no ``contextMM``. Absent: the map only scores
+        /// the measured candidates.
+        public var proposals: Proposals?
+
+        /// ``Heatmap/proposals``: which of the map's local maxima become candidates.
+        public struct Proposals: Codable, Sendable, Equatable {
+            /// Smallest map value, 0–1, at a local maximum (the largest in its 5 × 5 map px) to propose.
+            public var minimumPeak: Double
+            /// The feature score, 0–1, a proposal's score is combined with (``Heatmap/score(peak:probability:)``):
+            /// it was not picked by the score model, so it has no probability of its own.
+            public var featureScore: Double
+            /// A proposal lies farther than this, mm, and than the other's radius, from every reported
+            /// candidate's centre and every stronger proposal's.
+            public var separationMM: Double
+            /// Proposals per image at most, the highest map values first.
+            public var maximum: Int
+
+            public init(minimumPeak: Double, featureScore: Double, separationMM: Double, maximum: Int) {
+                self.minimumPeak = minimumPeak
+                self.featureScore = featureScore
+                self.separationMM = separationMM
+                self.maximum = maximum
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case minimumPeak = "minimum_peak"
+                case featureScore = "feature_score"
+                case separationMM = "separation_mm"
+                case maximum
+            }
+        }
 
         enum CodingKeys: String, CodingKey {
             case combine
@@ -68,6 +101,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case scoresMeasured = "scores_measured"
             case resizeRecentres = "resize_recentres"
             case mirrorAveraged = "mirror_averaged"
+            case proposals
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
@@ -581,6 +615,13 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             }
             if heatmap.resizeRecentres == true {
                 try require(heatmap.resizeLogRatio != nil, "heatmap.resize_recentres needs heatmap.resize_log_ratio")
+            }
+            if let q = heatmap.proposals {
+                try require(q.minimumPeak > 0 && q.minimumPeak <= 1, "heatmap.proposals.minimum_peak must be in (0, 1]")
+                try require(q.featureScore > 0 && q.featureScore <= 1, "heatmap.proposals.feature_score must be in (0, 1]")
+                try require(q.separationMM >= 0 && q.separationMM <= 100, "heatmap.proposals.separation_mm must be in [0, 100]")
+                try require((1...50).contains(q.maximum), "heatmap.proposals.maximum must be in 1...50")
+                try require(heatmap.contextMM == nil, "heatmap.proposals looks for the map's maxima over the whole image: remove heatmap.context_mm")
             }
             if let c = heatmap.contextMM {
                 try require(c >= 0 && c <= 1000, "heatmap.context_mm must be in [0, 1000]")

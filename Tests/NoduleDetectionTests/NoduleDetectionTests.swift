@@ -214,6 +214,7 @@ struct PrerankTests {
         var pipeline = try defaultPipeline()
         pipeline.candidates.prerank = nil
         pipeline.candidates.maximumCandidates = 1
+        pipeline.heatmap?.proposals = nil   // the measured candidates alone (the map would propose the other nodule)
         var chest = SyntheticChest()
         // A large bright nodule (highest response) and a small fainter one.
         chest.nodules = [(300, 350, 22, 450), (700, 600, 8, 250)]

@@ -44,15 +44,16 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.21.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs, and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
+    @Test("The default definition (0.22.0) carries a 12-wide map at 2.0 mm/px run over the whole image, averaged with its mirror image's, re-centring parts on its blobs and proposing candidates of its own, and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.21.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.22.0")
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
         #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
-        #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == 0.6 && heatmap.resizeRecentres == true)
+        #expect(heatmap.contextMM == nil && heatmap.resizeLogRatio == 0.6 && heatmap.resizeRecentres == true)
+        #expect(heatmap.proposals == .init(minimumPeak: 0.5, featureScore: 0.3, separationMM: 8, maximum: 5))
         #expect(heatmap.scoresMeasured == nil && heatmap.mirrorAveraged == true)
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
@@ -501,3 +502,104 @@ struct NoduleHeatmapPipelineTests {
     }
 }
 
+
+/// `heatmap.proposals` (`cxr-nodules` from 0.22.0): the map's own maxima become candidates where no
+/// reported candidate claims them.
+@Suite("Candidates the map proposes")
+struct MapProposalTests {
+    typealias Base = NoduleHeatmapPipelineTests
+
+    @Test("localMaxima: values no smaller than any within the radius, at least the minimum, highest first, row order among equals, in whole-grid px")
+    func localMaxima() {
+        // A 12 × 9 map on 0.1: peaks 0.9 at (2, 2) and 0.7 at (9, 6); a 0.6 at (4, 2), inside the 0.9's
+        // 5 × 5 square; a 0.8 two-pixel plateau at (7, 1)–(8, 1); a 0.45 at (0, 8).
+        var values = [Float](repeating: 0.1, count: 12 * 9)
+        func set(_ x: Int, _ y: Int, _ v: Float) { values[y * 12 + x] = v }
+        set(2, 2, 0.9); set(9, 6, 0.7); set(4, 2, 0.6); set(7, 1, 0.8); set(8, 1, 0.8); set(0, 8, 0.45)
+        // As a region at (16, 8) of a larger grid: positions come back in the grid's px.
+        let region = NoduleHeatmap.Region(x: 16..<28, y: 8..<17)
+        let map = NoduleHeatmap(probabilities: FloatImage(width: 12, height: 9, values: values), spacingMM: 2, scale: (1, 1),
+                                region: region)
+        let found = map.localMaxima(minimum: 0.5)
+        #expect(found.map(\.value) == [0.9, 0.8, 0.8, 0.7].map { Double(Float($0)) })
+        #expect(found.map { [$0.x, $0.y] } == [[18, 10], [23, 9], [24, 9], [25, 14]])
+        // The 0.6 lies within 2 px of the 0.9; within 1 px it does not, and is a maximum of its own.
+        #expect(map.localMaxima(minimum: 0.5, radius: 1).map { [$0.x, $0.y] } == [[18, 10], [23, 9], [24, 9], [25, 14], [20, 10]])
+        #expect(map.localMaxima(minimum: 0.4).last.map { [$0.x, $0.y] } == [16, 16])
+        #expect(map.localMaxima(minimum: 0.95).isEmpty)
+    }
+
+    @Test("proposals: each value checked, and no context_mm beside them (the maxima are looked for over the whole image)")
+    func validation() throws {
+        var pipeline = try Base.defaultPipeline()
+        try pipeline.validate()
+        let shipped = try #require(pipeline.heatmap?.proposals)
+        for (change, reason) in [({ (q: inout PipelineDefinition.Heatmap.Proposals) in q.minimumPeak = 0 }, "heatmap.proposals.minimum_peak must be in (0, 1]"),
+                                 ({ $0.featureScore = 1.5 }, "heatmap.proposals.feature_score must be in (0, 1]"),
+                                 ({ $0.separationMM = -1 }, "heatmap.proposals.separation_mm must be in [0, 100]"),
+                                 ({ $0.maximum = 0 }, "heatmap.proposals.maximum must be in 1...50")] {
+            var q = shipped
+            change(&q)
+            pipeline.heatmap?.proposals = q
+            #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: reason)) { try pipeline.validate() }
+        }
+        pipeline.heatmap?.proposals = shipped
+        pipeline.heatmap?.contextMM = 30
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules",
+                                              reason: "heatmap.proposals looks for the map's maxima over the whole image: remove heatmap.context_mm")) {
+            try pipeline.validate()
+        }
+        // Stored under its JSON names; a definition without the key decodes as before.
+        pipeline.heatmap?.contextMM = nil
+        let json = try #require(String(data: try JSONEncoder().encode(pipeline), encoding: .utf8))
+        #expect(json.contains("\"proposals\":{") && json.contains("\"minimum_peak\":0.5") && json.contains("\"separation_mm\":8"))
+        var without = pipeline
+        without.heatmap?.proposals = nil
+        let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(without))
+        #expect(again.heatmap?.proposals == nil && again == without && again.stamp != pipeline.stamp)
+    }
+
+    @Test("On a CI phantom the shipped map proposes a 16 mm nodule no reported candidate reaches: placed on it, scored sqrt(map x 0.3), apart from the others, the same for any thread count")
+    func proposalRecoversANodule() throws {
+        let folder = Fixtures.repositoryRoot() + "/Data/phantom/ci"
+        let truth = try JSONDecoder().decode(GroundTruth.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json")))
+        let image = try #require(truth.images.first { $0.path.hasSuffix("ph-0004.png") })
+        let radiograph = try RadiographReader().read(contentsOf: folder + "/" + image.path)
+        let spacing = try #require(image.pixelSpacingMM)
+        let nodule = try #require(image.nodules.first { abs($0.diameterMM - 16.25) < 0.01 })
+        func distanceMM(_ c: NoduleCandidate) -> Double { hypot(c.x - nodule.x, c.y - nodule.y) * spacing }
+
+        let shipped = try Base.defaultPipeline()
+        let q = try #require(shipped.heatmap?.proposals)
+        var withoutProposals = shipped   // 0.21.0's map reading
+        withoutProposals.heatmap?.proposals = nil
+        withoutProposals.heatmap?.contextMM = 30
+        try withoutProposals.validate()
+        let plain = NoduleDetector(pipeline: withoutProposals).detect(radiograph).candidates
+        #expect(plain.allSatisfy { $0.features.mapProposal == nil })
+        #expect(!plain.contains { distanceMM($0) <= nodule.hitRadiusMM }, "no reported candidate on the nodule without proposals")
+
+        let result = NoduleDetector(pipeline: shipped, threads: 1).detect(radiograph)
+        #expect(NoduleDetector(pipeline: shipped, threads: 3).detect(radiograph).candidates == result.candidates)
+        let candidates = result.candidates
+        let proposed = candidates.filter { $0.features.mapProposal == 1 }
+        #expect(!proposed.isEmpty && proposed.count <= q.maximum)
+        #expect(zip(candidates, candidates.dropFirst()).allSatisfy { $0.score >= $1.score })
+        let onNodule = try #require(proposed.first { distanceMM($0) <= nodule.hitRadiusMM })
+        #expect(distanceMM(onNodule) < 3, "\(distanceMM(onNodule)) mm from the centre")
+        #expect(abs(try #require(onNodule.diameterMM) - nodule.diameterMM) < 3)
+        for c in proposed {
+            let peak = try #require(c.features.heatmap)
+            #expect(peak >= q.minimumPeak)
+            #expect(abs(c.score - (peak * q.featureScore).squareRoot()) < 1e-12)
+            // Apart from every other candidate (chosen 8 mm or a radius away; then moved at most onto its blob).
+            for other in candidates where other != c {
+                #expect(hypot(c.x - other.x, c.y - other.y) * spacing >= q.separationMM / 2)
+            }
+        }
+        // The record names them; the score model never reads the flag.
+        let json = try #require(String(data: try JSONEncoder().encode(result.record(for: radiograph)), encoding: .utf8))
+        #expect(json.components(separatedBy: "\"map_proposal\":1").count - 1 == proposed.count)
+        #expect(!NoduleFeatures.names.contains("map_proposal"))
+    }
+}
