@@ -3,7 +3,8 @@ import ScaleSpace
 
 /// A review picture of one detection: the normalised radiograph (nodules
 /// bright), the lung-field outline in green, and each reported candidate
-/// circled at its measured diameter and labelled `#rank diameter score`.
+/// circled at its measured diameter and labelled `#rank diameter score`, with `MAP`
+/// after the rank for a candidate the learned map proposed (`features.map_proposal`).
 /// Circles are red for score ≥ 0.5, yellow for 0.2–0.5, blue below.
 public enum DetectionOverlay {
     /// Renders at most `maximumSide` px on the longer side.
@@ -15,10 +16,9 @@ public enum DetectionOverlay {
         let toDisplay = (x: Double(display.width) / Double(n.inputWidth), y: Double(display.height) / Double(n.inputHeight))
         let marks = result.candidates.enumerated().map { rank, c in
             let colour: RGBRaster.Colour = c.score >= 0.5 ? .init(255, 60, 60) : c.score >= 0.2 ? .init(255, 210, 40) : .init(80, 140, 255)
-            let size = c.diameterMM.map { String(format1($0)) + "MM" } ?? String(format1(c.diameterPx)) + "PX"
             return (cx: (c.x + 0.5) * toDisplay.x - 0.5, cy: (c.y + 0.5) * toDisplay.y - 0.5,
                     r: max(3, c.diameterPx / 2 * (toDisplay.x + toDisplay.y) / 2) + 2, colour: colour,
-                    label: "#\(rank + 1) \(size) \(format2(c.score))")
+                    label: label(c, rank: rank))
         }
         // Circles from the last rank to the first, so the best are drawn on top; then the labels.
         for m in marks.reversed() { raster.circle(cx: m.cx, cy: m.cy, r: m.r, thickness: 2, m.colour) }
@@ -29,6 +29,12 @@ public enum DetectionOverlay {
     }
 
     static let labelScale = 2
+
+    /// `#rank diameter score` (rank from 0), with ` MAP` after the rank for a candidate the map proposed.
+    static func label(_ c: NoduleCandidate, rank: Int) -> String {
+        let size = c.diameterMM.map { String(format1($0)) + "MM" } ?? String(format1(c.diameterPx)) + "PX"
+        return "#\(rank + 1)\(c.features.mapProposal == 1 ? " MAP" : "") \(size) \(format2(c.score))"
+    }
 
     /// Size of `text` in ``RGBRaster/text(_:x:y:scale:_:)``'s 3×5 font, px (without its 1 px halo).
     static func textSize(_ text: String, scale: Int) -> (width: Int, height: Int) {

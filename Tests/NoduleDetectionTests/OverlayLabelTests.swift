@@ -34,4 +34,14 @@ import Testing
         #expect(places[0].x == 990 - 10 - 4 - 100 && places[0].y == 55)
         #expect(places[1].x >= 1 && places[1].x + 100 < 1024 && places[1].y >= 1 && places[1].y + 10 < 120)
     }
+
+    @Test func labelsNameTheMapsProposals() {
+        var c = NoduleCandidate(x: 10, y: 10, diameterPx: 60, diameterMM: 12.34, score: 0.456,
+                                features: .blobStage(logResponse: 0.1, blobness: 0.8, scaleDiameterMM: 12, lungDepthMM: 20))
+        #expect(DetectionOverlay.label(c, rank: 2) == "#3 12.3MM 0.46")
+        c.features.mapProposal = 1
+        #expect(DetectionOverlay.label(c, rank: 0) == "#1 MAP 12.3MM 0.46")
+        c.diameterMM = nil
+        #expect(DetectionOverlay.label(c, rank: 0) == "#1 MAP 60.0PX 0.46")
+    }
 }
