@@ -58,9 +58,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// a second pass of the network; absent or `false`, one pass.
         public var mirrorAveraged: Bool?
         /// From `cxr-nodules` 0.22.0: the map also proposes candidates of its own, where the scale-space
-        /// candidates left a nodule-like region of the map unclaimed (``Proposals``). The network then runs
-        /// over the whole image: a definition with proposals has no ``contextMM``. Absent: the map only scores
-        /// the measured candidates.
+        /// candidates left a nodule-like region of the map unclaimed (``Proposals``), looked for wherever the
+        /// network runs: the whole image (0.22.0), or with ``contextMM`` the reported candidates' box plus
+        /// that context (0.23.0). Absent: the map only scores the measured candidates.
         public var proposals: Proposals?
 
         /// ``Heatmap/proposals``: which of the map's local maxima become candidates.
@@ -621,7 +621,6 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 try require(q.featureScore > 0 && q.featureScore <= 1, "heatmap.proposals.feature_score must be in (0, 1]")
                 try require(q.separationMM >= 0 && q.separationMM <= 100, "heatmap.proposals.separation_mm must be in [0, 100]")
                 try require((1...50).contains(q.maximum), "heatmap.proposals.maximum must be in 1...50")
-                try require(heatmap.contextMM == nil, "heatmap.proposals looks for the map's maxima over the whole image: remove heatmap.context_mm")
             }
             if let c = heatmap.contextMM {
                 try require(c >= 0 && c <= 1000, "heatmap.context_mm must be in [0, 1000]")
