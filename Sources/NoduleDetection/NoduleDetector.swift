@@ -250,13 +250,13 @@ public struct NoduleDetector: Sendable {
                     // Each measured from its blob (px of `fine`).
                     let proposalJobs = chosen
                     let proposalMeasured = measured(from: proposalJobs.map(\.start))
-                    let limit = h.resizeLogRatio ?? 0.6
+                    let limit = h.resizeLogRatio ?? Self.proposalConfirmationLogRatio
                     for (j, job) in proposalJobs.enumerated() {
                         // At the blob's centroid with its size, unless the measurement agrees with that size:
                         // then at the measured centre with the measured size. Features from the measurement where
                         // there is one (blobness and LoG response at the blob's scale on the working image).
                         var x = job.x, y = job.y, diameterPx = job.blobPx
-                        let sigma = job.blobPx / 2 / inputPerFine / ((k.x + k.y) / 2) / 2.squareRoot()  // working px
+                        let sigma = job.start.radius / ((k.x + k.y) / 2) / 2.squareRoot()  // working px
                         let local = LocalHessian.at(working, x: (job.start.x + 0.5) / k.x - 0.5, y: (job.start.y + 0.5) / k.y - 0.5,
                                                     sigma: max(sigma, 0.5))
                         let blobness = LocalHessian.blobness(local), response = -sigma * sigma * (local.xx + local.yy)
@@ -271,9 +271,9 @@ public struct NoduleDetector: Sendable {
                                 diameterPx = again.diameterPx
                             }
                         } else {
-                            let fx = (x + 0.5) / scale.x - 0.5, fy = (y + 0.5) / scale.y - 0.5
                             features = .blobStage(logResponse: response, blobness: blobness, scaleDiameterMM: job.blobPx / inputPerFine * fineMM,
-                                                  lungDepthMM: lungs.depthMM(x: (fx + 0.5) * fineToMask.x - 0.5, y: (fy + 0.5) * fineToMask.y - 0.5))
+                                                  lungDepthMM: lungs.depthMM(x: (job.start.x + 0.5) * fineToMask.x - 0.5,
+                                                                             y: (job.start.y + 0.5) * fineToMask.y - 0.5))
                         }
                         features.heatmap = job.peak
                         features.mapProposal = 1
@@ -327,6 +327,10 @@ public struct NoduleDetector: Sendable {
 }
 
 extension NoduleDetector {
+    /// |ln ratio| within which a map proposal's measurement confirms its blob's size when the definition
+    /// has no `heatmap.resize_log_ratio` (the shipped definitions have 0.6, the same).
+    static let proposalConfirmationLogRatio = 0.6
+
     /// A measured candidate's features: `m` in px of the fine image (`fineMM` mm/px), the blob-stage
     /// ones as given, lung depth and the outline's share inside the lung field from `lungs`
     /// (`fineToMask`: mask px per fine px).

@@ -63,7 +63,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// that context (0.23.0). Absent: the map only scores the measured candidates.
         public var proposals: Proposals?
 
-        /// ``Heatmap/proposals``: which of the map's local maxima become candidates.
+        /// ``Heatmap/proposals``: which of the map's local maxima become candidates. Each is measured from
+        /// its map blob and takes the measured centre and size where they confirm the blob's size within
+        /// ``Heatmap/resizeLogRatio`` (0.6 when that is absent), else the blob's centroid and size.
         public struct Proposals: Codable, Sendable, Equatable {
             /// Smallest map value, 0–1, at a local maximum (the largest in its 5 × 5 map px) to propose.
             public var minimumPeak: Double
