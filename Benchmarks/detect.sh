@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 REPEATS="${1:-7}"
 ROOT=..
 EVAL=$ROOT/Data/phantom/eval
-[ -f "$EVAL/truth.json" ] || python3 $ROOT/Data/phantom/make_phantoms.py --count 60 --seed 2026 --out "$EVAL" >&2
+(cd $ROOT && bash Benchmarks/analysis/heldout.sh make eval)   # its row of Benchmarks/analysis/heldout-sets.tsv
 mkdir -p results
 (cd $ROOT && swift build -c release --product nodules >&2)
 NODULES=$ROOT/.build/release/nodules

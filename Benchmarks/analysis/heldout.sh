@@ -8,7 +8,10 @@
 #                                                        sets (or the SETs named), then pooled.py over them
 #   Benchmarks/analysis/heldout.sh serial DEF TAG [SET...]  nodules batch + track + score_tracks.py on the
 #                                                        eight serial sets (or the SETs named), then totals
+#   Benchmarks/analysis/heldout.sh make NAME...          the sets named, when missing
+#   Benchmarks/analysis/heldout.sh make-folder DIR...    the sets made into those folders, when missing
 #
+# Every set, its folder, generator and seed is one row of Benchmarks/analysis/heldout-sets.tsv.
 # DEF is a definition name under Pipelines/ or a .json file. Results go to $WORK/TAG (default WORK
 # /tmp/nodulekit-heldout). Detection sets (1047 nodules, 656 >= 10 mm): eval eval3030 eval4040 (ours),
 # b11 c12 d13 e14 f16 (five independently written generators). Serial sets (575 identities): s40 s60 c40
@@ -20,47 +23,46 @@ WORK="${WORK:-/tmp/nodulekit-heldout}"
 NODULES="${NODULES:-$PWD/.build/release/nodules}"
 export NODULEKIT_PIPELINES="$PWD/Pipelines"
 
-declare -A DETECT=( [eval]=Data/phantom/eval [eval3030]=Data/phantom/eval3030 [eval4040]=Data/phantom/eval4040
-  [b11]=Data/phantom-b/eval11 [c12]=Data/phantom-c/eval12 [d13]=Data/phantom-d/eval13
-  [e14]=Data/phantom-e/eval14 [f16]=Data/phantom-f/eval16 )
-DETECT_ORDER="eval eval3030 eval4040 b11 c12 d13 e14 f16"
-declare -A SERIAL=( [s40]=$WORK/sets/s40 [s60]=$WORK/sets/s60 [c40]=$WORK/sets/c40
-  [B]=Data/phantom-b/series21 [C]=Data/phantom-c/series22 [D]=Data/phantom-d/series23
-  [E]=Data/phantom-e/series24 [F]=Data/phantom-f/series26 )
-SERIAL_ORDER="s40 s60 c40 B C D E F"
+TABLE=Benchmarks/analysis/heldout-sets.tsv   # name, folder, generator, mode, n, seed, kind, queue
 
-make_set() {  # OUT GENERATOR ARGS...: the set unless its truth.json exists
-    local out=$1; shift
-    [ -f "$out/truth.json" ] || python3 "$@" --out "$out" >&2
+declare -A FOLDER=() MAKE=() KIND=() QUEUE=()
+ORDER=""
+while IFS=$'\t' read -r name folder generator mode n seed kind queue; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    FOLDER[$name]=${folder/#WORK\//$WORK/}
+    MAKE[$name]="$generator $mode $n --seed $seed"
+    KIND[$name]=$kind; QUEUE[$name]=$queue
+    ORDER+=" $name"
+done < "$TABLE"
+names_of() { local k n out=""; for n in $ORDER; do [ "${KIND[$n]}" = "$1" ] && out+=" $n"; done; echo $out; }
+DETECT_ORDER=$(names_of detect)
+SERIAL_ORDER=$(names_of serial)
+
+make_named() {  # NAME...: each set unless its truth.json exists, from its row of the table
+    local n
+    for n in "$@"; do
+        [ -n "${FOLDER[$n]:-}" ] || { echo "no set $n in $TABLE" >&2; exit 2; }
+        # shellcheck disable=SC2086  # MAKE holds the generator and its arguments
+        [ -f "${FOLDER[$n]}/truth.json" ] || python3 ${MAKE[$n]} --out "${FOLDER[$n]}" >&2
+    done
+}
+
+make_folder() {  # FOLDER...: the set of the table made into that folder
+    local f n found
+    for f in "$@"; do
+        found=""
+        for n in $ORDER; do [ "${FOLDER[$n]}" = "${f%/}" ] && found=$n; done
+        [ -n "$found" ] || { echo "no set of $TABLE is made into $f" >&2; exit 2; }
+        make_named "$found"
+    done
 }
 
 sets() {
     # Two queues, one per core.
-    (
-        make_set Data/phantom/eval Data/phantom/make_phantoms.py --count 60 --seed 2026
-        make_set Data/phantom/eval3030 Data/phantom/make_phantoms.py --count 60 --seed 3030
-        make_set Data/phantom/eval4040 Data/phantom/make_phantoms.py --count 60 --seed 4040
-        make_set Data/phantom-c/eval12 Data/phantom-c/make_phantoms_c.py --count 100 --seed 12
-        make_set "$WORK/sets/s40" Data/phantom/make_phantoms.py --series 40 --seed 91
-        make_set "$WORK/sets/s60" Data/phantom/make_phantoms.py --series 60 --seed 92
-        make_set Data/phantom-d/series23 Data/phantom-d/make_phantoms_d.py --series 30 --seed 23
-        make_set Data/phantom-f/series26 Data/phantom-f/make_phantoms_f.py --series 20 --seed 26
-        make_set "$WORK/sets/ours5000" Data/phantom/make_phantoms.py --count 60 --seed 5000
-        make_set "$WORK/sets/ours5001" Data/phantom/make_phantoms.py --count 120 --seed 5001
-        make_set "$WORK/sets/c101" Data/phantom-c/make_phantoms_c.py --count 150 --seed 101
-    ) &
-    (
-        make_set Data/phantom-b/eval11 Data/phantom-b/make_phantoms_b.py --count 100 --seed 11
-        make_set Data/phantom-d/eval13 Data/phantom-d/make_phantoms_d.py --count 100 --seed 13
-        make_set Data/phantom-e/eval14 Data/phantom-e/make_phantoms_e.py --count 60 --seed 14
-        make_set Data/phantom-f/eval16 Data/phantom-f/make_phantoms_f.py --count 60 --seed 16
-        make_set "$WORK/sets/c40" Data/phantom-c/make_phantoms_c.py --series 40 --seed 122
-        make_set Data/phantom-b/series21 Data/phantom-b/make_phantoms_b.py --series 30 --seed 21
-        make_set Data/phantom-c/series22 Data/phantom-c/make_phantoms_c.py --series 30 --seed 22
-        make_set Data/phantom-e/series24 Data/phantom-e/make_phantoms_e.py --series 20 --seed 24
-        make_set "$WORK/sets/b201" Data/phantom-b/make_phantoms_b.py --count 150 --seed 201
-        make_set "$WORK/sets/d301" Data/phantom-d/make_phantoms_d.py --count 150 --seed 301
-    ) &
+    local n q1="" q2=""
+    for n in $ORDER; do if [ "${QUEUE[$n]}" = 1 ]; then q1+=" $n"; else q2+=" $n"; fi; done
+    make_named $q1 &
+    make_named $q2 &
     wait
 }
 
@@ -69,7 +71,8 @@ detect() {
     local names="${*:-$DETECT_ORDER}" out="$WORK/$tag" args=()
     mkdir -p "$out"
     for s in $names; do
-        local d=${DETECT[$s]:?unknown detection set $s}
+        [ "${KIND[$s]:-}" = detect ] || { echo "unknown detection set $s" >&2; exit 2; }
+        local d=${FOLDER[$s]}
         [ -f "$d/truth.json" ] || { echo "$d is missing: run '$0 sets' first" >&2; exit 2; }
         "$NODULES" detect --threads "$(nproc)" --pipeline "$def" "$d"/images/*.png --out "$out/$s.jsonl" 2>/dev/null || true
         "$NODULES" evaluate --truth "$d/truth.json" --results "$out/$s.jsonl" --json > "$out/$s.eval.json"
@@ -84,7 +87,8 @@ serial() {
     local names="${*:-$SERIAL_ORDER}" out="$WORK/$tag"
     mkdir -p "$out"
     for s in $names; do
-        local d=${SERIAL[$s]:?unknown serial set $s}
+        [ "${KIND[$s]:-}" = serial ] || { echo "unknown serial set $s" >&2; exit 2; }
+        local d=${FOLDER[$s]}
         [ -f "$d/truth.json" ] || { echo "$d is missing: run '$0 sets' first" >&2; exit 2; }
         rm -f "$out/$s.sqlite" "$out/$s.jsonl"
         "$NODULES" batch "$d" --db "$out/$s.sqlite" --out "$out/$s.jsonl" --quiet --pipeline "$def" > /dev/null 2>&1 || true
@@ -108,7 +112,9 @@ PY
 
 case "${1:-}" in
     sets) sets ;;
-    detect) [ $# -ge 3 ] || { sed -n 2,16p "$0" >&2; exit 2; }; shift; detect "$@" ;;
-    serial) [ $# -ge 3 ] || { sed -n 2,16p "$0" >&2; exit 2; }; shift; serial "$@" ;;
-    *) sed -n 2,16p "$0" >&2; exit 2 ;;
+    make) shift; make_named "$@" ;;
+    make-folder) shift; make_folder "$@" ;;
+    detect) [ $# -ge 3 ] || { sed -n 2,21p "$0" >&2; exit 2; }; shift; detect "$@" ;;
+    serial) [ $# -ge 3 ] || { sed -n 2,21p "$0" >&2; exit 2; }; shift; serial "$@" ;;
+    *) sed -n 2,21p "$0" >&2; exit 2 ;;
 esac

@@ -9,11 +9,11 @@
 #   Benchmarks/independent/run.sh [PIPELINE] [WORKDIR]
 #
 # PIPELINE (default cxr-nodules) is a name under Pipelines/ or a .json file. The sets are made
-# when missing (git-ignored): phantom-b --count 100 --seed 11 and --series 30 --seed 21,
-# phantom-c --count 100 --seed 12 and --series 30 --seed 22, phantom-d --count 100 --seed 13
-# and --series 30 --seed 23, phantom-e --count 60 --seed 14 and --series 20 --seed 24,
-# phantom-f --count 60 --seed 16 and --series 20 --seed 26 (about 3 + 1.5 + 2 + 1 + 1.2 + 0.8
-# + 1.5 + 1 + 3 + 3.5 minutes).
+# when missing (git-ignored), each from its row of Benchmarks/analysis/heldout-sets.tsv:
+# phantom-b --count 100 --seed 11 and --series 30 --seed 21, phantom-c --count 100 --seed 12 and
+# --series 30 --seed 22, phantom-d --count 100 --seed 13 and --series 30 --seed 23, phantom-e
+# --count 60 --seed 14 and --series 20 --seed 24, phantom-f --count 60 --seed 16 and --series 20
+# --seed 26 (about 3 + 1.5 + 2 + 1 + 1.2 + 0.8 + 1.5 + 1 + 3 + 3.5 minutes).
 # Per set: `nodules evaluate` (FROC, bands, diameter error), the lung-field IoU against the
 # truth masks (Benchmarks/analysis/lung_iou.py), and for the series `nodules batch` + `nodules
 # track` scored by Benchmarks/tracking/score_tracks.py --summary.
@@ -27,19 +27,8 @@ swift build -c release --product nodules >&2
 NODULES=$PWD/.build/release/nodules
 export NODULEKIT_PIPELINES=$PWD/Pipelines
 
-make_set() {  # GENERATOR_SCRIPT MODE N SEED OUT
-    [ -f "$5/truth.json" ] || python3 "$1" "$2" "$3" --seed "$4" --out "$5" >&2
-}
-make_set Data/phantom-b/make_phantoms_b.py --count 100 11 Data/phantom-b/eval11
-make_set Data/phantom-c/make_phantoms_c.py --count 100 12 Data/phantom-c/eval12
-make_set Data/phantom-b/make_phantoms_b.py --series 30 21 Data/phantom-b/series21
-make_set Data/phantom-c/make_phantoms_c.py --series 30 22 Data/phantom-c/series22
-make_set Data/phantom-d/make_phantoms_d.py --count 100 13 Data/phantom-d/eval13
-make_set Data/phantom-d/make_phantoms_d.py --series 30 23 Data/phantom-d/series23
-make_set Data/phantom-e/make_phantoms_e.py --count 60 14 Data/phantom-e/eval14
-make_set Data/phantom-e/make_phantoms_e.py --series 20 24 Data/phantom-e/series24
-make_set Data/phantom-f/make_phantoms_f.py --count 60 16 Data/phantom-f/eval16
-make_set Data/phantom-f/make_phantoms_f.py --series 20 26 Data/phantom-f/series26
+# The sets' generators and seeds are rows of Benchmarks/analysis/heldout-sets.tsv.
+bash Benchmarks/analysis/heldout.sh make b11 c12 B C d13 D e14 E f16 F
 
 echo "pipeline: $PIPELINE; work: $WORK (every record names the pipeline and version that made it)"
 for set in Data/phantom-b/eval11 Data/phantom-c/eval12 Data/phantom-d/eval13 Data/phantom-e/eval14 Data/phantom-f/eval16; do
