@@ -6,6 +6,9 @@ SWIFT ?= swift
 RELEASE_BIN = .build/release/nodules
 SAMPLES = Data/samples
 OUT = out
+# The detections tracked and reported are this definition's, so that rerunning the demo after the
+# default pipeline changed version (a store holding both) tracks the current one.
+PIPELINE = cxr-nodules
 
 .PHONY: demo test slurm-test build bootstrap fhir-venv dicom-venv chromium clean
 
@@ -34,13 +37,13 @@ build: bootstrap
 demo: build
 	@mkdir -p $(OUT)
 	@echo "== nodules batch on the bundled phantoms (synthetic, no patient data) =="
-	$(RELEASE_BIN) batch $(SAMPLES) --exclude truth.csv --raw 1024x1024:u16be:12 \
+	$(RELEASE_BIN) batch $(SAMPLES) --exclude truth.csv --raw 1024x1024:u16be:12 --pipeline $(PIPELINE) \
 		--out $(OUT)/results.jsonl --db $(OUT)/nodules.sqlite --csv $(OUT)/detections.csv
 	@echo "== nodules track: serial exams matched, doubling times, follow-up (radiograph-surveillance policy) =="
-	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --format json --out $(OUT)/tracks.json
-	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --format fhir --out $(OUT)/tracks.fhir.ndjson
+	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --pipeline $(PIPELINE) --format json --out $(OUT)/tracks.json
+	$(RELEASE_BIN) track --db $(OUT)/nodules.sqlite --pipeline $(PIPELINE) --format fhir --out $(OUT)/tracks.fhir.ndjson
 	@echo "== nodules report: static HTML for review =="
-	$(RELEASE_BIN) report --db $(OUT)/nodules.sqlite --all --out $(OUT)/report --quiet
+	$(RELEASE_BIN) report --db $(OUT)/nodules.sqlite --pipeline $(PIPELINE) --all --out $(OUT)/report --quiet
 	@echo "== nodules evaluate: the results against the samples' truth (crude phantoms, 6 nodules: not an accuracy figure) =="
 	$(RELEASE_BIN) evaluate --truth $(SAMPLES)/truth.csv --results $(OUT)/results.jsonl
 	@echo "== results in $(OUT)/: results.jsonl (one JSON line per image), detections.csv (one row per detection),"
