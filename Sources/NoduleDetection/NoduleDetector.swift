@@ -206,6 +206,11 @@ public struct NoduleDetector: Sendable {
                     }
                     return slots.values
                 }
+                /// A measured diameter (input px) confirms a map blob's (input px): inside the searched size range
+                /// and within the |ln ratio| `limit` of the blob's. What moves a re-centred part and places a proposal.
+                func confirms(_ diameterPx: Double, blobPx: Double, limit: Double) -> Bool {
+                    diameterPx >= minimumPx && diameterPx <= maximumPx && abs(log(diameterPx / blobPx)) <= limit
+                }
                 let jobs = resized
                 let remeasured = measured(from: jobs.map(\.start))
                 var recentred = false
@@ -214,8 +219,7 @@ public struct NoduleDetector: Sendable {
                     let i = job.index, again = remeasured[j]
                     if h.resizeRecentres == true {
                         // Moved only where the measurement confirms the blob's size: a part becomes the nodule.
-                        guard let again, again.diameterPx >= minimumPx, again.diameterPx <= maximumPx,
-                              abs(log(again.diameterPx / job.blobPx)) <= limit else { continue }
+                        guard let again, confirms(again.diameterPx, blobPx: job.blobPx, limit: limit) else { continue }
                         candidates[i].x = (again.measurement.x + 0.5) * scale.x - 0.5
                         candidates[i].y = (again.measurement.y + 0.5) * scale.y - 0.5
                         candidates[i].diameterPx = again.diameterPx
@@ -265,7 +269,7 @@ public struct NoduleDetector: Sendable {
                             let m = again.measurement
                             features = Self.features(of: m, blobness: blobness, logResponse: response, scaleDiameterMM: job.blobPx
                                                      / inputPerFine * fineMM, lungs: lungs, fineToMask: fineToMask, fineMM: fineMM)
-                            if again.diameterPx >= minimumPx, again.diameterPx <= maximumPx, abs(log(again.diameterPx / job.blobPx)) <= limit {
+                            if confirms(again.diameterPx, blobPx: job.blobPx, limit: limit) {
                                 x = (m.x + 0.5) * scale.x - 0.5
                                 y = (m.y + 0.5) * scale.y - 0.5
                                 diameterPx = again.diameterPx
