@@ -20,6 +20,7 @@ Prints per set and in total: nodules >= 10 mm and 6-10 mm hit at 2 FP/image, and
 0.5/1/2/4 FP/image, re-ranked and as recorded.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -87,7 +88,9 @@ def main():
     ap.add_argument("--add-distance-mm", type=float, default=8.0)
     ap.add_argument("--report-limit", type=int, default=0, help="keep only this many best-scored per image (0: all)")
     ap.add_argument("--add-limit", type=int, default=5, help="added maxima per image, best first")
-    ap.add_argument("--maps-cache", help="folder keeping each set's maps (NAME.npz): computed once, then read back")
+    ap.add_argument("--maps-cache", help="folder keeping each set's maps (NAME.npz): computed once, then read back; "
+                         "keyed by the networks' SHA-256 and the views (--flip, --shift, --scales), so a cache "
+                         "made with others is refused")
     ap.add_argument("--work", required=True)
     ap.add_argument("--records", required=True)
     ap.add_argument("--sets", required=True)
@@ -97,6 +100,10 @@ def main():
     import torch
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
     nets = [fp.load_network(m)[0] for m in args.model]
+    # What a cached map depends on: the networks' bytes and the test-time views averaged. A cache made
+    # with anything else is refused, never read as if it were this one's.
+    maps_key = json.dumps({"models": [hashlib.sha256(open(m, "rb").read()).hexdigest() for m in args.model],
+                           "flip": args.flip, "shift": args.shift, "scales": args.scales})
     os.makedirs(args.out, exist_ok=True)
     totals = {"re-ranked": [0, 0, [0, 0, 0, 0]], "as recorded": [0, 0, [0, 0, 0, 0]]}
     for item in args.sets.split(","):
@@ -107,7 +114,9 @@ def main():
         path = os.path.join(args.out, f"{name}.jsonl")
         cached = os.path.join(args.maps_cache, f"{name}.npz") if args.maps_cache else None
         saved = dict(np.load(cached)) if cached and os.path.exists(cached) else {}
-        computed = {}
+        if saved and str(saved.pop("key", "")) != maps_key:
+            sys.exit(f"{cached} holds maps of other (or unrecorded) networks or views than these: use another --maps-cache")
+        computed = {"key": np.array(maps_key)}
         with open(path, "w") as out:
             for index, (x, m) in enumerate(zip(images, meta)):
                 maps = []
