@@ -239,10 +239,16 @@ public struct NoduleDetector: Sendable {
                     }
                     func radiusMM(_ diameterPx: Double) -> Double { diameterPx / 2 / mapToInput * grid.spacingMM }
                     var chosen: [(peak: Double, x: Double, y: Double, blobPx: Double, start: (x: Double, y: Double, radius: Double))] = []
+                    let claimLimit = h.resizeLogRatio ?? Self.proposalConfirmationLogRatio
                     for maximum in heatmap.localMaxima(minimum: q.minimumPeak) where chosen.count < q.maximum {
                         let at = grid.inputPosition(x: Double(maximum.x), y: Double(maximum.y))
-                        guard let blob = heatmap.blob(x: maximum.x, y: maximum.y, maximumRadius: blobSearch), blob.diameter > 0,
-                              !candidates.contains(where: { distanceMM(($0.x, $0.y), at) < max(q.separationMM, radiusMM($0.diameterPx)) }),
+                        guard let blob = heatmap.blob(x: maximum.x, y: maximum.y, maximumRadius: blobSearch), blob.diameter > 0 else { continue }
+                        // `parts_do_not_claim`: a candidate much smaller than the blob is a part of it and leaves it unclaimed.
+                        let wholePx = blob.diameter * mapToInput
+                        func isPart(_ c: NoduleCandidate) -> Bool {
+                            q.partsDoNotClaim == true && c.diameterPx > 0 && log(wholePx / c.diameterPx) > claimLimit
+                        }
+                        guard !candidates.contains(where: { distanceMM(($0.x, $0.y), at) < max(q.separationMM, radiusMM($0.diameterPx)) && !isPart($0) }),
                               !chosen.contains(where: { distanceMM(($0.x, $0.y), at) < max(q.separationMM, radiusMM($0.blobPx)) })
                         else { continue }
                         let blobPx = min(max(blob.diameter * mapToInput, minimumPx), maximumPx)

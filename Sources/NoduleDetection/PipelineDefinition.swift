@@ -77,6 +77,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             public var separationMM: Double
             /// Proposals per image at most, the highest map values first.
             public var maximum: Int
+            /// `true`: a reported candidate smaller than the maximum's map blob by more than the confirmation
+            /// ratio (a part the re-centring left as it was) does not claim the maximum, so the blob can still
+            /// be proposed as the whole nodule. Absent or `false`: every reported candidate within the
+            /// separation claims it.
+            public var partsDoNotClaim: Bool?
 
             public init(minimumPeak: Double, featureScore: Double, separationMM: Double, maximum: Int) {
                 self.minimumPeak = minimumPeak
@@ -90,6 +95,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 case featureScore = "feature_score"
                 case separationMM = "separation_mm"
                 case maximum
+                case partsDoNotClaim = "parts_do_not_claim"
             }
         }
 
