@@ -265,7 +265,7 @@ public struct NoduleDetector: Sendable {
                         // At the blob's centroid with its size, unless the measurement agrees with that size:
                         // then at the measured centre with the measured size. Features from the measurement where
                         // there is one (blobness and LoG response at the blob's scale on the working image).
-                        var x = job.x, y = job.y, diameterPx = job.blobPx
+                        var x = job.x, y = job.y, diameterPx = job.blobPx, confirmed = false
                         let sigma = job.start.radius / ((k.x + k.y) / 2) / 2.squareRoot()  // working px
                         let local = LocalHessian.at(working, x: (job.start.x + 0.5) / k.x - 0.5, y: (job.start.y + 0.5) / k.y - 0.5,
                                                     sigma: max(sigma, 0.5))
@@ -279,11 +279,22 @@ public struct NoduleDetector: Sendable {
                                 x = (m.x + 0.5) * scale.x - 0.5
                                 y = (m.y + 0.5) * scale.y - 0.5
                                 diameterPx = again.diameterPx
+                                confirmed = true
                             }
                         } else {
                             features = .blobStage(logResponse: response, blobness: blobness, scaleDiameterMM: job.blobPx / inputPerFine * fineMM,
                                                   lungDepthMM: lungs.depthMM(x: (job.start.x + 0.5) * fineToMask.x - 0.5,
                                                                              y: (job.start.y + 0.5) * fineToMask.y - 0.5))
+                        }
+                        // `edge_sizing`: unconfirmed, the blob's border (its edge outline) places and sizes it where
+                        // that confirms the blob's size; it follows a large faint nodule's growth, the blob does not.
+                        if q.edgeSizing == true, !confirmed,
+                           let border = NoduleMeasurement.border(fineSmoothed, x: job.start.x, y: job.start.y, radius: job.start.radius,
+                                                                 parameters: measurement, spacingMM: fineMM),
+                           confirms(border.diameter * inputPerFine, blobPx: job.blobPx, limit: limit) {
+                            x = (border.x + 0.5) * scale.x - 0.5
+                            y = (border.y + 0.5) * scale.y - 0.5
+                            diameterPx = border.diameter * inputPerFine
                         }
                         features.heatmap = job.peak
                         features.mapProposal = 1

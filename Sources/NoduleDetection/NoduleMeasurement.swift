@@ -133,12 +133,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
 
         guard let plane = backgroundPlane(patch, cx: cx, cy: cy, inner: p.backgroundInner * r0, outer: outer) else { return nil }
         func residual(_ u: Double, _ v: Double) -> Double? {
-            guard u >= 0, v >= 0, u <= Double(patch.width - 1), v <= Double(patch.height - 1) else { return nil }
-            let x0 = Int(u), y0 = Int(v), x1 = min(x0 + 1, patch.width - 1), y1 = min(y0 + 1, patch.height - 1)
-            let tx = u - Double(x0), ty = v - Double(y0)
-            let top = Double(patch[x0, y0]) * (1 - tx) + Double(patch[x1, y0]) * tx
-            let bottom = Double(patch[x0, y1]) * (1 - tx) + Double(patch[x1, y1]) * tx
-            return top * (1 - ty) + bottom * ty - (plane.a + plane.b * u + plane.c * v)
+            bilinear(patch, u, v).map { $0 - (plane.a + plane.b * u + plane.c * v) }
         }
 
         var centre = (x: cx, y: cy)
@@ -303,6 +298,54 @@ public struct NoduleMeasurement: Sendable, Equatable {
             edgeLongAxis: edge?.long, edgeShortAxis: edge?.short)
     }
 
+    /// The border of a blob the nodule map placed where ``measure(_:smoothed:x:y:radius:parameters:sizingRefit:)``
+    /// finds no contrast or only a part (a large faint nodule on a steep background): the edge outline
+    /// (``edgeAxes(_:centre:radius:rays:)``, 0.7–1.6 × `radius`) on `smoothed` less the background plane over the
+    /// measurement's annulus, from (x, y) and once more from the outline's centre when that lies over ½ px away.
+    /// The centre (px of `smoothed`) and the diameter (px) plus ``PipelineDefinition/MeasurementParameters/edgeOffsetMM``
+    /// per side; nil without an edge or when the outline's centre lies over half `radius` away.
+    public static func border(_ smoothed: FloatImage, x: Double, y: Double, radius r0: Double,
+                              parameters p: PipelineDefinition.MeasurementParameters,
+                              spacingMM: Double) -> (x: Double, y: Double, diameter: Double)? {
+        let outer = p.backgroundOuter * r0
+        let half = Int((outer + 2).rounded(.up))
+        let px0 = max(0, Int(x.rounded()) - half), py0 = max(0, Int(y.rounded()) - half)
+        let px1 = min(smoothed.width, Int(x.rounded()) + half + 1), py1 = min(smoothed.height, Int(y.rounded()) + half + 1)
+        guard px1 - px0 >= 8, py1 - py0 >= 8 else { return nil }
+        let patch = smoothed.view(x: px0, y: py0, width: px1 - px0, height: py1 - py0)
+        let cx = x - Double(px0), cy = y - Double(py0)
+        guard let plane = backgroundPlane(patch, cx: cx, cy: cy, inner: p.backgroundInner * r0, outer: outer) else { return nil }
+        func residual(_ u: Double, _ v: Double) -> Double? {
+            bilinear(patch, u, v).map { $0 - (plane.a + plane.b * u + plane.c * v) }
+        }
+        var centre = (x: cx, y: cy)
+        guard var axes = edgeAxes(residual, centre: centre, radius: r0, rays: p.rays) else { return nil }
+        if hypot(axes.shift.x, axes.shift.y) > 0.5 {
+            let moved = (x: centre.x + axes.shift.x, y: centre.y + axes.shift.y)
+            guard hypot(moved.x - cx, moved.y - cy) <= 0.5 * r0,
+                  let again = edgeAxes(residual, centre: moved, radius: r0, rays: p.rays) else { return nil }
+            (centre, axes) = (moved, again)
+        }
+        // A border of a bright blob: inside (0.2–0.7 R) brighter than outside (1.2–1.5 R) by a quarter of the
+        // annulus's robust SD (noise alone has a steepest descent on every ray too; a faint nodule on a
+        // steep background: 0.4–1.1 of it).
+        let edgeRadius = (axes.long + axes.short) / 4
+        func ringMean(_ from: Double, _ to: Double) -> Double? {
+            var sum = 0.0, count = 0.0
+            for k in 0..<32 {
+                let angle = 2 * Double.pi * Double(k) / 32
+                for step in 0..<6 {
+                    let rho = edgeRadius * (from + (to - from) * Double(step) / 5)
+                    if let v = residual(centre.x + rho * cos(angle), centre.y + rho * sin(angle)) { sum += v; count += 1 }
+                }
+            }
+            return count > 0 ? sum / count : nil
+        }
+        guard let inside = ringMean(0.2, 0.7), let outside = ringMean(1.2, 1.5), inside - outside > 0.25 * plane.noise else { return nil }
+        return (centre.x + Double(px0), centre.y + Double(py0),
+                (axes.long + axes.short) / 2 + 2 * (p.edgeOffsetMM ?? 0) / spacingMM)
+    }
+
     /// The edge outline (``edgeLongAxis``): on each of `rays` rays from `centre`, the
     /// steepest descent of `residual` (central differences over 1 px, samples every ½ px,
     /// parabolic sub-sample peak) between 0.7 and 1.6 × `radius` (further in, a lobe or a vessel
@@ -311,7 +354,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// jitter of a derivative's peak that the largest opposite-ray sum would pick up. nil when
     /// fewer than half the rays have a descent or the fit fails.
     static func edgeAxes(_ residual: (Double, Double) -> Double?, centre: (x: Double, y: Double), radius: Double,
-                         rays: Int) -> (long: Double, short: Double)? {
+                         rays: Int) -> (long: Double, short: Double, shift: (x: Double, y: Double))? {
         guard radius > 1, rays >= 8 else { return nil }
         let lo = 0.7 * radius, hi = 1.6 * radius
         var radii: [Double?] = []
@@ -342,7 +385,7 @@ public struct NoduleMeasurement: Sendable, Equatable {
     /// rays that found an edge (least squares, refitted twice without residuals beyond 2.5 robust
     /// SD): opposite rays sum to 2c₀ + 2(c₂cos 2θ + s₂sin 2θ), so long = 2(c₀ + a₂), short =
     /// 2(c₀ − a₂) with a₂ = √(c₂² + s₂²); the first harmonic (an off-centre start) cancels.
-    static func harmonicAxes(_ radii: [Double?], rays: Int) -> (long: Double, short: Double)? {
+    static func harmonicAxes(_ radii: [Double?], rays: Int) -> (long: Double, short: Double, shift: (x: Double, y: Double))? {
         // Per ray with an edge: its radius and the five basis functions at its angle.
         var samples: [(r: Double, f: [Double])] = []
         for (k, r) in radii.enumerated() {
@@ -369,7 +412,17 @@ public struct NoduleMeasurement: Sendable, Equatable {
         }
         let a2 = (c[3] * c[3] + c[4] * c[4]).squareRoot()
         guard c[0] > a2 else { return nil }
-        return (2 * (c[0] + a2), 2 * (c[0] - a2))
+        return (2 * (c[0] + a2), 2 * (c[0] - a2), (c[1], c[2]))
+    }
+
+    /// `patch` at (u, v) (px), bilinear; nil outside it.
+    static func bilinear(_ patch: FloatImage, _ u: Double, _ v: Double) -> Double? {
+        guard u >= 0, v >= 0, u <= Double(patch.width - 1), v <= Double(patch.height - 1) else { return nil }
+        let x0 = Int(u), y0 = Int(v), x1 = min(x0 + 1, patch.width - 1), y1 = min(y0 + 1, patch.height - 1)
+        let tx = u - Double(x0), ty = v - Double(y0)
+        let top = Double(patch[x0, y0]) * (1 - tx) + Double(patch[x1, y0]) * tx
+        let bottom = Double(patch[x0, y1]) * (1 - tx) + Double(patch[x1, y1]) * tx
+        return top * (1 - ty) + bottom * ty
     }
 
     /// Least-squares plane a + b·u + c·v over the annulus, refitted twice without

@@ -82,6 +82,10 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             /// be proposed as the whole nodule. Absent or `false`: every reported candidate within the
             /// separation claims it.
             public var partsDoNotClaim: Bool?
+            /// `true`: a proposal whose measurement does not confirm its blob's size takes the centre and size of
+            /// the blob's border (``NoduleMeasurement/border(_:x:y:radius:parameters:spacingMM:)``) where that
+            /// size confirms it. Absent or `false`: it takes the blob's centroid and size.
+            public var edgeSizing: Bool?
 
             public init(minimumPeak: Double, featureScore: Double, separationMM: Double, maximum: Int) {
                 self.minimumPeak = minimumPeak
@@ -96,6 +100,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 case separationMM = "separation_mm"
                 case maximum
                 case partsDoNotClaim = "parts_do_not_claim"
+                case edgeSizing = "edge_sizing"
             }
         }
 

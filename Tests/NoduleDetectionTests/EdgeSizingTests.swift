@@ -79,4 +79,55 @@ struct EdgeSizingTests {
         definition.measurement.edgeOffsetMM = 0.6
         try definition.validate()
     }
+
+    /// A large faint projected sphere (contrast 0.06 on a 0–1 scale) on a steep curved background
+    /// (0.3 + 0.6·(y/h)², as below a hemidiaphragm), blurred (σ 0.4 mm), with noise: what the nodule
+    /// map proposes and the plane-based measurement cannot size. px at 0.35 mm/px, 420 px a side.
+    static func faintSphereOnSlope(diameterMM: Double, centre: (x: Double, y: Double), seed: UInt64) -> FloatImage {
+        let side = 420, radius = diameterMM / 2 / 0.35
+        var image = FloatImage(width: side, height: side) { x, y in
+            let fy = Double(y) / Double(side)
+            let d2 = (Double(x) - centre.x) * (Double(x) - centre.x) + (Double(y) - centre.y) * (Double(y) - centre.y)
+            let sphere = d2 < radius * radius ? 0.06 * (1 - d2 / (radius * radius)).squareRoot() : 0
+            return Float(0.3 + 0.6 * fy * fy + sphere)
+        }
+        let convolution = SeparableConvolution(threads: 1)
+        let blur = GaussianKernel(sigma: 0.4 / 0.35)
+        image = convolution.apply(image, terms: [SeparableTerm(horizontal: blur, vertical: blur)])
+        var rng = SeededRandomNumberGenerator(seed: seed)
+        image = FloatImage(width: side, height: side) { x, y in image[x, y] + Float.random(in: -0.01...0.01, using: &rng) }
+        let light = GaussianKernel(sigma: 1)
+        return convolution.apply(image, terms: [SeparableTerm(horizontal: light, vertical: light)])
+    }
+
+    /// `heatmap.proposals.edge_sizing`: the border sizes a growing faint nodule within 1 mm on every exam
+    /// from one and the same start (a map blob 10 % off in size, 2.5 mm off centre), so the sizes follow
+    /// the growth where the blob's would not, and it centres the nodule within 0.5 mm.
+    @Test("the border of a faint sphere on a steep background follows its growth from a fixed start")
+    func borderFollowsGrowth() throws {
+        let edge = try Self.pipeline(edge: true)
+        let centre = (x: 206.3, y: 191.8)
+        var sizes: [Double] = []
+        for (k, diameterMM) in [26.0, 28.0, 30.0, 32.0].enumerated() {
+            let image = Self.faintSphereOnSlope(diameterMM: diameterMM, centre: centre, seed: 11 + UInt64(k))
+            let border = try #require(NoduleMeasurement.border(image, x: centre.x - 6, y: centre.y + 4, radius: 0.9 * 29 / 2 / 0.35,
+                                                               parameters: edge, spacingMM: 0.35))
+            let sizedMM = border.diameter * 0.35
+            #expect(abs(sizedMM - diameterMM) <= 1.0, "border \(sizedMM) mm for \(diameterMM) mm")
+            #expect(hypot(border.x - centre.x, border.y - centre.y) * 0.35 <= 0.5, "centre \(border) for \(centre)")
+            sizes.append(sizedMM)
+        }
+        #expect(zip(sizes, sizes.dropFirst()).allSatisfy { $0 < $1 }, "sizes \(sizes) grow with the nodule")
+    }
+
+    /// Without a border (flat noise), or started more than half its radius from one, there is nothing to size.
+    @Test("no border where there is none")
+    func noBorderOnFlatNoise() throws {
+        let edge = try Self.pipeline(edge: true)
+        var rng = SeededRandomNumberGenerator(seed: 5)
+        let flat = FloatImage(width: 420, height: 420) { _, _ in Float(0.5) + Float.random(in: -0.01...0.01, using: &rng) }
+        let light = GaussianKernel(sigma: 1)
+        let smoothed = SeparableConvolution(threads: 1).apply(flat, terms: [SeparableTerm(horizontal: light, vertical: light)])
+        #expect(NoduleMeasurement.border(smoothed, x: 210, y: 210, radius: 40, parameters: edge, spacingMM: 0.35) == nil)
+    }
 }
