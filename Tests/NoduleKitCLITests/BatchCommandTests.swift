@@ -112,16 +112,12 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         let reference = try batch([chests, "--out", out + "/ref.jsonl", "--db", out + "/ref.sqlite", "--jobs", "2", "--quiet"])
         #expect(reference.status == 0)
 
-        let process = Process()
-        process.executableURL = SpawnedProcess.productsDirectory.appendingPathComponent("nodules")
-        process.arguments = ["batch", chests, "--out", out + "/r.jsonl", "--db", out + "/s.sqlite", "--jobs", "1", "--quiet"]
         // The failpoint stops the run after 5 committed images, so the kill below always
         // lands part-way through however fast the machine is.
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            .merging(["NODULEKIT_TEST_HALT_AFTER_STORED": "5"]) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(executable: SpawnedProcess.productsDirectory.appendingPathComponent("nodules").path,
+                                       ["batch", chests, "--out", out + "/r.jsonl", "--db", out + "/s.sqlite", "--jobs", "1", "--quiet"],
+                                       environment: environment.merging(["NODULEKIT_TEST_HALT_AFTER_STORED": "5"]) { $1 },
+                                       standardOutput: .discarded, standardError: .discarded)
         var storedAtKill = 0
         let deadline = Date().addingTimeInterval(120)
         // Polled read-only: opening a NoduleStore migrates (a write), which could contend with the
@@ -136,14 +132,14 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         }
         while process.isRunning, Date() < deadline {
             if let n = storedSoFar(), n >= 4 {
-                kill(process.processIdentifier, SIGKILL)
+                process.send(SIGKILL)
                 storedAtKill = n
                 break
             }
             usleep(10_000)
         }
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL)
+        let ended = process.wait()
+        #expect(ended.signalled && ended.status == SIGKILL)
         #expect((4..<20).contains(storedAtKill), "killed after \(storedAtKill) images")
         #expect(!FileManager.default.fileExists(atPath: out + "/r.jsonl"), "the JSON Lines appear only when a run completes")
         let stored = try NoduleStore(path: out + "/s.sqlite").counts()["analyses"] ?? 0

@@ -21,18 +21,10 @@ private let environment = ["NODULEKIT_PIPELINES": root + "/Pipelines"]
         guard FileManager.default.isExecutableFile(atPath: python) else { return }
         let dir = Fixtures.temporaryDirectory("dicom-series")
         let folder = dir + "/incoming"
-        let maker = Process()
-        maker.executableURL = URL(fileURLWithPath: python)
-        maker.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/make_dicom_series.py", root, folder]
-        let out = Pipe(), err = Pipe()
-        maker.standardOutput = out
-        maker.standardError = err
-        try maker.run()
-        let summaryData = out.fileHandleForReading.readDataToEndOfFile()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        maker.waitUntilExit()
-        try #require(maker.terminationStatus == 0, "make_dicom_series.py failed: \(errText)")
-        let summary = try #require(try JSONSerialization.jsonObject(with: summaryData) as? [String: Any])
+        let maker = try SpawnedProcess.run(executable: URL(fileURLWithPath: python),
+                                           [URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/make_dicom_series.py", root, folder])
+        try #require(maker.status == 0, "make_dicom_series.py failed: \(maker.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(maker.standardOutput.utf8)) as? [String: Any])
         let dates = try #require(summary["dates"] as? [String])
         #expect(dates == ["2024-05-02", "2024-07-27", "2024-10-24"])
 

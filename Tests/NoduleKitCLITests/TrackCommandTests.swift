@@ -399,16 +399,9 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         let python = ProcessInfo.processInfo.environment["NODULEKIT_FHIR_PYTHON"] ?? root + "/.build/fhir-venv/bin/python"
         #expect(FileManager.default.isExecutableFile(atPath: python), "FHIR validator missing at \(python): run `make test` or scripts/fhir-venv.sh")
         guard FileManager.default.isExecutableFile(atPath: python) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root + "/Tests/SerialTrackingTests/validate_fhir_r4.py"] + paths
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let run = try SpawnedProcess.run(executable: URL(fileURLWithPath: python),
+                                         [root + "/Tests/SerialTrackingTests/validate_fhir_r4.py"] + paths)
+        #expect(run.status == 0, "\(run.standardOutput)\(run.standardError)")
     }
 
     @Test(arguments: [["--format", "xml"], ["--top", "0"], ["--min-score", "2"], ["--patient", "NOBODY"],

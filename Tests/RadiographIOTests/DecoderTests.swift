@@ -106,14 +106,9 @@ import TestSupport
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.path("gray8.png"))))
         #expect(radiograph.source.byteCount == bytes.count)
         #expect(radiograph.source.sha256?.count == 64)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [Fixtures.path("gray8.png")]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        let line = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let digest = try SpawnedProcess.run(executable: URL(fileURLWithPath: "/usr/bin/sha256sum"), [Fixtures.path("gray8.png")])
+        #expect(digest.status == 0)
+        let line = digest.standardOutput
         #expect(line.hasPrefix(try #require(radiograph.source.sha256)))
         let undigested = try RadiographReader(options: DecodeOptions(computeDigest: false)).read(contentsOf: Fixtures.path("gray8.png"))
         #expect(undigested.source.sha256 == nil)

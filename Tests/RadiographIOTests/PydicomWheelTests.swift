@@ -31,16 +31,8 @@ import TestSupport
         }
         let out = Fixtures.temporaryDirectory("pydicom-wheel")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/pydicom_wheel_reference.py"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, out]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failure("reference script failed: \(errText.suffix(2000))") }
+        let reference = try SpawnedProcess.run(executable: URL(fileURLWithPath: python), [script, out])
+        guard reference.status == 0 else { throw Failure("reference script failed: \(reference.standardError.suffix(2000))") }
         let data = try Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))
         let header = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let files = try #require(header["files"] as? [[String: Any]])

@@ -97,16 +97,9 @@ enum ReportScenario {
     }
 
     static func validate(_ paths: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Fixtures.path("../validate_fhir_r4.py").replacingOccurrences(of: "/Fixtures/../", with: "/")] + paths
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let run = try SpawnedProcess.run(executable: URL(fileURLWithPath: python),
+                                         [Fixtures.path("../validate_fhir_r4.py").replacingOccurrences(of: "/Fixtures/../", with: "/")] + paths)
+        return (run.status, run.standardOutput + run.standardError)
     }
 
     @Test func bundlesValidateAsFHIRR4() throws {

@@ -20,31 +20,19 @@ public struct SpawnedProcess {
     }
 
     /// Runs any `executable` with `arguments`; standard input is empty. With `timeout`
-    /// (seconds) the child is terminated if it is still running then.
+    /// (seconds) the child is terminated if it is still running then. Spawned and reaped by
+    /// ``ChildProcess`` (see there why not Foundation's `Process`).
     public static func run(executable: URL, _ arguments: [String], currentDirectory: String? = nil,
                            environment: [String: String]? = nil, timeout: Double? = nil) throws -> SpawnedProcess {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        let child = try ChildProcess(executable: executable.path, arguments, environment: environment,
+                                     currentDirectory: currentDirectory)
+        let killer = DispatchWorkItem { child.send(SIGTERM) }
         if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer) }
         defer { killer.cancel() }
-        // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return SpawnedProcess(status: process.terminationStatus,
-                              standardOutput: String(decoding: outData, as: UTF8.self),
-                              standardError: String(decoding: errData, as: UTF8.self))
+        let (output, error) = child.readOutput()
+        let status = child.wait().status
+        return SpawnedProcess(status: status,
+                              standardOutput: String(decoding: output, as: UTF8.self),
+                              standardError: String(decoding: error, as: UTF8.self))
     }
 }
