@@ -168,7 +168,7 @@ public struct NoduleDetector: Sendable {
                 // `context_mm`: the network runs only around the squares the map is read in.
                 let region = grid.region(for: candidates, heatmap: h, maximumDiameterMM: p.candidates.maximumDiameterMM)
                 let heatmap = NoduleHeatmap(normalised, network: h.network, grid: grid, threads: threads, region: region,
-                                            mirrorAveraged: h.mirrorAveraged == true)
+                                            mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? [])
                 // Sizing from the map (`resize_log_ratio`): the candidates whose measured size and map blob's
                 // disagree, each with where it is measured again (px of `fine`) and the blob's size (input px).
                 var resized: [(index: Int, start: (x: Double, y: Double, radius: Double), blobPx: Double)] = []

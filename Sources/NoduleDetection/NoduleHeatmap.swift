@@ -145,16 +145,19 @@ public struct NoduleHeatmap: Sendable {
     /// image at the network's spacing is narrower than ``minimumSide`` px. `threads` Dispatch
     /// workers share the network's work; the map is the same for any count. `mirrorAveraged`: the
     /// mean of the network's probabilities on the input and on its left–right mirror image, mirrored
-    /// back (``PipelineDefinition/Heatmap/mirrorAveraged``).
+    /// back (``PipelineDefinition/Heatmap/mirrorAveraged``). `ensemble`: see ``init(_:network:grid:threads:region:mirrorAveraged:ensemble:)``.
     public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, threads: Int = 1,
-                 region: Region? = nil, mirrorAveraged: Bool = false) {
+                 region: Region? = nil, mirrorAveraged: Bool = false, ensemble: [NoduleHeatmapNetwork] = []) {
         guard let grid = Grid(normalised, network: network) else { return nil }
-        self.init(normalised, network: network, grid: grid, threads: threads, region: region, mirrorAveraged: mirrorAveraged)
+        self.init(normalised, network: network, grid: grid, threads: threads, region: region, mirrorAveraged: mirrorAveraged,
+                  ensemble: ensemble)
     }
 
-    /// As ``init(_:network:threads:region:mirrorAveraged:)``, with the grid already worked out.
+    /// As ``init(_:network:threads:region:mirrorAveraged:ensemble:)``, with the grid already worked out.
+    /// `ensemble`: further networks of `network`'s spacing (``PipelineDefinition/Heatmap/ensemble``);
+    /// the map is the mean of every network's probabilities, `network`'s first.
     public init(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, grid: Grid, threads: Int = 1,
-                region: Region? = nil, mirrorAveraged: Bool = false) {
+                region: Region? = nil, mirrorAveraged: Bool = false, ensemble: [NoduleHeatmapNetwork] = []) {
         let whole = grid.factor > 1
             ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor, threads: threads)
             : normalised.working
@@ -169,30 +172,38 @@ public struct NoduleHeatmap: Sendable {
         input.withUnsafeMutableRows { row, _ in
             for i in row.indices { row[i] = min(max(row[i], 0), 1) }
         }
-        probabilities = Self.probabilities(input, network: network, threads: threads, mirrorAveraged: mirrorAveraged)
+        probabilities = Self.probabilities(input, networks: [network] + ensemble, threads: threads, mirrorAveraged: mirrorAveraged)
         self.region = region
         self.grid = grid
     }
 
-    /// The network's probabilities on `input`; with `mirrorAveraged`, their mean with the probabilities on
-    /// `input`'s left–right mirror image, mirrored back. Either way the same for any `threads`.
-    static func probabilities(_ input: FloatImage, network: NoduleHeatmapNetwork, threads: Int,
+    /// The mean of `networks`' probabilities on `input`, each with `mirrorAveraged` also on `input`'s
+    /// left–right mirror image, mirrored back: the passes summed in order (a network, then its mirror
+    /// pass; the networks in their order) and divided by their count, the same for any `threads`. The
+    /// passes run side by side, each on its share of the threads: the network's row bands share two
+    /// threads less well (about 1.3 × one thread's speed on a 2 mm/px region) than two whole passes do.
+    static func probabilities(_ input: FloatImage, networks: [NoduleHeatmapNetwork], threads: Int,
                               mirrorAveraged: Bool) -> FloatImage {
-        guard mirrorAveraged else { return network.probabilities(input, threads: threads) }
-        // The two passes side by side, each on half the threads: the network's row bands share two
-        // threads less well (about 1.3 × one thread's speed on a 2 mm/px region) than two whole passes do.
-        let passes = SlotArray<FloatImage>(count: 2)
-        let perPass = max(1, threads / 2)
-        performTasks(2, workers: threads) { pass in
-            passes[pass] = pass == 0 ? network.probabilities(input, threads: perPass)
+        let perNetwork = mirrorAveraged ? 2 : 1
+        let count = networks.count * perNetwork
+        guard count > 1 else { return networks[0].probabilities(input, threads: threads) }
+        let passes = SlotArray<FloatImage>(count: count)
+        let perPass = max(1, threads / count)
+        performTasks(count, workers: threads) { pass in
+            let network = networks[pass / perNetwork]
+            passes[pass] = pass % perNetwork == 0 ? network.probabilities(input, threads: perPass)
                 : mirroredLeftRight(network.probabilities(mirroredLeftRight(input), threads: perPass))
         }
-        var probabilities = passes[0]!
-        let mirrored = passes[1]!
-        probabilities.withUnsafeMutableRows { row, y in
-            for x in row.indices { row[x] = (row[x] + mirrored[x, y]) / 2 }
+        var mean = passes[0]!
+        let others = (1..<count).map { passes[$0]! }
+        mean.withUnsafeMutableRows { row, y in
+            for x in row.indices {
+                var sum = row[x]
+                for other in others { sum += other[x, y] }
+                row[x] = sum / Float(count)
+            }
         }
-        return probabilities
+        return mean
     }
 
     /// `image` with each row reversed (x → width − 1 − x).

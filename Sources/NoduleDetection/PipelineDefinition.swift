@@ -62,6 +62,14 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// network runs: the whole image (0.22.0), or with ``contextMM`` the reported candidates' box plus
         /// that context (0.23.0). Absent: the map only scores the measured candidates.
         public var proposals: Proposals?
+        /// From `cxr-nodules` 0.25.0: further networks of ``network``'s format, spacing and normalisation
+        /// (trained alike on other seeds). The map is the mean of every network's probabilities (each
+        /// mirror-averaged with ``mirrorAveraged``), ``network``'s first: an ensemble, one more pass (two
+        /// with ``mirrorAveraged``) per network. Absent: ``network`` alone.
+        public var ensemble: [NoduleHeatmapNetwork]?
+
+        /// Every network whose probabilities make the map: ``network``, then ``ensemble``'s.
+        public var networks: [NoduleHeatmapNetwork] { [network] + (ensemble ?? []) }
 
         /// ``Heatmap/proposals``: which of the map's local maxima become candidates. Each is measured from
         /// its map blob and takes the measured centre and size where they confirm the blob's size within
@@ -115,6 +123,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case resizeRecentres = "resize_recentres"
             case mirrorAveraged = "mirror_averaged"
             case proposals
+            case ensemble
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
@@ -640,6 +649,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             }
             try require(heatmap.network.spacingMM >= normalisation.workingSpacingMM,
                         "heatmap.network.spacing_mm must not be finer than normalisation.working_spacing_mm")
+            if let ensemble = heatmap.ensemble {
+                try require((1...7).contains(ensemble.count), "heatmap.ensemble must hold 1 to 7 networks")
+                try require(ensemble.allSatisfy { $0.spacingMM == heatmap.network.spacingMM && $0.normalisation == heatmap.network.normalisation },
+                            "heatmap.ensemble's networks must have heatmap.network's spacing_mm and normalisation")
+            }
         }
         if let prerank = candidates.prerank {
             try prerank.validate(as: "candidates.prerank", require)

@@ -44,10 +44,10 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.24.0) carries a 12-wide map at 2.0 mm/px run over the candidates plus 30 mm, averaged with its mirror image's, re-centring parts on its blobs and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
+    @Test("The default definition (0.25.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', re-centring parts on its blobs and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.24.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.25.0")
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
@@ -63,6 +63,12 @@ struct NoduleHeatmapPipelineTests {
         #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12")
                 && fittedOn.contains("--epochs 160"))
         #expect(!["eval3030", "eval4040", "eval11", "eval12", "eval13", "eval14", "eval16", "seed 2026"].contains { fittedOn.contains($0) })
+        // The ensemble's second network: the same recipe on seed 1, the same spacing and normalisation.
+        let second = try #require(heatmap.ensemble?.first)
+        #expect(heatmap.ensemble?.count == 1 && second.width == 12 && second.spacingMM == 2.0
+                && second.normalisation == heatmap.network.normalisation)
+        let secondFittedOn = try #require(second.fittedOn)
+        #expect(secondFittedOn == fittedOn.replacingOccurrences(of: "--seed 0 ", with: "--seed 1 ") && secondFittedOn != fittedOn)
         let again = try JSONDecoder().decode(PipelineDefinition.self, from: JSONEncoder().encode(pipeline))
         #expect(again == pipeline && again.stamp == pipeline.stamp)
 
@@ -265,13 +271,13 @@ struct NoduleHeatmapPipelineTests {
         let mirroredInput = NoduleHeatmap.mirroredLeftRight(input)
         #expect(NoduleHeatmap.mirroredLeftRight(mirroredInput) == input)
         #expect(mirroredInput[0, 5] == input[39, 5] && mirroredInput[39, 5] == input[0, 5])
-        let single = NoduleHeatmap.probabilities(input, network: network, threads: 1, mirrorAveraged: false)
-        let ofMirror = NoduleHeatmap.probabilities(mirroredInput, network: network, threads: 1, mirrorAveraged: false)
-        let averaged = NoduleHeatmap.probabilities(input, network: network, threads: 2, mirrorAveraged: true)
+        let single = NoduleHeatmap.probabilities(input, networks: [network], threads: 1, mirrorAveraged: false)
+        let ofMirror = NoduleHeatmap.probabilities(mirroredInput, networks: [network], threads: 1, mirrorAveraged: false)
+        let averaged = NoduleHeatmap.probabilities(input, networks: [network], threads: 2, mirrorAveraged: true)
         #expect(single == network.probabilities(input))
         // The two passes run side by side on the threads; any count gives the same map.
         for threads in [1, 3] {
-            #expect(NoduleHeatmap.probabilities(input, network: network, threads: threads, mirrorAveraged: true)
+            #expect(NoduleHeatmap.probabilities(input, networks: [network], threads: threads, mirrorAveraged: true)
                 .isBitwiseIdentical(to: averaged))
         }
         var differs = 0
@@ -284,7 +290,7 @@ struct NoduleHeatmapPipelineTests {
         // The network is not mirror-symmetric (otherwise averaging would change nothing) …
         #expect(differs > 0)
         // … but the averaged map is: the mirror image's averaged map is this one mirrored, to the bit.
-        let averagedOfMirror = NoduleHeatmap.probabilities(mirroredInput, network: network, threads: 1, mirrorAveraged: true)
+        let averagedOfMirror = NoduleHeatmap.probabilities(mirroredInput, networks: [network], threads: 1, mirrorAveraged: true)
         #expect(averagedOfMirror.isBitwiseIdentical(to: NoduleHeatmap.mirroredLeftRight(averaged)))
 
         // In a definition: the key round-trips, absent is nil, and the detector reads the averaged map.
@@ -297,6 +303,73 @@ struct NoduleHeatmapPipelineTests {
         #expect(try JSONDecoder().decode(PipelineDefinition.self, from: Data(json.utf8)) == pipeline)
         let result = NoduleDetector(pipeline: pipeline).detect(Self.chest())
         let map = try #require(NoduleHeatmap(result.normalised, network: network, mirrorAveraged: true))
+        #expect(!result.candidates.isEmpty)
+        for c in result.candidates {
+            #expect(c.features.heatmap == map.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2)?.value)
+        }
+    }
+
+    /// The tiny network with its output bias moved by `shift`: another network of the same format and spacing.
+    static func shiftedTinyNetwork(_ shift: Double) throws -> NoduleHeatmapNetwork {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("heatmap-network-tiny.json")))
+        var object = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var layers = try #require(object["layers"] as? [String: Any])
+        var output = try #require(layers["out"] as? [String: Any])
+        output["bias"] = try #require(output["bias"] as? [Double]).map { $0 + shift }
+        layers["out"] = output
+        object["layers"] = layers
+        return try NoduleHeatmapNetwork(json: JSONSerialization.data(withJSONObject: object))
+    }
+
+    @Test("heatmap.ensemble: the map is the mean of every network's mirror-averaged map, in order, for any thread count; validated and stored")
+    func ensembleMap() throws {
+        let first = try Self.tinyNetwork(), second = try Self.shiftedTinyNetwork(0.7)
+        let input = Self.noise(width: 40, height: 24, seed: 53)
+        let mirrored = NoduleHeatmap.mirroredLeftRight(input)
+        let ensemble = NoduleHeatmap.probabilities(input, networks: [first, second], threads: 1, mirrorAveraged: true)
+        let a = first.probabilities(input), b = second.probabilities(input)
+        let am = NoduleHeatmap.mirroredLeftRight(first.probabilities(mirrored))
+        let bm = NoduleHeatmap.mirroredLeftRight(second.probabilities(mirrored))
+        var differs = 0
+        for y in 0..<24 {
+            for x in 0..<40 {
+                #expect(ensemble[x, y] == (((a[x, y] + am[x, y]) + b[x, y]) + bm[x, y]) / 4)
+                if a[x, y] != b[x, y] { differs += 1 }
+            }
+        }
+        #expect(differs > 0, "the two networks differ")
+        for threads in [2, 3, 5] {
+            #expect(NoduleHeatmap.probabilities(input, networks: [first, second], threads: threads, mirrorAveraged: true)
+                .isBitwiseIdentical(to: ensemble))
+        }
+        // Without mirroring: the plain mean of the two.
+        let plain = NoduleHeatmap.probabilities(input, networks: [first, second], threads: 2, mirrorAveraged: false)
+        #expect(plain[7, 9] == (a[7, 9] + b[7, 9]) / 2)
+
+        // In a definition: stored under `ensemble`, checked, and what the detector reads.
+        var pipeline = try Self.classicalPipeline()
+        pipeline.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: first)
+        pipeline.heatmap?.mirrorAveraged = true
+        pipeline.heatmap?.ensemble = [second]
+        try pipeline.validate()
+        let json = try #require(String(data: try JSONEncoder().encode(pipeline), encoding: .utf8))
+        #expect(json.contains("\"ensemble\":[{"))
+        #expect(try JSONDecoder().decode(PipelineDefinition.self, from: Data(json.utf8)) == pipeline)
+        var alone = pipeline
+        alone.heatmap?.ensemble = nil
+        #expect(alone.stamp != pipeline.stamp)
+        var invalid = pipeline
+        invalid.heatmap?.ensemble = []
+        #expect(throws: PipelineError.invalid(name: pipeline.name, reason: "heatmap.ensemble must hold 1 to 7 networks")) {
+            try invalid.validate()
+        }
+        invalid.heatmap?.ensemble = [try Self.tinyNetwork(spacingMM: 3.0)]
+        #expect(throws: PipelineError.invalid(name: pipeline.name,
+                                              reason: "heatmap.ensemble's networks must have heatmap.network's spacing_mm and normalisation")) {
+            try invalid.validate()
+        }
+        let result = NoduleDetector(pipeline: pipeline).detect(Self.chest())
+        let map = try #require(NoduleHeatmap(result.normalised, network: first, mirrorAveraged: true, ensemble: [second]))
         #expect(!result.candidates.isEmpty)
         for c in result.candidates {
             #expect(c.features.heatmap == map.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2)?.value)
@@ -568,9 +641,9 @@ struct MapProposalTests {
         #expect(withoutSwitches.stamp != pipeline.stamp)
     }
 
-    /// The shipped network (0.24.0) peaks at 0.49 on this nodule, just under the shipped 0.5 (0.23.0's
-    /// peaked above it), so the proposals here look for maxima of at least 0.4: the mechanism with
-    /// the shipped map, everything else as shipped.
+    /// The 0.24.0 network peaks at 0.49 on this nodule and 0.25.0's two-network map at 0.42, under the
+    /// shipped 0.5 (0.23.0's peaked above it), so the proposals here look for maxima of at least 0.4: the
+    /// mechanism with the shipped map, everything else as shipped.
     @Test("On a CI phantom the shipped map, asked for maxima of at least 0.4, proposes a 16 mm nodule no reported candidate reaches: placed on it, scored sqrt(map x 0.3), apart from the others, the same for any thread count")
     func proposalRecoversANodule() throws {
         let folder = Fixtures.repositoryRoot() + "/Data/phantom/ci"
