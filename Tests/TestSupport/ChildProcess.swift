@@ -9,6 +9,9 @@ import Glibc
 /// exits at once. A CI run hung in `DecoderTests.sha256MatchesAnIndependentDigest` with `sha256sum`
 /// already a zombie: its exit was never observed. Here the test reaps its own child, so nothing can
 /// miss the exit. The product spawns its DICOM workers the same way (`DICOMWorkerPool`).
+///
+/// `@unchecked Sendable`: every stored property is a `let` except `status`, which is read and written only
+/// under `lock`; a timeout's `send(_:)` may run on another thread than `wait()`.
 public final class ChildProcess: @unchecked Sendable {
     /// What becomes of the child's standard output or error.
     public enum Output: Sendable { case captured, discarded }
