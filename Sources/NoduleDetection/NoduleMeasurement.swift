@@ -117,10 +117,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
                                parameters p: PipelineDefinition.MeasurementParameters,
                                sizingRefit: Bool = false) -> NoduleMeasurement? {
         let outer = p.backgroundOuter * r0
-        let half = Int((outer + 2).rounded(.up))
-        let px0 = max(0, Int(x.rounded()) - half), py0 = max(0, Int(y.rounded()) - half)
-        let px1 = min(image.width, Int(x.rounded()) + half + 1), py1 = min(image.height, Int(y.rounded()) + half + 1)
-        guard px1 - px0 >= 8, py1 - py0 >= 8 else { return nil }
+        guard let (px0, py0, px1, py1) = window(x: x, y: y, radius: r0, width: image.width, height: image.height, parameters: p)
+        else { return nil }
         let patch: FloatImage
         if let smoothed {
             patch = smoothed.view(x: px0, y: py0, width: px1 - px0, height: py1 - py0)
@@ -308,10 +306,8 @@ public struct NoduleMeasurement: Sendable, Equatable {
                               parameters p: PipelineDefinition.MeasurementParameters,
                               spacingMM: Double) -> (x: Double, y: Double, diameter: Double)? {
         let outer = p.backgroundOuter * r0
-        let half = Int((outer + 2).rounded(.up))
-        let px0 = max(0, Int(x.rounded()) - half), py0 = max(0, Int(y.rounded()) - half)
-        let px1 = min(smoothed.width, Int(x.rounded()) + half + 1), py1 = min(smoothed.height, Int(y.rounded()) + half + 1)
-        guard px1 - px0 >= 8, py1 - py0 >= 8 else { return nil }
+        guard let (px0, py0, px1, py1) = window(x: x, y: y, radius: r0, width: smoothed.width, height: smoothed.height, parameters: p)
+        else { return nil }
         let patch = smoothed.view(x: px0, y: py0, width: px1 - px0, height: py1 - py0)
         let cx = x - Double(px0), cy = y - Double(py0)
         guard let plane = backgroundPlane(patch, cx: cx, cy: cy, inner: p.backgroundInner * r0, outer: outer) else { return nil }
@@ -413,6 +409,18 @@ public struct NoduleMeasurement: Sendable, Equatable {
         let a2 = (c[3] * c[3] + c[4] * c[4]).squareRoot()
         guard c[0] > a2 else { return nil }
         return (2 * (c[0] + a2), 2 * (c[0] - a2), (c[1], c[2]))
+    }
+
+    /// The square a measurement around (x, y) with expected radius `r0` reads (px, half-open): out to the
+    /// background annulus's outer radius plus 2 px, clipped to a `width` × `height` image; nil when under
+    /// 8 px a side.
+    static func window(x: Double, y: Double, radius r0: Double, width: Int, height: Int,
+                       parameters p: PipelineDefinition.MeasurementParameters) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
+        let half = Int((p.backgroundOuter * r0 + 2).rounded(.up))
+        let px0 = max(0, Int(x.rounded()) - half), py0 = max(0, Int(y.rounded()) - half)
+        let px1 = min(width, Int(x.rounded()) + half + 1), py1 = min(height, Int(y.rounded()) + half + 1)
+        guard px1 - px0 >= 8, py1 - py0 >= 8 else { return nil }
+        return (px0, py0, px1, py1)
     }
 
     /// `patch` at (u, v) (px), bilinear; nil outside it.

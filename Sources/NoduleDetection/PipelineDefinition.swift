@@ -68,9 +68,6 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// with ``mirrorAveraged``) per network. Absent: ``network`` alone.
         public var ensemble: [NoduleHeatmapNetwork]?
 
-        /// Every network whose probabilities make the map: ``network``, then ``ensemble``'s.
-        public var networks: [NoduleHeatmapNetwork] { [network] + (ensemble ?? []) }
-
         /// ``Heatmap/proposals``: which of the map's local maxima become candidates. Each is measured from
         /// its map blob and takes the measured centre and size where they confirm the blob's size within
         /// ``Heatmap/resizeLogRatio`` (0.6 when that is absent), else the blob's centroid and size.

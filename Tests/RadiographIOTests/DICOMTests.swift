@@ -360,12 +360,12 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         while let byte = try out.fileHandleForReading.read(upToCount: 1)?.first, byte != UInt8(ascii: "\n") { line.append(byte) }
         let worker = try #require(pid_t(String(decoding: line, as: UTF8.self)))
         usleep(200_000)
-        #expect(Self.isRunning(worker))
+        #expect(ChildProcess.isAlive(worker))
         let holders = Self.children(of: shell.processIdentifier).filter { $0 != worker } // the sleep
         kill(shell.processIdentifier, SIGKILL)
         var waited = 0.0
-        while Self.isRunning(worker) && waited < 10 { usleep(50_000); waited += 0.05 }
-        #expect(!Self.isRunning(worker), "worker \(worker) still running \(waited) s after its parent died")
+        while ChildProcess.isAlive(worker) && waited < 10 { usleep(50_000); waited += 0.05 }
+        #expect(!ChildProcess.isAlive(worker), "worker \(worker) still running \(waited) s after its parent died")
         for pid in holders + [worker] { kill(pid, SIGKILL) }
         shell.waitUntilExit()
     }
@@ -383,13 +383,6 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
     }
 
     /// Running, not gone and not a zombie (an orphan's reaper may be slow to collect it).
-    static func isRunning(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(close, offsetBy: 2)...].first
-        return state != "Z" && state != "X"
-    }
-
     @Test func missingWorkerExecutableIsAClearError() throws {
         let pool = DICOMWorkerPool(size: 1, executable: "/nonexistent/nodules-dicom-worker")
         #expect(throws: DecodingFailure.self) { try decodesFine(pool) }

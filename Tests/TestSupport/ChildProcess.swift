@@ -97,7 +97,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Whether the child has not exited yet (it is not reaped by asking).
     public var isRunning: Bool {
-        lock.withLock { status == nil } && kill(pid, 0) == 0 && !Self.isZombie(pid)
+        lock.withLock { status == nil } && Self.isAlive(pid)
     }
 
     /// Sends `signal` unless the child has been reaped (its pid may then belong to another process).
@@ -119,10 +119,13 @@ public final class ChildProcess: @unchecked Sendable {
         return data
     }
 
-    static func isZombie(_ pid: pid_t) -> Bool {
+    /// Whether process `pid` exists and has not exited: its state in /proc/PID/stat is neither zombie (Z)
+    /// nor dead (X).
+    public static func isAlive(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
-        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+        let state = stat[stat.index(close, offsetBy: 2)...].first
+        return state != "Z" && state != "X"
     }
 
     static func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> T) -> T {
