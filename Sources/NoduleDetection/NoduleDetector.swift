@@ -123,8 +123,9 @@ public struct NoduleDetector: Sendable {
                                              scaleDiameterMM: 2 * b.radius * workingMM, lungs: lungs, fineToMask: fineToMask,
                                              fineMM: fineMM)
                 let diameter = measurement.reportedDiameter(m, spacingMM: fineMM)
+                let at = normalised.inputPosition(measurementX: m.x, y: m.y)
                 let candidate = NoduleCandidate(
-                    x: (m.x + 0.5) * scale.x - 0.5, y: (m.y + 0.5) * scale.y - 0.5,
+                    x: at.x, y: at.y,
                     diameterPx: diameter * inputPerFine,
                     diameterMM: spacingKnown ? diameter * fineMM : nil,
                     score: model.probability(features), features: features)
@@ -188,7 +189,8 @@ public struct NoduleDetector: Sendable {
                     let (x, y) = h.resizeRecentres == true
                         ? grid.inputPosition(x: blob.x, y: blob.y)
                         : (candidates[i].x, candidates[i].y)
-                    resized.append((i, (x: (x + 0.5) / scale.x - 0.5, y: (y + 0.5) / scale.y - 0.5,
+                    let start = normalised.measurementPosition(inputX: x, y: y)
+                    resized.append((i, (x: start.x, y: start.y,
                                         radius: blobPx / 2 / inputPerFine), blobPx))
                 }
                 /// A measurement from each start (px of `fine`) and its reported diameter (input px), nil where
@@ -219,10 +221,21 @@ public struct NoduleDetector: Sendable {
                     let i = job.index, again = remeasured[j]
                     if h.resizeRecentres == true {
                         // Moved only where the measurement confirms the blob's size: a part becomes the nodule.
-                        guard let again, confirms(again.diameterPx, blobPx: job.blobPx, limit: limit) else { continue }
-                        candidates[i].x = (again.measurement.x + 0.5) * scale.x - 0.5
-                        candidates[i].y = (again.measurement.y + 0.5) * scale.y - 0.5
-                        candidates[i].diameterPx = again.diameterPx
+                        if let again, confirms(again.diameterPx, blobPx: job.blobPx, limit: limit) {
+                            (candidates[i].x, candidates[i].y) = normalised.inputPosition(measurementX: again.measurement.x, y: again.measurement.y)
+                            candidates[i].diameterPx = again.diameterPx
+                        } else if h.resizeBorder == true, candidates[i].diameterPx < job.blobPx,
+                                  let border = NoduleMeasurement.border(fineSmoothed, x: job.start.x, y: job.start.y, radius: job.start.radius,
+                                                                        parameters: measurement, spacingMM: fineMM),
+                                  confirms(border.diameter * inputPerFine, blobPx: job.blobPx, limit: limit) {
+                            // `resize_border`: a part whose measured circle lies inside the blob's border becomes the border
+                            // (with 25 % slack on the border's radius, as the tracker tells a part from a whole).
+                            let at = normalised.inputPosition(measurementX: border.x, y: border.y)
+                            let offset = hypot(candidates[i].x - at.x, candidates[i].y - at.y)  // input px
+                            guard offset + candidates[i].diameterPx / 2 <= 1.25 * border.diameter * inputPerFine / 2 else { continue }
+                            (candidates[i].x, candidates[i].y) = at
+                            candidates[i].diameterPx = border.diameter * inputPerFine
+                        } else { continue }
                         recentred = true
                     } else {
                         // That size stands if it agrees with the blob's, else the blob's own (within the searched range).
@@ -254,8 +267,9 @@ public struct NoduleDetector: Sendable {
                         let blobPx = min(max(blob.diameter * mapToInput, minimumPx), maximumPx)
                         // Placed at the blob's centroid: a saturated map's maximum is the first of a plateau.
                         let centroid = grid.inputPosition(x: blob.x, y: blob.y)
+                        let start = normalised.measurementPosition(inputX: centroid.x, y: centroid.y)
                         chosen.append((maximum.value, centroid.x, centroid.y, blobPx,
-                                       ((centroid.x + 0.5) / scale.x - 0.5, (centroid.y + 0.5) / scale.y - 0.5, blobPx / 2 / inputPerFine)))
+                                       (start.x, start.y, blobPx / 2 / inputPerFine)))
                     }
                     // Each measured from its blob (px of `fine`).
                     let proposalJobs = chosen
@@ -276,8 +290,7 @@ public struct NoduleDetector: Sendable {
                             features = Self.features(of: m, blobness: blobness, logResponse: response, scaleDiameterMM: job.blobPx
                                                      / inputPerFine * fineMM, lungs: lungs, fineToMask: fineToMask, fineMM: fineMM)
                             if confirms(again.diameterPx, blobPx: job.blobPx, limit: limit) {
-                                x = (m.x + 0.5) * scale.x - 0.5
-                                y = (m.y + 0.5) * scale.y - 0.5
+                                (x, y) = normalised.inputPosition(measurementX: m.x, y: m.y)
                                 diameterPx = again.diameterPx
                                 confirmed = true
                             }
@@ -292,8 +305,7 @@ public struct NoduleDetector: Sendable {
                            let border = NoduleMeasurement.border(fineSmoothed, x: job.start.x, y: job.start.y, radius: job.start.radius,
                                                                  parameters: measurement, spacingMM: fineMM),
                            confirms(border.diameter * inputPerFine, blobPx: job.blobPx, limit: limit) {
-                            x = (border.x + 0.5) * scale.x - 0.5
-                            y = (border.y + 0.5) * scale.y - 0.5
+                            (x, y) = normalised.inputPosition(measurementX: border.x, y: border.y)
                             diameterPx = border.diameter * inputPerFine
                         }
                         features.heatmap = job.peak

@@ -83,6 +83,18 @@ public struct NormalisedRadiograph: Sendable {
         (Double(inputWidth) / Double(measurement.width), Double(inputHeight) / Double(measurement.height))
     }
 
+    /// A position in px of the measurement image as input px (pixel centres align).
+    public func inputPosition(measurementX x: Double, y: Double) -> (x: Double, y: Double) {
+        let scale = measurementScale
+        return ((x + 0.5) * scale.x - 0.5, (y + 0.5) * scale.y - 0.5)
+    }
+
+    /// A position in input px as px of the measurement image (pixel centres align).
+    public func measurementPosition(inputX x: Double, y: Double) -> (x: Double, y: Double) {
+        let scale = measurementScale
+        return ((x + 0.5) / scale.x - 0.5, (y + 0.5) / scale.y - 0.5)
+    }
+
     /// Input px per working px, along x and y.
     public var workingScale: (x: Double, y: Double) {
         (Double(inputWidth) / Double(working.width), Double(inputHeight) / Double(working.height))

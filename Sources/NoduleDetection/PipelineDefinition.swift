@@ -53,6 +53,12 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// measured centre and takes its size (a part of a larger nodule becomes the nodule); otherwise
         /// it stays as measured. Candidates that then coincide are suppressed as the measured ones are.
         public var resizeRecentres: Bool?
+        /// With ``resizeRecentres``: `true` moves a *part* (a candidate smaller than its map blob) whose measurement
+        /// from the blob does not confirm the blob's size to the blob's border
+        /// (``NoduleMeasurement/border(_:x:y:radius:parameters:spacingMM:)``, as ``Proposals/edgeSizing`` sizes
+        /// proposals) where the border confirms the blob's size and the part's measured circle lies inside the
+        /// border's (with 25 % slack on its radius: centre distance + part radius ≤ 1.25 × border radius). A candidate larger than its blob is never moved this way. Absent or `false`: it stays as measured.
+        public var resizeBorder: Bool?
         /// From `cxr-nodules` 0.19.0: `true`, the map is the mean of the network's probabilities on the
         /// image and on its left–right mirror image (mirrored back), a test-time augmentation that costs
         /// a second pass of the network; absent or `false`, one pass.
@@ -118,6 +124,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case contextMM = "context_mm"
             case scoresMeasured = "scores_measured"
             case resizeRecentres = "resize_recentres"
+            case resizeBorder = "resize_border"
             case mirrorAveraged = "mirror_averaged"
             case proposals
             case ensemble
@@ -634,6 +641,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             }
             if heatmap.resizeRecentres == true {
                 try require(heatmap.resizeLogRatio != nil, "heatmap.resize_recentres needs heatmap.resize_log_ratio")
+            }
+            if heatmap.resizeBorder == true {
+                try require(heatmap.resizeRecentres == true, "heatmap.resize_border needs heatmap.resize_recentres")
             }
             if let q = heatmap.proposals {
                 try require(q.minimumPeak > 0 && q.minimumPeak <= 1, "heatmap.proposals.minimum_peak must be in (0, 1]")

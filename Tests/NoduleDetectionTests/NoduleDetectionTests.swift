@@ -108,6 +108,11 @@ struct CandidateTests {
         // the edge offset, which stands for a detector's blur (see blurredSphereReportedDiameter).
         #expect(abs(top.features.sphereFitDiameterMM - 12) <= 0.5, "\(top.features.sphereFitDiameterMM) mm")
         #expect(abs(try #require(top.diameterMM) - 12) <= 1.0, "reported \(top.diameterMM ?? 0) mm")
+        // `resize_border` moves only parts (smaller than their map blob): this whole nodule stays as measured.
+        var partsStay = pipeline
+        partsStay.heatmap?.resizeBorder = nil
+        let without = try #require(NoduleDetector(pipeline: partsStay).detect(chest.radiograph()).candidates.first)
+        #expect(without.x == top.x && without.y == top.y && without.diameterPx == top.diameterPx)
     }
 
     @Test("a smaller copy without a pixel spacing is found and sized like the full-size image")

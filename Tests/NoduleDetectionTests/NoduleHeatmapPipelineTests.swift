@@ -44,15 +44,15 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.25.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', re-centring parts on its blobs and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
+    @Test("The default definition (0.26.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', re-centring parts on its blobs (or their borders) and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.25.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.26.0")
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
         #expect(heatmap.combine == "geometric-mean" && heatmap.windowFraction == 0.5 && heatmap.minimumWindowPx == 2)
-        #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == 0.6 && heatmap.resizeRecentres == true)
+        #expect(heatmap.contextMM == 30 && heatmap.resizeLogRatio == 0.6 && heatmap.resizeRecentres == true && heatmap.resizeBorder == true)
         var proposals = PipelineDefinition.Heatmap.Proposals(minimumPeak: 0.5, featureScore: 0.3, separationMM: 8, maximum: 5)
         proposals.partsDoNotClaim = true
         proposals.edgeSizing = true
@@ -486,6 +486,12 @@ struct NoduleHeatmapPipelineTests {
         #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.resize_recentres needs heatmap.resize_log_ratio")) {
             try recentring.validate()
         }
+        var borderAlone = withoutResize   // 0.26.0's border re-sizing is a part of the re-centring
+        borderAlone.heatmap?.resizeLogRatio = 0.6
+        borderAlone.heatmap?.resizeBorder = true
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.resize_border needs heatmap.resize_recentres")) {
+            try borderAlone.validate()
+        }
         recentring.heatmap?.resizeLogRatio = 0.6   // as shipped
         try recentring.validate()
         #expect(try Self.defaultPipeline().heatmap == recentring.heatmap)   // what the default does
@@ -630,6 +636,13 @@ struct MapProposalTests {
         #expect(again.heatmap?.proposals == nil && again == without && again.stamp != pipeline.stamp)
         // The two switches of 0.24.0: stored as parts_do_not_claim and edge_sizing; absent they decode as nil (off).
         #expect(json.contains("\"parts_do_not_claim\":true") && json.contains("\"edge_sizing\":true"))
+        // 0.26.0's: stored as resize_border; absent it decodes as nil (off), another stamp.
+        #expect(json.contains("\"resize_border\":true"))
+        var parts = pipeline
+        parts.heatmap?.resizeBorder = nil
+        let partsJSON = try #require(String(data: try JSONEncoder().encode(parts), encoding: .utf8))
+        #expect(!partsJSON.contains("\"resize_border\":") && parts.stamp != pipeline.stamp)
+        #expect(try JSONDecoder().decode(PipelineDefinition.self, from: Data(partsJSON.utf8)).heatmap?.resizeBorder == nil)
         var plain = shipped
         plain.partsDoNotClaim = nil
         plain.edgeSizing = nil
@@ -694,14 +707,17 @@ struct MapProposalTests {
     /// where the plane-based measurement finds no contrast. On the second exam (31.2 mm) the classical candidates
     /// on it are parts of it (12–15 mm) and claimed its map maximum before 0.24.0 (`parts_do_not_claim`); on the
     /// third (33.6 mm) its map blob measures 29.7 mm, its border 32.8 mm (`edge_sizing`).
-    @Test("A large faint nodule is proposed whole past its parts and sized by its border, not its map blob")
+    @Test("A large faint nodule is proposed whole past its parts and sized by its border, not its map blob; with resize_border its parts become the whole")
     func largeFaintNoduleProposedWholeAndSizedByItsBorder() throws {
         let folder = Fixtures.repositoryRoot() + "/Data/phantom/series"
         let truth = try JSONDecoder().decode(GroundTruth.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json")))
         let shipped = try Base.defaultPipeline()
-        var claimedByParts = shipped
+        // 0.24.0–0.25.0: parts that the re-centring does not confirm stay as measured (no `resize_border`).
+        var partsStay = shipped
+        partsStay.heatmap?.resizeBorder = nil
+        var claimedByParts = partsStay
         claimedByParts.heatmap?.proposals?.partsDoNotClaim = nil
-        var blobSized = shipped
+        var blobSized = partsStay
         blobSized.heatmap?.proposals?.edgeSizing = nil
         /// The candidates within N1's hit radius on an exam, its truth, and the spacing (mm/px).
         func onN1(_ exam: String, _ pipeline: PipelineDefinition) throws -> (found: [NoduleCandidate], nodule: GroundTruth.Nodule) {
@@ -715,14 +731,19 @@ struct MapProposalTests {
             return (found, nodule)
         }
         // Second exam: whole only where parts leave the maximum unclaimed.
-        let second = try onN1("2024-07-27", shipped)
+        let second = try onN1("2024-07-27", partsStay)
         let whole = try #require(second.found.first { $0.features.mapProposal == 1 }, "\(second.found)")
         let wholeMM = try #require(whole.diameterMM)
         #expect(abs(wholeMM - second.nodule.diameterMM) <= 1.5, "\(wholeMM) mm")
         let parts = try onN1("2024-07-27", claimedByParts).found
         #expect(!parts.isEmpty && parts.allSatisfy { ($0.diameterMM ?? 0) < 0.6 * second.nodule.diameterMM }, "\(parts.map(\.diameterMM))")
+        #expect(second.found.contains { ($0.diameterMM ?? 0) < 0.6 * second.nodule.diameterMM }, "the parts stay beside the whole")
+        // From 0.26.0 (`resize_border`) the parts move onto the border and merge: one candidate, the whole.
+        let merged = try onN1("2024-07-27", shipped).found
+        #expect(merged.count == 1 && abs((merged.first?.diameterMM ?? 0) - second.nodule.diameterMM) <= 1.5,
+                "\(merged.map(\.diameterMM))")
         // Third exam: the border's size, where the blob's is 4 mm short.
-        let third = try onN1("2024-10-24", shipped)
+        let third = try onN1("2024-10-24", partsStay)
         let bordered = try #require(third.found.first { $0.features.mapProposal == 1 })
         let blob = try #require(try onN1("2024-10-24", blobSized).found.first { $0.features.mapProposal == 1 })
         let borderMM = try #require(bordered.diameterMM), blobMM = try #require(blob.diameterMM)

@@ -138,7 +138,7 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
             }
             usleep(10_000)
         }
-        let ended = process.wait()
+        let ended = try process.wait()
         #expect(ended.signalled && ended.status == SIGKILL)
         #expect((4..<20).contains(storedAtKill), "killed after \(storedAtKill) images")
         #expect(!FileManager.default.fileExists(atPath: out + "/r.jsonl"), "the JSON Lines appear only when a run completes")

@@ -79,15 +79,18 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits for the child and reaps it: its exit code, or the number of the signal that ended it
-    /// (as Foundation's `terminationStatus`); `signalled` tells which.
+    /// (as Foundation's `terminationStatus`); `signalled` tells which. Throws where `waitpid` fails for a
+    /// child this object has not reaped (its exit status is then unknown, never taken for 0).
     @discardableResult
-    public func wait() -> (status: Int32, signalled: Bool) {
+    public func wait() throws -> (status: Int32, signalled: Bool) {
         var raw: Int32 = 0
         while true {
             let r = waitpid(pid, &raw, 0)
             if r == pid { break }
             if r == -1 && errno == EINTR { continue }
-            raw = lock.withLock { status } ?? raw   // already reaped
+            let failure = errno
+            guard let reaped = lock.withLock({ status }) else { throw Self.failure("waitpid \(pid)", code: failure) }
+            raw = reaped   // reaped by an earlier wait()
             break
         }
         lock.withLock { status = raw }

@@ -30,7 +30,7 @@ public struct SpawnedProcess {
         if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer) }
         defer { killer.cancel() }
         let (output, error) = child.readOutput()
-        let status = child.wait().status
+        let status = try child.wait().status
         return SpawnedProcess(status: status,
                               standardOutput: String(decoding: output, as: UTF8.self),
                               standardError: String(decoding: error, as: UTF8.self))
