@@ -78,7 +78,12 @@ private let folder: String = {
         let (first, computed) = try runBatch(inputs, store: store, jobs: 2)
         let counts = try store.counts()
         let (second, resumed) = try runBatch(inputs, store: store, jobs: 2)
-        #expect(first.computed == 12 && second.resumed == 12 && second.computed == 0 && second.failed == 3)
+        // (A failure seen once under heavy load, not reproduced since: the messages say which files and why.)
+        func described(_ items: [BatchItemResult]) -> String {
+            items.map { "\(($0.input.key as NSString).lastPathComponent) \($0.status) \($0.record.errorCode ?? "-")" }.joined(separator: ", ")
+        }
+        #expect(first.computed == 12 && second.resumed == 12 && second.computed == 0 && second.failed == 3,
+                "first run: \(described(computed)); second run: \(described(resumed)); stored: \(counts)")
         #expect(computed.map { DetectionJSONLines.line($0.record) } == resumed.map { DetectionJSONLines.line($0.record) })
         var after = try store.counts()
         #expect(after["runs"] == 2)
@@ -110,6 +115,8 @@ private let folder: String = {
         #expect(items[1].record.patientID == nil && items[1].record.patientSource == nil)
         #expect(items[1].record.spacingSource == "tag:PNG pHYs")
         let keys = try store.analysedKeys(pipelineDigest: pipeline.stamp.digest)
-        #expect(keys.map(\.spacingKey).sorted() == ["", "0.9x0.9"])
+        let stored = try store.counts()
+        #expect(keys.map(\.spacingKey).sorted() == ["", "0.9x0.9"],
+                "\(items.map { "\($0.status) \($0.record.errorCode ?? "-") \($0.record.error ?? "")" }); stored: \(stored)")
     }
 }
