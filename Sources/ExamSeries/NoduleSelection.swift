@@ -80,7 +80,8 @@ public struct NoduleSelection: Sendable, Equatable {
     public static func isPart(_ part: NoduleCandidate, of whole: NoduleCandidate) -> Bool {
         let r = part.diameterPx / 2, R = whole.diameterPx / 2
         guard r < R else { return false }
-        return ((part.x - whole.x) * (part.x - whole.x) + (part.y - whole.y) * (part.y - whole.y)).squareRoot() + r <= 1.25 * R
+        return ((part.x - whole.x) * (part.x - whole.x) + (part.y - whole.y) * (part.y - whole.y)).squareRoot() + r
+            <= NoduleCandidate.partRadiusSlack * R
     }
 
     static func hasSize(_ c: NoduleCandidate) -> Bool { c.diameterPx > 0 && c.diameterPx.isFinite }

@@ -138,6 +138,11 @@ public struct PipelineStamp: Codable, Sendable, Equatable, Hashable {
 
 /// A detected nodule candidate, measured.
 public struct NoduleCandidate: Codable, Sendable, Equatable {
+    /// A smaller circle is a *part* of a larger one (radius R) when centre distance + its radius ≤ this × R: the
+    /// slack for an outline that is not a circle. The tracker's `NoduleSelection` (ExamSeries) and the detector's
+    /// `heatmap.resize_border` tell parts from wholes by it.
+    public static let partRadiusSlack = 1.25
+
     /// Centre column, px of the input image (sub-pixel).
     public var x: Double
     /// Centre row, px of the input image (sub-pixel).

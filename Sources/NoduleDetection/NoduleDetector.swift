@@ -229,10 +229,11 @@ public struct NoduleDetector: Sendable {
                                                                         parameters: measurement, spacingMM: fineMM),
                                   confirms(border.diameter * inputPerFine, blobPx: job.blobPx, limit: limit) {
                             // `resize_border`: a part whose measured circle lies inside the blob's border becomes the border
-                            // (with 25 % slack on the border's radius, as the tracker tells a part from a whole).
+                            // (with the slack by which the tracker tells a part from a whole).
                             let at = normalised.inputPosition(measurementX: border.x, y: border.y)
                             let offset = hypot(candidates[i].x - at.x, candidates[i].y - at.y)  // input px
-                            guard offset + candidates[i].diameterPx / 2 <= 1.25 * border.diameter * inputPerFine / 2 else { continue }
+                            guard offset + candidates[i].diameterPx / 2 <= NoduleCandidate.partRadiusSlack * border.diameter * inputPerFine / 2
+                            else { continue }
                             (candidates[i].x, candidates[i].y) = at
                             candidates[i].diameterPx = border.diameter * inputPerFine
                         } else { continue }
