@@ -57,7 +57,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// from the blob does not confirm the blob's size to the blob's border
         /// (``NoduleMeasurement/border(_:x:y:radius:parameters:spacingMM:)``, as ``Proposals/edgeSizing`` sizes
         /// proposals) where the border confirms the blob's size and the part's measured circle lies inside the
-        /// border's (with 25 % slack on its radius: centre distance + part radius ≤ 1.25 × border radius). A candidate larger than its blob is never moved this way. Absent or `false`: it stays as measured.
+        /// border's (centre distance + part radius ≤ ``NoduleCandidate/partRadiusSlack`` (1.25) × border radius).
+        /// A candidate larger than its blob is never moved this way. From `cxr-nodules` 0.26.0. Absent or `false`:
+        /// it stays as measured.
         public var resizeBorder: Bool?
         /// From `cxr-nodules` 0.19.0: `true`, the map is the mean of the network's probabilities on the
         /// image and on its left–right mirror image (mirrored back), a test-time augmentation that costs
