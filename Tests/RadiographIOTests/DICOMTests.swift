@@ -382,7 +382,6 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Running, not gone and not a zombie (an orphan's reaper may be slow to collect it).
     @Test func missingWorkerExecutableIsAClearError() throws {
         let pool = DICOMWorkerPool(size: 1, executable: "/nonexistent/nodules-dicom-worker")
         #expect(throws: DecodingFailure.self) { try decodesFine(pool) }
