@@ -18,7 +18,7 @@ its own rule.
 
   fcn_probe.py cache NAME SET_DIR --work W [--spacing 1.0]
   fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] [--augment processing]
-                     [--insert P [--insert-contrast LO HI]] --model M.pt
+                     [--insert P [--insert-contrast LO HI]] [--init M0.pt [--lr 2e-3]] --model M.pt
   fcn_probe.py detect --work W --model M.pt NAME --out RESULTS.jsonl
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
@@ -179,7 +179,11 @@ def train(args):
         X += i
         M += m
     net = network(args.width)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    if args.init:  # fine-tuning: start from a trained model of the same width
+        saved = torch.load(args.init)
+        assert saved["width"] == args.width, f"{args.init} has width {saved['width']}, not {args.width}"
+        net.load_state_dict(saved["state"])
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     lossf = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.pos_weight))
     S = args.crop
@@ -397,6 +401,8 @@ if __name__ == "__main__":
                    help="probability per crop of lesion insertion (insert_nodules; 0: none, as every shipped map)")
     t.add_argument("--insert-contrast", type=float, nargs=2, default=[0.4, 3.0],
                    help="inserted peak contrast range, x the local band-pass texture's standard deviation")
+    t.add_argument("--init", help="a trained model (.pt) to start from instead of random weights (fine-tuning)")
+    t.add_argument("--lr", type=float, default=2e-3, help="Adam's initial learning rate (cosine-annealed to 0)")
     t.add_argument("--model", required=True)
     d = sub.add_parser("detect")
     d.add_argument("--work", required=True)

@@ -16,7 +16,8 @@
 # /tmp/nodulekit-heldout). Detection sets (1047 nodules, 656 >= 10 mm): eval eval3030 eval4040 (ours),
 # b11 c12 d13 e14 f16 (five independently written generators). Serial sets (575 identities): s40 s60 c40
 # (under $WORK/sets), B C D E F (Data/phantom-X/series2N). Training sets (the fitted parts' seeds; `sets`
-# makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301.
+# makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301, and f601 (session 34's
+# fine-tuning probe; no shipped fit uses it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK="${WORK:-/tmp/nodulekit-heldout}"
