@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fit the lung-field network of a NoduleKit pipeline definition (`lung_field.network`, pipelines from 0.27.0).
+"""Fit a lung-field network for a NoduleKit pipeline definition (`lung_field.network`: on the branch lung-network).
 
 Offline tooling, never part of the product (numpy, opencv-python-headless, PyTorch CPU). The network
 is the nodule map's U-Net (Benchmarks/analysis/fcn_probe.py's `network`, format nodulekit-unet-1),
@@ -21,12 +21,13 @@ trained to mark the truth lung masks of phantom sets at 4 mm/px:
   then: fcn_probe.py export --model M.pt --spacing 4.0 --out NET.json, and NET.json goes into the
   definition as lung_field.network (with its fitted_on).
 
-The product feeds the network the pipeline's normalised working image (0.7 mm/px) area-averaged to
-4 mm/px and clipped to 0-1, reads its probability at each mask px (about 2 mm) bilinearly and keeps
-the pixels above 1/2, then the same clean-up as the pixel classifier's (LungField.swift). The
-IoU it reaches is measured by Benchmarks/analysis/lung_iou.py on `nodules detect --overlay` masks.
-Pipeline 0.27.0's network: `train --train ours5000,ours5001,b201,c101,d301 --epochs 40 --width 8
---seed 0` (Benchmarks/recorded/2026-12-07-session34.txt).
+The branch's product feeds the network the pipeline's normalised working image (0.7 mm/px)
+area-averaged to 4 mm/px and clipped to 0-1, reads its probability at each mask px (about 2 mm)
+bilinearly and keeps the pixels above 1/2, then the same clean-up as the pixel classifier's
+(LungField.swift). The IoU it reaches is measured by Benchmarks/analysis/lung_iou.py on
+`nodules detect --overlay` masks. The network measured in session 34: `train --train
+ours5000,ours5001,b201,c101,d301 --epochs 40 --width 8 --seed 0`
+(Benchmarks/recorded/2026-12-07-session34.txt, sections 3-5; docs/detection-measurements.md).
 """
 import argparse
 import json
