@@ -169,6 +169,19 @@ def insert_nodules(x, m, rng, contrast=(0.4, 3.0)):
     return np.clip(x, 0, 1).astype(np.float32), m
 
 
+def optimisation_step(net, opt, lossf, xs, ms):
+    """One optimiser step on a batch of 2-D crops `xs` and their targets `ms` (one channel each);
+    returns the batch's loss times its size (for the epoch's mean). fit_lung_network.py uses it too."""
+    import torch
+    xb = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32))
+    mb = torch.from_numpy(np.stack(ms)[:, None].astype(np.float32))
+    opt.zero_grad()
+    loss = lossf(net(xb), mb)
+    loss.backward()
+    opt.step()
+    return float(loss.detach()) * len(xs)
+
+
 def train(args):
     import torch
     torch.manual_seed(args.seed)
@@ -222,13 +235,7 @@ def train(args):
                     cx_ = processing_augmentation(np.ascontiguousarray(cx_, dtype=np.float32), rng)
                 xs.append(cx_.copy())
                 ms.append(cm.copy())
-            xb = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32))
-            mb = torch.from_numpy(np.stack(ms)[:, None].astype(np.float32))
-            opt.zero_grad()
-            loss = lossf(net(xb), mb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(xs)
+            total += optimisation_step(net, opt, lossf, xs, ms)
         sched.step()
         print(f"epoch {epoch + 1}/{args.epochs} loss {total / len(X):.4f}", flush=True)
     torch.save({"width": args.width, "state": net.state_dict()}, args.model)

@@ -39,7 +39,6 @@ import os
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from sklearn.neural_network import MLPClassifier
 
 HIDDEN = 16
 STRIDE = 3
@@ -114,6 +113,7 @@ def main():
     means = X.mean(axis=0)
     scales = X.std(axis=0)
     scales[scales < 1e-9] = 1.0
+    from sklearn.neural_network import MLPClassifier  # here, so fit_lung_network.py can import final_mask without it
     model = MLPClassifier(hidden_layer_sizes=(args.hidden,), activation="relu", alpha=1e-3, max_iter=300, random_state=0)
     model.fit((X - means) / scales, y)
 

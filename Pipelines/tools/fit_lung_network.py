@@ -15,8 +15,8 @@ trained to mark the truth lung masks of phantom sets at 4 mm/px:
                                                       one side); BCE; Adam 2e-3 cosine-annealed; one
                                                       thread, seeded
   fit_lung_network.py check --work W --model M.pt NAME,...   IoU of the final masks on cached sets
-                                                      (threshold 1/2, the largest region per side of
-                                                      the middle column, holes filled)
+                                                      (fit_lung_model.py's final_mask: threshold 1/2,
+                                                      per half the largest region, holes filled)
 
   then: fcn_probe.py export --model M.pt --spacing 4.0 --out NET.json, and NET.json goes into the
   definition as lung_field.network (with its fitted_on).
@@ -39,7 +39,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Benchmarks", "analysis"))
-from fcn_probe import network, normalise  # noqa: E402
+from fcn_probe import network, normalise, optimisation_step  # noqa: E402
+from fit_lung_model import final_mask  # noqa: E402  (the clean-up the classifier's fit is judged by)
 
 SPACING_MM = 4.0
 CROP = 96
@@ -67,28 +68,6 @@ def load(work, name):
     z = np.load(os.path.join(work, f"{name}.npz"))
     n = len(z["names"])
     return [z[f"x{k}"] for k in range(n)], [z[f"m{k}"] for k in range(n)], list(z["names"])
-
-
-def final_mask(probability):
-    """Threshold 1/2, the largest 8-connected region per side of the middle column, holes filled."""
-    lung = (probability > 0.5).astype(np.uint8)
-    h, w = lung.shape
-    out = np.zeros_like(lung)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(lung, connectivity=8)
-    for left in (True, False):
-        best, area = 0, 0
-        for k in range(1, count):
-            centre = stats[k, 0] + stats[k, 2] / 2
-            if (centre < w / 2) == left and stats[k, 4] > area:
-                best, area = k, stats[k, 4]
-        if best:
-            out[labels == best] = 1
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((1 - out).astype(np.uint8), connectivity=4)
-    for k in range(1, count):
-        x, y, ww, hh, _ = stats[k]
-        if x > 0 and y > 0 and x + ww < w and y + hh < h:
-            out[labels == k] = 1
-    return out
 
 
 def train(args):
@@ -124,13 +103,7 @@ def train(args):
                 cx = cx * rng.uniform(0.8, 1.2) + rng.normal(0, 0.05)
                 xs.append(cx.astype(np.float32))
                 ms.append(cm.astype(np.float32))
-            xb = torch.from_numpy(np.stack(xs)[:, None])
-            mb = torch.from_numpy(np.stack(ms)[:, None])
-            opt.zero_grad()
-            loss = lossf(net(xb), mb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(xs)
+            total += optimisation_step(net, opt, lossf, xs, ms)
         sched.step()
         print(f"epoch {epoch + 1}/{args.epochs} loss {total / len(X):.4f}", flush=True)
     torch.save({"width": args.width, "state": net.state_dict()}, args.model)
@@ -152,7 +125,7 @@ def check(args):
             with torch.no_grad():
                 p = torch.sigmoid(net(torch.from_numpy(padded[None, None].astype(np.float32)))).numpy()[0, 0, :h, :w]
             lung = final_mask(p)
-            ious.append(np.logical_and(lung, m > 0).sum() / max(1, np.logical_or(lung, m > 0).sum()))
+            ious.append((lung & (m > 0)).sum() / max(1, (lung | (m > 0)).sum()))
         print(f"{name}: {len(ious)} images, IoU median {np.median(ious):.3f}, mean {np.mean(ious):.3f}, "
               f"10th percentile {np.percentile(ious, 10):.3f}, min {np.min(ious):.3f}")
 
