@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fit a lung-field network for a NoduleKit pipeline definition (`lung_field.network`: on the branch lung-network).
+"""Fit a lung-field network for a NoduleKit pipeline definition (`lung_field.network`, used by
+Pipelines/cxr-nodules-lungnet.json).
 
 Offline tooling, never part of the product (numpy, opencv-python-headless, PyTorch CPU). The network
 is the nodule map's U-Net (Benchmarks/analysis/fcn_probe.py's `network`, format nodulekit-unet-1),
@@ -21,7 +22,7 @@ trained to mark the truth lung masks of phantom sets at 4 mm/px:
   then: fcn_probe.py export --model M.pt --spacing 4.0 --out NET.json, and NET.json goes into the
   definition as lung_field.network (with its fitted_on).
 
-The branch's product feeds the network the pipeline's normalised working image (0.7 mm/px)
+The product feeds the network the pipeline's normalised working image (0.7 mm/px)
 area-averaged to 4 mm/px and clipped to 0-1, reads its probability at each mask px (about 2 mm)
 bilinearly and keeps the pixels above 1/2, then the same clean-up as the pixel classifier's
 (LungField.swift). The IoU it reaches is measured by Benchmarks/analysis/lung_iou.py on

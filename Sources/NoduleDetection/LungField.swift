@@ -3,8 +3,9 @@ import ScaleSpace
 /// The lung fields of a radiograph as a binary mask on a coarse grid (about
 /// 2 mm/px), with a signed distance to its border. Outside air (dark, reaching a
 /// band along the exposed field's border) is removed first. Then either
-/// - a per-pixel classifier (``LungPixelClassifier``, pipelines from 0.6): the
-///   largest lung-labelled region per side of the midline, holes filled; or
+/// - a lung network (a U-Net at about 4 mm/px, pipelines from 0.27.0) or a per-pixel
+///   classifier (``LungPixelClassifier``, pipelines from 0.6): the largest lung-labelled
+///   region per side of the midline, holes filled; or
 /// - the threshold method: Otsu thresholds over the body, dark components clear
 ///   of the border, one lung per side, morphological closing (reabsorbs rib gaps
 ///   and nodules on the lung edge), hole filling and apex growth.
@@ -31,6 +32,8 @@ public struct LungField: Sendable {
     public let method: Method
 
     public enum Method: String, Sendable {
+        /// The pipeline's lung network (``PipelineDefinition/LungFieldParameters/network``).
+        case network
         /// The pipeline's per-pixel classifier (``LungPixelClassifier``).
         case classifier
         /// Otsu thresholds, morphology and apex growth: pipelines without a classifier, and
@@ -50,7 +53,7 @@ public struct LungField: Sendable {
     /// Segments the normalised working image (`spacingMM` mm/px).
     public init(working: FloatImage, workingSpacingMM: Double, parameters p: PipelineDefinition.LungFieldParameters) {
         let grid = LungFieldGrid(working: working, workingSpacingMM: workingSpacingMM, parameters: p,
-                                 exposedFieldBand: p.pixelClassifier != nil)
+                                 exposedFieldBand: p.pixelClassifier != nil || p.network != nil)
         let w = grid.width, h = grid.height
         let spacing = grid.spacingMM
         width = w
@@ -58,14 +61,22 @@ public struct LungField: Sendable {
         spacingMM = spacing
         let minimumArea = p.minimumLungAreaMM2 / (spacing * spacing)
         var best: (mask: [UInt8], count: Int)
-        var method = p.pixelClassifier == nil ? Method.threshold : Method.classifier
-        if let classifier = p.pixelClassifier {
-            let probability = classifier.probabilities(LungPixelFeatures(grid))
-            best = LungField.largestPerSide(probability.map { $0 > Float(classifier.threshold) }, width: w, height: h,
+        var method = p.network != nil ? Method.network : p.pixelClassifier == nil ? Method.threshold : Method.classifier
+        let learned: [Float]? = if let network = p.network {
+            LungField.networkProbabilities(working: working, workingSpacingMM: workingSpacingMM, network: network,
+                                           width: w, height: h)
+        } else if let classifier = p.pixelClassifier {
+            classifier.probabilities(LungPixelFeatures(grid))
+        } else {
+            nil
+        }
+        if let learned {
+            let threshold = p.network != nil ? 0.5 : Float(p.pixelClassifier!.threshold)
+            best = LungField.largestPerSide(learned.map { $0 > threshold }, width: w, height: h,
                                             minimumArea: minimumArea, closingRadius: p.closingRadiusMM / spacing)
-            // An image unlike those the classifier was fitted on can leave a side without a
-            // plausible lung: then the threshold method is asked too, and whichever finds more
-            // lungs is used (the classifier on a tie).
+            // An image unlike those the network or classifier was fitted on can leave a side
+            // without a plausible lung: then the threshold method is asked too, and whichever
+            // finds more lungs is used (the learned one on a tie).
             if best.count < 2 {
                 let threshold = LungField.thresholdSegmentation(grid, parameters: p, minimumArea: minimumArea)
                 if threshold.count > best.count {
@@ -112,6 +123,28 @@ public struct LungField: Sendable {
         let insideDistance = Morphology.distance(to: final.map { $0 == 0 }, width: w, height: h)
         let outsideDistance = Morphology.distance(to: final.map { $0 != 0 }, width: w, height: h)
         signedDistanceMM = (0..<(w * h)).map { i in Float(spacing) * (final[i] != 0 ? insideDistance[i] : -outsideDistance[i]) }
+    }
+
+    /// The lung network's probability per mask px (`width` × `height`, row-major): the network run
+    /// over the normalised working image area-averaged to its spacing and clipped to 0–1 (as the
+    /// nodule map's input), read bilinearly at each mask px centre. All 0 when the image at the
+    /// network's spacing is under 8 px a side.
+    static func networkProbabilities(working: FloatImage, workingSpacingMM: Double, network: NoduleHeatmapNetwork,
+                                     width w: Int, height h: Int) -> [Float] {
+        let factor = network.spacingMM / workingSpacingMM
+        var input = factor > 1.0001 ? Resampling.areaAverage(working, factorX: factor, factorY: factor) : working
+        guard input.width >= 8 && input.height >= 8 else { return [Float](repeating: 0, count: w * h) }
+        input.withUnsafeMutableRows { row, _ in
+            for i in row.indices { row[i] = min(max(row[i], 0), 1) }
+        }
+        let probability = network.probabilities(input)
+        let sx = Double(probability.width) / Double(w), sy = Double(probability.height) / Double(h)
+        return probability.values.withUnsafeBufferPointer { p in
+            (0..<(w * h)).map { i in
+                Float(LungField.bilinear(p, width: probability.width, height: probability.height,
+                                         x: (Double(i % w) + 0.5) * sx - 0.5, y: (Double(i / w) + 0.5) * sy - 0.5))
+            }
+        }
     }
 
     /// The pixel classifier's features for the working image, on the mask grid, as the

@@ -352,8 +352,9 @@ public struct NoduleDetector: Sendable {
         case .mirrored: warnings.append("lung field: one lung segmented; the other was taken as its mirror image")
         case .prior: warnings.append("lung field: no lung segmented; a central prior region was used")
         }
-        if p.lungField.pixelClassifier != nil && lungs.method == .threshold {
-            warnings.append("lung field: the pixel classifier found fewer lungs than the threshold method, which was used instead")
+        if lungs.method == .threshold && (p.lungField.network != nil || p.lungField.pixelClassifier != nil) {
+            let learned = p.lungField.network != nil ? "lung network" : "pixel classifier"
+            warnings.append("lung field: the \(learned) found fewer lungs than the threshold method, which was used instead")
         }
         return DetectionResult(candidates: candidates, lungField: lungs, normalised: normalised,
                                pipeline: stamp, warnings: warnings)

@@ -284,6 +284,11 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// ``LungPixelClassifier``); otherwise the threshold method (Otsu levels,
         /// morphology, apex growth) is used, as in pipeline versions before 0.6.
         public var pixelClassifier: LungPixelClassifier?
+        /// When present (`cxr-nodules-lungnet`), lungs are where this network's lung probability
+        /// exceeds ½: a U-Net of the map's format (``NoduleHeatmapNetwork``) at its own spacing
+        /// (4 mm/px), fed the normalised working image area-averaged and clipped to 0–1, trained on
+        /// truth lung masks. It takes precedence over ``pixelClassifier``.
+        public var network: NoduleHeatmapNetwork?
 
         enum CodingKeys: String, CodingKey {
             case maskSpacingMM = "mask_spacing_mm"
@@ -293,6 +298,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case marginMM = "margin_mm"
             case chestWallMM = "chest_wall_mm"
             case pixelClassifier = "pixel_classifier"
+            case network
         }
     }
 
@@ -628,6 +634,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         try require((0..<3).contains(measurement.edgeOffsetMM ?? 0), "measurement.edge_offset_mm must be in [0, 3)")
         try require(measurement.sizingRefitStart.map { $0 > 1 && $0 <= 3 } ?? true, "measurement.sizing_refit_start must be in (1, 3]")
         try require(lungField.maskSpacingMM > 0 && lungField.smoothingMM >= 0, "lung_field spacing and smoothing must be positive")
+        if let network = lungField.network {
+            try require(network.spacingMM >= 1 && network.spacingMM <= 8, "lung_field.network.spacing_mm must be in [1, 8]")
+        }
         if let classifier = lungField.pixelClassifier {
             try require(classifier.isConsistent,
                         "lung_field.pixel_classifier: features must be \(LungPixelFeatures.names) with matching means, scales (> 0) and layer sizes")
