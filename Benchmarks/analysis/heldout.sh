@@ -17,7 +17,8 @@
 # b11 c12 d13 e14 f16 (five independently written generators). Serial sets (575 identities): s40 s60 c40
 # (under $WORK/sets), B C D E F (Data/phantom-X/series2N). Training sets (the fitted parts' seeds; `sets`
 # makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301, and f601 (session 34's
-# fine-tuning probe; no shipped fit uses it).
+# fine-tuning probe; no shipped fit uses it). Serial training sets (session 35's fit of the tracker's
+# diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK="${WORK:-/tmp/nodulekit-heldout}"
@@ -88,7 +89,7 @@ serial() {
     local names="${*:-$SERIAL_ORDER}" out="$WORK/$tag"
     mkdir -p "$out"
     for s in $names; do
-        [ "${KIND[$s]:-}" = serial ] || { echo "unknown serial set $s" >&2; exit 2; }
+        case "${KIND[$s]:-}" in serial|serial-train) ;; *) echo "unknown serial set $s" >&2; exit 2 ;; esac
         local d=${FOLDER[$s]}
         [ -f "$d/truth.json" ] || { echo "$d is missing: run '$0 sets' first" >&2; exit 2; }
         rm -f "$out/$s.sqlite" "$out/$s.jsonl"

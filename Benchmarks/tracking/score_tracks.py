@@ -65,6 +65,18 @@ def identities(images, out):
     return ids
 
 
+def linked_identities(truth, by_patient):
+    """Yields (images, identity, track) for every identity of `identities` linked in one track: `truth` a
+    series' truth.json, `by_patient` its `nodules track --format json` entries by patient ID."""
+    for pid in sorted({i["patient_id"] for i in truth["images"]}):
+        if pid not in by_patient:
+            continue
+        images = sorted((i for i in truth["images"] if i["patient_id"] == pid), key=lambda i: i["study_date"])
+        for v in identities(images, by_patient[pid]).values():
+            if v["linked"]:
+                yield images, v, by_patient[pid]["tracks"][v["exams"][0][2][0]]
+
+
 def expected_status(v, images):
     """The status the tracker should give identity `v` of `identities(images, ...)` (module docstring)."""
     true_change = 3 * math.log(v["exams"][-1][1] / v["exams"][0][1])

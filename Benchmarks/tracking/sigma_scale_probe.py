@@ -24,7 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from score_tracks import expected_status, identities  # noqa: E402  (the same hit, link and status rules)
+from score_tracks import expected_status, linked_identities  # noqa: E402  (the same hit, link and status rules)
 
 Z95 = 1.959963984540054
 
@@ -67,24 +67,17 @@ def main(alphas, pairs):
     for alpha in alphas:
         total = right = indeterminate = agree = recomputed = 0
         for truth, by_patient in sets:
-            for pid in sorted({i["patient_id"] for i in truth["images"]}):
-                if pid not in by_patient:
-                    continue
-                images = sorted((i for i in truth["images"] if i["patient_id"] == pid), key=lambda i: i["study_date"])
-                for v in identities(images, by_patient[pid]).values():
-                    if not v["linked"]:
-                        continue
-                    track = by_patient[pid]["tracks"][v["exams"][0][2][0]]
-                    expected = expected_status(v, images)
-                    obs = [o for o in track["observations"] if o.get("diameter_mm") and o.get("diameter_sd_mm")]
-                    st = track["status"]
-                    if len(obs) >= 2 and st in ("growing", "stable", "shrinking", "indeterminate"):
-                        st = status(obs, alpha)
-                        recomputed += 1
-                        agree += st == track["status"]
-                    total += 1
-                    right += st == expected
-                    indeterminate += st == "indeterminate" and expected != "indeterminate"
+            for images, v, track in linked_identities(truth, by_patient):
+                expected = expected_status(v, images)
+                obs = [o for o in track["observations"] if o.get("diameter_mm") and o.get("diameter_sd_mm")]
+                st = track["status"]
+                if len(obs) >= 2 and st in ("growing", "stable", "shrinking", "indeterminate"):
+                    st = status(obs, alpha)
+                    recomputed += 1
+                    agree += st == track["status"]
+                total += 1
+                right += st == expected
+                indeterminate += st == "indeterminate" and expected != "indeterminate"
         line = (f"sigma x {alpha:g}: status right {right} of {total} linked; indeterminate where another was "
                 f"expected {indeterminate}; other wrong {total - right - indeterminate}")
         if alpha == 1:

@@ -487,10 +487,16 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(NoduleSelection(top: 2).select([whole, lobe, beside]).map(\.rank) == [0, 2])
         // σ_fit: a round, well-fitted outline has none; shape, profile and open-ray terms add in quadrature.
         var f = candidate(1).features
-        #expect(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) == 0)
+        #expect(SizingUncertainty.fitSigmaMM(f, diameterMM: 5) == 0)  // its axes are 5 mm
         f.longAxisMM = 11; f.shortAxisMM = 9; f.sphereFit = 0.97; f.openRays = 0.1
         let expected = ((2 / 12.0.squareRoot()) * (2 / 12.0.squareRoot()) + 0.3 * 0.3 + 0.5 * 0.5).squareRoot()
         #expect(abs(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) - expected) < 1e-12)
+        // The edge diameter 14 mm against the sphere fit's mean axis 10 mm: ¼ of the 4 mm disagreement
+        // (1 mm) adds in quadrature; the profile and open-ray terms scale with D.
+        let disagreeing = ((2 / 12.0.squareRoot()) * (2 / 12.0.squareRoot()) + 0.42 * 0.42 + 0.7 * 0.7 + 1).squareRoot()
+        #expect(abs(SizingUncertainty.fitSigmaMM(f, diameterMM: 14) - disagreeing) < 1e-12)
+        f.longAxisMM = 14; f.shortAxisMM = 14; f.sphereFit = 1; f.openRays = 0
+        #expect(abs(SizingUncertainty.fitSigmaMM(f, diameterMM: 10) - 1) < 1e-12)  // only the disagreement: ¼ · 4 mm
     }
 
     @Test func corroborationFollowsLowerRankedCandidatesAtTheSameRegisteredPlace() throws {
