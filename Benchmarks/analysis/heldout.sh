@@ -18,7 +18,8 @@
 # (under $WORK/sets), B C D E F (Data/phantom-X/series2N). Training sets (the fitted parts' seeds; `sets`
 # makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301, and f601 (session 34's
 # fine-tuning probe; no shipped fit uses it). Serial training sets (session 35's fit of the tracker's
-# diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33.
+# diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33. Tuning detection sets
+# (session 35; no fit saw them, for choosing one setting; run only when named): tours75 tb72 tc73 td74 te71.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK="${WORK:-/tmp/nodulekit-heldout}"
@@ -73,7 +74,7 @@ detect() {
     local names="${*:-$DETECT_ORDER}" out="$WORK/$tag" args=()
     mkdir -p "$out"
     for s in $names; do
-        [ "${KIND[$s]:-}" = detect ] || { echo "unknown detection set $s" >&2; exit 2; }
+        case "${KIND[$s]:-}" in detect|tune|train) ;; *) echo "unknown detection set $s" >&2; exit 2 ;; esac
         local d=${FOLDER[$s]}
         [ -f "$d/truth.json" ] || { echo "$d is missing: run '$0 sets' first" >&2; exit 2; }
         "$NODULES" detect --threads "$(nproc)" --pipeline "$def" "$d"/images/*.png --out "$out/$s.jsonl" 2>/dev/null || true

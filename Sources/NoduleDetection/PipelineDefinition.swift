@@ -21,8 +21,12 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
     /// ``heatmap``: the network and how its map makes a candidate's score.
     public struct Heatmap: Codable, Sendable, Equatable {
         /// `replace`: the score is the map's largest probability near the candidate's centre;
-        /// `geometric-mean`: √(that × the score model's probability).
+        /// `geometric-mean`: √(that × the score model's probability), or with ``mapWeight`` w,
+        /// that^w × the probability^(1 − w).
         public var combine: String
+        /// From `cxr-nodules` 0.27.0: the map's weight w, 0–1, in the `geometric-mean` combination
+        /// (peak^w · probability^(1 − w)); absent, ½ (the square root of the product).
+        public var mapWeight: Double?
         /// Half-width of the square searched around the centre, as a fraction of the measured radius.
         public var windowFraction: Double
         /// Smallest half-width of that square, map px.
@@ -119,6 +123,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case combine
+            case mapWeight = "map_weight"
             case windowFraction = "window_fraction"
             case minimumWindowPx = "minimum_window_px"
             case network
@@ -134,7 +139,9 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
         public func score(peak: Double, probability: Double) -> Double {
-            combine == "geometric-mean" ? (peak * probability).squareRoot() : peak
+            guard combine == "geometric-mean" else { return peak }
+            guard let w = mapWeight else { return (peak * probability).squareRoot() }
+            return pow(peak, w) * pow(probability, 1 - w)
         }
     }
 
@@ -645,6 +652,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         if let heatmap {
             try require(["replace", "geometric-mean"].contains(heatmap.combine),
                         "heatmap.combine must be \"replace\" or \"geometric-mean\"")
+            try require(heatmap.mapWeight.map { (0...1).contains($0) } ?? true, "heatmap.map_weight must be in [0, 1]")
             try require(heatmap.windowFraction > 0 && heatmap.windowFraction <= 2, "heatmap.window_fraction must be in (0, 2]")
             try require(heatmap.minimumWindowPx >= 0 && heatmap.minimumWindowPx <= 16, "heatmap.minimum_window_px must be in [0, 16]")
             if let r = heatmap.resizeLogRatio {

@@ -39,7 +39,9 @@ import TestSupport
 /// 11 of 18 with a reported candidate (`Benchmarks/recorded/2026-12-06-session31.txt`; the same with session 32's
 /// 0.24.0); 0.25.0 (the map of two networks) 3/3/4/9 of 18, 4 hits at 0.31 mm, 11 of 18 with a reported candidate
 /// (`Benchmarks/recorded/2026-12-06-session32.txt`); 0.26.0 (parts moved onto their blob's border) the same,
-/// 3/3/4/9 of 18, 4 hits at 0.31 mm, 11 of 18 (`Benchmarks/recorded/2026-12-06-session33.txt`).
+/// 3/3/4/9 of 18, 4 hits at 0.31 mm, 11 of 18 (`Benchmarks/recorded/2026-12-06-session33.txt`); 0.27.0 (the
+/// map scores every measured candidate, weighted 0.8) 3/3/5/6 of 18, 5 hits at 0.31 mm, 12 of 18
+/// (`Benchmarks/recorded/2026-12-07-session35.txt`).
 /// A regression fails CI. The headline accuracy is
 /// measured on the full-size evaluation set and reported in the README, not here.
 @Suite("Accuracy regression (CI phantoms)")

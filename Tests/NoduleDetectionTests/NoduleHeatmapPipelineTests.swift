@@ -44,10 +44,10 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.26.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', re-centring parts on its blobs (or their borders) and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
+    @Test("The default definition (0.27.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', scoring every measured candidate with a weight of 0.8 on the map, re-centring parts on its blobs (or their borders) and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.26.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.27.0")
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
@@ -57,7 +57,7 @@ struct NoduleHeatmapPipelineTests {
         proposals.partsDoNotClaim = true
         proposals.edgeSizing = true
         #expect(heatmap.proposals == proposals)
-        #expect(heatmap.scoresMeasured == nil && heatmap.mirrorAveraged == true)
+        #expect(heatmap.scoresMeasured == true && heatmap.mapWeight == 0.8 && heatmap.mirrorAveraged == true)
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
         #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12")
@@ -149,6 +149,16 @@ struct NoduleHeatmapPipelineTests {
             let peak = try #require(c.features.heatmap)
             #expect(abs(c.score - (peak * probability).squareRoot()) < 1e-12)
         }
+        // With heatmap.map_weight w: peak^w × probability^(1 − w), and the ranking follows the combined score.
+        mapped.heatmap?.mapWeight = 0.8
+        let weighted = NoduleDetector(pipeline: mapped).detect(radiograph).candidates
+        #expect(weighted.count == ranked.count)
+        for c in weighted {
+            let probability = try #require(plain["\(c.x),\(c.y)"])
+            let peak = try #require(c.features.heatmap)
+            #expect(abs(c.score - pow(peak, 0.8) * pow(probability, 0.2)) < 1e-12)
+        }
+        #expect(weighted.map(\.score) == weighted.map(\.score).sorted(by: >))
     }
 
     @Test("An unknown combine rule or a network finer than the working spacing is invalid")
@@ -156,6 +166,11 @@ struct NoduleHeatmapPipelineTests {
         var pipeline = try Self.defaultPipeline()
         pipeline.heatmap = .init(combine: "max", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
         #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.combine must be \"replace\" or \"geometric-mean\"")) {
+            try pipeline.validate()
+        }
+        pipeline.heatmap?.combine = "geometric-mean"
+        pipeline.heatmap?.mapWeight = 1.5
+        #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.map_weight must be in [0, 1]")) {
             try pipeline.validate()
         }
         pipeline.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork(spacingMM: 0.5))
@@ -657,7 +672,7 @@ struct MapProposalTests {
     /// The 0.24.0 network peaks at 0.49 on this nodule and 0.25.0's two-network map at 0.42, under the
     /// shipped 0.5 (0.23.0's peaked above it), so the proposals here look for maxima of at least 0.4: the
     /// mechanism with the shipped map, everything else as shipped.
-    @Test("On a CI phantom the shipped map, asked for maxima of at least 0.4, proposes a 16 mm nodule no reported candidate reaches: placed on it, scored sqrt(map x 0.3), apart from the others, the same for any thread count")
+    @Test("On a CI phantom the shipped map, asked for maxima of at least 0.4, proposes a 16 mm nodule no reported candidate reaches: placed on it, scored map^0.8 x 0.3^0.2 (0.27.0's map weight), apart from the others, the same for any thread count")
     func proposalRecoversANodule() throws {
         let folder = Fixtures.repositoryRoot() + "/Data/phantom/ci"
         let truth = try JSONDecoder().decode(GroundTruth.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/truth.json")))
@@ -691,7 +706,7 @@ struct MapProposalTests {
         for c in proposed {
             let peak = try #require(c.features.heatmap)
             #expect(peak >= q.minimumPeak)
-            #expect(abs(c.score - (peak * q.featureScore).squareRoot()) < 1e-12)
+            #expect(abs(c.score - pow(peak, 0.8) * pow(q.featureScore, 0.2)) < 1e-12)
             // Apart from every other candidate (chosen 8 mm or a radius away; then moved at most onto its blob).
             for other in candidates where other != c {
                 #expect(hypot(c.x - other.x, c.y - other.y) * spacing >= q.separationMM / 2)
