@@ -18,7 +18,8 @@
 # (under $WORK/sets), B C D E F (Data/phantom-X/series2N). Training sets (the fitted parts' seeds; `sets`
 # makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301, and f601 (session 34's
 # fine-tuning probe; no shipped fit uses it). Serial training sets (session 35's fit of the tracker's
-# diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33. Tuning detection sets
+# diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33, and from session 36 st77 (ours),
+# stb34, stc35, std36. Tuning detection sets
 # (session 35; no fit saw them, for choosing one setting; run only when named): tours75 tb72 tc73 td74 te71.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -2,7 +2,8 @@
 """Which sizing-uncertainty model gives the most right growth statuses without more confident wrong ones?
 (offline probe, never part of the product)
 
-Usage: sigma_model_probe.py [--shape W[,W...]] [--disagreement W[,W...]] NAME:TRUTH.json:TRACKS.json:RESULTS.jsonl [...]
+Usage: sigma_model_probe.py [--shape W[,W...]] [--disagreement W[,W...]] [--no-fit C[,C...]]
+       NAME:TRUTH.json:TRACKS.json:RESULTS.jsonl [...]
 
 RESULTS.jsonl is the `nodules batch` output the store behind TRACKS.json was made from, so each followed
 observation's detection (matched by path, position within 0.2 mm and diameter within 0.02 mm) carries its
@@ -14,7 +15,8 @@ features. The observation's σ_D is made again from them as the tracker makes it
     σ_D = max(0.2 mm, √(σ_fit² + max(0.35 mm, spacing)²))
 
 with D the reported (edge) diameter and L, S the sphere fit's axes; w_shape 1 and w_disagreement 0 are the
-model before session 35. An observation the tracker measured again (no detection record) keeps its own σ_D.
+model before session 35. --no-fit C (session 36) tries σ_fit = C·D instead for map proposals without a sphere
+fit (features map_proposal 1 and sphere_fit ≤ 0, which the model gives σ_fit ≈ D), each C beside the model as is. An observation the tracker measured again (no detection record) keeps its own σ_D.
 For every identity linked in one track (score_tracks.py's rule) the status is decided again by
 sigma_scale_probe.py's copy of the tracker's rule. Per (w_shape, w_disagreement), pooled over the sets, it
 prints: statuses right, indeterminate where another was expected, other (confidently) wrong; how often the
@@ -65,16 +67,18 @@ def collect(name, truth_path, tracks_path, results_path):
     return out
 
 
-def sigma(o, w_shape, w_disagreement):
+def sigma(o, w_shape, w_disagreement, no_fit=None):
     f = o["features"]
     if f is None or not o["spacing"]:
         return o["diameter_sd_mm"]
     d, long_axis, short_axis = o["diameter_mm"], f["long_axis_mm"], f["short_axis_mm"]
+    grid = max(0.35, o["spacing"])
+    if no_fit is not None and f.get("map_proposal", 0) == 1 and f["sphere_fit"] <= 0:
+        return max(0.2, math.hypot(no_fit * d, grid))
     shape = w_shape * max(0.0, long_axis - short_axis) / math.sqrt(12)
     profile = d * (1 - min(max(f["sphere_fit"], 0.0), 1.0))
     open_rays = d * min(max(f["open_rays"], 0.0), 1.0) / 2
     disagreement = w_disagreement * abs(d - (long_axis + short_axis) / 2)
-    grid = max(0.35, o["spacing"])
     return max(0.2, math.sqrt(shape ** 2 + profile ** 2 + open_rays ** 2 + disagreement ** 2 + grid ** 2))
 
 
@@ -96,12 +100,12 @@ def rate(points):
     return k, math.sqrt(1 / sxx) * math.sqrt(max(1, chi2 / (len(points) - 2)))
 
 
-def score(identities_, w_shape, w_disagreement):
+def score(identities_, w_shape, w_disagreement, no_fit=None):
     right = indeterminate = wrong = 0
     rate_held = rate_total = pair_held = pair_total = 0
     recomputed = agree = 0
     for _, expected, tracker_status, observations in identities_:
-        obs = [dict(o, diameter_sd_mm=sigma(o, w_shape, w_disagreement)) for o in observations
+        obs = [dict(o, diameter_sd_mm=sigma(o, w_shape, w_disagreement, no_fit)) for o in observations
                if o.get("diameter_mm") and o.get("diameter_sd_mm")]
         st = tracker_status
         if len(obs) >= 2 and st in ("growing", "stable", "shrinking", "indeterminate"):
@@ -132,21 +136,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", default="1")
     parser.add_argument("--disagreement", default="0")
+    parser.add_argument("--no-fit", default="",
+                        help="relative σ_fit (× D) for map proposals without a sphere fit (sphere_fit ≤ 0), "
+                             "comma-separated; empty: the fit-based model for them too")
     parser.add_argument("sets", nargs="+", help="NAME:TRUTH.json:TRACKS.json:RESULTS.jsonl")
     args = parser.parse_args()
     identities_ = []
     for spec in args.sets:
         identities_ += collect(*spec.split(":"))
-    for w_shape in (float(w) for w in args.shape.split(",")):
-        for w_disagreement in (float(w) for w in args.disagreement.split(",")):
-            s = score(identities_, w_shape, w_disagreement)
-            print(f"shape {w_shape:g} disagreement {w_disagreement:g}: right {s['right']} of {s['total']} linked, "
-                  f"indeterminate where another was expected {s['indeterminate']}, other wrong {s['wrong']}; "
-                  f"rate intervals hold the truth {s['rate'][0]} of {s['rate'][1]}, "
-                  f"log-ratio intervals {s['pair'][0]} of {s['pair'][1]} ({s['pair'][0] / max(1, s['pair'][1]):.3f})"
-                  + (f"; recomputed {s['recomputed']}, agreeing with the tracker {s['agree']}"
-                     if w_shape == 1 and w_disagreement == 0 else ""))
-
+    no_fits = [None] + [float(c) for c in args.no_fit.split(",") if c]
+    models = [(float(a), float(b), c) for a in args.shape.split(",") for b in args.disagreement.split(",")
+              for c in no_fits]
+    for w_shape, w_disagreement, no_fit in models:
+        s = score(identities_, w_shape, w_disagreement, no_fit)
+        print(f"shape {w_shape:g} disagreement {w_disagreement:g}"
+              + ("" if no_fit is None else f" no-fit {no_fit:g}") + f": right {s['right']} of {s['total']} linked, "
+              f"indeterminate where another was expected {s['indeterminate']}, other wrong {s['wrong']}; "
+              f"rate intervals hold the truth {s['rate'][0]} of {s['rate'][1]}, "
+              f"log-ratio intervals {s['pair'][0]} of {s['pair'][1]} ({s['pair'][0] / max(1, s['pair'][1]):.3f})"
+              + (f"; recomputed {s['recomputed']}, agreeing with the tracker {s['agree']}"
+                 if w_shape == 1 and w_disagreement == 0 and no_fit is None else ""))
 
 if __name__ == "__main__":
     main()

@@ -234,6 +234,9 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
     /// 1 for a candidate the map proposed (``PipelineDefinition/Heatmap/proposals``): its score is made
     /// from the map and a fixed feature score, not from the score model; nil otherwise. Not a score-model input.
     public var mapProposal: Double?
+    /// Equivalent-circle diameter of the map's blob at the candidate, mm (``NoduleHeatmap/blob(x:y:maximumRadius:)``:
+    /// where the map exceeds half its peak, at the map's spacing); nil without a map or a blob. Not a score-model input.
+    public var mapDiameterMM: Double?
 
     /// Features known at a scale-space maximum, before measurement: what
     /// ``PipelineDefinition/CandidateParameters/prerank`` may use.
@@ -251,9 +254,10 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                 scaleDiameterMM: Double, circularity: Double, longAxisMM: Double, shortAxisMM: Double,
                 lungDepthMM: Double, insideLung: Double, background: Double = 0, backgroundGradient: Double = 0,
                 sphereFit: Double = 0, openRays: Double = 0, convergence: Double = 0, fitResidual: Double = 1,
-                heatmap: Double? = nil, mapProposal: Double? = nil) {
+                heatmap: Double? = nil, mapProposal: Double? = nil, mapDiameterMM: Double? = nil) {
         self.heatmap = heatmap
         self.mapProposal = mapProposal
+        self.mapDiameterMM = mapDiameterMM
         self.convergence = convergence
         self.fitResidual = fitResidual
         self.background = background
@@ -292,6 +296,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         case fitResidual = "fit_residual"
         case heatmap
         case mapProposal = "map_proposal"
+        case mapDiameterMM = "map_diameter_mm"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -315,6 +320,7 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
         try c.encode(fitResidual, forKey: .fitResidual)
         try c.encodeIfPresent(heatmap, forKey: .heatmap)
         try c.encodeIfPresent(mapProposal, forKey: .mapProposal)
+        try c.encodeIfPresent(mapDiameterMM, forKey: .mapDiameterMM)
     }
 
     /// Lenient: a missing feature reads as 0, so results from peers that
@@ -331,11 +337,12 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   sphereFit: try value(.sphereFit), openRays: try value(.openRays),
                   convergence: try value(.convergence), fitResidual: try c.decodeIfPresent(Double.self, forKey: .fitResidual) ?? 1,
                   heatmap: try c.decodeIfPresent(Double.self, forKey: .heatmap),
-                  mapProposal: try c.decodeIfPresent(Double.self, forKey: .mapProposal))
+                  mapProposal: try c.decodeIfPresent(Double.self, forKey: .mapProposal),
+                  mapDiameterMM: try c.decodeIfPresent(Double.self, forKey: .mapDiameterMM))
     }
 
-    /// The JSON names of the features a score model may use (``heatmap`` and ``mapProposal`` are not).
-    public static let names = CodingKeys.allCases.filter { $0 != .heatmap && $0 != .mapProposal }.map(\.rawValue)
+    /// The JSON names of the features a score model may use (``heatmap``, ``mapProposal`` and ``mapDiameterMM`` are not).
+    public static let names = CodingKeys.allCases.filter { $0 != .heatmap && $0 != .mapProposal && $0 != .mapDiameterMM }.map(\.rawValue)
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {

@@ -326,6 +326,32 @@ public struct NoduleDetector: Sendable {
                         overlap: p.candidates.suppressionOverlap)
                     candidates = kept.map { candidates[$0] }
                 }
+                // Each candidate's map blob where it now stands (`features.map_diameter_mm`) and, with
+                // `map_sizing`, the blob's size where the measured one is smaller by more than the ratio, the
+                // blob is large enough and the candidate lies on it (centre within `mapSizeCentreFraction` of its
+                // radius): a part or a neighbour off the blob's centre keeps its own size, and so does a candidate
+                // inside the circle of another already about the blob's size (measured so, or sized so before it,
+                // best score first): one nodule is reported at the blob's size once, its parts stay parts.
+                for i in candidates.indices {
+                    guard let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,
+                                                             minimumWindowPx: h.minimumWindowPx), located.value > 0,
+                          let blob = heatmap.blob(x: located.x, y: located.y, maximumRadius: blobSearch), blob.diameter > 0
+                    else { continue }
+                    candidates[i].features.mapDiameterMM = blob.diameter * grid.spacingMM
+                    guard let sizing = h.mapSizing, candidates[i].diameterPx > 0,
+                          blob.diameter * grid.spacingMM >= sizing.minimumDiameterMM else { continue }
+                    let at = grid.mapPosition(x: candidates[i].x, y: candidates[i].y)
+                    guard hypot(at.x - blob.x, at.y - blob.y) <= Self.mapSizeCentreFraction * blob.diameter / 2 else { continue }
+                    let blobPx = min(max(blob.diameter * mapToInput, minimumPx), maximumPx)
+                    guard log(blobPx / candidates[i].diameterPx) > sizing.logRatio else { continue }
+                    let whole = candidates.indices.contains { j in
+                        j != i && log(blobPx / candidates[j].diameterPx) <= sizing.logRatio
+                            && hypot(candidates[i].x - candidates[j].x, candidates[i].y - candidates[j].y) < candidates[j].diameterPx / 2
+                    }
+                    guard !whole else { continue }
+                    candidates[i].diameterPx = blobPx
+                    candidates[i].diameterMM = spacingKnown ? blobPx / inputPerFine * fineMM : nil
+                }
             } else {
                 warnings.append("nodule map: the image is under \(NoduleHeatmap.minimumSide) px a side at the network's "
                                 + "\(Self.rounded(h.network.spacingMM, 2)) mm/px; the feature score stands")
@@ -365,6 +391,11 @@ extension NoduleDetector {
     /// |ln ratio| within which a map proposal's measurement confirms its blob's size when the definition
     /// has no `heatmap.resize_log_ratio` (the shipped definitions have 0.6, the same).
     static let proposalConfirmationLogRatio = 0.6
+
+    /// `heatmap.map_sizing` sizes a candidate from its map blob only when the candidate's centre lies
+    /// within this fraction of the blob's radius of the blob's centroid (the evaluation's "centred" hit); an
+    /// off-centre one (a part, a neighbour) would otherwise take the whole blob's size and duplicate it.
+    static let mapSizeCentreFraction = 0.5
 
     /// A measured candidate's features: `m` in px of the fine image (`fineMM` mm/px), the blob-stage
     /// ones as given, lung depth and the outline's share inside the lung field from `lungs`

@@ -35,6 +35,17 @@ struct NoduleHeatmapPipelineTests {
     }
 
     /// A constructed chest with three nodules and a ridge, 0.35 mm/px.
+    /// `Self.chest()` detected with `mapped` (a map over the whole image, one pass, so it can be made again
+    /// here) and with `changed`: the first result, the second's candidates, and the map the detector read.
+    static func detectedTwice(_ mapped: PipelineDefinition, _ changed: PipelineDefinition) throws
+        -> (plain: DetectionResult, changed: [NoduleCandidate], map: NoduleHeatmap) {
+        let radiograph = chest()
+        let plain = NoduleDetector(pipeline: mapped).detect(radiograph)
+        let candidates = NoduleDetector(pipeline: changed).detect(radiograph).candidates
+        #expect(candidates.count == plain.candidates.count && !candidates.isEmpty)
+        return (plain, candidates, try #require(NoduleHeatmap(plain.normalised, network: mapped.heatmap!.network)))
+    }
+
     static func chest() -> Radiograph {
         var chest = SyntheticChest(width: 700, height: 700, spacingMM: 0.35,
                                    lungs: [(220, 350, 130, 260), (480, 350, 130, 260)])
@@ -58,6 +69,7 @@ struct NoduleHeatmapPipelineTests {
         proposals.edgeSizing = true
         #expect(heatmap.proposals == proposals)
         #expect(heatmap.scoresMeasured == true && heatmap.mapWeight == 0.8 && heatmap.mirrorAveraged == true)
+        #expect(heatmap.mapSizing == nil)   // session 36: implemented, not shipped
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
         #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12")
@@ -573,14 +585,11 @@ struct NoduleHeatmapPipelineTests {
         resized.heatmap?.resizeLogRatio = 0.05
         try resized.validate()
         let radiograph = Self.chest()
-        let plain = NoduleDetector(pipeline: mapped).detect(radiograph)
-        let sized = NoduleDetector(pipeline: resized).detect(radiograph).candidates
-        #expect(sized.count == plain.candidates.count && !sized.isEmpty)
-        let map = try #require(NoduleHeatmap(plain.normalised, network: mapped.heatmap!.network))
+        let (plain, sized, map) = try Self.detectedTwice(mapped, resized)
         // The searched diameter range, input px (the detector's own bounds; 0.35 mm/px).
         let minimumPx = base.candidates.minimumDiameterMM * 0.8 / 0.35, maximumPx = base.candidates.maximumDiameterMM * 1.25 / 0.35
         var moved = 0
-        for (old, new) in zip(plain.candidates, sized) {
+        for (i, (old, new)) in zip(plain.candidates, sized).enumerated() {
             #expect(old.x == new.x && old.y == new.y && old.score == new.score && old.features == new.features)
             guard old.diameterPx != new.diameterPx else { continue }
             moved += 1
@@ -596,6 +605,77 @@ struct NoduleHeatmapPipelineTests {
         // Without the option, or with a ratio nothing exceeds, the sizes are the measurement's.
         resized.heatmap?.resizeLogRatio = 3
         #expect(NoduleDetector(pipeline: resized).detect(radiograph).candidates == plain.candidates)
+    }
+
+    @Test("map_sizing (opt-in, session 36): a log ratio outside (0, 3] or a negative minimum is invalid; every reported candidate carries its map blob's diameter, and one measured smaller than its blob by more than the ratio, centred on a blob at least the minimum across and not inside another candidate of about the blob's size, reports the blob's, at the same place with the same score and features")
+    func sizeFromTheMapWhereTheMeasurementTookAPart() throws {
+        let shipped = try Self.defaultPipeline()
+        var optIn = shipped   // the setting session 36 tried on the held-out sets (README, "Sizing from the map")
+        optIn.heatmap?.mapSizing = .init(logRatio: 0.25, minimumDiameterMM: 16)
+        try optIn.validate()
+        var invalid = shipped
+        for bad in [0.0, -0.1, 3.5] {
+            invalid.heatmap?.mapSizing = .init(logRatio: bad, minimumDiameterMM: 16)
+            #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.map_sizing.log_ratio must be in (0, 3]")) {
+                try invalid.validate()
+            }
+        }
+        for bad in [-1.0, .infinity, .nan] {
+            invalid.heatmap?.mapSizing = .init(logRatio: 0.25, minimumDiameterMM: bad)
+            #expect(throws: PipelineError.invalid(name: "cxr-nodules", reason: "heatmap.map_sizing.minimum_diameter_mm must be a finite number ≥ 0")) {
+                try invalid.validate()
+            }
+        }
+        // The tiny network over the whole image, one pass: the map the detector reads can be made again here.
+        var mapped = shipped
+        mapped.heatmap = .init(combine: "geometric-mean", windowFraction: 0.5, minimumWindowPx: 2, network: try Self.tinyNetwork())
+        var sizing = mapped
+        sizing.heatmap?.mapSizing = .init(logRatio: 0.05, minimumDiameterMM: 0)
+        try sizing.validate()
+        let radiograph = Self.chest()
+        let (plain, sized, map) = try Self.detectedTwice(mapped, sizing)
+        let mapToInput = (map.scale.x + map.scale.y) / 2
+        let search = Int((shipped.candidates.maximumDiameterMM * 1.25 / 2 / map.spacingMM).rounded(.up))
+        // The searched diameter range, input px (the detector's own bounds; 0.35 mm/px).
+        let minimumPx = shipped.candidates.minimumDiameterMM * 0.8 / 0.35, maximumPx = shipped.candidates.maximumDiameterMM * 1.25 / 0.35
+        var moved = 0
+        for (i, (old, new)) in zip(plain.candidates, sized).enumerated() {
+            #expect(old.x == new.x && old.y == new.y && old.score == new.score && old.features == new.features)
+            let located = try #require(map.peakLocation(near: old, windowFraction: 0.5, minimumWindowPx: 2))
+            let blob = try #require(map.blob(x: located.x, y: located.y, maximumRadius: search))
+            #expect(abs(try #require(old.features.mapDiameterMM) - blob.diameter * map.spacingMM) < 1e-9)
+            let blobPx = min(max(blob.diameter * mapToInput, minimumPx), maximumPx)
+            let at = map.grid.mapPosition(x: old.x, y: old.y)
+            let centred = hypot(at.x - blob.x, at.y - blob.y) <= 0.5 * blob.diameter / 2
+            // Inside another candidate about the blob's size as the detector saw them: those before it already sized.
+            let now = Array(sized.prefix(i)) + Array(plain.candidates.dropFirst(i))
+            let insideWhole = now.indices.contains { j in
+                j != i && log(blobPx / now[j].diameterPx) <= 0.05 && hypot(old.x - now[j].x, old.y - now[j].y) < now[j].diameterPx / 2
+            }
+            if old.diameterPx == new.diameterPx {
+                #expect(log(blobPx / old.diameterPx) <= 0.05 || !centred || insideWhole, "\(old.diameterPx) px kept, blob \(blobPx) px")
+            } else {
+                moved += 1
+                #expect(log(blobPx / old.diameterPx) > 0.05 && centred && !insideWhole)
+                #expect(abs(new.diameterPx - blobPx) < 1e-9 * blobPx, "\(old.diameterPx) → \(new.diameterPx), blob \(blobPx) px")
+                #expect(new.diameterMM.map { abs($0 - new.diameterPx * 0.35) < 1e-6 * $0 } ?? false)
+            }
+        }
+        #expect(moved > 0, "some candidate centred on its blob is measured smaller than it")
+        // A ratio nothing exceeds, or a minimum no blob reaches, changes nothing.
+        sizing.heatmap?.mapSizing = .init(logRatio: 3, minimumDiameterMM: 0)
+        #expect(NoduleDetector(pipeline: sizing).detect(radiograph).candidates == plain.candidates)
+        sizing.heatmap?.mapSizing = .init(logRatio: 0.05, minimumDiameterMM: 1000)
+        #expect(NoduleDetector(pipeline: sizing).detect(radiograph).candidates == plain.candidates)
+        // With the shipped map and the tried setting only sizes change, none smaller; the shipped definition's record
+        // names every candidate's blob size, which the score model never reads.
+        let asShipped = NoduleDetector(pipeline: shipped).detect(radiograph)
+        let optedIn = NoduleDetector(pipeline: optIn).detect(radiograph).candidates
+        #expect(optedIn.map { [$0.x, $0.y, $0.score] } == asShipped.candidates.map { [$0.x, $0.y, $0.score] })
+        #expect(zip(optedIn, asShipped.candidates).allSatisfy { $0.diameterPx >= $1.diameterPx })
+        let json = try #require(String(data: try JSONEncoder().encode(asShipped.record(for: radiograph)), encoding: .utf8))
+        #expect(json.components(separatedBy: "\"map_diameter_mm\":").count - 1 == asShipped.candidates.count)
+        #expect(!NoduleFeatures.names.contains("map_diameter_mm"))
     }
 }
 
