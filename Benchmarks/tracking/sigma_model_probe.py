@@ -2,7 +2,7 @@
 """Which sizing-uncertainty model gives the most right growth statuses without more confident wrong ones?
 (offline probe, never part of the product)
 
-Usage: sigma_model_probe.py [--shape W[,W...]] [--disagreement W[,W...]] [--no-fit C[,C...]]
+Usage: sigma_model_probe.py [--shape W[,W...]] [--disagreement W[,W...]] [--no-fit C[,C...]] [--map W[,W...]]
        NAME:TRUTH.json:TRACKS.json:RESULTS.jsonl [...]
 
 RESULTS.jsonl is the `nodules batch` output the store behind TRACKS.json was made from, so each followed
@@ -16,7 +16,8 @@ features. The observation's σ_D is made again from them as the tracker makes it
 
 with D the reported (edge) diameter and L, S the sphere fit's axes; w_shape 1 and w_disagreement 0 are the
 model before session 35. --no-fit C (session 36) tries σ_fit = C·D instead for map proposals without a sphere
-fit (features map_proposal 1 and sphere_fit ≤ 0, which the model gives σ_fit ≈ D), each C beside the model as is. An observation the tracker measured again (no detection record) keeps its own σ_D.
+fit (features map_proposal 1 and sphere_fit ≤ 0, which the model gives σ_fit ≈ D), each C beside the model as is;
+--map W adds (W·|D − features.map_diameter_mm|)² (the map blob's size; records from session 36 on). An observation the tracker measured again (no detection record) keeps its own σ_D.
 For every identity linked in one track (score_tracks.py's rule) the status is decided again by
 sigma_scale_probe.py's copy of the tracker's rule. Per (w_shape, w_disagreement), pooled over the sets, it
 prints: statuses right, indeterminate where another was expected, other (confidently) wrong; how often the
@@ -67,7 +68,7 @@ def collect(name, truth_path, tracks_path, results_path):
     return out
 
 
-def sigma(o, w_shape, w_disagreement, no_fit=None):
+def sigma(o, w_shape, w_disagreement, no_fit=None, w_map=0.0):
     f = o["features"]
     if f is None or not o["spacing"]:
         return o["diameter_sd_mm"]
@@ -79,7 +80,8 @@ def sigma(o, w_shape, w_disagreement, no_fit=None):
     profile = d * (1 - min(max(f["sphere_fit"], 0.0), 1.0))
     open_rays = d * min(max(f["open_rays"], 0.0), 1.0) / 2
     disagreement = w_disagreement * abs(d - (long_axis + short_axis) / 2)
-    return max(0.2, math.sqrt(shape ** 2 + profile ** 2 + open_rays ** 2 + disagreement ** 2 + grid ** 2))
+    map_term = w_map * abs(d - f["map_diameter_mm"]) if f.get("map_diameter_mm") else 0.0
+    return max(0.2, math.sqrt(shape ** 2 + profile ** 2 + open_rays ** 2 + disagreement ** 2 + map_term ** 2 + grid ** 2))
 
 
 def rate(points):
@@ -100,12 +102,12 @@ def rate(points):
     return k, math.sqrt(1 / sxx) * math.sqrt(max(1, chi2 / (len(points) - 2)))
 
 
-def score(identities_, w_shape, w_disagreement, no_fit=None):
+def score(identities_, w_shape, w_disagreement, no_fit=None, w_map=0.0):
     right = indeterminate = wrong = 0
     rate_held = rate_total = pair_held = pair_total = 0
     recomputed = agree = 0
     for _, expected, tracker_status, observations in identities_:
-        obs = [dict(o, diameter_sd_mm=sigma(o, w_shape, w_disagreement, no_fit)) for o in observations
+        obs = [dict(o, diameter_sd_mm=sigma(o, w_shape, w_disagreement, no_fit, w_map)) for o in observations
                if o.get("diameter_mm") and o.get("diameter_sd_mm")]
         st = tracker_status
         if len(obs) >= 2 and st in ("growing", "stable", "shrinking", "indeterminate"):
@@ -139,23 +141,26 @@ def main():
     parser.add_argument("--no-fit", default="",
                         help="relative σ_fit (× D) for map proposals without a sphere fit (sphere_fit ≤ 0), "
                              "comma-separated; empty: the fit-based model for them too")
+    parser.add_argument("--map", default="0",
+                        help="weight of |D - map blob's diameter| (features.map_diameter_mm, records from session 36), "
+                             "comma-separated")
     parser.add_argument("sets", nargs="+", help="NAME:TRUTH.json:TRACKS.json:RESULTS.jsonl")
     args = parser.parse_args()
     identities_ = []
     for spec in args.sets:
         identities_ += collect(*spec.split(":"))
     no_fits = [None] + [float(c) for c in args.no_fit.split(",") if c]
-    models = [(float(a), float(b), c) for a in args.shape.split(",") for b in args.disagreement.split(",")
-              for c in no_fits]
-    for w_shape, w_disagreement, no_fit in models:
-        s = score(identities_, w_shape, w_disagreement, no_fit)
+    models = [(float(a), float(b), c, float(m)) for a in args.shape.split(",") for b in args.disagreement.split(",")
+              for c in no_fits for m in args.map.split(",")]
+    for w_shape, w_disagreement, no_fit, w_map in models:
+        s = score(identities_, w_shape, w_disagreement, no_fit, w_map)
         print(f"shape {w_shape:g} disagreement {w_disagreement:g}"
-              + ("" if no_fit is None else f" no-fit {no_fit:g}") + f": right {s['right']} of {s['total']} linked, "
+              + ("" if no_fit is None else f" no-fit {no_fit:g}") + (f" map {w_map:g}" if w_map else "") + f": right {s['right']} of {s['total']} linked, "
               f"indeterminate where another was expected {s['indeterminate']}, other wrong {s['wrong']}; "
               f"rate intervals hold the truth {s['rate'][0]} of {s['rate'][1]}, "
               f"log-ratio intervals {s['pair'][0]} of {s['pair'][1]} ({s['pair'][0] / max(1, s['pair'][1]):.3f})"
               + (f"; recomputed {s['recomputed']}, agreeing with the tracker {s['agree']}"
-                 if w_shape == 1 and w_disagreement == 0 and no_fit is None else ""))
+                 if w_shape == 1 and w_disagreement == 0 and no_fit is None and not w_map else ""))
 
 if __name__ == "__main__":
     main()
