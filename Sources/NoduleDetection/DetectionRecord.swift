@@ -341,8 +341,11 @@ public struct NoduleFeatures: Codable, Sendable, Equatable {
                   mapDiameterMM: try c.decodeIfPresent(Double.self, forKey: .mapDiameterMM))
     }
 
-    /// The JSON names of the features a score model may use (``heatmap``, ``mapProposal`` and ``mapDiameterMM`` are not).
-    public static let names = CodingKeys.allCases.filter { $0 != .heatmap && $0 != .mapProposal && $0 != .mapDiameterMM }.map(\.rawValue)
+    /// The map's figures about a candidate, recorded but never a score-model input.
+    static let mapKeys: Set<CodingKeys> = [.heatmap, .mapProposal, .mapDiameterMM]
+
+    /// The JSON names of the features a score model may use (not ``mapKeys``).
+    public static let names = CodingKeys.allCases.filter { !mapKeys.contains($0) }.map(\.rawValue)
 
     /// Feature values by their JSON names, for the score model.
     public var named: [String: Double] {

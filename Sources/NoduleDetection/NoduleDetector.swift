@@ -337,9 +337,9 @@ public struct NoduleDetector: Sendable {
                                                              minimumWindowPx: h.minimumWindowPx), located.value > 0,
                           let blob = heatmap.blob(x: located.x, y: located.y, maximumRadius: blobSearch), blob.diameter > 0
                     else { continue }
-                    candidates[i].features.mapDiameterMM = blob.diameter * grid.spacingMM
-                    guard let sizing = h.mapSizing, candidates[i].diameterPx > 0,
-                          blob.diameter * grid.spacingMM >= sizing.minimumDiameterMM else { continue }
+                    let blobMM = blob.diameter * grid.spacingMM
+                    candidates[i].features.mapDiameterMM = blobMM
+                    guard let sizing = h.mapSizing, candidates[i].diameterPx > 0, blobMM >= sizing.minimumDiameterMM else { continue }
                     let at = grid.mapPosition(x: candidates[i].x, y: candidates[i].y)
                     guard hypot(at.x - blob.x, at.y - blob.y) <= Self.mapSizeCentreFraction * blob.diameter / 2 else { continue }
                     let blobPx = min(max(blob.diameter * mapToInput, minimumPx), maximumPx)
