@@ -42,10 +42,13 @@ public struct NoduleSelection: Sendable, Equatable {
     /// default is the default matcher's size gate (``NoduleMatcher/maximumDiameterRatio``, 2.5),
     /// so what is measured can be linked.
     public var remeasureDiameterRatio: Double
+    /// Measure every nodule of a provisional track again on each of its exams from one common
+    /// start, the track's median sphere-fit size (``TrackInputBuilder``; the rule is documented there).
+    public var remeasuresTracks: Bool
 
     public init(top: Int = NoduleSelection.defaultTop, minimumScore: Double = 0, corroborates: Bool = true,
                 corroborationGateMM: Double = 5, corroborationDiameterRatio: Double = 2, remeasures: Bool = true,
-                remeasureDiameterRatio: Double = NoduleMatcher().maximumDiameterRatio) {
+                remeasureDiameterRatio: Double = NoduleMatcher().maximumDiameterRatio, remeasuresTracks: Bool = false) {
         precondition(corroborationGateMM > 0 && corroborationDiameterRatio >= 1 && remeasureDiameterRatio >= 1)
         self.top = top
         self.minimumScore = minimumScore
@@ -54,6 +57,7 @@ public struct NoduleSelection: Sendable, Equatable {
         self.corroborationDiameterRatio = corroborationDiameterRatio
         self.remeasures = remeasures
         self.remeasureDiameterRatio = remeasureDiameterRatio
+        self.remeasuresTracks = remeasuresTracks
     }
 
     /// `candidates` as stored: highest score first (rank order). Returns the chosen ones

@@ -24,13 +24,18 @@ struct SelectionArguments: ParsableArguments {
           help: "Do not measure a nodule again at its registered place on the patient's other exams where no detection is followed there.")
     var noRemeasure = false
 
+    @Flag(name: .customLong("remeasure-tracks"),
+          help: "Measure each tracked nodule again on every exam of its track from one common start size (the track's median), so its exams are sized alike.")
+    var remeasureTracks = false
+
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard minScore.isFinite, (0...1).contains(minScore) else { throw ValidationError("--min-score must be in 0…1") }
     }
 
     var nodules: NoduleSelection {
-        NoduleSelection(top: top, minimumScore: minScore, corroborates: !noCorroboration, remeasures: !noRemeasure)
+        NoduleSelection(top: top, minimumScore: minScore, corroborates: !noCorroboration, remeasures: !noRemeasure,
+                        remeasuresTracks: remeasureTracks)
     }
 }
 

@@ -705,6 +705,51 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(Self.measured(near: (n3.x, n3.y, n3.diameter), on: first, in: narrow.build(history)).isEmpty)
     }
 
+    /// `--remeasure-tracks`: N3's stored detection on the middle exam made 1.6× too large (diameter
+    /// and axes, as when a measurement takes the nodule with its surroundings) is sized again from
+    /// the track's common start, the median of its three sphere-fit sizes, and comes back to its
+    /// true size; without the option it stays as stored. The other two exams stay near the truth.
+    @Test func aTracksNoduleIsSizedAgainFromOneCommonStart() throws {
+        let (truth, opened, stored) = try Self.patientTwo()
+        let middle = truth[1]
+        let n3 = try #require(middle.nodules.first { $0.id == "N3" })
+        var history = stored
+        var inflated = 0
+        for s in history.studies.indices where history.studies[s].date == middle.date {
+            for i in history.studies[s].images.indices {
+                let detections = history.studies[s].images[i].detections
+                let distance = { (k: Int) in hypot(detections[k].x - n3.x, detections[k].y - n3.y) * middle.spacing }
+                guard let k = detections.indices.filter({ distance($0) <= max(n3.diameter / 2, 4) }).min(by: { distance($0) < distance($1) })
+                else { continue }
+                history.studies[s].images[i].detections[k].diameterMM! *= 1.6
+                history.studies[s].images[i].detections[k].diameterPx *= 1.6
+                history.studies[s].images[i].detections[k].features.longAxisMM *= 1.6
+                history.studies[s].images[i].detections[k].features.shortAxisMM *= 1.6
+                inflated += 1
+            }
+        }
+        try #require(inflated == 1, "N3 is detected on the middle exam by the pipeline")
+        let near = { (input: TrackInputBuilder.PatientInput, exam: TruthExam) -> [MeasuredNodule] in
+            let n = try #require(exam.nodules.first { $0.id == "N3" })
+            return Self.measured(near: (n.x, n.y, n.diameter), on: exam, in: input)
+        }
+        let asStored = try #require(try near(opened.builder.build(history), middle).first)
+        #expect(asStored.diameterMM > 1.4 * n3.diameter, "as stored: \(asStored.diameterMM) mm, true \(n3.diameter) mm")
+
+        var builder = opened.builder
+        builder.selection.remeasuresTracks = true
+        let input = builder.build(history)
+        #expect(input.notes.contains { $0.contains("sized again from the track's common start size") }, "\(input.notes)")
+        for exam in truth {
+            let n = try #require(exam.nodules.first { $0.id == "N3" })
+            let found = try #require(try near(input, exam).first, "N3 on \(exam.date)")
+            #expect(abs(found.diameterMM - n.diameter) < 3, "\(exam.date): \(found.diameterMM) mm, true \(n.diameter) mm")
+        }
+        // The option from the command line reaches the builder.
+        #expect(try SeriesArguments.parse(["--remeasure-tracks"]).selection.nodules.remeasuresTracks)
+        #expect(try !SeriesArguments.parse([]).selection.nodules.remeasuresTracks)
+    }
+
     /// ``RemeasurementCheck`` on constructed figures: a 20 mm chosen nodule, contrast 0.1, CNR 4.
     @Test func theRemeasurementCheck() {
         let seed = (diameterMM: 20.0, contrast: 0.1, contrastToNoise: 4.0)
