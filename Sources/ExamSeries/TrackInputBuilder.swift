@@ -225,7 +225,7 @@ public struct TrackInputBuilder: Sendable {
             ? statedAnchor.flatMap { toReference[$0].map { 1 / $0.scale } } ?? 1 : 1
         var out: [ExamMeasurements] = []
         var sources: [ExamSource] = []
-        var startSizes: [[(sizeMM: Double, fitResidual: Double)?]] = []
+        var startSizes: [[Double?]] = []  // sphere-fit sizes (mm) of the exam's own detections
         for (i, exam) in exams.enumerated() {
             let spacing = inUse[i].isAssumed ? nil : exam.image.spacing
             let lengthScale = spacing == nil ? toReference[i].map { $0.scale * referenceToStated } ?? 1 : 1
@@ -257,10 +257,7 @@ public struct TrackInputBuilder: Sendable {
             }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
                                         nodules: nodules, registration: results[i]))
-            startSizes.append(chosen[i].ranks.map { rank -> (sizeMM: Double, fitResidual: Double)? in
-                let f = exam.image.detections[rank].features
-                return (f.sphereFitDiameterMM, f.fitResidual)
-            }
+            startSizes.append(chosen[i].ranks.map { Optional(exam.image.detections[$0].features.sphereFitDiameterMM) }
                               + remeasured[i].map { _ in nil })
             sources.append(ExamSource(stored: exam.image, spacing: inUse[i], selected: chosen[i].ranks, corroborated: chosen[i].corroborated,
                                       remeasured: remeasured[i].count, problem: problems[i],
@@ -273,7 +270,9 @@ public struct TrackInputBuilder: Sendable {
                                                     spacings: stated, loaded: loaded)
             out = resized
             for (i, exam) in exams.enumerated() where counts[i] > 0 {
-                notes.append("\(exam.image.path): \(counts[i]) tracked nodule\(counts[i] == 1 ? "" : "s") sized again from the track's common start size")
+                let note = "\(exam.image.path): \(counts[i]) tracked nodule\(counts[i] == 1 ? "" : "s") sized again from the track's common start size"
+                notes.append(note)
+                warnings.append(note)
             }
         }
         return PatientInput(key: key, exams: out, sources: sources, notes: notes, warnings: warnings, failure: nil)

@@ -20,8 +20,10 @@ extension TrackInputBuilder {
     /// diameter within ``NoduleSelection/corroborationDiameterRatio`` of its old one; otherwise
     /// it keeps the sizes as detected (a mix would defeat the point). Positions are kept, so
     /// the matching does not move.
+    /// `startSizesMM`: per exam and nodule (in `measured`'s order) the detection's sphere-fit size in
+    /// the exam's mm, nil for a nodule measured again at another exam's (no detection).
     /// Returns the exams with those sizes and how many nodules were sized again per exam.
-    func remeasureTracks(key: PatientKey, exams measured: [ExamMeasurements], startSizesMM: [[(sizeMM: Double, fitResidual: Double)?]],
+    func remeasureTracks(key: PatientKey, exams measured: [ExamMeasurements], startSizesMM: [[Double?]],
                          toReference: [SimilarityTransform?], spacings: [(column: Double, row: Double)?], loaded: [Loaded?]) -> (exams: [ExamMeasurements], resized: [Int]) {
         var out = measured
         var resized = measured.map { _ in 0 }
@@ -37,7 +39,7 @@ extension TrackInputBuilder {
             guard places.count == track.observations.count,
                   places.allSatisfy({ toReference[$0.exam] != nil && spacings[$0.exam] != nil && loaded[$0.exam]?.normalised != nil })
             else { continue }
-            let inReference = places.compactMap { p in startSizesMM[p.exam][p.nodule].map { $0.sizeMM * toReference[p.exam]!.scale } }.sorted()
+            let inReference = places.compactMap { p in startSizesMM[p.exam][p.nodule].map { $0 * toReference[p.exam]!.scale } }.sorted()
             guard !inReference.isEmpty else { continue }
             let seed = inReference.count % 2 == 1 ? inReference[inReference.count / 2]
                 : 0.5 * (inReference[inReference.count / 2 - 1] + inReference[inReference.count / 2])

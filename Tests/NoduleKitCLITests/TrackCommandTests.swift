@@ -740,6 +740,7 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         builder.selection.remeasuresTracks = true
         let input = builder.build(history)
         #expect(input.notes.contains { $0.contains("sized again from the track's common start size") }, "\(input.notes)")
+        #expect(input.warnings.contains { $0.contains("sized again from the track's common start size") }, "\(input.warnings)")
         for exam in truth {
             let n = try #require(exam.nodules.first { $0.id == "N3" })
             let found = try #require(try near(input, exam).first, "N3 on \(exam.date)")
