@@ -27,7 +27,8 @@ extension TrackInputBuilder {
                          toReference: [SimilarityTransform?], spacings: [(column: Double, row: Double)?], loaded: [Loaded?]) -> (exams: [ExamMeasurements], resized: [Int]) {
         var out = measured
         var resized = measured.map { _ in 0 }
-        let index = Dictionary(uniqueKeysWithValues: measured.enumerated().map { ($1.examID, $0) })
+        // Exam IDs are unique (``build(_:)`` leaves repeated content out); the first wins if they were not.
+        let index = Dictionary(measured.enumerated().map { ($1.examID, $0) }, uniquingKeysWith: { first, _ in first })
         var smoothed: [FloatImage?] = measured.map { _ in nil }
         let provisional = SerialTracker().track(patient: key, exams: measured)
         for track in provisional.tracks where track.observations.count >= 2 {
