@@ -243,7 +243,7 @@ public struct TrackInputBuilder: Sendable {
                 let (x, y, diameter) = placed[i].inExam(rank)
                 return MeasuredNodule(
                     xMM: x, yMM: y, diameterMM: diameter, diameterUncertaintyMM: SizingUncertainty.fitSigmaMM(c.features, diameterMM: diameter),
-                    longAxisMM: c.features.longAxisMM, sourceReference: exam.image.path)
+                    longAxisMM: c.features.longAxisMM, sourceReference: exam.image.path, sizing: .detection)
             }
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             // The exam's own nodules, then those measured again here (in its mm too). Read at an
@@ -371,7 +371,8 @@ public struct TrackInputBuilder: Sendable {
                         longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,
                         openRays: m.openRayFraction, diameterMM: measuredDiameter)
                     added[b].append(MeasuredNodule(xMM: x, yMM: y, diameterMM: measuredDiameter, diameterUncertaintyMM: uncertainty,
-                                                   longAxisMM: m.longAxis * fineMM, sourceReference: exams[b].image.path))
+                                                   longAxisMM: m.longAxis * fineMM, sourceReference: exams[b].image.path,
+                                                   sizing: .measuredAgain))
                     followed.append((x, y))
                 }
             }

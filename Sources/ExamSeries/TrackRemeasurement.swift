@@ -73,6 +73,7 @@ extension TrackInputBuilder {
             for s in sized {
                 out[s.exam].nodules[s.nodule].diameterMM = s.diameter
                 out[s.exam].nodules[s.nodule].diameterUncertaintyMM = s.sigma
+                out[s.exam].nodules[s.nodule].sizing = .commonStart
                 resized[s.exam] += 1
             }
         }

@@ -33,9 +33,11 @@ public struct MeasuredNodule: Hashable, Sendable {
     public var longAxisMM: Double?
     /// Free-form reference back to the measurement (e.g. a store row id or file path).
     public var sourceReference: String?
+    /// Where the diameter comes from, when the caller says (written as the observation's `sizing`).
+    public var sizing: NoduleSizing?
 
     public init(xMM: Double, yMM: Double, diameterMM: Double, diameterUncertaintyMM: Double? = nil,
-                longAxisMM: Double? = nil, sourceReference: String? = nil) {
+                longAxisMM: Double? = nil, sourceReference: String? = nil, sizing: NoduleSizing? = nil) {
         precondition(diameterMM > 0 && diameterMM.isFinite, "a diameter is a positive number of mm")
         self.xMM = xMM
         self.yMM = yMM
@@ -43,7 +45,18 @@ public struct MeasuredNodule: Hashable, Sendable {
         self.diameterUncertaintyMM = diameterUncertaintyMM
         self.longAxisMM = longAxisMM
         self.sourceReference = sourceReference
+        self.sizing = sizing
     }
+}
+
+/// How a followed nodule's diameter on one exam was obtained.
+public enum NoduleSizing: String, Hashable, Sendable, CaseIterable {
+    /// The detector's own measurement of a detection it reported on this exam.
+    case detection
+    /// Measured at the registered place of another exam's nodule, where no detection was followed.
+    case measuredAgain = "measured-again"
+    /// Measured again from the track's common start size (`--remeasure-tracks`).
+    case commonStart = "common-start"
 }
 
 /// All nodules measured on one exam, independent of how they were detected or stored.

@@ -63,6 +63,7 @@ public enum TrackReport {
                     ("reference_y_mm", mm(o.referenceYMM)),
                     ("diameter_mm", mm(o.nodule.diameterMM)),
                     ("diameter_sd_mm", mm(o.diameterSigmaMM)),
+                    ("sizing", .string(o.nodule.sizing?.rawValue)),
                     ("registration_reliable", .bool(o.registrationReliable)),
                 ])
             })),

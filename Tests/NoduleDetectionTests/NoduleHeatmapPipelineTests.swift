@@ -589,7 +589,7 @@ struct NoduleHeatmapPipelineTests {
         // The searched diameter range, input px (the detector's own bounds; 0.35 mm/px).
         let minimumPx = base.candidates.minimumDiameterMM * 0.8 / 0.35, maximumPx = base.candidates.maximumDiameterMM * 1.25 / 0.35
         var moved = 0
-        for (i, (old, new)) in zip(plain.candidates, sized).enumerated() {
+        for (old, new) in zip(plain.candidates, sized) {
             #expect(old.x == new.x && old.y == new.y && old.score == new.score && old.features == new.features)
             guard old.diameterPx != new.diameterPx else { continue }
             moved += 1

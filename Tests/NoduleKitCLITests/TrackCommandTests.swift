@@ -647,6 +647,7 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         let found = try #require(nearN3(with).first, "re-measured at the registered place")
         #expect(abs(found.diameterMM - n3.diameter) < 3, "measured \(found.diameterMM) mm, true \(n3.diameter) mm")
         #expect(with.sources[1].remeasured >= 1)
+        #expect(found.sizing == .measuredAgain)
         #expect(with.warnings.contains { $0.contains("measured again") })
         // The tracker then follows N3 over all three exams in one track.
         let tracks = opened.tracker.track(patient: with.key, exams: with.exams)
@@ -735,6 +736,7 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         }
         let asStored = try #require(try near(opened.builder.build(history), middle).first)
         #expect(asStored.diameterMM > 1.4 * n3.diameter, "as stored: \(asStored.diameterMM) mm, true \(n3.diameter) mm")
+        #expect(asStored.sizing == .detection)
 
         var builder = opened.builder
         builder.selection.remeasuresTracks = true
@@ -745,7 +747,15 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
             let n = try #require(exam.nodules.first { $0.id == "N3" })
             let found = try #require(try near(input, exam).first, "N3 on \(exam.date)")
             #expect(abs(found.diameterMM - n.diameter) < 3, "\(exam.date): \(found.diameterMM) mm, true \(n.diameter) mm")
+            #expect(found.sizing == .commonStart, "\(exam.date)")
         }
+        // The JSON output says so per observation.
+        let tracked = opened.tracker.track(patient: input.key, exams: input.exams)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(TrackReport.json([tracked]).utf8)) as? [[String: Any]])
+        let sizings = (parsed.first?["tracks"] as? [[String: Any]] ?? [])
+            .flatMap { ($0["observations"] as? [[String: Any]]) ?? [] }.compactMap { $0["sizing"] as? String }
+        #expect(sizings.contains("common-start") && sizings.contains("detection"), "\(sizings)")
+        #expect(Set(sizings).isSubset(of: NoduleSizing.allCases.map(\.rawValue)))
         // The option from the command line reaches the builder.
         #expect(try SeriesArguments.parse(["--remeasure-tracks"]).selection.nodules.remeasuresTracks)
         #expect(try !SeriesArguments.parse([]).selection.nodules.remeasuresTracks)
