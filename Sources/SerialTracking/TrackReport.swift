@@ -91,7 +91,7 @@ public enum TrackReport {
                                    "x_mm", "y_mm", "reference_x_mm", "reference_y_mm", "diameter_mm", "diameter_sd_mm",
                                    "registration_reliable", "status", "doubling_time_days", "doubling_time_ci_lower_days",
                                    "doubling_time_ci_upper_days", "next_followup_date", "followup_action", "category",
-                                   "policy", "policy_version", "registration_quality", "reason"]
+                                   "policy", "policy_version", "registration_quality", "reason", "sizing"]
 
     public static func csv(_ patients: [PatientTracks]) -> String {
         func field(_ v: JSONValue) -> String {
@@ -113,7 +113,7 @@ public enum TrackReport {
                         .bool(o.registrationReliable), .string(t.status.rawValue), days(t.growth?.doublingTimeDays), days(b?.lower), days(b?.upper),
                         .string(t.followUp?.nextFollowUpDate?.description), .string(t.followUp?.action.rawValue), .string(t.followUp?.category),
                         .string(t.followUp?.policyName), .string(t.followUp?.policyVersion), .number(t.registrationQuality, decimals: 3),
-                        .string(t.followUp?.reason),
+                        .string(t.followUp?.reason), .string(o.nodule.sizing?.rawValue),
                     ]
                     lines.append(row.map(field).joined(separator: ","))
                 }

@@ -756,6 +756,10 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
             .flatMap { ($0["observations"] as? [[String: Any]]) ?? [] }.compactMap { $0["sizing"] as? String }
         #expect(sizings.contains("common-start") && sizings.contains("detection"), "\(sizings)")
         #expect(Set(sizings).isSubset(of: NoduleSizing.allCases.map(\.rawValue)))
+        // And the CSV, in its last column.
+        let rows = TrackReport.csv([tracked]).split(separator: "\n").dropFirst()
+        #expect(TrackReport.csvHeader.last == "sizing")
+        #expect(rows.contains { $0.hasSuffix(",common-start") } && rows.contains { $0.hasSuffix(",detection") }, "\(rows.prefix(3))")
         // The option from the command line reaches the builder.
         #expect(try SeriesArguments.parse(["--remeasure-tracks"]).selection.nodules.remeasuresTracks)
         #expect(try !SeriesArguments.parse([]).selection.nodules.remeasuresTracks)
