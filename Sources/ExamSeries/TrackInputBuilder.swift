@@ -390,8 +390,9 @@ public struct TrackInputBuilder: Sendable {
     }
 
     /// An image read again for registration: the working image, its lung mask on the same
-    /// grid, the effective spacings (mm/px) of that grid, and (only when ``keepsImages``)
-    /// what they were made from.
+    /// grid, the effective spacings (mm/px) of that grid, and what they were made from: the
+    /// normalised radiograph when ``keepsImages`` or a re-measurement needs it, the lung field
+    /// only when ``keepsImages``.
     struct Loaded {
         var image: FloatImage
         var mask: FloatImage
@@ -450,7 +451,8 @@ public struct TrackInputBuilder: Sendable {
             return lungs.contains(x: mx, y: my) ? 1 : 0
         }
         return .success(Loaded(image: working, mask: mask, effX: effX, effY: effY,
-                               normalised: keepsImages || selection.remeasures ? normalised : nil, lungs: keepsImages ? lungs : nil))
+                               normalised: keepsImages || selection.remeasures || selection.remeasuresTracks ? normalised : nil,
+                               lungs: keepsImages ? lungs : nil))
     }
 
     static func notFrontalReason(_ acquisition: DICOMAcquisition) -> String {

@@ -760,6 +760,15 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         let rows = TrackReport.csv([tracked]).split(separator: "\n").dropFirst()
         #expect(TrackReport.csvHeader.last == "sizing")
         #expect(rows.contains { $0.hasSuffix(",common-start") } && rows.contains { $0.hasSuffix(",detection") }, "\(rows.prefix(3))")
+        // It works without the other re-measurement too (each needs the exams' normalised images kept).
+        var onlyTracks = opened.builder
+        onlyTracks.selection.remeasures = false
+        onlyTracks.selection.remeasuresTracks = true
+        let alone = onlyTracks.build(history)
+        #expect(alone.notes.contains { $0.contains("sized again from the track's common start size") }, "\(alone.notes)")
+        let middleAlone = try #require(try near(alone, middle).first)
+        #expect(abs(middleAlone.diameterMM - n3.diameter) < 3 && middleAlone.sizing == .commonStart,
+                "\(middleAlone.diameterMM) mm, true \(n3.diameter) mm")
         // The option from the command line reaches the builder.
         #expect(try SeriesArguments.parse(["--remeasure-tracks"]).selection.nodules.remeasuresTracks)
         #expect(try !SeriesArguments.parse([]).selection.nodules.remeasuresTracks)
