@@ -319,14 +319,10 @@ public struct TrackInputBuilder: Sendable {
             guard let toReferenceB = placed[b].toReference,
                   let normalised = loaded[b]?.normalised else { continue }
             let fromReference = toReferenceB.inverse
-            var smoothed: FloatImage?
+            var image = ExamMeasuringImage(normalised, columnSpacingMM: placed[b].columnSpacingMM,
+                                           rowSpacingMM: placed[b].rowSpacingMM, parameters: pipeline.measurement)
             // Places followed in exam b, exam b mm: its chosen detections, then what is added here.
             var followed = chosen[b].ranks.map { placed[b].inExam($0) }.map { (x: $0.x, y: $0.y) }
-            // mm per measurement-image px (input px per fine px × mm per input px); fine px ↔ exam mm
-            // as x_mm = (x_fine + ½)·that, from the image's top-left corner.
-            let fineColumnMM = normalised.measurementScale.x * placed[b].columnSpacingMM
-            let fineRowMM = normalised.measurementScale.y * placed[b].rowSpacingMM
-            let fineMM = normalised.measurementSpacingMM
             for a in exams.indices where a != b {
                 let own = Set(chosen[a].ranks).subtracting(chosen[a].corroborated)
                 for rank in own.sorted() {
@@ -341,37 +337,27 @@ public struct TrackInputBuilder: Sendable {
                         (p.x - expected.xMM) * (p.x - expected.xMM) + (p.y - expected.yMM) * (p.y - expected.yMM) <= gate * gate
                     }
                     guard !followed.contains(where: near) else { continue }
-                    if smoothed == nil { smoothed = normalised.smoothedMeasurement() }
-                    func measure(_ start: (x: Double, y: Double, radius: Double)) -> NoduleMeasurement? {
-                        NoduleMeasurement.measureClearingBackground(normalised.measurement, smoothed: smoothed, x: start.x, y: start.y,
-                                                                    radius: start.radius, parameters: pipeline.measurement)
-                    }
-                    var start = (x: expected.xMM / fineColumnMM - 0.5, y: expected.yMM / fineRowMM - 0.5, radius: diameter / 2 / fineMM)
-                    guard var m = measure(start) else { continue }
+                    var start = image.start(xMM: expected.xMM, yMM: expected.yMM, diameterMM: diameter)
+                    guard var m = image.measure(from: start) else { continue }
                     // Smaller here (a prior of a grower): measured again from its own size, so the
                     // background annulus (1.5–2.5 × the start radius) lies next to it, not far out.
-                    if m.diameter * fineMM < diameter / Self.remeasureAgainBelow {
+                    if m.diameter * image.fineMM < diameter / Self.remeasureAgainBelow {
                         let fromOwnSize = (x: m.x, y: m.y, radius: m.diameter / 2)
-                        if let again = measure(fromOwnSize) {
+                        if let again = image.measure(from: fromOwnSize) {
                             m = again
                             start = fromOwnSize
                         }
                     }
-                    let x = (m.x + 0.5) * fineColumnMM, y = (m.y + 0.5) * fineRowMM
+                    let (x, y) = image.positionMM(of: m)
                     guard near((x, y)), RemeasurementCheck.accepts(
                         seed: (diameter, seed.features.contrast, seed.features.contrastToNoise),
-                        measured: (m.diameter * fineMM, m.contrast, m.contrastToNoise, m.sphereFit, m.fitResidual),
+                        measured: (m.diameter * image.fineMM, m.contrast, m.contrastToNoise, m.sphereFit, m.fitResidual),
                         diameterRatio: selection.remeasureDiameterRatio) else { continue }
                     // Sized as the detector sizes the nodules it reports (`sizing_refit_start`), and only once
                     // accepted: the sizing may measure again, and a refused measurement needs no size.
-                    let measuredDiameter = NoduleMeasurement.reportedDiameter(
-                        of: m, measuredFrom: start, in: normalised.measurement, smoothed: smoothed,
-                        parameters: pipeline.measurement, spacingMM: fineMM) * fineMM
-                    let uncertainty = SizingUncertainty.fitSigmaMM(
-                        longAxisMM: m.longAxis * fineMM, shortAxisMM: m.shortAxis * fineMM, sphereFit: m.sphereFit,
-                        openRays: m.openRayFraction, diameterMM: measuredDiameter)
-                    added[b].append(MeasuredNodule(xMM: x, yMM: y, diameterMM: measuredDiameter, diameterUncertaintyMM: uncertainty,
-                                                   longAxisMM: m.longAxis * fineMM, sourceReference: exams[b].image.path,
+                    let sized = image.size(m, measuredFrom: start)
+                    added[b].append(MeasuredNodule(xMM: x, yMM: y, diameterMM: sized.diameterMM, diameterUncertaintyMM: sized.sigmaMM,
+                                                   longAxisMM: m.longAxis * image.fineMM, sourceReference: exams[b].image.path,
                                                    sizing: .measuredAgain))
                     followed.append((x, y))
                 }
