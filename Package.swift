@@ -124,7 +124,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "nodules",
-            dependencies: ["NoduleKitCLI"]
+            dependencies: ["NoduleKitCLI", "RadiographIO"]
         ),
         // Decodes DICOM for a parent process (RadiographIO/DICOMWorkerPool), so a GDCM abort or hang costs one file.
         .executableTarget(

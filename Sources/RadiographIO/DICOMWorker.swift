@@ -7,8 +7,23 @@ import Glibc
 /// The child side of `DICOMWorkerPool`: serves decode requests on standard
 /// input, answers on standard output (protocol in `DICOMWorkerProtocol`), and
 /// exits when standard input closes. Run by the `nodules-dicom-worker`
-/// executable; not meant to be run by hand.
+/// executable, or by the `nodules` executable itself when that is not installed
+/// beside it (``serveIfAsked(_:)``); not meant to be run by hand.
 public enum DICOMWorker {
+    /// The one argument with which an executable that calls ``serveIfAsked(_:)`` runs as a worker.
+    public static let servingArgument = "--serve-dicom-worker"
+
+    /// For an executable that links RadiographIO and calls this first thing (the `nodules` CLI): when
+    /// `arguments` (without the program name) is just ``servingArgument``, serves and returns the exit
+    /// status. Otherwise returns nil, having noted that this executable can serve, so the worker pool
+    /// falls back to running it (`/proc/self/exe`) when no `nodules-dicom-worker` sits beside it: building
+    /// only the `nodules` product must not cost DICOM support.
+    public static func serveIfAsked(_ arguments: [String]) -> Int32? {
+        if arguments == [servingArgument] { return serve() }
+        DICOMWorkerPool.ownExecutableServes.store(true, ordering: .releasing)
+        return nil
+    }
+
     /// Serves until end of input. Returns the process exit status.
     public static func serve() -> Int32 {
         signal(SIGPIPE, SIG_IGN)

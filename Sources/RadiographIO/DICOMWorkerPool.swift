@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -16,13 +17,18 @@ import Glibc
 ///
 /// The worker executable is `$NODULEKIT_DICOM_WORKER` when set, else
 /// `nodules-dicom-worker` in the folder of the running executable
-/// (`/proc/self/exe`), which is where SwiftPM puts every product, tests included.
+/// (`/proc/self/exe`), which is where SwiftPM puts every product, tests included;
+/// when that is missing and the running executable can serve itself (it called
+/// `DICOMWorker.serveIfAsked(_:)`, as `nodules` does), the running executable
+/// with `DICOMWorker.servingArgument`.
 final class DICOMWorkerPool: @unchecked Sendable {
     // Invariant: `idle`, `busy` and `spawnCount` are read and written only while
     // holding `lock`; a checked-out `Worker` is used by exactly one thread.
 
     static let environmentVariable = "NODULEKIT_DICOM_WORKER"
     static let executableName = "nodules-dicom-worker"
+    /// Set once by `DICOMWorker.serveIfAsked(_:)`: the running executable can be a worker.
+    static let ownExecutableServes = Atomic<Bool>(false)
 
     /// The process-wide pool: as many workers as cores, at most 4.
     static let shared = DICOMWorkerPool(size: max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))))
@@ -201,21 +207,35 @@ final class DICOMWorkerPool: @unchecked Sendable {
         }
     }
 
-    static func executablePath() -> String {
-        if let override = getenv(environmentVariable), override.pointee != 0 { return String(cString: override) }
+    /// The worker to start: its path and its one argument; `missing` says why none can start (else nil).
+    static func workerCommand() -> (path: String, argument: String, missing: String?) {
+        if let override = getenv(environmentVariable), override.pointee != 0 {
+            let path = String(cString: override)
+            return (path, "--serve", access(path, X_OK) == 0 ? nil : "no executable at \(path) (\(environmentVariable))")
+        }
+        guard let exe = runningExecutable() else {
+            return (executableName, "--serve", "cannot read /proc/self/exe; set \(environmentVariable)")
+        }
+        let folder = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let sibling = folder + "/" + executableName
+        if access(sibling, X_OK) == 0 { return (sibling, "--serve", nil) }
+        if ownExecutableServes.load(ordering: .acquiring) { return (exe, DICOMWorker.servingArgument, nil) }
+        return (sibling, "--serve", "no executable at \(sibling); build the \(executableName) product or set \(environmentVariable)")
+    }
+
+    /// The running executable's path (`/proc/self/exe`), nil when unreadable.
+    static func runningExecutable() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return executableName }
-        let exe = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let folder = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        return folder + "/" + executableName
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func spawn() throws -> Worker {
-        let path = executable ?? Self.executablePath()
-        guard access(path, X_OK) == 0 else {
-            throw DecodingFailure.workerUnavailable(detail: "no executable at \(path); build the \(Self.executableName) product or set \(Self.environmentVariable)")
-        }
+        let (path, argument, missing) = executable.map {
+            ($0, "--serve", access($0, X_OK) == 0 ? nil : "no executable at \($0)")
+        } ?? Self.workerCommand()
+        if let missing { throw DecodingFailure.workerUnavailable(detail: missing) }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw DecodingFailure.workerUnavailable(detail: "socketpair failed (errno \(errno))")
@@ -232,7 +252,7 @@ final class DICOMWorkerPool: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, pair[1], 0)
         posix_spawn_file_actions_adddup2(&actions, pair[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("--serve"), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup(argument), nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)

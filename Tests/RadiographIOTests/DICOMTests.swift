@@ -352,7 +352,7 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")
         // `sleep` holds the worker's input open after the shell is gone, so end of input cannot be what stops it.
-        shell.arguments = ["-c", "sleep 30 | \"$0\" --serve & echo $!; wait", DICOMWorkerPool.executablePath()]
+        shell.arguments = ["-c", "sleep 30 | \"$0\" --serve & echo $!; wait", DICOMWorkerPool.workerCommand().path]
         let out = Pipe()
         shell.standardOutput = out
         try shell.run()
