@@ -10,7 +10,7 @@ OUT = out
 # default pipeline changed version (a store holding both) tracks the current one.
 PIPELINE = cxr-nodules
 
-.PHONY: demo test slurm-test build bootstrap fhir-venv dicom-venv chromium clean
+.PHONY: demo test slurm-test build install bootstrap fhir-venv dicom-venv chromium clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -28,8 +28,8 @@ dicom-venv:
 chromium:
 	@scripts/chromium.sh
 
-# Both executables: `nodules` decodes DICOM in a child `nodules-dicom-worker` process (found
-# next to it), so a build without the worker would turn every DICOM file into an error.
+# Both executables: `nodules` decodes DICOM in child `nodules-dicom-worker` processes (found
+# next to it; without one, `nodules` runs copies of itself as the workers).
 build: bootstrap
 	$(SWIFT) build -c release --product nodules
 	$(SWIFT) build -c release --product nodules-dicom-worker
@@ -49,6 +49,15 @@ demo: build
 	@echo "== results in $(OUT)/: results.jsonl (one JSON line per image), detections.csv (one row per detection),"
 	@echo "   nodules.sqlite (the store; rerun to resume), tracks.json and tracks.fhir.ndjson (FHIR R4 Bundles),"
 	@echo "   report/index.html (open in a browser). Synthetic phantoms: the figures are not clinical. =="
+
+# Installs the executables into PREFIX/bin and the pipeline definitions and follow-up policies into
+# PREFIX/share/nodulekit/Pipelines, where an installed `nodules` looks for them (DESTDIR for staging).
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/policies
+	install -m 755 .build/release/nodules .build/release/nodules-dicom-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 Pipelines/*.json $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/
+	install -m 644 Pipelines/policies/*.json $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/policies/
 
 test: bootstrap fhir-venv dicom-venv chromium
 	$(SWIFT) build --build-tests

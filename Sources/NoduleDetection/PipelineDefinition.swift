@@ -750,9 +750,11 @@ extension PipelineDefinition {
     public static let defaultName = "cxr-nodules"
 
     /// Loads `reference`: a path to a `.json` file, or a NAME looked up as
-    /// `NAME.json` in, in order: `$NODULEKIT_PIPELINES`, `./Pipelines`, and the
-    /// `Pipelines` folder of each ancestor of the running executable (which finds
-    /// the repository's definitions from `.build/…/nodules`).
+    /// `NAME.json` in, in order: `$NODULEKIT_PIPELINES`, `./Pipelines`, and for
+    /// each ancestor of the running executable its `Pipelines` folder (which finds
+    /// the repository's definitions from `.build/…/nodules`) and its
+    /// `share/nodulekit/Pipelines` (an installed `PREFIX/bin/nodules` finds
+    /// `PREFIX/share/nodulekit/Pipelines`, where `make install` puts them).
     public static func load(_ reference: String) throws -> PipelineDefinition {
         let fm = FileManager.default
         if reference.hasSuffix(".json") || reference.contains("/") {
@@ -775,6 +777,7 @@ extension PipelineDefinition {
             var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
             for _ in 0..<6 {
                 folders.append(dir.appendingPathComponent("Pipelines").path)
+                folders.append(dir.appendingPathComponent("share/nodulekit/Pipelines").path)
                 let parent = dir.deletingLastPathComponent()
                 if parent.path == dir.path { break }
                 dir = parent

@@ -73,6 +73,38 @@ private let ioFixtures = root + "/Tests/RadiographIOTests/Fixtures"
         }
     }
 
+    /// An installed `nodules` (`make install`: PREFIX/bin/nodules, definitions in PREFIX/share/nodulekit/Pipelines)
+    /// finds its default definition from any working directory; before the definitions are there it says where it
+    /// looked.
+    @Test func installedExecutableFindsItsDefinitionsUnderShare() throws {
+        let prefix = Fixtures.temporaryDirectory("installed"), elsewhere = Fixtures.temporaryDirectory("elsewhere")
+        let bin = prefix + "/bin", share = prefix + "/share/nodulekit/Pipelines"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        // Copied by cp, not in this process (see DICOMInfoCommandTests: ETXTBSY).
+        let copy = try SpawnedProcess.run(executable: URL(fileURLWithPath: "/bin/cp"),
+                                          [SpawnedProcess.productsDirectory.appendingPathComponent("nodules").path, bin])
+        try #require(copy.status == 0, "\(copy.standardError)")
+        let installed = URL(fileURLWithPath: bin + "/nodules")
+        let image = root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg"
+        let environment = ["NODULEKIT_PIPELINES": ""]
+
+        let before = try SpawnedProcess.run(executable: installed, ["detect", image], currentDirectory: elsewhere,
+                                            environment: environment)
+        #expect(before.status == 2)
+        #expect(before.standardError.contains("pipeline 'cxr-nodules' not found") && before.standardError.contains((prefix as NSString).lastPathComponent + "/share/nodulekit/Pipelines"),
+                "\(before.standardError)")
+
+        try FileManager.default.createDirectory(atPath: share, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: root + "/Pipelines/cxr-nodules.json", toPath: share + "/cxr-nodules.json")
+        let after = try SpawnedProcess.run(executable: installed, ["detect", image], currentDirectory: elsewhere,
+                                           environment: environment)
+        #expect(after.status == 0, "\(after.standardError)")
+        let record = try #require(try objects(after.standardOutput).first)
+        let version = try PipelineDefinition.load(root + "/Pipelines/cxr-nodules.json").version
+        #expect((record["pipeline"] as? [String: Any])?["name"] as? String == "cxr-nodules", "\(record)")
+        #expect((record["pipeline"] as? [String: Any])?["version"] as? String == version, "\(record)")
+    }
+
     @Test func unknownPipelineIsAUsageError() throws {
         let run = try SpawnedProcess.run("nodules", ["detect", "--pipeline", "no-such", root + "/Data/samples/PHANTOM-002/2026-03-02/pa.jpg"])
         #expect(run.status == 2)
