@@ -62,7 +62,12 @@ struct SeriesArguments: ParsableArguments {
     @Flag(name: .long, help: "No warnings and no summary on standard error.")
     var quiet = false
 
+    @Option(name: .long, help: ArgumentHelp("Patients tracked at once (each reads its images again for registration); default: the number of cores. The output is the same for any N.",
+                                            valueName: "n"))
+    var jobs: Int?
+
     func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if let raw { do { _ = try RawGeometry(parsing: raw) } catch { throw ValidationError("--raw: \(error)") } }
         _ = try DecodeArguments.infersPolarity(polarity)
     }
@@ -82,6 +87,8 @@ struct SeriesArguments: ParsableArguments {
         /// Every patient with detections of ``definition``, by issuer then ID.
         var histories: [PatientHistory]
         var quiet: Bool
+        /// Patients built and tracked at once.
+        var jobs: Int
 
         /// One patient's tracker input and the tracker's output for it.
         struct Tracked {
@@ -93,21 +100,34 @@ struct SeriesArguments: ParsableArguments {
         /// standard error (unless quiet). A patient that cannot be tracked is reported there and counted in `failed`.
         /// Progress by patient goes to `progress` (default: a bar on a terminal, a line every 10 s otherwise,
         /// none when quiet or for one patient); each patient's images are read again for registration, which
-        /// takes a while on a large store.
+        /// takes a while on a large store, so ``jobs`` patients are built and tracked at once on Dispatch workers.
+        /// Each patient is computed alone, and results, warnings and progress are taken in patient order, so the
+        /// output is the same for any ``jobs``. At most 2 × ``jobs`` patients are in flight or waiting to be
+        /// taken, which bounds the memory (a report keeps each patient's images).
         func track(_ histories: [PatientHistory], progress: ProgressReporter? = nil) -> (tracked: [Tracked], failed: Int) {
             let progress = progress ?? ProgressReporter.automatic(quiet: quiet || histories.count < 2, unit: .patients)
+            let (builder, tracker) = (self.builder, self.tracker)
+            let results = PatientResults(count: histories.count, window: 2 * max(1, jobs))
+            for _ in 0..<min(max(1, jobs), histories.count) {
+                DispatchQueue.global().async {
+                    while let k = results.next() {
+                        let input = builder.build(histories[k])
+                        let tracks = input.failure == nil ? tracker.track(patient: input.key, exams: input.exams) : nil
+                        results.put(k, (input, tracks))
+                    }
+                }
+            }
             var tracked: [Tracked] = []
             var failed = 0
             for (k, history) in histories.enumerated() {
+                let (input, tracks) = results.take(k)
                 defer { progress.update(done: k + 1, total: histories.count, failed: failed) }
-                let input = builder.build(history)
                 if !quiet { for w in input.warnings { progress.error("nodules: warning: \(w)") } }
-                if let failure = input.failure {
+                guard let tracks else {
                     failed += 1
-                    progress.error("nodules: error: patient \(history.patientID): \(failure)")
+                    progress.error("nodules: error: patient \(history.patientID): \(input.failure ?? "not tracked")")
                     continue
                 }
-                let tracks = tracker.track(patient: input.key, exams: input.exams)
                 for e in tracks.exams where !e.registration.isReliable && !quiet {
                     progress.error("nodules: warning: patient \(history.patientID), exam \(e.studyDate): registration not used ("
                                    + e.registration.issues.map(\.description).joined(separator: "; ") + ")")
@@ -116,6 +136,53 @@ struct SeriesArguments: ParsableArguments {
             }
             progress.finish()
             return (tracked, failed)
+        }
+    }
+
+    /// Patients' results handed from the workers to the thread that takes them in order.
+    ///
+    /// `@unchecked Sendable`: every stored property but the constants is read and written only while
+    /// holding `condition`'s lock.
+    final class PatientResults: @unchecked Sendable {
+        typealias Result = (input: TrackInputBuilder.PatientInput, tracks: PatientTracks?)
+        private let condition = NSCondition()
+        private var slots: [Result?]
+        private var nextToStart = 0
+        private var taken = 0
+        private let window: Int
+
+        init(count: Int, window: Int) {
+            slots = Array(repeating: nil, count: count)
+            self.window = window
+        }
+
+        /// The next patient to work on, once fewer than `window` are started and not yet taken; nil when none is left.
+        func next() -> Int? {
+            condition.lock()
+            defer { condition.unlock() }
+            while nextToStart < slots.count && nextToStart - taken >= window { condition.wait() }
+            guard nextToStart < slots.count else { return nil }
+            defer { nextToStart += 1 }
+            return nextToStart
+        }
+
+        func put(_ k: Int, _ result: Result) {
+            condition.lock()
+            slots[k] = result
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// Patient `k`'s result, waiting for it; patients are taken in order 0, 1, 2, ….
+        func take(_ k: Int) -> Result {
+            condition.lock()
+            defer { condition.unlock() }
+            while slots[k] == nil { condition.wait() }
+            let result = slots[k]!
+            slots[k] = nil
+            taken = k + 1
+            condition.broadcast()
+            return result
         }
     }
 
@@ -147,7 +214,7 @@ struct SeriesArguments: ParsableArguments {
         let builder = TrackInputBuilder(pipeline: definition, selection: selection.nodules,
                                         decode: options, searchFolders: [storeFolder], keepsImages: keepsImages)
         return Series(definition: definition, policy: followUp, builder: builder, tracker: SerialTracker(policy: followUp),
-                      histories: histories, quiet: quiet)
+                      histories: histories, quiet: quiet, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// `--policy`: a built-in name, a name in a `policies/` folder beside the pipeline search folders, or a JSON file.

@@ -162,9 +162,21 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
                 #expect((t["doubling_time_days"] is Double) == ["growing", "shrinking"].contains(status))
             }
         }
-        // Deterministic: the same bytes again.
+        // Deterministic: the same bytes again, whether patients are tracked one at a time or several at once
+        // (and the same warnings, in the same order).
         let again = try nodules(["track", "--db", series.db])
         #expect(again.standardOutput == run.standardOutput)
+        let oneAtATime = try nodules(["track", "--db", series.db, "--jobs", "1"])
+        let severalAtOnce = try nodules(["track", "--db", series.db, "--jobs", "4"])
+        #expect(oneAtATime.standardOutput == run.standardOutput)
+        #expect(severalAtOnce.standardOutput == run.standardOutput)
+        func warnings(_ run: SpawnedProcess) -> [Substring] {
+            run.standardError.split(separator: "\n").filter { !$0.hasPrefix("progress:") }
+        }
+        #expect(warnings(oneAtATime) == warnings(severalAtOnce))
+        #expect(warnings(severalAtOnce).contains { $0.hasPrefix("track: 2 patients") }, "\(severalAtOnce.standardError)")
+        let refused = try nodules(["track", "--db", series.db, "--jobs", "0"])
+        #expect(refused.status == 2 && refused.standardError.contains("--jobs must be at least 1"), "\(refused.standardError)")
     }
 
     /// Exports as archives often hand them over: two without a pixel spacing, one of them at another
