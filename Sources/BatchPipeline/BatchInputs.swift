@@ -133,17 +133,20 @@ public enum BatchInputs {
     /// bytewise) or a manifest CSV (in row order).
     ///
     /// Hidden files and folders (leading `.`) are skipped, and so are `skipping`
-    /// paths (the batch's own outputs) and relative paths or names matching an
-    /// `excluding` glob (fnmatch).
-    public static func enumerate(_ input: String, excluding: [String] = [], skipping: Set<String> = []) throws -> [BatchInput] {
+    /// paths (the batch's own outputs), files under a `skippingFolders` folder (its
+    /// overlay pictures) and relative paths or names matching an `excluding` glob (fnmatch).
+    public static func enumerate(_ input: String, excluding: [String] = [], skipping: Set<String> = [],
+                                 skippingFolders: [String] = []) throws -> [BatchInput] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else { throw InputError.notFound(path: input) }
         let skip = Set(skipping.map(canonical))
+        let skipUnder = skippingFolders.map { canonical($0) + "/" }
         let all = isDirectory.boolValue ? try folder(input) : try manifest(input)
         return all.filter { item in
             let name = (item.key as NSString).lastPathComponent
             if excluding.contains(where: { fnmatch($0, item.key, 0) == 0 || fnmatch($0, name, 0) == 0 }) { return false }
-            return !skip.contains(canonical(item.path))
+            let path = canonical(item.path)
+            return !skip.contains(path) && !skipUnder.contains { path.hasPrefix($0) }
         }
     }
 

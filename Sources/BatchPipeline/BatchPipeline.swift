@@ -17,14 +17,18 @@ public struct BatchConfiguration: Sendable {
     public var window: Int
     /// Recompute images whose result is already stored.
     public var force: Bool
+    /// When set, a review picture of every image detected in this run (``BatchRunner/overlayStem(_:)``).
+    public var overlayDirectory: String?
 
     public init(pipeline: PipelineDefinition, decode: DecodeOptions = DecodeOptions(),
-                jobs: Int = ProcessInfo.processInfo.activeProcessorCount, window: Int? = nil, force: Bool = false) {
+                jobs: Int = ProcessInfo.processInfo.activeProcessorCount, window: Int? = nil, force: Bool = false,
+                overlayDirectory: String? = nil) {
         self.pipeline = pipeline
         self.decode = decode
         self.jobs = max(1, jobs)
         self.window = max(1, window ?? 2 * max(1, jobs))
         self.force = force
+        self.overlayDirectory = overlayDirectory
     }
 }
 
@@ -247,12 +251,37 @@ public final class BatchRunner: @unchecked Sendable {
         let file = FileIdentity(patientID: radiograph.patient?.id, patientIssuer: radiograph.patient?.issuer,
                                 studyDate: radiograph.studyDate?.description)
         let identity = input.resolve(filePatient: radiograph.patient, fileDate: radiograph.studyDate)
-        var record = detector.detect(radiograph).record(for: radiograph)
+        let result = detector.detect(radiograph)
+        var record = result.record(for: radiograph)
         let contentWarnings = record.warnings
         Self.apply(identity, input: input, to: &record)
+        if let folder = configuration.overlayDirectory {
+            // The detection stands; only its picture is missing, and the record says so (not the store).
+            do { try Self.writeOverlay(result, stem: folder + "/" + Self.overlayStem(input.key)) } catch {
+                record.warnings.append("overlay not written: \(error)")
+            }
+        }
         return Processed(index: index, input: input, status: .computed, record: record, contentWarnings: contentWarnings,
                          key: key, spacing: radiograph.pixelSpacing.map { StoredSpacing(rowMM: $0.row, columnMM: $0.column) },
                          byteCount: bytes.count, fileIdentity: file)
+    }
+
+    /// Where an input's review pictures go, relative to the overlay folder: its relative path (``BatchInput/key``)
+    /// without the extension, so the folder mirrors the input's layout; a `.`, `..` or empty component becomes
+    /// `_`, so nothing is written outside the folder.
+    public static func overlayStem(_ key: String) -> String {
+        let components = key.split(separator: "/", omittingEmptySubsequences: false).map { c in
+            c.isEmpty || c == "." || c == ".." ? "_" : String(c)
+        }
+        let name = components.last ?? "_", dot = name.lastIndex(of: ".")
+        let stem = dot.map { $0 == name.startIndex ? name : String(name[..<$0]) } ?? name
+        return (components.dropLast() + [stem]).joined(separator: "/")
+    }
+
+    /// Writes the review pictures of `result` at `stem` (``DetectionOverlay/write(_:stem:)``), creating its folder.
+    static func writeOverlay(_ result: DetectionResult, stem: String) throws {
+        try FileManager.default.createDirectory(atPath: (stem as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try DetectionOverlay.write(result, stem: stem)
     }
 
     /// Puts the resolved identity and the input's own remarks on a record.

@@ -51,6 +51,10 @@ struct Batch: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Skip files whose relative path or name matches GLOB (repeatable).", valueName: "glob"))
     var exclude: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Also draw a review picture of every image detected in this run: DIR/<relative path without extension>.overlay.png (lung field outlined, candidates circled and numbered) and .lungs.png (the mask). Files under DIR are never inputs.",
+                                            valueName: "dir"))
+    var overlay: String?
+
     @OptionGroup var decode: DecodeArguments
 
     func validate() throws {
@@ -74,7 +78,8 @@ struct Batch: ParsableCommand {
         let jsonl: StagedOutputFile
         let csvFile: StagedOutputFile?
         do {
-            inputs = try BatchInputs.enumerate(input, excluding: exclude, skipping: skip)
+            if let overlay { try FileManager.default.createDirectory(atPath: overlay, withIntermediateDirectories: true) }
+            inputs = try BatchInputs.enumerate(input, excluding: exclude, skipping: skip, skippingFolders: overlay.map { [$0] } ?? [])
             if let shard { inputs = inputs.filter { shard.contains($0) } }
             store = try NoduleStore(path: db)
             jsonl = try StagedOutputFile(path: out)
@@ -85,7 +90,8 @@ struct Batch: ParsableCommand {
         }
 
         let configuration = BatchConfiguration(pipeline: definition, decode: options,
-                                               jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force)
+                                               jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force,
+                                               overlayDirectory: overlay)
         let parameters = Self.parameters(definition: definition, configuration: configuration, shard: shard, input: input)
         let run = try store.beginRun(RunDescription(pipeline: definition.stamp, parameters: parameters,
                                                     toolVersion: NoduleKitVersion.string, input: input,

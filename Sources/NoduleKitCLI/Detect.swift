@@ -83,8 +83,7 @@ struct Detect: ParsableCommand {
                 if let overlay {
                     let stem = Self.overlayStem(path, index: index)
                     do {
-                        try AtomicFile.write(try DetectionOverlay.render(result).pngData(), to: "\(overlay)/\(stem).overlay.png")
-                        try AtomicFile.write(try DetectionOverlay.maskPNG(result.lungField), to: "\(overlay)/\(stem).lungs.png")
+                        try DetectionOverlay.write(result, stem: "\(overlay)/\(stem)")
                     } catch {
                         // The detection stands; only its picture is missing, and that is said.
                         record.warnings.append("overlay not written: \(error)")

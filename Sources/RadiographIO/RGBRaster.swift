@@ -70,8 +70,9 @@ public struct RGBRaster: Sendable, Equatable {
     }
 
     /// PNG bytes.
-    public func pngData() throws -> [UInt8] {
-        try PNGCodec.encodeRGB8(pixels, width: width, height: height)
+    /// `compressionLevel`: zlib's 0–9 (6, its default, unless given; the per-image review pictures use 1).
+    public func pngData(compressionLevel: Int = 6) throws -> [UInt8] {
+        try PNGCodec.encodeRGB8(pixels, width: width, height: height, compressionLevel: compressionLevel)
     }
 
     /// 3×5 glyphs, one row per element, bit 2 = left column.

@@ -1,4 +1,5 @@
 import Foundation
+import BatchPipeline
 import GRDB
 import NoduleStore
 import RadiographIO
@@ -47,6 +48,48 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         #expect(csv.count == detections + 1)
         #expect(try NoduleStore(path: out + "/s.sqlite").counts()["detections"] == detections)
         #expect(!FileManager.default.fileExists(atPath: out + "/r.jsonl.partial"))
+    }
+
+    /// `--overlay DIR` draws every image detected in this run, mirroring the input's layout, even with DIR inside
+    /// the input folder: a rerun reads none of the pictures as inputs (it resumes the same 20 images) and draws
+    /// none again, since nothing is detected.
+    @Test func overlaysMirrorTheLayoutAndAreNeverInputs() throws {
+        let root = Fixtures.temporaryDirectory("cli-batch-overlay")
+        let input = root + "/in", out = root + "/out"
+        try FileManager.default.copyItem(atPath: chests, toPath: input)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let overlays = input + "/review"
+        let first = try batch([input, "--out", out + "/r.jsonl", "--db", out + "/s.sqlite", "--overlay", overlays, "--jobs", "2"])
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(first.standardError.contains("20 ok (20 computed, 0 resumed), 0 failed"), "\(first.standardError)")
+        let records = try lines(out + "/r.jsonl").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(records.count == 20)
+        for record in records {
+            let path = record["path"] as! String
+            let key = String(path.dropFirst(input.count + 1))
+            let stem = overlays + "/" + (key as NSString).deletingPathExtension
+            for suffix in [".overlay.png", ".lungs.png"] {
+                let bytes = FileManager.default.contents(atPath: stem + suffix)
+                #expect(bytes?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true, "\(stem + suffix)")
+            }
+            #expect(!((record["warnings"] as? [String]) ?? []).contains { $0.contains("overlay") })
+        }
+        let pictures = try FileManager.default.subpathsOfDirectory(atPath: overlays).filter { $0.hasSuffix(".png") }
+        #expect(pictures.count == 40)
+
+        let again = try batch([input, "--out", out + "/r2.jsonl", "--db", out + "/s.sqlite", "--overlay", overlays])
+        #expect(again.status == 0, "\(again.standardError)")
+        #expect(again.standardError.contains("20 ok (0 computed, 20 resumed), 0 failed"), "\(again.standardError)")
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: overlays).filter { $0.hasSuffix(".png") }.count == 40)
+    }
+
+    /// An overlay stem never leaves the overlay folder and keeps the input's folders.
+    @Test func overlayStemsStayInsideTheirFolder() {
+        #expect(BatchRunner.overlayStem("PH-0001/2026-01-12/pa.png") == "PH-0001/2026-01-12/pa")
+        #expect(BatchRunner.overlayStem("../up/x.dcm") == "_/up/x")
+        #expect(BatchRunner.overlayStem("a/./b/.hidden") == "a/_/b/.hidden")
+        #expect(BatchRunner.overlayStem("plain") == "plain")
+        #expect(BatchRunner.overlayStem("archive.tar.gz") == "archive.tar")
     }
 
     /// Patient and date from the file name, and from PNG text chunks (the file's own
