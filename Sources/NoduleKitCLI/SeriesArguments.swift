@@ -107,7 +107,8 @@ struct SeriesArguments: ParsableArguments {
         func track(_ histories: [PatientHistory], progress: ProgressReporter? = nil) -> (tracked: [Tracked], failed: Int) {
             let progress = progress ?? ProgressReporter.automatic(quiet: quiet || histories.count < 2, unit: .patients)
             let (builder, tracker) = (self.builder, self.tracker)
-            let results = PatientResults(count: histories.count, window: 2 * max(1, jobs))
+            let results = OrderedResults<(input: TrackInputBuilder.PatientInput, tracks: PatientTracks?)>(
+                count: histories.count, window: 2 * max(1, jobs))
             for _ in 0..<min(max(1, jobs), histories.count) {
                 DispatchQueue.global().async {
                     while let k = results.next() {
@@ -139,44 +140,51 @@ struct SeriesArguments: ParsableArguments {
         }
     }
 
-    /// Patients' results handed from the workers to the thread that takes them in order.
+    /// Results handed from Dispatch workers to one thread that takes them in order (the patients of
+    /// ``Series/track(_:progress:)``): a worker asks ``next()`` for the next index to compute and ``put(_:_:)``s
+    /// its result; ``take(_:)`` returns index 0, then 1, …, each once, waiting as needed. At most `window`
+    /// indices are handed out and not yet taken, which bounds the results held at once.
     ///
     /// `@unchecked Sendable`: every stored property but the constants is read and written only while
     /// holding `condition`'s lock.
-    final class PatientResults: @unchecked Sendable {
-        typealias Result = (input: TrackInputBuilder.PatientInput, tracks: PatientTracks?)
+    final class OrderedResults<Element>: @unchecked Sendable {
         private let condition = NSCondition()
-        private var slots: [Result?]
+        private var slots: [Element?]
         private var nextToStart = 0
         private var taken = 0
         private let window: Int
+        /// The most indices handed out and not yet taken at any time (tests check it against `window`).
+        private(set) var peakOutstanding = 0
 
         init(count: Int, window: Int) {
+            precondition(window >= 1)
             slots = Array(repeating: nil, count: count)
             self.window = window
         }
 
-        /// The next patient to work on, once fewer than `window` are started and not yet taken; nil when none is left.
+        /// The next index to compute, once fewer than `window` are handed out and not yet taken; nil when none is left.
         func next() -> Int? {
             condition.lock()
             defer { condition.unlock() }
             while nextToStart < slots.count && nextToStart - taken >= window { condition.wait() }
             guard nextToStart < slots.count else { return nil }
-            defer { nextToStart += 1 }
-            return nextToStart
+            nextToStart += 1
+            peakOutstanding = max(peakOutstanding, nextToStart - taken)
+            return nextToStart - 1
         }
 
-        func put(_ k: Int, _ result: Result) {
+        func put(_ k: Int, _ result: Element) {
             condition.lock()
             slots[k] = result
             condition.broadcast()
             condition.unlock()
         }
 
-        /// Patient `k`'s result, waiting for it; patients are taken in order 0, 1, 2, ….
-        func take(_ k: Int) -> Result {
+        /// Index `k`'s result, waiting for it; indices must be taken in order 0, 1, 2, ….
+        func take(_ k: Int) -> Element {
             condition.lock()
             defer { condition.unlock() }
+            precondition(k == taken, "results are taken in order")
             while slots[k] == nil { condition.wait() }
             let result = slots[k]!
             slots[k] = nil

@@ -842,3 +842,29 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
     }
 }
 
+
+/// The hand-over behind `nodules track --jobs` and `report --jobs`: results computed out of order on several
+/// workers come out in order, each once, with no more than the window outstanding.
+@Suite struct OrderedResultsTests {
+    @Test(arguments: [(workers: 1, window: 1), (workers: 3, window: 2), (workers: 4, window: 8)])
+    func resultsComeOutInOrderWithinTheWindow(workers: Int, window: Int) {
+        let count = 60
+        // Per index, a work time of 0–3 ms, seeded, so later indices often finish first.
+        var random = SeededRandomNumberGenerator(seed: 38)
+        let delays = (0..<count).map { _ in UInt32.random(in: 0...3000, using: &random) }
+        let results = SeriesArguments.OrderedResults<Int>(count: count, window: window)
+        let done = DispatchGroup()
+        for _ in 0..<workers {
+            DispatchQueue.global().async(group: done) {
+                while let k = results.next() {
+                    usleep(delays[k])
+                    results.put(k, k * k)
+                }
+            }
+        }
+        let taken = (0..<count).map { results.take($0) }
+        done.wait()
+        #expect(taken == (0..<count).map { $0 * $0 })
+        #expect(results.peakOutstanding >= 1 && results.peakOutstanding <= window)
+    }
+}
