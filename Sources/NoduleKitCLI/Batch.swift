@@ -125,17 +125,18 @@ struct Batch: ParsableCommand {
         try store.endRun(run, status: summary.failed > 0 ? .completedWithErrors : .completed,
                          ok: summary.computed, resumed: summary.resumed, failed: summary.failed)
         if !quiet {
-            StandardError.write(Self.summaryText(summary, out: out, db: db, csv: csv, shard: shard) + tally.summary())
+            StandardError.write(Self.summaryText(summary, out: out, db: db, csv: csv, overlay: overlay, shard: shard) + tally.summary())
         }
         if summary.failed > 0 { throw ExitCode.failure }
     }
 
-    static func summaryText(_ s: BatchSummary, out: String, db: String, csv: String?, shard: Shard?) -> String {
+    static func summaryText(_ s: BatchSummary, out: String, db: String, csv: String?, overlay: String? = nil, shard: Shard?) -> String {
         let shardText = shard.map { " (shard \($0))" } ?? ""
         var text = "batch\(shardText): \(s.total) image\(s.total == 1 ? "" : "s") in \(String(format: "%.1f", s.seconds)) s "
             + "(\(String(format: "%.2f", s.imagesPerSecond)) images/s): \(s.succeeded) ok (\(s.computed) computed, "
             + "\(s.resumed) resumed), \(s.failed) failed; \(s.detections) detection\(s.detections == 1 ? "" : "s")\n"
         text += "results: \(out)\(csv.map { ", \($0)" } ?? "")  store: \(db)\n"
+        if let overlay { text += "review pictures: \(overlay)/ (of the \(s.computed) image\(s.computed == 1 ? "" : "s") detected in this run)\n" }
         return text
     }
 

@@ -62,6 +62,7 @@ private func batch(_ arguments: [String]) throws -> SpawnedProcess {
         let first = try batch([input, "--out", out + "/r.jsonl", "--db", out + "/s.sqlite", "--overlay", overlays, "--jobs", "2"])
         #expect(first.status == 0, "\(first.standardError)")
         #expect(first.standardError.contains("20 ok (20 computed, 0 resumed), 0 failed"), "\(first.standardError)")
+        #expect(first.standardError.contains("review pictures: \(overlays)/ (of the 20 images detected in this run)"), "\(first.standardError)")
         let records = try lines(out + "/r.jsonl").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(records.count == 20)
         for record in records {
