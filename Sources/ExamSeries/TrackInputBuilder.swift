@@ -248,12 +248,17 @@ public struct TrackInputBuilder: Sendable {
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             // The exam's own nodules, then those measured again here (in its mm too). Read at an
             // assumed spacing, all take the exam's scale and the default uncertainty.
-            let nodules = spacing != nil ? chosenNodules + remeasured[i] : (chosenNodules + remeasured[i]).map { nodule in
+            var nodules = spacing != nil ? chosenNodules + remeasured[i] : (chosenNodules + remeasured[i]).map { nodule in
                 var scaled = nodule
                 scaled.diameterMM *= lengthScale
                 scaled.diameterUncertaintyMM = nil
                 scaled.longAxisMM = nil
                 return scaled
+            }
+            // Every position also in px of the exam's image (the inverse of `inExam`, at the spacing in use).
+            for k in nodules.indices {
+                nodules[k].xPx = nodules[k].xMM / placed[i].columnSpacingMM - 0.5
+                nodules[k].yPx = nodules[k].yMM / placed[i].rowSpacingMM - 0.5
             }
             out.append(ExamMeasurements(examID: exam.examID, studyDate: exam.date, pixelSpacingMM: measureSpacing,
                                         nodules: nodules, registration: results[i]))

@@ -35,9 +35,14 @@ public struct MeasuredNodule: Hashable, Sendable {
     public var sourceReference: String?
     /// Where the diameter comes from, when the caller says (written as the observation's `sizing`).
     public var sizing: NoduleSizing?
+    /// Centre in px of the exam's own image (column, row; the centre of pixel 0 is 0.0), when the caller knows it
+    /// (written as the observation's `x` and `y`, as in the detection records).
+    public var xPx: Double?
+    public var yPx: Double?
 
     public init(xMM: Double, yMM: Double, diameterMM: Double, diameterUncertaintyMM: Double? = nil,
-                longAxisMM: Double? = nil, sourceReference: String? = nil, sizing: NoduleSizing? = nil) {
+                longAxisMM: Double? = nil, sourceReference: String? = nil, sizing: NoduleSizing? = nil,
+                xPx: Double? = nil, yPx: Double? = nil) {
         precondition(diameterMM > 0 && diameterMM.isFinite, "a diameter is a positive number of mm")
         self.xMM = xMM
         self.yMM = yMM
@@ -46,6 +51,8 @@ public struct MeasuredNodule: Hashable, Sendable {
         self.longAxisMM = longAxisMM
         self.sourceReference = sourceReference
         self.sizing = sizing
+        self.xPx = xPx
+        self.yPx = yPx
     }
 }
 

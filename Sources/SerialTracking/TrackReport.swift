@@ -57,6 +57,8 @@ public enum TrackReport {
                     ("exam_id", .string(o.examID)),
                     ("study_date", .string(o.studyDate.description)),
                     ("path", .string(o.nodule.sourceReference)),
+                    ("x", .number(o.nodule.xPx, decimals: 2)),
+                    ("y", .number(o.nodule.yPx, decimals: 2)),
                     ("x_mm", mm(o.nodule.xMM)),
                     ("y_mm", mm(o.nodule.yMM)),
                     ("reference_x_mm", mm(o.referenceXMM)),
@@ -91,7 +93,7 @@ public enum TrackReport {
                                    "x_mm", "y_mm", "reference_x_mm", "reference_y_mm", "diameter_mm", "diameter_sd_mm",
                                    "registration_reliable", "status", "doubling_time_days", "doubling_time_ci_lower_days",
                                    "doubling_time_ci_upper_days", "next_followup_date", "followup_action", "category",
-                                   "policy", "policy_version", "registration_quality", "reason", "sizing"]
+                                   "policy", "policy_version", "registration_quality", "reason", "sizing", "x", "y"]
 
     public static func csv(_ patients: [PatientTracks]) -> String {
         func field(_ v: JSONValue) -> String {
@@ -114,6 +116,7 @@ public enum TrackReport {
                         .string(t.followUp?.nextFollowUpDate?.description), .string(t.followUp?.action.rawValue), .string(t.followUp?.category),
                         .string(t.followUp?.policyName), .string(t.followUp?.policyVersion), .number(t.registrationQuality, decimals: 3),
                         .string(t.followUp?.reason), .string(o.nodule.sizing?.rawValue),
+                        .number(o.nodule.xPx, decimals: 2), .number(o.nodule.yPx, decimals: 2),
                     ]
                     lines.append(row.map(field).joined(separator: ","))
                 }

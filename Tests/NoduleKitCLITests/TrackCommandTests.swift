@@ -94,6 +94,20 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         #expect(patients.map { $0["patient_id"] as? String } == ["PH-0001", "PH-0002"])
         let truth = try TruthExam.load(series.folder)
 
+        // Each observation's centre in px of its own exam (`x`, `y`, as in the detection records) is its `x_mm`,
+        // `y_mm` at that exam's spacing.
+        for patient in patients {
+            for t in patient["tracks"] as! [[String: Any]] {
+                for o in t["observations"] as! [[String: Any]] {
+                    let exam = try #require(truth.first { $0.patient == patient["patient_id"] as? String && $0.date == o["study_date"] as? String })
+                    let x = try #require(o["x"] as? Double), y = try #require(o["y"] as? Double)
+                    #expect(abs((x + 0.5) * exam.spacing - (o["x_mm"] as! Double)) < 0.01, "\(o)")
+                    #expect(abs((y + 0.5) * exam.spacing - (o["y_mm"] as! Double)) < 0.01, "\(o)")
+                    #expect((0..<Double(exam.width)).contains(x) && (0..<Double(exam.height)).contains(y), "\(o)")
+                }
+            }
+        }
+
         // Registration: every later exam reliable, and within 1.0 mm of the truth transform everywhere on the image
         // (measured 0.07–0.64 mm since the band-passed final refinement; 0.65–1.41 mm before it)
         // (measured: 1.22, 1.67 and 1.46 mm at the worst grid point; typically much less inside the lungs).
@@ -768,10 +782,10 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
             .flatMap { ($0["observations"] as? [[String: Any]]) ?? [] }.compactMap { $0["sizing"] as? String }
         #expect(sizings.contains("common-start") && sizings.contains("detection"), "\(sizings)")
         #expect(Set(sizings).isSubset(of: NoduleSizing.allCases.map(\.rawValue)))
-        // And the CSV, in its last column.
+        // And the CSV, before the centre in px (its last two columns).
         let rows = TrackReport.csv([tracked]).split(separator: "\n").dropFirst()
-        #expect(TrackReport.csvHeader.last == "sizing")
-        #expect(rows.contains { $0.hasSuffix(",common-start") } && rows.contains { $0.hasSuffix(",detection") }, "\(rows.prefix(3))")
+        #expect(TrackReport.csvHeader.suffix(3) == ["sizing", "x", "y"])
+        #expect(rows.contains { $0.contains(",common-start,") } && rows.contains { $0.contains(",detection,") }, "\(rows.prefix(3))")
         // It works without the other re-measurement too (each needs the exams' normalised images kept).
         var onlyTracks = opened.builder
         onlyTracks.selection.remeasures = false
