@@ -21,6 +21,8 @@
 # diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33, and from session 36 st77 (ours),
 # stb34, stc35, std36. Tuning detection sets
 # (session 35; no fit saw them, for choosing one setting; run only when named): tours75 tb72 tc73 td74 te71.
+# Unseen sets (session 38: generator G, written then from the specification alone; no fit and no choice has used
+# it; run only when named, so the eight-set totals stay comparable): g17 (kind unseen-detect), G (unseen-serial).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK="${WORK:-/tmp/nodulekit-heldout}"
@@ -75,7 +77,7 @@ detect() {
     local names="${*:-$DETECT_ORDER}" out="$WORK/$tag" args=()
     mkdir -p "$out"
     for s in $names; do
-        case "${KIND[$s]:-}" in detect|tune|train) ;; *) echo "unknown detection set $s" >&2; exit 2 ;; esac
+        case "${KIND[$s]:-}" in detect|tune|train|unseen-detect) ;; *) echo "unknown detection set $s" >&2; exit 2 ;; esac
         local d=${FOLDER[$s]}
         [ -f "$d/truth.json" ] || { echo "$d is missing: run '$0 sets' first" >&2; exit 2; }
         "$NODULES" detect --threads "$(nproc)" --pipeline "$def" "$d"/images/*.png --out "$out/$s.jsonl" 2>/dev/null || true
@@ -91,7 +93,7 @@ serial() {
     local names="${*:-$SERIAL_ORDER}" out="$WORK/$tag"
     mkdir -p "$out"
     for s in $names; do
-        case "${KIND[$s]:-}" in serial|serial-train) ;; *) echo "unknown serial set $s" >&2; exit 2 ;; esac
+        case "${KIND[$s]:-}" in serial|serial-train|unseen-serial) ;; *) echo "unknown serial set $s" >&2; exit 2 ;; esac
         local d=${FOLDER[$s]}
         [ -f "$d/truth.json" ] || { echo "$d is missing: run '$0 sets' first" >&2; exit 2; }
         rm -f "$out/$s.sqlite" "$out/$s.jsonl"
