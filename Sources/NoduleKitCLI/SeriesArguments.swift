@@ -153,8 +153,13 @@ struct SeriesArguments: ParsableArguments {
         private var nextToStart = 0
         private var taken = 0
         private let window: Int
+        private var peak = 0
         /// The most indices handed out and not yet taken at any time (tests check it against `window`).
-        private(set) var peakOutstanding = 0
+        var peakOutstanding: Int {
+            condition.lock()
+            defer { condition.unlock() }
+            return peak
+        }
 
         init(count: Int, window: Int) {
             precondition(window >= 1)
@@ -169,7 +174,7 @@ struct SeriesArguments: ParsableArguments {
             while nextToStart < slots.count && nextToStart - taken >= window { condition.wait() }
             guard nextToStart < slots.count else { return nil }
             nextToStart += 1
-            peakOutstanding = max(peakOutstanding, nextToStart - taken)
+            peak = max(peak, nextToStart - taken)
             return nextToStart - 1
         }
 

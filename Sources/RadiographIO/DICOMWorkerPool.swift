@@ -210,8 +210,7 @@ final class DICOMWorkerPool: @unchecked Sendable {
     /// The worker to start: its path and its one argument; `missing` says why none can start (else nil).
     static func workerCommand() -> (path: String, argument: String, missing: String?) {
         if let override = getenv(environmentVariable), override.pointee != 0 {
-            let path = String(cString: override)
-            return (path, "--serve", access(path, X_OK) == 0 ? nil : "no executable at \(path) (\(environmentVariable))")
+            return givenWorker(String(cString: override), source: " (\(environmentVariable))")
         }
         guard let exe = runningExecutable() else {
             return (executableName, "--serve", "cannot read /proc/self/exe; set \(environmentVariable)")
@@ -223,6 +222,11 @@ final class DICOMWorkerPool: @unchecked Sendable {
         return (sibling, "--serve", "no executable at \(sibling); build the \(executableName) product or set \(environmentVariable)")
     }
 
+    /// A `nodules-dicom-worker` named by the caller (`source` says where, for the message), not looked for.
+    static func givenWorker(_ path: String, source: String) -> (path: String, argument: String, missing: String?) {
+        (path, "--serve", access(path, X_OK) == 0 ? nil : "no executable at \(path)\(source)")
+    }
+
     /// The running executable's path (`/proc/self/exe`), nil when unreadable.
     static func runningExecutable() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -232,9 +236,7 @@ final class DICOMWorkerPool: @unchecked Sendable {
     }
 
     private func spawn() throws -> Worker {
-        let (path, argument, missing) = executable.map {
-            ($0, "--serve", access($0, X_OK) == 0 ? nil : "no executable at \($0)")
-        } ?? Self.workerCommand()
+        let (path, argument, missing) = executable.map { Self.givenWorker($0, source: "") } ?? Self.workerCommand()
         if let missing { throw DecodingFailure.workerUnavailable(detail: missing) }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {

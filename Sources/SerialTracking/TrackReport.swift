@@ -10,6 +10,7 @@ public enum TrackReport {
     }
 
     static func mm(_ v: Double?) -> JSONValue { .number(v, decimals: 2) }
+    static func px(_ v: Double?) -> JSONValue { .number(v, decimals: 2) }
     static func days(_ v: Double?) -> JSONValue { .number(v, decimals: 1) }
 
     static func jsonValue(_ p: PatientTracks) -> JSONValue {
@@ -57,8 +58,8 @@ public enum TrackReport {
                     ("exam_id", .string(o.examID)),
                     ("study_date", .string(o.studyDate.description)),
                     ("path", .string(o.nodule.sourceReference)),
-                    ("x", .number(o.nodule.xPx, decimals: 2)),
-                    ("y", .number(o.nodule.yPx, decimals: 2)),
+                    ("x", px(o.nodule.xPx)),
+                    ("y", px(o.nodule.yPx)),
                     ("x_mm", mm(o.nodule.xMM)),
                     ("y_mm", mm(o.nodule.yMM)),
                     ("reference_x_mm", mm(o.referenceXMM)),
@@ -116,7 +117,7 @@ public enum TrackReport {
                         .string(t.followUp?.nextFollowUpDate?.description), .string(t.followUp?.action.rawValue), .string(t.followUp?.category),
                         .string(t.followUp?.policyName), .string(t.followUp?.policyVersion), .number(t.registrationQuality, decimals: 3),
                         .string(t.followUp?.reason), .string(o.nodule.sizing?.rawValue),
-                        .number(o.nodule.xPx, decimals: 2), .number(o.nodule.yPx, decimals: 2),
+                        px(o.nodule.xPx), px(o.nodule.yPx),
                     ]
                     lines.append(row.map(field).joined(separator: ","))
                 }
