@@ -18,7 +18,7 @@ its own rule.
 
   fcn_probe.py cache NAME SET_DIR --work W [--spacing 1.0]
   fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] [--augment processing]
-                     [--insert P [--insert-contrast LO HI]] [--init M0.pt [--lr 2e-3]] --model M.pt
+                     [--insert P [--insert-contrast LO HI]] [--init M0.pt [--lr 2e-3] [--frozen-batch-norm]] --model M.pt
   fcn_probe.py detect --work W --model M.pt NAME --out RESULTS.jsonl
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
@@ -204,6 +204,10 @@ def train(args):
         order = rng.permutation(len(X))
         total = 0.0
         net.train()
+        if args.frozen_batch_norm:  # keep the batch norms as loaded (an extracted network's are identities)
+            for module in net.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.eval()
         for b0 in range(0, len(order), args.batch):
             xs, ms = [], []
             for k in order[b0:b0 + args.batch]:
@@ -409,6 +413,8 @@ if __name__ == "__main__":
     t.add_argument("--insert-contrast", type=float, nargs=2, default=[0.4, 3.0],
                    help="inserted peak contrast range, x the local band-pass texture's standard deviation")
     t.add_argument("--init", help="a trained model (.pt) to start from instead of random weights (fine-tuning)")
+    t.add_argument("--frozen-batch-norm", action="store_true",
+                   help="batch norms stay in inference mode (fine-tuning a network extracted from a definition)")
     t.add_argument("--lr", type=float, default=2e-3, help="Adam's initial learning rate (cosine-annealed to 0)")
     t.add_argument("--model", required=True)
     d = sub.add_parser("detect")

@@ -16,8 +16,8 @@
 # /tmp/nodulekit-heldout). Detection sets (1047 nodules, 656 >= 10 mm): eval eval3030 eval4040 (ours),
 # b11 c12 d13 e14 f16 (five independently written generators). Serial sets (575 identities): s40 s60 c40
 # (under $WORK/sets), B C D E F (Data/phantom-X/series2N). Training sets (the fitted parts' seeds; `sets`
-# makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301, and f601 (session 34's
-# fine-tuning probe; no shipped fit uses it). Serial training sets (session 35's fit of the tracker's
+# makes them too, under $WORK/sets): ours5000 ours5001 b201 c101 d301, f601 (session 34's
+# fine-tuning probe) and e701 (session 39's; no shipped fit uses either). Serial training sets (session 35's fit of the tracker's
 # diameter uncertainty; scored only when named): st71 (ours), stb31, stc32, std33, and from session 36 st77 (ours),
 # stb34, stc35, std36. Tuning detection sets
 # (session 35; no fit saw them, for choosing one setting; run only when named): tours75 tb72 tc73 td74 te71.
