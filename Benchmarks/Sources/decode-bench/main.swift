@@ -1,14 +1,22 @@
 // Times RadiographIO decoding of the files given on the command line.
 // Usage: decode-bench --repeats N FILE...   → one JSON object on stdout (seconds).
+import BenchmarkCommandLine
 import Foundation
 import RadiographIO
 
 var repeats = 15
 var files: [String] = []
+let commandLine = BenchmarkCommandLine(tool: "decode-bench", usage: "decode-bench --repeats N FILE...")
 var arguments = CommandLine.arguments.dropFirst()
 while let a = arguments.popFirst() {
-    if a == "--repeats", let n = arguments.popFirst().flatMap(Int.init) { repeats = n } else { files.append(a) }
+    switch a {
+    case "--repeats": repeats = commandLine.positiveInteger(arguments.popFirst(), for: a)
+    case "-h", "--help": commandLine.help()
+    case let option where option.hasPrefix("-"): commandLine.fail("unknown option \(option)")
+    default: files.append(a)
+    }
 }
+if files.isEmpty { commandLine.fail("no files given") }
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()

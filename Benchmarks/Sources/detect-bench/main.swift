@@ -4,6 +4,7 @@
 // Prints one JSON object: per-file medians and per-stage medians (seconds): normalise, and the
 // nodule map (NoduleHeatmap: resampling + network, over the region the detector would take) when the
 // pipeline has one (null otherwise).
+import BenchmarkCommandLine
 import Foundation
 import NoduleDetection
 import RadiographIO
@@ -13,15 +14,20 @@ var repeats = 7
 var threads = ProcessInfo.processInfo.activeProcessorCount
 var pipelinePath = "../Pipelines/cxr-nodules.json"
 var files: [String] = []
+let commandLine = BenchmarkCommandLine(
+    tool: "detect-bench", usage: "detect-bench [--repeats N] [--threads T] [--pipeline FILE] FILE...")
 var arguments = CommandLine.arguments.dropFirst()
 while let a = arguments.popFirst() {
     switch a {
-    case "--repeats": repeats = Int(arguments.popFirst() ?? "") ?? repeats
-    case "--threads": threads = Int(arguments.popFirst() ?? "") ?? threads
-    case "--pipeline": pipelinePath = arguments.popFirst() ?? pipelinePath
+    case "--repeats": repeats = commandLine.positiveInteger(arguments.popFirst(), for: a)
+    case "--threads": threads = commandLine.positiveInteger(arguments.popFirst(), for: a)
+    case "--pipeline": pipelinePath = commandLine.value(arguments.popFirst(), for: a, needs: "a file")
+    case "-h", "--help": commandLine.help()
+    case let option where option.hasPrefix("-"): commandLine.fail("unknown option \(option)")
     default: files.append(a)
     }
 }
+if files.isEmpty { commandLine.fail("no files given") }
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()

@@ -1,6 +1,7 @@
 // LoG-stack benchmark: 2048² float32, 10 σ geometric 2…24, σ²-normalised LoG at full resolution.
 // Usage: scale-space-bench [--image X.npy] [--repeats N] [--mode exact|pyramid] [--engine direct|blas] [--threads N]
 // Prints one JSON object: the sgemm rate measured here, the stack's multiply-add count, medians.
+import BenchmarkCommandLine
 import Dispatch
 import Foundation
 import ScaleSpace
@@ -10,15 +11,23 @@ var imagePath: String?
 var mode = "pyramid"
 var threads = SeparableConvolution.defaultThreads
 var engine = ConvolutionEngine.default
+let commandLine = BenchmarkCommandLine(
+    tool: "scale-space-bench",
+    usage: "scale-space-bench [--image X.npy] [--repeats N] [--mode exact|pyramid] [--engine direct|blas] [--threads N]")
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
-    case "--repeats": repeats = Int(args.popFirst()!)!
-    case "--image": imagePath = args.popFirst()
-    case "--mode": mode = args.popFirst()!
-    case "--threads": threads = Int(args.popFirst()!)!
-    case "--engine": engine = ConvolutionEngine(rawValue: args.popFirst()!)!
-    default: fatalError("unknown argument \(a)")
+    case "--repeats": repeats = commandLine.positiveInteger(args.popFirst(), for: a)
+    case "--image": imagePath = commandLine.value(args.popFirst(), for: a, needs: "a file")
+    case "--mode":
+        guard let m = args.popFirst(), ["exact", "pyramid"].contains(m) else { commandLine.fail("--mode is exact or pyramid") }
+        mode = m
+    case "--threads": threads = commandLine.positiveInteger(args.popFirst(), for: a)
+    case "--engine":
+        guard let e = args.popFirst().flatMap(ConvolutionEngine.init(rawValue:)) else { commandLine.fail("--engine is direct or blas") }
+        engine = e
+    case "-h", "--help": commandLine.help()
+    default: commandLine.fail("unknown argument \(a)")
     }
 }
 
