@@ -128,7 +128,10 @@ struct SphereProfileFit {
             let blocks = (count + 3) / 4
             padded = 4 * blocks
             func pack(_ a: [Double]) -> [SIMD4<Double>] {
-                (0..<blocks).map { b in SIMD4((0..<4).map { a[min(4 * b + $0, a.count - 1)] }) }
+                let last = a.count - 1
+                return (0..<blocks).map { b in
+                    SIMD4(a[min(4 * b, last)], a[min(4 * b + 1, last)], a[min(4 * b + 2, last)], a[min(4 * b + 3, last)])
+                }
             }
             u = pack(us)
             v = pack(vs)
