@@ -18,7 +18,7 @@ its own rule.
 
   fcn_probe.py cache NAME SET_DIR --work W [--spacing 1.0]
   fcn_probe.py train --work W --train NAME,... [--epochs 40] [--seed 0] [--width 16] [--augment processing]
-                     [--insert P [--insert-contrast LO HI]] [--init M0.pt [--lr 2e-3] [--frozen-batch-norm]] --model M.pt
+                     [--insert P [--insert-contrast LO HI]] [--fade P [--fade-strength LO HI]] [--init M0.pt [--lr 2e-3] [--frozen-batch-norm]] --model M.pt
   fcn_probe.py detect --work W --model M.pt NAME --out RESULTS.jsonl
   fcn_probe.py export --model M.pt --out NETWORK.json          (for NoduleKit: batch norm folded)
   fcn_probe.py reference --model M.pt --out REFERENCE.json     (a seeded input and its logits)
@@ -169,6 +169,27 @@ def insert_nodules(x, m, rng, contrast=(0.4, 3.0)):
     return np.clip(x, 0, 1).astype(np.float32), m
 
 
+def fade_nodules(x, m, rng, strength=(0.25, 1.0)):
+    """The true nodules of a 0-1 crop made fainter (map px at 2 mm): each marked disc's excess over the local
+    background (a normalised convolution of the crop outside the discs, sigma 4 px) scaled by a factor drawn
+    log-uniformly from STRENGTH, through the disc feathered by a 1 px Gaussian; the mask is kept, so the
+    network learns that a fainter nodule of the same shape is still one (unseen generators' nodules are
+    fainter than the training generators')."""
+    if not m.any():
+        return x
+    x = x.copy()
+    outside = (cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0).astype(np.float32)
+    num = cv2.GaussianBlur(x * outside, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(outside, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+    background = num / np.maximum(den, 1e-3)
+    count, labels = cv2.connectedComponents(m.astype(np.uint8))
+    for k in range(1, count):
+        a = math.exp(rng.uniform(math.log(strength[0]), math.log(strength[1])))
+        w = np.clip(cv2.GaussianBlur((labels == k).astype(np.float32), (0, 0), 1.0), 0, 1)
+        x = x - (1 - a) * w * (x - background)
+    return np.clip(x, 0, 1).astype(np.float32)
+
+
 def optimisation_step(net, opt, lossf, xs, ms):
     """One optimiser step on a batch of 2-D crops `xs` and their targets `ms` (one channel each);
     returns the batch's loss times its size (for the epoch's mean). fit_lung_network.py uses it too."""
@@ -235,6 +256,9 @@ def train(args):
                 if args.insert > 0 and rng.random() < args.insert:
                     cx_, cm = insert_nodules(np.ascontiguousarray(cx_, dtype=np.float32), np.ascontiguousarray(cm), rng,
                                              (args.insert_contrast[0], args.insert_contrast[1]))
+                if args.fade > 0 and rng.random() < args.fade:
+                    cx_ = fade_nodules(np.ascontiguousarray(cx_, dtype=np.float32), cm, rng,
+                                       (args.fade_strength[0], args.fade_strength[1]))
                 if args.augment == "processing":
                     cx_ = processing_augmentation(np.ascontiguousarray(cx_, dtype=np.float32), rng)
                 xs.append(cx_.copy())
@@ -413,6 +437,10 @@ if __name__ == "__main__":
     t.add_argument("--insert-contrast", type=float, nargs=2, default=[0.4, 3.0],
                    help="inserted peak contrast range, x the local band-pass texture's standard deviation")
     t.add_argument("--init", help="a trained model (.pt) to start from instead of random weights (fine-tuning)")
+    t.add_argument("--fade", type=float, default=0.0,
+                   help="per crop, the probability of making its true nodules fainter (fade_nodules)")
+    t.add_argument("--fade-strength", type=float, nargs=2, default=[0.25, 1.0],
+                   help="the range of the factor a faded nodule's excess over its background is scaled by")
     t.add_argument("--frozen-batch-norm", action="store_true",
                    help="batch norms stay in inference mode (fine-tuning a network extracted from a definition)")
     t.add_argument("--lr", type=float, default=2e-3, help="Adam's initial learning rate (cosine-annealed to 0)")
