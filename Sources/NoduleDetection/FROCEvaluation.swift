@@ -316,7 +316,11 @@ public struct FROCEvaluation: Sendable {
         var lines = ["images \(images)  nodules \(nodules)" + (missingImages.isEmpty ? "" : "  (no record for \(missingImages.count) image(s))")
                      + (imagesWithoutSpacing.map { "  (left out, no pixel spacing: \($0.joined(separator: ", ")))" } ?? ""),
                      "FROC (sensitivity at mean false positives per image):"]
-        for p in froc { lines.append(String(format: "  %4.1f FP/image  ", p.falsePositivesPerImage) + pct(p.sensitivity)) }
+        // Each point's score threshold, so a reader can pick an operating point for `nodules detect`'s scores.
+        for p in froc {
+            lines.append(String(format: "  %4.1f FP/image  ", p.falsePositivesPerImage) + pct(p.sensitivity)
+                         + (p.threshold.map { String(format: "   at score ≥ %.3f", $0) } ?? ""))
+        }
         lines.append("Sensitivity at 2 FP/image, by band:")
         for b in bands where b.nodules > 0 {
             lines.append("  " + b.name.padding(toLength: 10, withPad: " ", startingAt: 0) + " \(pct(b.sensitivity))  (\(b.hits)/\(b.nodules))")

@@ -34,6 +34,16 @@ import TestSupport
         #expect(e.froc.map(\.falsePositivesPerImage) == [0.5, 1, 2, 4] && e.froc[0].sensitivity == 0.5)
     }
 
+    @Test func theTableGivesEachOperatingPointsScoreThreshold() throws {
+        // Both nodules hit (0.9, 0.8) and one false positive (0.3) over two images: 0.5 FP/image and beyond
+        // reach down to the false positive, so every point's threshold is its score, printed as such.
+        let e = try Self.evaluation([("a.png", 100, 100, 0.9), ("b.png", 50, 50, 0.8), ("b.png", 200, 200, 0.3)])
+        #expect(e.froc.map(\.threshold) == [0.3, 0.3, 0.3, 0.3])
+        let lines = e.table.split(separator: "\n").map(String.init)
+        #expect(lines.contains("   0.5 FP/image  100.0%   at score ≥ 0.300"), "\(lines)")
+        #expect(lines.filter { $0.contains("FP/image") && $0.hasSuffix("at score ≥ 0.300") }.count == 4)
+    }
+
     @Test func aRecordWithoutOffsetsStillDecodes() throws {
         let json = #"{"image": "a.png", "nodule": 0, "trueDiameterMM": 20, "measuredDiameterMM": 18, "score": 0.7}"#
         let hit = try JSONDecoder().decode(FROCEvaluation.Hit.self, from: Data(json.utf8))
