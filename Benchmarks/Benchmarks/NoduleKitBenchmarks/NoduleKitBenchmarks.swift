@@ -1,9 +1,10 @@
 // ordo-one/benchmark suite: wall clock, CPU, allocations and peak resident memory of one
-// radiograph through each stage the batch pipeline runs per file (decode, detect), plus the
-// scale-space stack the detector's candidates come from. Run through `Benchmarks/ordo.sh`, which
-// makes the inputs and records the table; `swift package benchmark` alone reads them from
+// radiograph through the stages the batch pipeline runs per file: decoding (with and without the
+// content digest), detection (on every core, and on one as each `nodules batch` worker runs it) and,
+// for scale, normalisation alone. Run through `Benchmarks/ordo.sh`, which makes the inputs, times the
+// peers in the same run and records the table; `swift package benchmark` alone reads the inputs from
 // NODULEKIT_BENCH_PNG (a 2048² 16-bit PNG) and NODULEKIT_BENCH_PHANTOM (a phantom radiograph).
-// A missing input skips its benchmarks with a message, never measures something else.
+// A missing or unreadable input skips its benchmarks with a message, never measures something else.
 import Benchmark
 import Foundation
 import NoduleDetection
@@ -47,8 +48,14 @@ let benchmarks: @Sendable () -> Void = {
 
     if let phantom = input("NODULEKIT_BENCH_PHANTOM") {
         // Decoded once outside the measurement: these time what `nodules batch` does after decoding.
-        let radiograph = try! RadiographReader(options: DecodeOptions(computeDigest: false)).read(contentsOf: phantom)
-        let definition = try! pipeline()
+        let radiograph: Radiograph, definition: PipelineDefinition
+        do {
+            radiograph = try RadiographReader(options: DecodeOptions(computeDigest: false)).read(contentsOf: phantom)
+            definition = try pipeline()
+        } catch {
+            FileHandle.standardError.write(Data("skipped the detection benchmarks: \(error)\n".utf8))
+            return
+        }
         let detector = NoduleDetector(pipeline: definition, threads: threads)
         Benchmark("detect: normalise + lung field + candidates + measure + map (\(threads) threads)") { benchmark in
             for _ in benchmark.scaledIterations { blackHole(detector.detect(radiograph).candidates.count) }
