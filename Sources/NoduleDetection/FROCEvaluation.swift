@@ -319,7 +319,7 @@ public struct FROCEvaluation: Sendable {
         // Each point's score threshold, so a reader can pick an operating point for `nodules detect`'s scores.
         for p in froc {
             lines.append(String(format: "  %4.1f FP/image  ", p.falsePositivesPerImage) + pct(p.sensitivity)
-                         + (p.threshold.map { String(format: "   at score ≥ %.3f", $0) } ?? ""))
+                         + (p.threshold.map { String(format: "   at score ≥ %.3g", $0) } ?? ""))
         }
         lines.append("Sensitivity at 2 FP/image, by band:")
         for b in bands where b.nodules > 0 {

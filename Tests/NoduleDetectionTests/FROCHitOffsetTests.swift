@@ -35,13 +35,14 @@ import TestSupport
     }
 
     @Test func theTableGivesEachOperatingPointsScoreThreshold() throws {
-        // Both nodules hit (0.9, 0.8) and one false positive (0.3) over two images: 0.5 FP/image and beyond
-        // reach down to the false positive, so every point's threshold is its score, printed as such.
-        let e = try Self.evaluation([("a.png", 100, 100, 0.9), ("b.png", 50, 50, 0.8), ("b.png", 200, 200, 0.3)])
-        #expect(e.froc.map(\.threshold) == [0.3, 0.3, 0.3, 0.3])
+        // Both nodules hit (0.9, 0.8) and one false positive (0.00123, the kind of score a crude image gets)
+        // over two images: 0.5 FP/image and beyond reach down to the false positive, so every point's
+        // threshold is its score, printed to three significant digits.
+        let e = try Self.evaluation([("a.png", 100, 100, 0.9), ("b.png", 50, 50, 0.8), ("b.png", 200, 200, 0.00123)])
+        #expect(e.froc.map(\.threshold) == [0.00123, 0.00123, 0.00123, 0.00123])
         let lines = e.table.split(separator: "\n").map(String.init)
-        #expect(lines.contains("   0.5 FP/image  100.0%   at score ≥ 0.300"), "\(lines)")
-        #expect(lines.filter { $0.contains("FP/image") && $0.hasSuffix("at score ≥ 0.300") }.count == 4)
+        #expect(lines.contains("   0.5 FP/image  100.0%   at score ≥ 0.00123"), "\(lines)")
+        #expect(lines.filter { $0.contains("FP/image") && $0.hasSuffix("at score ≥ 0.00123") }.count == 4)
     }
 
     @Test func aRecordWithoutOffsetsStillDecodes() throws {
