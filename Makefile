@@ -54,10 +54,12 @@ demo: build
 # PREFIX/share/nodulekit/Pipelines, where an installed `nodules` looks for them (DESTDIR for staging).
 PREFIX ?= /usr/local
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/policies
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/policies \
+		$(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/operating-points
 	install -m 755 .build/release/nodules .build/release/nodules-dicom-worker $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 Pipelines/*.json $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/
 	install -m 644 Pipelines/policies/*.json $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/policies/
+	install -m 644 Pipelines/operating-points/*.json $(DESTDIR)$(PREFIX)/share/nodulekit/Pipelines/operating-points/
 
 test: bootstrap fhir-venv dicom-venv chromium
 	$(SWIFT) build --build-tests

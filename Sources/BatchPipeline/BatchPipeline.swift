@@ -88,6 +88,8 @@ public final class BatchRunner: @unchecked Sendable {
     let run: RunHandle
     let detector: NoduleDetector
     let stamp: PipelineStamp
+    /// The review pictures' score bands: the definition's measured operating points, when it has them.
+    let overlayBands: OverlayBands
 
     let persistQueue = DispatchQueue(label: "nodulekit.batch.persist")
     let workQueue = DispatchQueue(label: "nodulekit.batch.work", attributes: .concurrent)
@@ -113,6 +115,7 @@ public final class BatchRunner: @unchecked Sendable {
         let threads = configuration.jobs > 1 ? 1 : SeparableConvolution.defaultThreads
         detector = NoduleDetector(pipeline: configuration.pipeline, threads: threads)
         stamp = detector.stamp  // computed once: the digest encodes the whole definition (a map's weights too)
+        overlayBands = configuration.overlayDirectory == nil ? .fixed : OverlayBands(OperatingPoints.measured(for: stamp))
     }
 
     /// Runs every input; `sink` receives each result in input order on the persist queue.
@@ -257,7 +260,7 @@ public final class BatchRunner: @unchecked Sendable {
         Self.apply(identity, input: input, to: &record)
         if let folder = configuration.overlayDirectory {
             // The detection stands; only its picture is missing, and the record says so (not the store).
-            do { try Self.writeOverlay(result, stem: folder + "/" + Self.overlayStem(input.key)) } catch {
+            do { try Self.writeOverlay(result, stem: folder + "/" + Self.overlayStem(input.key), bands: overlayBands) } catch {
                 record.warnings.append("overlay not written: \(error)")
             }
         }
@@ -278,10 +281,10 @@ public final class BatchRunner: @unchecked Sendable {
         return (components.dropLast() + [stem]).joined(separator: "/")
     }
 
-    /// Writes the review pictures of `result` at `stem` (``DetectionOverlay/write(_:stem:)``), creating its folder.
-    static func writeOverlay(_ result: DetectionResult, stem: String) throws {
+    /// Writes the review pictures of `result` at `stem` (``DetectionOverlay/write(_:stem:bands:)``), creating its folder.
+    static func writeOverlay(_ result: DetectionResult, stem: String, bands: OverlayBands) throws {
         try FileManager.default.createDirectory(atPath: (stem as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try DetectionOverlay.write(result, stem: stem)
+        try DetectionOverlay.write(result, stem: stem, bands: bands)
     }
 
     /// Puts the resolved identity and the input's own remarks on a record.

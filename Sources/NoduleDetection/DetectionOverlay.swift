@@ -5,17 +5,19 @@ import ScaleSpace
 /// bright), the lung-field outline in green, and each reported candidate
 /// circled at its measured diameter and labelled `#rank diameter score`, with `MAP`
 /// after the rank for a candidate the learned map proposed (`features.map_proposal`).
-/// Circles are red for score ≥ 0.5, yellow for 0.2–0.5, blue below.
+/// Circles are coloured by score (``OverlayBands``): at the definition's measured operating points when
+/// `Pipelines/operating-points/NAME.json` has them for its digest (red from the 0.5 FP/image point, yellow from
+/// the 2 FP/image point, named in a legend along the bottom edge), else red ≥ 0.5, yellow 0.2–0.5; blue below.
 public enum DetectionOverlay {
     /// Renders at most `maximumSide` px on the longer side.
-    public static func render(_ result: DetectionResult, maximumSide: Int = 1024) -> RGBRaster {
+    public static func render(_ result: DetectionResult, bands: OverlayBands = .fixed, maximumSide: Int = 1024) -> RGBRaster {
         var raster = background(result.normalised, lungs: result.lungField, maximumSide: maximumSide)
         let display = (width: raster.width, height: raster.height)
         // Candidates: input px → display px.
         let n = result.normalised
         let toDisplay = (x: Double(display.width) / Double(n.inputWidth), y: Double(display.height) / Double(n.inputHeight))
         let marks = result.candidates.enumerated().map { rank, c in
-            let colour: RGBRaster.Colour = c.score >= 0.5 ? .init(255, 60, 60) : c.score >= 0.2 ? .init(255, 210, 40) : .init(80, 140, 255)
+            let colour = bands.colour(c.score)
             return (cx: (c.x + 0.5) * toDisplay.x - 0.5, cy: (c.y + 0.5) * toDisplay.y - 0.5,
                     r: max(3, c.diameterPx / 2 * (toDisplay.x + toDisplay.y) / 2) + 2, colour: colour,
                     label: label(c, rank: rank))
@@ -25,6 +27,10 @@ public enum DetectionOverlay {
         let places = labelPlaces(circles: marks.map { ($0.cx, $0.cy, $0.r) },
                                  sizes: marks.map { textSize($0.label, scale: labelScale) }, width: display.width, height: display.height)
         for (m, place) in zip(marks, places) { raster.text(m.label, x: place.x, y: place.y, scale: labelScale, m.colour) }
+        if let legend = bands.legend {
+            let size = textSize(legend, scale: 2)
+            raster.text(legend, x: 4, y: display.height - size.height - 4, scale: 2, .init(230, 230, 230))
+        }
         return raster
     }
 
@@ -102,11 +108,11 @@ public enum DetectionOverlay {
         try RGBRaster(width: field.width, height: field.height) { x, y in field.mask[y * field.width + x] != 0 ? 1 : 0 }.pngData()
     }
 
-    /// Writes `STEM.overlay.png` (``render(_:maximumSide:)``) and `STEM.lungs.png` (``maskPNG(_:)``), each atomically,
+    /// Writes `STEM.overlay.png` (``render(_:bands:maximumSide:)``) and `STEM.lungs.png` (``maskPNG(_:)``), each atomically,
     /// for `nodules detect --overlay` and `nodules batch --overlay`. The overlay is compressed at zlib level 1: over a
     /// 200-image batch the pictures' cost fell from about 105 to 42 ms of CPU per image, for files about a quarter larger.
-    public static func write(_ result: DetectionResult, stem: String) throws {
-        try AtomicFile.write(try render(result).pngData(compressionLevel: 1), to: stem + ".overlay.png")
+    public static func write(_ result: DetectionResult, stem: String, bands: OverlayBands = .fixed) throws {
+        try AtomicFile.write(try render(result, bands: bands).pngData(compressionLevel: 1), to: stem + ".overlay.png")
         try AtomicFile.write(try maskPNG(result.lungField), to: stem + ".lungs.png")
     }
 }

@@ -73,6 +73,8 @@ struct Detect: ParsableCommand {
                        progress: ProgressReporter, emit: (DetectionRecord, String) -> Void) throws -> Int {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // The pictures' colours follow the definition's measured operating points, when it has them.
+        let bands = overlay == nil ? OverlayBands.fixed : OverlayBands(OperatingPoints.measured(for: detector.stamp))
         var failures = 0
         for (index, path) in images.enumerated() {
             var record: DetectionRecord
@@ -83,7 +85,7 @@ struct Detect: ParsableCommand {
                 if let overlay {
                     let stem = Self.overlayStem(path, index: index)
                     do {
-                        try DetectionOverlay.write(result, stem: "\(overlay)/\(stem)")
+                        try DetectionOverlay.write(result, stem: "\(overlay)/\(stem)", bands: bands)
                     } catch {
                         // The detection stands; only its picture is missing, and that is said.
                         record.warnings.append("overlay not written: \(error)")
