@@ -13,25 +13,21 @@ Prints one line per set: the area under the ROC curve (hits against the rest) of
 Usage: symmetry_probe.py SET_DIR RESULTS.jsonl     (RESULTS from `nodules detect SET_DIR/images/* --out`)
 Result (2026-12-07): Benchmarks/recorded/2026-12-07-session39.txt, section 4.
 """
-import json, math, os, sys
-import cv2, numpy as np
-from scipy.stats import rankdata
+import json
+import math
+import os
+import sys
 
+import cv2
+import numpy as np
 
-def roc_auc_score(y, v):
-    """Mann-Whitney area under the ROC curve of v for labels y (ties counted half)."""
-    y = np.asarray(y); v = np.asarray(v, float)
-    ranks = rankdata(v)
-    npos = y.sum(); nneg = len(y) - npos
-    return (ranks[y == 1].sum() - npos * (npos + 1) / 2) / (npos * nneg)
-sys.path.insert(0, '/work/main/Benchmarks/analysis')
-SP = 1.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fcn_probe import normalise  # noqa: E402  the map's normalisation, one copy
+from line_opening_probe import auc  # noqa: E402  area under the ROC curve, one copy
+from miss_breakdown import events, load  # noqa: E402  records matched to the truth, and the evaluate rule
 
-def norm(img):
-    h, w = img.shape
-    c = img[h // 10:h - h // 10, w // 10:w - w // 10]
-    lo, hi = np.percentile(c, 1), np.percentile(c, 99)
-    return np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+SP = 1.0  # analysis grid, mm/px
+
 
 def align_mirror(x):
     """mirror of x, shifted to best match x (phase correlation on a blurred, windowed image)"""
@@ -41,6 +37,7 @@ def align_mirror(x):
     (dx, dy), _ = cv2.phaseCorrelate(b2, b1, win)
     M = np.float32([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(m, M, x.shape[::-1], borderMode=cv2.BORDER_REFLECT), (dx, dy)
+
 
 def ring_contrast(img, cx, cy, r):
     h, w = img.shape
@@ -55,34 +52,29 @@ def ring_contrast(img, cx, cy, r):
     return float(inner.mean() - np.median(ann))
 
 def main(setdir, results):
-    truth = json.load(open(os.path.join(setdir, 'truth.json')))
-    tim = {im['path'].split('/')[-1]: im for im in truth['images']}
+    truth, folder, records = load(os.path.join(setdir, 'truth.json'), results)
     rows = []
-    for line in open(results):
-        rec = json.loads(line)
-        name = rec['path'].split('/')[-1]
-        im = tim[name]; sp = im['pixel_spacing_mm']
-        raw = cv2.imread(os.path.join(setdir, im['path']), cv2.IMREAD_UNCHANGED).astype(np.float32)
-        f = sp / SP
-        x = norm(cv2.resize(raw, (round(raw.shape[1] * f), round(raw.shape[0] * f)), interpolation=cv2.INTER_AREA))
+    for im in truth['images']:
+        f = im['pixel_spacing_mm'] / SP
+        raw = cv2.imread(os.path.join(folder, im['path']), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        x = normalise(cv2.resize(raw, (round(raw.shape[1] * f), round(raw.shape[0] * f)), interpolation=cv2.INTER_AREA))
         m, _ = align_mirror(x)
         xs = cv2.GaussianBlur(x, (0, 0), 1.0); ms = cv2.GaussianBlur(m, (0, 0), 1.0)
         diff = xs - ms
-        for n in rec['nodules']:
+        for score, inside, n in events(im, records[im['path']]):
             cx, cy = (n['x'] + 0.5) * f - 0.5, (n['y'] + 0.5) * f - 0.5
             r = max(2.0, n['diameter_px'] * f / 2)
-            hit = any(math.hypot(n['x'] - t['x'], n['y'] - t['y']) * sp <= max(t['diameter_mm'] / 2, 4) for t in im['nodules'])
             c = ring_contrast(xs, cx, cy, r); a = ring_contrast(diff, cx, cy, r)
             cm = ring_contrast(ms, cx, cy, r)  # what the mirror side has there
-            rows.append((hit, n['score'], c, a, cm))
-    R = np.array([(h, s, c, a, cm) for h, s, c, a, cm in rows if not (math.isnan(c) or math.isnan(a))], float)
-    y = R[:, 0]
-    out = {'n': len(R), 'hits': int(y.sum())}
-    for k, name in [(1, 'score'), (2, 'contrast'), (3, 'asym'), (4, 'neg_mirror')]:
-        v = R[:, k] if name != 'neg_mirror' else -R[:, k]
-        out[name] = round(roc_auc_score(y, v), 3)
+            rows.append((bool(inside), score, c, a, cm))
+    R = np.array([row for row in rows if not (math.isnan(row[2]) or math.isnan(row[3]))], float)
+    hit = R[:, 0] == 1
+    out = {'n': len(R), 'hits': int(hit.sum())}
     frac = R[:, 3] / np.maximum(np.abs(R[:, 2]), 1e-3)
-    out['asym/contrast'] = round(roc_auc_score(y, frac), 3)
+    for name, v in [('score', R[:, 1]), ('contrast', R[:, 2]), ('asym', R[:, 3]), ('neg_mirror', -R[:, 4]), ('asym/contrast', frac)]:
+        out[name] = round(auc(v[hit], v[~hit]), 3)
     print(os.path.basename(setdir.rstrip('/')), json.dumps(out))
 
-main(sys.argv[1], sys.argv[2])
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2])
