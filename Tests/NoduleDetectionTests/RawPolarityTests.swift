@@ -63,6 +63,45 @@ struct RawPolarityTests {
         #expect(inferred.photometric == .monochrome1 && inferred.notes.contains { $0.hasPrefix(note) })
     }
 
+    /// The same chest padded with its own air, 15 % above and 10 % either side (a loose collimation;
+    /// `make_framing_set.py --variant loose`), read alone and through the PNG reader. The fixture is
+    /// evaluation phantom ph-0042 (`make_phantoms.py --count 60 --seed 2026`) at 1/8 scale in 8 bits:
+    /// before the reading trimmed empty borders, the padded copy was taken for turned by 90° and
+    /// inverted (down +0.18, across −0.61), and the detector ran on a negative.
+    @Test func aLooselyFramedChestIsReadAsTheSameChest() throws {
+        let chest = try RadiographReader().read(contentsOf: Fixtures.path("chest-phantom-326x265.png"))
+        let (width, height) = (chest.width, chest.height)
+        let upright = try #require(ChestPolarity.read(chest.samples, width: width, height: height))
+        #expect(!upright.isTurned && upright.inferred?.photometric == .monochrome2)
+        let air = chest.samples.sorted()[chest.samples.count / 200]
+        let top = Int(0.15 * Double(height)), side = Int(0.10 * Double(width))
+        let paddedWidth = width + 2 * side, paddedHeight = height + top
+        var padded = [UInt16](repeating: air, count: paddedWidth * paddedHeight)
+        for y in 0..<height {
+            for x in 0..<width { padded[(y + top) * paddedWidth + x + side] = chest.samples[y * width + x] }
+        }
+        let loose = try #require(ChestPolarity.read(padded, width: paddedWidth, height: paddedHeight))
+        #expect(!loose.isTurned, "down \(loose.down), across \(loose.across)")
+        #expect(loose.inferred?.photometric == .monochrome2)
+        #expect(abs(loose.down - upright.down) < 0.05 && abs(loose.across - upright.across) < 0.05,
+                "upright \(upright), padded \(loose)")
+        // Inverted, it is read inverted; turned by 90°, it is still seen as turned.
+        let inverted = try #require(ChestPolarity.read(padded.map { 255 - $0 }, width: paddedWidth, height: paddedHeight))
+        #expect(!inverted.isTurned && inverted.inferred?.photometric == .monochrome1)
+        var turned = [UInt16](repeating: 0, count: padded.count)
+        for y in 0..<paddedHeight {
+            for x in 0..<paddedWidth { turned[x * paddedHeight + y] = padded[y * paddedWidth + x] }
+        }
+        #expect(try #require(ChestPolarity.read(turned, width: paddedHeight, height: paddedWidth)).isTurned)
+        // Through the reader, as a PNG: dense-high, no inversion, no rotation warning.
+        let path = Fixtures.temporaryDirectory("loose") + "/loose.png"
+        try RadiographWriter.write(Radiograph(width: paddedWidth, height: paddedHeight, bitsStored: 8, samples: padded,
+                                              source: chest.source), to: path)
+        let read = try RadiographReader().read(contentsOf: path)
+        #expect(read.photometric == .monochrome2)
+        #expect(!read.notes.contains { $0.contains("turned") || $0.contains("MONOCHROME1") }, "\(read.notes)")
+    }
+
     @Test func inferredPolarityAndNotes() throws {
         let original = try read(Self.sample, "1024x1024:u16be:12")
         #expect(original.photometric == .monochrome2)
@@ -173,22 +212,46 @@ struct PNGPolarityTests {
         }
     }
 
-    /// The measure as first written, with sorts (``ChestPolarity`` documents it).
+    /// The measure written plainly, with sorts and without the histogram (``ChestPolarity`` documents it):
+    /// the empty borders trimmed on the grid of every `step`-th sample, then the bands within the box.
     static func sortedReference(_ samples: [UInt16], width: Int, height: Int) -> (photometric: PhotometricInterpretation, contrast: Double)? {
         let step = max(1, min(width, height) / 512)
-        func band(_ lo: Double, _ hi: Double) -> [UInt16] {
-            var values: [UInt16] = []
-            for y in stride(from: Int(0.35 * Double(height)), to: Int(0.75 * Double(height)), by: step) {
-                for x in stride(from: Int(lo * Double(width)), to: Int(hi * Double(width)), by: step) { values.append(samples[y * width + x]) }
-            }
-            return values
-        }
-        func median(_ v: [UInt16]) -> Double { v.isEmpty ? 0 : Double(v.sorted()[v.count / 2]) }
         var all: [UInt16] = []
         for y in stride(from: 0, to: height, by: step) { for x in stride(from: 0, to: width, by: step) { all.append(samples[y * width + x]) } }
         all.sort()
         let low = Double(all[all.count / 100]), high = Double(all[all.count * 99 / 100])
         guard high > low else { return nil }
+        let grid = (rows: Array(stride(from: 0, to: height, by: step)), columns: Array(stride(from: 0, to: width, by: step)))
+        var rows = 0..<grid.rows.count, columns = 0..<grid.columns.count
+        func isEmpty(_ v: [UInt16]) -> Bool {
+            let s = v.sorted()
+            return Double(s[s.count * 95 / 100]) - Double(s[s.count * 5 / 100]) < ChestPolarity.emptyBorderSpread * (high - low)
+        }
+        func row(_ r: Int) -> [UInt16] { columns.map { samples[grid.rows[r] * width + grid.columns[$0]] } }
+        func column(_ c: Int) -> [UInt16] { rows.map { samples[grid.rows[$0] * width + grid.columns[c]] } }
+        let rowLimit = Int(ChestPolarity.maximumBorderTrim * Double(grid.rows.count))
+        let columnLimit = Int(ChestPolarity.maximumBorderTrim * Double(grid.columns.count))
+        var before = (rows: 0..<0, columns: 0..<0)
+        while before != (rows, columns) {
+            before = (rows, columns)
+            while rows.lowerBound < rowLimit, isEmpty(row(rows.lowerBound)) { rows = rows.dropFirst() }
+            while grid.rows.count - rows.upperBound < rowLimit, isEmpty(row(rows.upperBound - 1)) { rows = rows.dropLast() }
+            while columns.lowerBound < columnLimit, isEmpty(column(columns.lowerBound)) { columns = columns.dropFirst() }
+            while grid.columns.count - columns.upperBound < columnLimit, isEmpty(column(columns.upperBound - 1)) { columns = columns.dropLast() }
+        }
+        let x0 = columns.lowerBound * step, y0 = rows.lowerBound * step
+        let boxWidth = min(width, columns.upperBound * step) - x0, boxHeight = min(height, rows.upperBound * step) - y0
+        guard boxWidth >= ChestPolarity.minimumSide, boxHeight >= ChestPolarity.minimumSide else { return nil }
+        func band(_ lo: Double, _ hi: Double) -> [UInt16] {
+            var values: [UInt16] = []
+            for y in stride(from: y0 + Int(0.35 * Double(boxHeight)), to: y0 + Int(0.75 * Double(boxHeight)), by: step) {
+                for x in stride(from: x0 + Int(lo * Double(boxWidth)), to: x0 + Int(hi * Double(boxWidth)), by: step) {
+                    values.append(samples[y * width + x])
+                }
+            }
+            return values
+        }
+        func median(_ v: [UInt16]) -> Double { v.isEmpty ? 0 : Double(v.sorted()[v.count / 2]) }
         let contrast = (median(band(0.42, 0.58)) - median(band(0.15, 0.32) + band(0.68, 0.85))) / (high - low)
         guard abs(contrast) >= ChestPolarity.decisionThreshold else { return nil }
         return (contrast > 0 ? .monochrome2 : .monochrome1, contrast)
