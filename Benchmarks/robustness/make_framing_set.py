@@ -9,6 +9,9 @@ Variants (each keeps the 16-bit samples and writes the pixel spacing as pHYs):
              inversus or a film loaded the wrong way round)
   abdomen    25 % more rows below, continuing the bottom rows (more abdomen in the field)
   loose      15 % air above and 10 % air either side (a loose collimation, body small in the frame)
+  offcentre  20 % air on the left only (the patient off the detector's centre)
+  collimated bright shutter bands on every side (6 % top, 4 % bottom, 8 % left, 5 % right of the
+             frame, at the 99.5th percentile: unexposed detector, as collimation leaves it)
   tight      8 % cropped from every side (a tight collimation; nodules cut off are dropped)
   rotated    rotated 7° about the centre (a patient not square to the detector)
   gamma-low  samples mapped through γ = 0.6 over their range (a flatter, brighter rendering)
@@ -54,6 +57,23 @@ def reframe(pixels, variant, image=None, index=0):
         out = np.full((h + top, w + 2 * side), air, dtype=pixels.dtype)
         out[top:, side:side + w] = pixels
         return out, lambda x, y: (x + side, y + top)
+    if variant == "offcentre":
+        side = int(0.20 * w)
+        out = np.full((h, w + side), air, dtype=pixels.dtype)
+        out[:, side:] = pixels
+        return out, lambda x, y: (x + side, y)
+    if variant == "collimated":
+        out = pixels.copy()
+        shutter = np.percentile(pixels, 99.5)
+        top, bottom, left, right = int(0.06 * h), int(0.04 * h), int(0.08 * w), int(0.05 * w)
+        out[:top, :] = shutter
+        out[h - bottom:, :] = shutter
+        out[:, :left] = shutter
+        out[:, w - right:] = shutter
+
+        def keep(x, y):  # a nodule whose centre the shutters cover is dropped
+            return (x, y) if left <= x < w - right and top <= y < h - bottom else None
+        return out, keep
     if variant == "tight":
         dy, dx = int(0.08 * h), int(0.08 * w)
         out = pixels[dy:h - dy, dx:w - dx]
@@ -81,8 +101,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
     ap.add_argument("out")
-    ap.add_argument("--variant", required=True, choices=["mirror", "abdomen", "loose", "tight", "rotated",
-                                                       "gamma-low", "gamma-high", "inverted", "noisier", "blurred"])
+    ap.add_argument("--variant", required=True, choices=["mirror", "abdomen", "loose", "offcentre", "collimated", "tight",
+                                                       "rotated", "gamma-low", "gamma-high", "inverted", "noisier", "blurred"])
     ap.add_argument("--count", type=int, default=60)
     args = ap.parse_args()
     truth = json.load(open(os.path.join(args.source, "truth.json")))

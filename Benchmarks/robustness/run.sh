@@ -32,7 +32,7 @@ print('%-10s %s %%   >=10 mm %d/%d   inverted-polarity warnings %d' % ('$1', fro
 echo "variant    sensitivity at 0.5 / 1 / 2 / 4 FP/image (set: $SET, work: $WORK)"
 "$NODULES" detect "$SET"/images/*.png --out "$WORK/unchanged.jsonl" 2>/dev/null
 summary unchanged "$SET/truth.json" "$WORK/unchanged.jsonl"
-for variant in mirror abdomen loose tight rotated gamma-low gamma-high inverted noisier blurred; do
+for variant in mirror abdomen loose offcentre collimated tight rotated gamma-low gamma-high inverted noisier blurred; do
     python3 Benchmarks/robustness/make_framing_set.py "$SET" "$WORK/$variant" --variant "$variant"
     "$NODULES" detect "$WORK/$variant"/images/*.png --out "$WORK/$variant.jsonl" 2>/dev/null
     summary "$variant" "$WORK/$variant/truth.json" "$WORK/$variant.jsonl"
