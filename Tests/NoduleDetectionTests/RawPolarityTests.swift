@@ -64,27 +64,29 @@ struct RawPolarityTests {
     }
 
     /// The same chest padded with its own air, 15 % above and 10 % either side (a loose collimation;
-    /// `make_framing_set.py --variant loose`), read alone and through the PNG reader. The fixture is
-    /// evaluation phantom ph-0042 (`make_phantoms.py --count 60 --seed 2026`) at 1/8 scale in 8 bits:
-    /// before the reading trimmed empty borders, the padded copy was taken for turned by 90° and
-    /// inverted (down +0.18, across −0.61), and the detector ran on a negative.
-    @Test func aLooselyFramedChestIsReadAsTheSameChest() throws {
+    /// `make_framing_set.py --variant loose`) or 20 % on the left only (`--variant offcentre`), read
+    /// alone and through the PNG reader. The fixture is evaluation phantom ph-0042
+    /// (`make_phantoms.py --count 60 --seed 2026`) at 1/8 scale in 8 bits: before the reading trimmed
+    /// empty borders, either padded copy was taken for turned by 90° and inverted (loose: down +0.18,
+    /// across −0.61), and the detector ran on a negative.
+    @Test(arguments: [(top: 0.15, left: 0.10, right: 0.10), (top: 0.0, left: 0.20, right: 0.0)])
+    func aLooselyFramedChestIsReadAsTheSameChest(padding: (top: Double, left: Double, right: Double)) throws {
         let chest = try RadiographReader().read(contentsOf: Fixtures.path("chest-phantom-326x265.png"))
         let (width, height) = (chest.width, chest.height)
         let upright = try #require(ChestPolarity.read(chest.samples, width: width, height: height))
         #expect(!upright.isTurned && upright.inferred?.photometric == .monochrome2)
         let air = chest.samples.sorted()[chest.samples.count / 200]
-        let top = Int(0.15 * Double(height)), side = Int(0.10 * Double(width))
-        let paddedWidth = width + 2 * side, paddedHeight = height + top
+        let top = Int(padding.top * Double(height)), left = Int(padding.left * Double(width)), right = Int(padding.right * Double(width))
+        let paddedWidth = width + left + right, paddedHeight = height + top
         var padded = [UInt16](repeating: air, count: paddedWidth * paddedHeight)
         for y in 0..<height {
-            for x in 0..<width { padded[(y + top) * paddedWidth + x + side] = chest.samples[y * width + x] }
+            for x in 0..<width { padded[(y + top) * paddedWidth + x + left] = chest.samples[y * width + x] }
         }
-        let loose = try #require(ChestPolarity.read(padded, width: paddedWidth, height: paddedHeight))
-        #expect(!loose.isTurned, "down \(loose.down), across \(loose.across)")
-        #expect(loose.inferred?.photometric == .monochrome2)
-        #expect(abs(loose.down - upright.down) < 0.05 && abs(loose.across - upright.across) < 0.05,
-                "upright \(upright), padded \(loose)")
+        let framed = try #require(ChestPolarity.read(padded, width: paddedWidth, height: paddedHeight))
+        #expect(!framed.isTurned, "down \(framed.down), across \(framed.across)")
+        #expect(framed.inferred?.photometric == .monochrome2)
+        #expect(abs(framed.down - upright.down) < 0.05 && abs(framed.across - upright.across) < 0.05,
+                "upright \(upright), padded \(framed)")
         // Inverted, it is read inverted; turned by 90°, it is still seen as turned.
         let inverted = try #require(ChestPolarity.read(padded.map { 255 - $0 }, width: paddedWidth, height: paddedHeight))
         #expect(!inverted.isTurned && inverted.inferred?.photometric == .monochrome1)
@@ -94,7 +96,7 @@ struct RawPolarityTests {
         }
         #expect(try #require(ChestPolarity.read(turned, width: paddedHeight, height: paddedWidth)).isTurned)
         // Through the reader, as a PNG: dense-high, no inversion, no rotation warning.
-        let path = Fixtures.temporaryDirectory("loose") + "/loose.png"
+        let path = Fixtures.temporaryDirectory("loose") + "/framed.png"
         try RadiographWriter.write(Radiograph(width: paddedWidth, height: paddedHeight, bitsStored: 8, samples: padded,
                                               source: chest.source), to: path)
         let read = try RadiographReader().read(contentsOf: path)
