@@ -11,16 +11,17 @@ extension NoduleDetector {
     func rescoredByMap(_ candidates: [NoduleCandidate], heatmap h: PipelineDefinition.Heatmap, grid: NoduleHeatmap.Grid,
                        in frame: DetectionFrame) -> [NoduleCandidate] {
         let maximumDiameterMM = pipeline.candidates.maximumDiameterMM
-        let blobSearch = grid.blobSearchRadius(maximumDiameterMM: maximumDiameterMM)
         // `context_mm`: the network runs only around the squares the map is read in.
         let region = grid.region(for: candidates, heatmap: h, maximumDiameterMM: maximumDiameterMM)
-        let heatmap = NoduleHeatmap(frame.normalised, network: h.network, grid: grid, threads: threads, region: region,
-                                    mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? [])
+        let map = MapReading(
+            heatmap: NoduleHeatmap(frame.normalised, network: h.network, grid: grid, threads: threads, region: region,
+                                   mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? []),
+            parameters: h, blobSearch: grid.blobSearchRadius(maximumDiameterMM: maximumDiameterMM))
         var candidates = candidates
-        let resized = scoreByMap(&candidates, heatmap: heatmap, h: h, grid: grid, blobSearch: blobSearch, in: frame)
+        let resized = scoreByMap(&candidates, map: map, in: frame)
         let recentred = resize(&candidates, jobs: resized, h: h, in: frame)
         if let q = h.proposals {
-            candidates += proposals(q, heatmap: heatmap, h: h, grid: grid, blobSearch: blobSearch, claimedBy: candidates, in: frame)
+            candidates += proposals(q, map: map, claimedBy: candidates, in: frame)
         }
         // Stable: equal scores keep the score model's order.
         candidates = candidates.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }
@@ -32,8 +33,29 @@ extension NoduleDetector {
                 overlap: pipeline.candidates.suppressionOverlap)
             candidates = kept.map { candidates[$0] }
         }
-        noteMapBlobs(&candidates, heatmap: heatmap, h: h, grid: grid, blobSearch: blobSearch, in: frame)
+        noteMapBlobs(&candidates, map: map, in: frame)
         return candidates
+    }
+
+    /// The nodule map as the stages below read it: the map (with its grid), the definition's `heatmap`
+    /// parameters, and how far a blob is searched (map px).
+    struct MapReading {
+        let heatmap: NoduleHeatmap
+        let parameters: PipelineDefinition.Heatmap
+        let blobSearch: Int
+        var grid: NoduleHeatmap.Grid { heatmap.grid }
+
+        /// The map's largest value within `window_fraction` of `candidate`'s radius (at least
+        /// `minimum_window_px`), and where it lies (map px).
+        func peak(near candidate: NoduleCandidate) -> (value: Double, x: Int, y: Int)? {
+            heatmap.peakLocation(near: candidate, windowFraction: parameters.windowFraction,
+                                 minimumWindowPx: parameters.minimumWindowPx)
+        }
+
+        /// The blob around map px (`x`, `y`): its diameter and centroid, map px.
+        func blob(x: Int, y: Int) -> (diameter: Double, x: Double, y: Double)? {
+            heatmap.blob(x: x, y: y, maximumRadius: blobSearch)
+        }
     }
 
     /// A candidate to measure again from its map blob (`resize_log_ratio`): its index, where the measurement
@@ -42,25 +64,22 @@ extension NoduleDetector {
 
     /// Each candidate's map peak (`features.heatmap`) and combined score; and, with `resize_log_ratio`, the
     /// candidates whose measured size and map blob's disagree by more than that ratio.
-    func scoreByMap(_ candidates: inout [NoduleCandidate], heatmap: NoduleHeatmap, h: PipelineDefinition.Heatmap,
-                    grid: NoduleHeatmap.Grid, blobSearch: Int, in frame: DetectionFrame) -> [ResizeJob] {
-        let mapToInput = (grid.scale.x + grid.scale.y) / 2
+    func scoreByMap(_ candidates: inout [NoduleCandidate], map: MapReading, in frame: DetectionFrame) -> [ResizeJob] {
+        let h = map.parameters
         var resized: [ResizeJob] = []
         for i in candidates.indices {
-            let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,
-                                               minimumWindowPx: h.minimumWindowPx)
+            let located = map.peak(near: candidates[i])
             let peak = located?.value ?? 0
             candidates[i].features.heatmap = peak
             candidates[i].score = h.score(peak: peak, probability: candidates[i].score)
-            guard let limit = h.resizeLogRatio, let located, peak > 0,
-                  let blob = heatmap.blob(x: located.x, y: located.y, maximumRadius: blobSearch) else { continue }
-            let blobPx = blob.diameter * mapToInput
+            guard let limit = h.resizeLogRatio, let located, peak > 0, let blob = map.blob(x: located.x, y: located.y) else { continue }
+            let blobPx = blob.diameter * map.grid.inputPerMapPx
             let oldPx = candidates[i].diameterPx
             guard blobPx > 0, oldPx > 0, abs(log(oldPx / blobPx)) > limit else { continue }
             // `resize_recentres`: from the blob's centroid (map px → input px → px of `fine`);
             // otherwise from the candidate's own centre.
             let (x, y) = h.resizeRecentres == true
-                ? grid.inputPosition(x: blob.x, y: blob.y)
+                ? map.grid.inputPosition(x: blob.x, y: blob.y)
                 : (candidates[i].x, candidates[i].y)
             let start = frame.normalised.measurementPosition(inputX: x, y: y)
             resized.append((i, (x: start.x, y: start.y, radius: blobPx / 2 / frame.inputPerFine), blobPx))
@@ -112,19 +131,18 @@ extension NoduleDetector {
     /// `q.maximum`, strongest first, each measured from its blob's centroid, at the measured centre and size
     /// where that confirms the blob's size, else (with `edge_sizing`) at its border where that does, else at
     /// the blob's centroid and size; scored as the map value with the fixed stand-in feature score.
-    func proposals(_ q: PipelineDefinition.Heatmap.Proposals, heatmap: NoduleHeatmap, h: PipelineDefinition.Heatmap,
-                   grid: NoduleHeatmap.Grid, blobSearch: Int, claimedBy candidates: [NoduleCandidate],
+    func proposals(_ q: PipelineDefinition.Heatmap.Proposals, map: MapReading, claimedBy candidates: [NoduleCandidate],
                    in frame: DetectionFrame) -> [NoduleCandidate] {
-        let mapToInput = (grid.scale.x + grid.scale.y) / 2
+        let h = map.parameters, grid = map.grid, mapToInput = grid.inputPerMapPx
         func distanceMM(_ a: (x: Double, y: Double), _ b: (x: Double, y: Double)) -> Double {
             hypot((a.x - b.x) / grid.scale.x, (a.y - b.y) / grid.scale.y) * grid.spacingMM
         }
         func radiusMM(_ diameterPx: Double) -> Double { diameterPx / 2 / mapToInput * grid.spacingMM }
         let limit = h.resizeLogRatio ?? Self.proposalConfirmationLogRatio
         var chosen: [(peak: Double, x: Double, y: Double, blobPx: Double, start: (x: Double, y: Double, radius: Double))] = []
-        for maximum in heatmap.localMaxima(minimum: q.minimumPeak) where chosen.count < q.maximum {
+        for maximum in map.heatmap.localMaxima(minimum: q.minimumPeak) where chosen.count < q.maximum {
             let at = grid.inputPosition(x: Double(maximum.x), y: Double(maximum.y))
-            guard let blob = heatmap.blob(x: maximum.x, y: maximum.y, maximumRadius: blobSearch), blob.diameter > 0 else { continue }
+            guard let blob = map.blob(x: maximum.x, y: maximum.y), blob.diameter > 0 else { continue }
             // `parts_do_not_claim`: a candidate much smaller than the blob is a part of it and leaves it unclaimed.
             let wholePx = blob.diameter * mapToInput
             func isPart(_ c: NoduleCandidate) -> Bool {
@@ -187,20 +205,18 @@ extension NoduleDetector {
     /// the blob's centre keeps its own size, and so does a candidate inside the circle of another already
     /// about the blob's size (measured so, or sized so before it, best score first): one nodule is reported at
     /// the blob's size once, its parts stay parts.
-    func noteMapBlobs(_ candidates: inout [NoduleCandidate], heatmap: NoduleHeatmap, h: PipelineDefinition.Heatmap,
-                      grid: NoduleHeatmap.Grid, blobSearch: Int, in frame: DetectionFrame) {
-        let mapToInput = (grid.scale.x + grid.scale.y) / 2
+    func noteMapBlobs(_ candidates: inout [NoduleCandidate], map: MapReading, in frame: DetectionFrame) {
+        let grid = map.grid
         for i in candidates.indices {
-            guard let located = heatmap.peakLocation(near: candidates[i], windowFraction: h.windowFraction,
-                                                     minimumWindowPx: h.minimumWindowPx), located.value > 0,
-                  let blob = heatmap.blob(x: located.x, y: located.y, maximumRadius: blobSearch), blob.diameter > 0
+            guard let located = map.peak(near: candidates[i]), located.value > 0,
+                  let blob = map.blob(x: located.x, y: located.y), blob.diameter > 0
             else { continue }
             let blobMM = blob.diameter * grid.spacingMM
             candidates[i].features.mapDiameterMM = blobMM
-            guard let sizing = h.mapSizing, candidates[i].diameterPx > 0, blobMM >= sizing.minimumDiameterMM else { continue }
+            guard let sizing = map.parameters.mapSizing, candidates[i].diameterPx > 0, blobMM >= sizing.minimumDiameterMM else { continue }
             let at = grid.mapPosition(x: candidates[i].x, y: candidates[i].y)
             guard hypot(at.x - blob.x, at.y - blob.y) <= Self.mapSizeCentreFraction * blob.diameter / 2 else { continue }
-            let blobPx = min(max(blob.diameter * mapToInput, frame.minimumPx), frame.maximumPx)
+            let blobPx = min(max(blob.diameter * grid.inputPerMapPx, frame.minimumPx), frame.maximumPx)
             guard log(blobPx / candidates[i].diameterPx) > sizing.logRatio else { continue }
             let whole = candidates.indices.contains { j in
                 j != i && log(blobPx / candidates[j].diameterPx) <= sizing.logRatio

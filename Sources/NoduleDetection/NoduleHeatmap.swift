@@ -40,6 +40,8 @@ public struct NoduleHeatmap: Sendable {
         public let width: Int, height: Int
         /// Input px per map px, along x and y.
         public let scale: (x: Double, y: Double)
+        /// Input px per map px, the mean of x and y: a blob's diameter in input px is its map diameter times this.
+        public var inputPerMapPx: Double { (scale.x + scale.y) / 2 }
         /// The map's pixel spacing, mm/px (the network's, or the working image's when that is coarser).
         public let spacingMM: Double
         /// The factor the working image is area-averaged by (1 when it is at least as coarse as the network's spacing).
