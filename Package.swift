@@ -29,6 +29,18 @@ let package = Package(
             name: "CPNG",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]
         ),
+        // The row filters of RadiographIO's grayscale PNG pixel path (our C, not a foreign
+        // library's); optimised in debug builds too.
+        .target(
+            name: "CPNGRowFilters",
+            cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]
+        ),
+        // libdeflate: whole-buffer inflate and CRC-32 for that pixel path.
+        .systemLibrary(
+            name: "CLibdeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]
+        ),
         .target(
             name: "CJPEG",
             linkerSettings: [.linkedLibrary("jpeg")]
@@ -62,7 +74,7 @@ let package = Package(
         .target(
             name: "RadiographIO",
             dependencies: [
-                "CPNG", "CJPEG", "CGDCM", "CZlib",
+                "CPNG", "CPNGRowFilters", "CLibdeflate", "CJPEG", "CGDCM", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

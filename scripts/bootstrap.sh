@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # libgdcm-dev: DICOM (CGDCM links gdcmMSFF, gdcmDSED, gdcmCommon; headers in /usr/include/gdcm-3.0, no pkg-config file).
-PACKAGES=(pkg-config zlib1g-dev libpng-dev libjpeg-dev libopenblas-dev libgdcm-dev libsqlite3-dev)
+PACKAGES=(pkg-config zlib1g-dev libpng-dev libdeflate-dev libjpeg-dev libopenblas-dev libgdcm-dev libsqlite3-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

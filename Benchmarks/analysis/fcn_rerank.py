@@ -9,7 +9,7 @@ result beside the records as they were. The map is computed by PyTorch on fcn_pr
 so it differs slightly from the product's (a different resampling); `nodules detect --pipeline`
 with the embedded network gives the product's own figures.
 
-  fcn_rerank.py --model M.pt [--model M2.pt ...] [--flip] --work W --records DIR --sets NAME=SET_DIR,... --out DIR
+  fcn_rerank.py --model M.pt [--model M2.pt ...] [--flip] [--gammas G,...] --work W --records DIR --sets NAME=SET_DIR,... --out DIR
                 [--nodules BIN]
 
 With several --model, the map is the mean of their probabilities (an ensemble); with --flip, each
@@ -78,6 +78,8 @@ def main():
     ap.add_argument("--flip", action="store_true", help="average in the map of the mirrored image")
     ap.add_argument("--shift", type=int, default=0, help="also average in the map of the image shifted by this many px (down and right), shifted back")
     ap.add_argument("--scales", default="", help="also average in the maps of the image resized by these factors (comma-separated), resized back")
+    ap.add_argument("--gammas", default="", help="also average in the maps of the (0-1) image raised to these powers "
+                    "(comma-separated; the training's gamma augmentation at test time)")
     ap.add_argument("--map-weight", type=float, default=0.5,
                     help="score = peak^W x score^(1-W); 0.5 is the product's geometric mean")
     ap.add_argument("--add-maxima", type=float, default=None, metavar="T",
@@ -103,7 +105,8 @@ def main():
     # What a cached map depends on: the networks' bytes and the test-time views averaged. A cache made
     # with anything else is refused, never read as if it were this one's.
     maps_key = json.dumps({"models": [hashlib.sha256(open(m, "rb").read()).hexdigest() for m in args.model],
-                           "flip": args.flip, "shift": args.shift, "scales": args.scales})
+                           "flip": args.flip, "shift": args.shift, "scales": args.scales,
+                           **({"gammas": args.gammas} if args.gammas else {})})
     os.makedirs(args.out, exist_ok=True)
     totals = {"re-ranked": [0, 0, [0, 0, 0, 0]], "as recorded": [0, 0, [0, 0, 0, 0]]}
     for item in args.sets.split(","):
@@ -136,6 +139,8 @@ def main():
                         h, w = image.shape
                         small = cv2.resize(image, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
                         out.append((small, lambda q, w=w, h=h: cv2.resize(q, (w, h), interpolation=cv2.INTER_LINEAR)))
+                    for g in [float(v) for v in args.gammas.split(",") if v]:
+                        out.append((np.power(image, g, dtype=np.float32), lambda q: q))
                     return out
 
                 if f"m{index}" in saved:

@@ -1,9 +1,13 @@
 import CPNG
 
 /// PNG decoding and encoding through libpng (CPNG). This file is the one
-/// place that turns `cxr_png_status` codes into Swift errors.
+/// place that turns `cxr_png_status` codes into Swift errors. The pixels of a
+/// well-formed 8- or 16-bit grayscale file come from ``PNGPixelPath`` (libdeflate
+/// and a row-filter kernel) after libpng has read its header; anything else, and
+/// every error, is libpng's.
 enum PNGCodec {
-    static func decode(_ bytes: [UInt8], path: String, maxPixels: Int) throws -> DecodedPixels {
+    /// `pixelPath` false decodes every file with libpng alone (the reference `PNGPixelPathTests` compare against).
+    static func decode(_ bytes: [UInt8], path: String, maxPixels: Int, pixelPath: Bool = true) throws -> DecodedPixels {
         var info = cxr_png_info()
         var message = [CChar](repeating: 0, count: 256)
 
@@ -27,7 +31,13 @@ enum PNGCodec {
 
         var samples: [UInt16]
         var status: Int32 = 0
-        if info.out_channels == 1 && info.out_bytes_per_sample == 2 {
+        if pixelPath, PNGPixelPath.accepts(bitDepth: Int(info.bit_depth), colourType: Int(info.color_type), interlaced: info.interlaced != 0),
+           let pixels = PNGPixelPath.decode(bytes, width: width, height: height, bitDepth: Int(info.bit_depth)) {
+            // A well-formed grayscale file: its pixels without libpng (PNGPixelPath), the header and
+            // metadata as libpng read them above.
+            samples = pixels
+            status = Int32(CXR_PNG_OK.rawValue)
+        } else if info.out_channels == 1 && info.out_bytes_per_sample == 2 {
             samples = [UInt16](unsafeUninitializedCapacity: pixelCount) { buffer, count in
                 status = decode(UnsafeMutableRawBufferPointer(buffer))
                 count = pixelCount
