@@ -127,21 +127,34 @@ long cxr_png_unfilter_gray(uint8_t *data, size_t row_bytes, size_t height, unsig
     return result;
 }
 
-void cxr_png_gray_rows_to_u16(const uint8_t *data, size_t width, size_t height, unsigned bit_depth,
-                              uint16_t *out) {
+long cxr_png_decode_gray_in_place(void *memory, size_t width, size_t height, unsigned bit_depth) {
+    if (bit_depth != 8 && bit_depth != 16) return -1;
+    uint8_t *data = memory;
+    const size_t bpp = bit_depth / 8, row_bytes = width * bpp, stride = row_bytes + 1;
+    long unfiltered = cxr_png_unfilter_gray(data, row_bytes, height, (unsigned)bpp);
+    if (unfiltered != 0) return unfiltered;
     if (bit_depth == 16) {
-        const size_t stride = width * 2 + 1;
+        // Forwards: sample (y, x) goes to byte 2(yw + x), before where it is read from
+        // (y(2w + 1) + 1 + 2x), so every byte not yet read lies past every byte written.
         for (size_t y = 0; y < height; y++) {
             const uint8_t *row = data + y * stride + 1;
-            uint16_t *o = out + y * width;
-            for (size_t x = 0; x < width; x++) o[x] = (uint16_t)((row[2 * x] << 8) | row[2 * x + 1]);
+            uint8_t *out = data + 2 * y * width;
+            for (size_t x = 0; x < width; x++) {
+                uint16_t v = (uint16_t)((row[2 * x] << 8) | row[2 * x + 1]);
+                memcpy(out + 2 * x, &v, 2);
+            }
         }
-    } else if (bit_depth == 8) {
-        const size_t stride = width + 1;
-        for (size_t y = 0; y < height; y++) {
+    } else {
+        // Backwards: sample (y, x) grows to two bytes at 2(yw + x), at or after where it is read
+        // from (y(w + 1) + 1 + x) except for the very first, so every byte not yet read lies before
+        // every byte written.
+        for (size_t y = height; y-- > 0;) {
             const uint8_t *row = data + y * stride + 1;
-            uint16_t *o = out + y * width;
-            for (size_t x = 0; x < width; x++) o[x] = row[x];
+            for (size_t x = width; x-- > 0;) {
+                uint16_t v = row[x];
+                memcpy(data + 2 * (y * width + x), &v, 2);
+            }
         }
     }
+    return 0;
 }

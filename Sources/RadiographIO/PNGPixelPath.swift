@@ -34,30 +34,27 @@ enum PNGPixelPath {
                 stream.reserveCapacity(imageData.reduce(0) { $0 + $1.count })
                 for range in imageData { stream.append(contentsOf: UnsafeBufferPointer(rebasing: file[range])) }
             }
-            var rows = [UInt8](unsafeUninitializedCapacity: filtered) { out, count in
+            // One buffer holds the inflated rows, then (in place) the samples: room for the larger of the two.
+            let capacity = max(width * height, (filtered + 1) / 2)
+            var ok = false
+            let samples = [UInt16](unsafeUninitializedCapacity: capacity) { out, count in
                 count = 0
                 guard let decompressor = libdeflate_alloc_decompressor() else { return }
                 defer { libdeflate_free_decompressor(decompressor) }
+                let memory = UnsafeMutableRawPointer(out.baseAddress!)
                 // Exactly `filtered` bytes or failure: a short or long stream goes to libpng.
                 let result: libdeflate_result = imageData.count == 1
                     ? libdeflate_zlib_decompress(decompressor, base + imageData[0].lowerBound, imageData[0].count,
-                                                 out.baseAddress, filtered, nil)
+                                                 memory, filtered, nil)
                     : stream.withUnsafeBytes {
-                        libdeflate_zlib_decompress(decompressor, $0.baseAddress, $0.count, out.baseAddress, filtered, nil)
+                        libdeflate_zlib_decompress(decompressor, $0.baseAddress, $0.count, memory, filtered, nil)
                     }
-                if result == LIBDEFLATE_SUCCESS { count = filtered }
-            }
-            guard rows.count == filtered else { return nil }
-            let unfiltered = rows.withUnsafeMutableBufferPointer {
-                cxr_png_unfilter_gray($0.baseAddress, rowBytes, height, UInt32(bytesPerPixel))
-            }
-            guard unfiltered == 0 else { return nil }
-            return [UInt16](unsafeUninitializedCapacity: width * height) { out, count in
-                rows.withUnsafeBufferPointer {
-                    cxr_png_gray_rows_to_u16($0.baseAddress, width, height, UInt32(bitDepth), out.baseAddress)
-                }
+                guard result == LIBDEFLATE_SUCCESS,
+                      cxr_png_decode_gray_in_place(memory, width, height, UInt32(bitDepth)) == 0 else { return }
                 count = width * height
+                ok = true
             }
+            return ok ? samples : nil
         }
     }
 

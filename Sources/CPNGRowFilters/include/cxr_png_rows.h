@@ -22,11 +22,13 @@ extern "C" {
 /// -1 for a `bpp` other than 1 or 2.
 long cxr_png_unfilter_gray(uint8_t *data, size_t row_bytes, size_t height, unsigned bpp);
 
-/// The unfiltered rows of `data` (as above, each after its filter-type byte) as `width` ×
-/// `height` samples in `out`: 16-bit samples (`bit_depth` 16, stored big-endian) in host
-/// order, 8-bit ones widened to their value. Nothing is written for another bit depth.
-void cxr_png_gray_rows_to_u16(const uint8_t *data, size_t width, size_t height, unsigned bit_depth,
-                              uint16_t *out);
+/// The inflated image data at the start of `data` (as above: `height` rows of a filter-type
+/// byte and width × bit_depth / 8 bytes) unfiltered and turned, in the same memory, into
+/// `width` × `height` samples from its start: 16-bit ones (stored big-endian) in host order,
+/// 8-bit ones widened to their value. `data` must be 2-byte aligned and hold the larger of the
+/// two layouts. Returns as cxr_png_unfilter_gray; -1 also for a bit depth other than 8 or 16.
+/// One buffer instead of two: a 2048² 16-bit image needs 8 MB, not 16.
+long cxr_png_decode_gray_in_place(void *data, size_t width, size_t height, unsigned bit_depth);
 
 #ifdef __cplusplus
 }
