@@ -37,8 +37,14 @@ public final class ChildProcess: @unchecked Sendable {
         let envp = merged.map { "\($0.key)=\($0.value)" }
 
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        if standardOutput == .captured { guard pipe(&outPipe) == 0 else { throw Self.failure("pipe") } }
-        if standardError == .captured { guard pipe(&errPipe) == 0 else { throw Self.failure("pipe") } }
+        // Close-on-exec from the start (a socket pair: Glibc's module does not export pipe2), so a child
+        // another test spawns meanwhile (a long-lived DICOM worker) never inherits this child's write end
+        // and keeps its reader from ever seeing the end of the output (a hang seen in CI).
+        func closeOnExecPair(_ fds: inout [Int32]) -> Bool {
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0
+        }
+        if standardOutput == .captured { guard closeOnExecPair(&outPipe) else { throw Self.failure("socketpair") } }
+        if standardError == .captured { guard closeOnExecPair(&errPipe) else { throw Self.failure("socketpair") } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
