@@ -37,7 +37,7 @@ def p50(title, metric):
     scale = {"μs": 1e-3, "ms": 1.0, "s": 1e3, "K": 1e3, "M": 1e6}.get(unit.group(1) if unit else "", 1.0)
     return value * scale
 peers = json.load(open("results/ordo-decode-peers.json"))["summary_median_s"]["png"]
-decode = p50("decode: 2048² 16-bit PNG (libpng), digest off", "Time (wall clock)")
+decode = p50("decode: 2048² 16-bit PNG, digest off", "Time (wall clock)")
 detect = p50("detect: normalise + lung field", "Time (wall clock)")
 mallocs = p50("detect: normalise + lung field", "Malloc (total)")
 blob = re.search(r"median ([0-9.]+) s/image", open("results/ordo-blob_log.log").read()).group(1)

@@ -4,7 +4,7 @@ import CPNGRowFilters
 /// The pixels of a well-formed, non-interlaced 8- or 16-bit grayscale PNG, the form radiographs
 /// are exported in, decoded without libpng: the image data inflated by libdeflate in one call
 /// and the rows unfiltered by `CPNGRowFilters`. libpng has already read and checked the header
-/// and every chunk before the image data (``PNGCodec/decode(_:path:maxPixels:)``'s first pass);
+/// and every chunk before the image data (``PNGCodec/decode(_:path:maxPixels:pixelPath:)``'s first pass);
 /// this path takes over only the pixels, where libpng's streaming zlib inflate and byte-at-a-time
 /// Paeth filter spend most of a radiograph's decoding time.
 ///
