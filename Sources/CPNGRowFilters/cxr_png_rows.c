@@ -83,12 +83,17 @@ static void cxr_paeth_wavefront(uint8_t *const rows[CXR_WAVE_ROWS], const uint8_
         cxr_lanes result = (x + predictor) & 0xFF;
         int16_t bytes[CXR_WAVE_ROWS];
         memcpy(bytes, &result, sizeof result);
-        for (int k = 0; k < CXR_WAVE_ROWS; k++) {
-            long j = (long)t - k;
-            if (inside || (j >= 0 && (size_t)j < n)) rows[k][j] = (uint8_t)bytes[k];
-            else bytes[k] = 0;
+        if (inside) {
+            for (int k = 0; k < CXR_WAVE_ROWS; k++) rows[k][t - k] = (uint8_t)bytes[k];
+        } else {
+            // At the wavefront's two ends: lanes outside their row are zeroed for the steps after.
+            for (int k = 0; k < CXR_WAVE_ROWS; k++) {
+                long j = (long)t - k;
+                if (j >= 0 && (size_t)j < n) rows[k][j] = (uint8_t)bytes[k];
+                else bytes[k] = 0;
+            }
+            memcpy(&result, bytes, sizeof result);
         }
-        memcpy(&result, bytes, sizeof result);
         previous3 = previous2;
         previous2 = previous1;
         previous1 = result;

@@ -36,7 +36,6 @@ enum PNGPixelPath {
             }
             // One buffer holds the inflated rows, then (in place) the samples: room for the larger of the two.
             let capacity = max(width * height, (filtered + 1) / 2)
-            var ok = false
             let samples = [UInt16](unsafeUninitializedCapacity: capacity) { out, count in
                 count = 0
                 guard let decompressor = libdeflate_alloc_decompressor() else { return }
@@ -52,9 +51,9 @@ enum PNGPixelPath {
                 guard result == LIBDEFLATE_SUCCESS,
                       cxr_png_decode_gray_in_place(memory, width, height, UInt32(bitDepth)) == 0 else { return }
                 count = width * height
-                ok = true
             }
-            return ok ? samples : nil
+            // Empty when anything failed (an image has at least one sample).
+            return samples.isEmpty ? nil : samples
         }
     }
 
