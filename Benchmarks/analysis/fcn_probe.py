@@ -385,6 +385,19 @@ def embed(args):
     print(f"{args.out}: heatmap ({network['width']} wide, combine {args.combine}) embedded")
 
 
+def layer_values(value):
+    """A layer's "weight" or "bias" as stored: a number array, or packed ("f32le:" + base64 of
+    little-endian float32, Pipelines/tools/pack_weights.py), as the shipped definitions are."""
+    if isinstance(value, str):
+        import base64
+        import struct
+        raw = base64.b64decode(value[len("f32le:"):]) if value.startswith("f32le:") else None
+        if raw is None or len(raw) % 4:
+            raise ValueError("a packed layer array must be f32le: followed by base64 of float32 values")
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return value
+
+
 def extract(args):
     """A pipeline definition's embedded network (or a `nodulekit-unet-1` file) back as a model file
     for the offline tools (fcn_rerank.py): each folded convolution loaded as it is, its batch norm an
@@ -397,15 +410,15 @@ def extract(args):
     for name in ("e1", "e2", "e3", "b", "d3", "d2", "d1"):
         for k, (ci, bi) in enumerate(((0, 1), (3, 4))):
             layer = n["layers"][f"{name}.{k}"]
-            state[f"{name}.{ci}.weight"] = torch.tensor(layer["weight"]).reshape(layer["out"], layer["in"], 3, 3)
-            state[f"{name}.{ci}.bias"] = torch.tensor(layer["bias"])
+            state[f"{name}.{ci}.weight"] = torch.tensor(layer_values(layer["weight"])).reshape(layer["out"], layer["in"], 3, 3)
+            state[f"{name}.{ci}.bias"] = torch.tensor(layer_values(layer["bias"]))
             state[f"{name}.{bi}.weight"] = torch.ones(layer["out"])
             state[f"{name}.{bi}.bias"] = torch.zeros(layer["out"])
             state[f"{name}.{bi}.running_mean"] = torch.zeros(layer["out"])
             state[f"{name}.{bi}.running_var"] = torch.ones(layer["out"]) - net.e1[1].eps  # sqrt(var + eps) = 1
     layer = n["layers"]["out"]
-    state["out.weight"] = torch.tensor(layer["weight"]).reshape(1, layer["in"], 1, 1)
-    state["out.bias"] = torch.tensor(layer["bias"])
+    state["out.weight"] = torch.tensor(layer_values(layer["weight"])).reshape(1, layer["in"], 1, 1)
+    state["out.bias"] = torch.tensor(layer_values(layer["bias"]))
     net.load_state_dict(state)
     torch.save({"width": n["width"], "state": net.state_dict()}, args.model)
     print(f"{args.model}: width {n['width']}, from {args.pipeline}")

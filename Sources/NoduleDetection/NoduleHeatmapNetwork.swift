@@ -311,12 +311,78 @@ public struct NoduleHeatmapNetwork: Sendable, Equatable {
         }
     }
 
+    /// One layer as stored. `weight` and `bias` are read either as JSON arrays of numbers (what the
+    /// fitting tools write) or as ``PackedFloats`` strings, and always written packed: decoding and
+    /// digesting a definition's 300 000 weights as numbers took about 0.14 s of every run's start.
     fileprivate struct LayerRecord: Codable {
         var out: Int
         var `in`: Int
         var kernel: Int
         var weight: [Float]
         var bias: [Float]
+
+        enum CodingKeys: String, CodingKey { case out, `in`, kernel, weight, bias }
+
+        init(out: Int, in: Int, kernel: Int, weight: [Float], bias: [Float]) {
+            (self.out, self.in, self.kernel, self.weight, self.bias) = (out, `in`, kernel, weight, bias)
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            out = try c.decode(Int.self, forKey: .out)
+            `in` = try c.decode(Int.self, forKey: .in)
+            kernel = try c.decode(Int.self, forKey: .kernel)
+            weight = try PackedFloats.decode(c, forKey: .weight)
+            bias = try PackedFloats.decode(c, forKey: .bias)
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(out, forKey: .out)
+            try c.encode(`in`, forKey: .in)
+            try c.encode(kernel, forKey: .kernel)
+            try c.encode(PackedFloats.string(weight), forKey: .weight)
+            try c.encode(PackedFloats.string(bias), forKey: .bias)
+        }
+    }
+}
+
+/// A network's weights as one JSON string: `"f32le:"` followed by the base64 of the values as
+/// little-endian IEEE 754 binary32, in the same order as the number array they replace. Exact (the
+/// Float bits themselves), a third of the size of the numbers, and read in microseconds.
+enum PackedFloats {
+    static let prefix = "f32le:"
+
+    static func string(_ values: [Float]) -> String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(4 * values.count)
+        for v in values {
+            let bits = v.bitPattern.littleEndian
+            withUnsafeBytes(of: bits) { bytes.append(contentsOf: $0) }
+        }
+        return prefix + Data(bytes).base64EncodedString()
+    }
+
+    /// The values of a packed string; nil when it is not one (wrong prefix, bad base64, or a byte
+    /// count that is not a multiple of 4).
+    static func values(_ string: String) -> [Float]? {
+        guard string.hasPrefix(prefix), let data = Data(base64Encoded: String(string.dropFirst(prefix.count))),
+              data.count % 4 == 0 else { return nil }
+        return data.withUnsafeBytes { raw in
+            (0..<data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+        }
+    }
+
+    /// `key` as a packed string or a JSON array of numbers.
+    static func decode<K: CodingKey>(_ container: KeyedDecodingContainer<K>, forKey key: K) throws -> [Float] {
+        if let text = try? container.decode(String.self, forKey: key) {
+            guard let values = values(text) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container,
+                                                       debugDescription: "not \(prefix) followed by base64 of little-endian float32 values")
+            }
+            return values
+        }
+        return try container.decode([Float].self, forKey: key)
     }
 }
 

@@ -364,7 +364,7 @@ struct LungFieldTests {
         var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(network)) as? [String: Any])
         var layers = try #require(object["layers"] as? [String: Any])
         var output = try #require(layers["out"] as? [String: Any])
-        output["weight"] = (output["weight"] as? [Any] ?? []).map { _ in 0.0 }
+        output["weight"] = [Double](repeating: 0, count: try #require(output["in"] as? Int))  // a 1 × 1 kernel: one per input
         output["bias"] = [-20.0]
         layers["out"] = output
         object["layers"] = layers

@@ -195,4 +195,67 @@ struct NoduleHeatmapNetworkTests {
             return reason.contains("no-such-network.json")
         }
     }
+
+    /// Every layer's weight and bias arrays of the tiny network, as `f32le:` strings.
+    static func packedLayers() throws -> Data {
+        try edited { object in
+            var layers = object["layers"] as! [String: Any]
+            for (name, value) in layers {
+                var layer = value as! [String: Any]
+                for key in ["weight", "bias"] {
+                    layer[key] = PackedFloats.string((layer[key] as! [NSNumber]).map(\.floatValue))
+                }
+                layers[name] = layer
+            }
+            object["layers"] = layers
+        }
+    }
+
+    @Test("Packed weights give the same network, bit for bit, and the same canonical JSON, as number arrays")
+    func packedWeights() throws {
+        let packed = try NoduleHeatmapNetwork(json: Self.packedLayers()), plain = try Self.network()
+        #expect(String(decoding: try Self.packedLayers(), as: UTF8.self).contains("\"f32le:"))
+        #expect(packed == plain)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let canonical = try encoder.encode(plain)
+        #expect(try encoder.encode(packed) == canonical)
+        #expect(String(decoding: canonical, as: UTF8.self).contains("\"weight\":\"f32le:"), "written packed")
+        // Written packed, read back: the same network again.
+        #expect(try NoduleHeatmapNetwork(json: canonical) == plain)
+    }
+
+    @Test("Packing keeps every Float's bits: signed zero, subnormals, extremes, a NaN's payload")
+    func packedFloatBits() throws {
+        let values: [Float] = [0, -0.0, .leastNonzeroMagnitude, -.leastNormalMagnitude, .greatestFiniteMagnitude, -.infinity,
+                               Float(bitPattern: 0x7FC0_1234), 0.492_062_7, -1.221_465]
+        let text = PackedFloats.string(values)
+        #expect(text.hasPrefix("f32le:"))
+        let back = try #require(PackedFloats.values(text))
+        #expect(back.map(\.bitPattern) == values.map(\.bitPattern))
+        #expect(PackedFloats.values(PackedFloats.string([])) == [])
+        // Little-endian on every host: 1.0 is 00 00 80 3F.
+        #expect(PackedFloats.string([1]) == "f32le:" + Data([0, 0, 0x80, 0x3F]).base64EncodedString())
+    }
+
+    @Test("A packed array without its prefix, with broken base64 or a byte count not a multiple of four is unreadable")
+    func packedWeightsMalformed() throws {
+        let weights = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.networkPath))) as! [String: Any])
+        let d30 = ((weights["layers"] as! [String: Any])["d3.0"] as! [String: Any])["weight"] as! [NSNumber]
+        let good = PackedFloats.string(d30.map(\.floatValue))
+        let encoded = String(good.dropFirst("f32le:".count))
+        let threeBytes = "f32le:" + Data([1, 2, 3]).base64EncodedString()
+        for bad in [encoded, "f32le:" + encoded.dropLast(3) + "!!!", threeBytes, "f64le:" + encoded] {
+            #expect(PackedFloats.values(bad) == nil, "\(bad.prefix(12))")
+            let data = try Self.edited(Self.editLayer("d3.0") { $0["weight"] = bad })
+            #expect {
+                try NoduleHeatmapNetwork(json: data)
+            } throws: { error in
+                guard case .unreadable(let reason) = error as? NoduleHeatmapNetwork.LoadError else { return false }
+                return reason.contains("f32le")
+            }
+        }
+        // The good string loads: the failures above are the string's, not the editing's.
+        #expect(try NoduleHeatmapNetwork(json: Self.edited(Self.editLayer("d3.0") { $0["weight"] = good })) == (try Self.network()))
+    }
 }
