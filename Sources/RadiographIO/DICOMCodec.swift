@@ -98,10 +98,45 @@ enum DICOMCodec {
         // (encapsulated) has no overlay bits but may overshoot the range when lossy: read it as a
         // 16-bit signed word (bitsStored < 16), sign-extend when it is not yet, and clamp.
         let encapsulated = syntax.isEncapsulated
+
+        // Modality transform, folded into a lossless UInt16 sample + linear mapping (see DICOMAttributes.ModalityMapping),
+        // chosen before the pass over the pixels so that each stored value becomes its sample at once.
+        enum SampleMap {
+            case lookupTable(data: [UInt16], firstMapped: Int, mask: UInt16)
+            case fromLowest   // stored − lowest (rescale slope > 0, or none)
+            case fromHighest  // highest − stored (negative slope: flipped)
+        }
+        let sampleMap: SampleMap
+        let outputBits: Int
+        let mapping: DICOMAttributes.ModalityMapping
+        var mappingNote: String?  // noted after the pass, after any clamping note
+        if let lut = image.modalityLUT, !lut.data.isEmpty {
+            let bits = (1...16).contains(lut.bits) ? lut.bits : 16
+            sampleMap = .lookupTable(data: lut.data, firstMapped: lut.firstMapped, mask: UInt16(truncatingIfNeeded: (1 << bits) - 1))
+            outputBits = bits
+            mapping = .init(scale: 1, offset: 0, kind: .lookupTable)
+            if image.elements[GDCMBridge.Tag.rescaleSlope] != nil { mappingNote = "Modality LUT used; Rescale Slope/Intercept ignored" }
+        } else {
+            let slope = numbers(GDCMBridge.Tag.rescaleSlope)?.first ?? 1
+            let intercept = numbers(GDCMBridge.Tag.rescaleIntercept)?.first ?? 0
+            let hasRescale = image.elements[GDCMBridge.Tag.rescaleSlope] != nil || image.elements[GDCMBridge.Tag.rescaleIntercept] != nil
+            guard slope != 0 else { throw DecodingFailure.corrupt(detail: "Rescale Slope is 0") }
+            if slope > 0 {
+                sampleMap = .fromLowest
+                mapping = .init(scale: slope, offset: Double(lowest) * slope + intercept, kind: hasRescale ? .rescale : .identity)
+            } else {
+                sampleMap = .fromHighest
+                mapping = .init(scale: -slope, offset: Double(highest) * slope + intercept, kind: .rescale)
+                mappingNote = "negative Rescale Slope \(slope): samples flipped so they increase with the modality value"
+            }
+            outputBits = bitsStored
+        }
+
+        // One pass: the stored value of each pixel, then its sample.
         var clamped = 0
-        let stored: [Int] = image.frame.withUnsafeBytes { raw in
-            [Int](unsafeUninitializedCapacity: pixelCount) { out, count in
-                for i in 0..<pixelCount {
+        let samples: [UInt16] = image.frame.withUnsafeBytes { raw in
+            [UInt16](unsafeUninitializedCapacity: pixelCount) { out, count in
+                func stored(_ i: Int) -> Int {
                     let word = bytesPer == 2 ? Int(raw.load(fromByteOffset: 2 * i, as: UInt16.self)) : Int(raw[i])
                     var v: Int
                     if encapsulated && shift == 0 {
@@ -115,40 +150,24 @@ enum DICOMCodec {
                         v = (word >> shift) & mask
                         if signed && v > highest { v -= 1 << bitsStored }
                     }
-                    out[i] = v
+                    return v
+                }
+                switch sampleMap {
+                case let .lookupTable(data, firstMapped, lutMask):
+                    let last = data.count - 1
+                    data.withUnsafeBufferPointer { table in
+                        for i in 0..<pixelCount { out[i] = table[min(max(stored(i) - firstMapped, 0), last)] & lutMask }
+                    }
+                case .fromLowest:
+                    for i in 0..<pixelCount { out[i] = UInt16(truncatingIfNeeded: stored(i) - lowest) }
+                case .fromHighest:
+                    for i in 0..<pixelCount { out[i] = UInt16(truncatingIfNeeded: highest - stored(i)) }
                 }
                 count = pixelCount
             }
         }
         if clamped > 0 { notes.append("\(clamped) decoded value(s) outside the \(bitsStored)-bit range clamped (codec overshoot)") }
-
-        // Modality transform, folded into a lossless UInt16 sample + linear mapping (see DICOMAttributes.ModalityMapping).
-        let samples: [UInt16]
-        let outputBits: Int
-        let mapping: DICOMAttributes.ModalityMapping
-        if let lut = image.modalityLUT, !lut.data.isEmpty {
-            let bits = (1...16).contains(lut.bits) ? lut.bits : 16
-            let lutMask = UInt16(truncatingIfNeeded: (1 << bits) - 1)
-            let last = lut.data.count - 1
-            samples = stored.map { lut.data[min(max($0 - lut.firstMapped, 0), last)] & lutMask }
-            outputBits = bits
-            mapping = .init(scale: 1, offset: 0, kind: .lookupTable)
-            if image.elements[GDCMBridge.Tag.rescaleSlope] != nil { notes.append("Modality LUT used; Rescale Slope/Intercept ignored") }
-        } else {
-            let slope = numbers(GDCMBridge.Tag.rescaleSlope)?.first ?? 1
-            let intercept = numbers(GDCMBridge.Tag.rescaleIntercept)?.first ?? 0
-            let hasRescale = image.elements[GDCMBridge.Tag.rescaleSlope] != nil || image.elements[GDCMBridge.Tag.rescaleIntercept] != nil
-            guard slope != 0 else { throw DecodingFailure.corrupt(detail: "Rescale Slope is 0") }
-            if slope > 0 {
-                samples = stored.map { UInt16(truncatingIfNeeded: $0 - lowest) }
-                mapping = .init(scale: slope, offset: Double(lowest) * slope + intercept, kind: hasRescale ? .rescale : .identity)
-            } else {
-                samples = stored.map { UInt16(truncatingIfNeeded: highest - $0) }
-                mapping = .init(scale: -slope, offset: Double(highest) * slope + intercept, kind: .rescale)
-                notes.append("negative Rescale Slope \(slope): samples flipped so they increase with the modality value")
-            }
-            outputBits = bitsStored
-        }
+        if let mappingNote { notes.append(mappingNote) }
 
         // Spacing precedence (shared/domain.md): Pixel Spacing, then Imager Pixel Spacing ÷ ERMF,
         // then Imager Pixel Spacing at the detector plane, then a digitised film's Nominal Scanned

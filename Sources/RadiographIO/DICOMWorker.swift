@@ -30,13 +30,13 @@ public enum DICOMWorker {
         cxr_dcm_worker_prepare()
         while true {
             guard let head = readExactly(DICOMWorkerProtocol.headerSize) else { return 0 }
-            guard let (op, length) = DICOMWorkerProtocol.parseHeader(head, magic: DICOMWorkerProtocol.requestMagic),
-                  let payload = readExactly(length) else { return 2 }
+            guard let (op, length) = DICOMWorkerProtocol.parseHeader(head, magic: DICOMWorkerProtocol.requestMagic) else { return 2 }
             switch DICOMWorkerProtocol.Op(rawValue: op) {
             case .decode:
-                var reader = ByteReader(payload)
+                // The payload: the pixel limit (8 bytes), then the file, read straight into its own array.
+                guard length >= 8, let limit = readExactly(8), let bytes = readExactly(length - 8) else { return 2 }
+                var reader = ByteReader(limit)
                 let maxPixels = reader.u64().map { Int(min($0, UInt64(Int.max))) } ?? DecodeOptions.defaultMaxPixels
-                let bytes = Array(payload.dropFirst(8))
                 do {
                     let image = try GDCMBridge.decode(bytes, maxPixels: maxPixels)
                     guard respond(0, DICOMWorkerProtocol.encode(image)) else { return 3 }
@@ -55,19 +55,23 @@ public enum DICOMWorker {
     }
 
     static func respond(_ status: UInt8, _ body: [UInt8]) -> Bool {
-        writeAll(DICOMWorkerProtocol.header(DICOMWorkerProtocol.responseMagic, status, length: body.count) + body)
+        // Header and body written one after the other: the body (a frame) is not copied behind the header.
+        writeAll(DICOMWorkerProtocol.header(DICOMWorkerProtocol.responseMagic, status, length: body.count)) && writeAll(body)
     }
 
     static func readExactly(_ count: Int) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            let n = out.withUnsafeMutableBytes { read(0, $0.baseAddress! + got, count - got) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            got += n
+        // Not zero-filled first (a request holds a whole file): every byte is read into, or the array is dropped.
+        let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialised in
+            var got = 0
+            defer { initialised = got }
+            while got < count {
+                let n = read(0, buffer.baseAddress! + got, count - got)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                got += n
+            }
         }
-        return out
+        return out.count == count ? out : nil
     }
 
     static func writeAll(_ bytes: [UInt8]) -> Bool {

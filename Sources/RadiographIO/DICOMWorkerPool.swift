@@ -86,25 +86,26 @@ final class DICOMWorkerPool: @unchecked Sendable {
     /// Decodes a whole DICOM file in a worker. Throws the worker's own
     /// `DecodingFailure`, or `.workerCrashed`, `.timedOut`, `.workerUnavailable`.
     func decode(_ bytes: [UInt8], maxPixels: Int, timeoutSeconds: Double) throws -> GDCMImage {
-        var payload = ByteWriter()
-        payload.u64(UInt64(maxPixels))
-        payload.bytes(bytes)
-        let (status, body) = try request(.decode, payload: payload.data, timeoutSeconds: timeoutSeconds)
+        var limit = ByteWriter()
+        limit.u64(UInt64(maxPixels))
+        let (status, body) = try request(.decode, payload: [limit.data, bytes], timeoutSeconds: timeoutSeconds)
         if status == 0, let image = DICOMWorkerProtocol.decodeImage(body) { return image }
         if status == 1, let failure = DICOMWorkerProtocol.decodeFailure(body) { throw failure }
         throw DecodingFailure.workerCrashed(detail: "unreadable response from the worker")
     }
 
     /// Sends one request and waits for its response, replacing the worker if it dies or hangs.
-    func request(_ op: DICOMWorkerProtocol.Op, payload: [UInt8], timeoutSeconds: Double) throws -> (UInt8, [UInt8]) {
+    /// `payload` is sent as the concatenation of its parts (the file's bytes are not copied into one buffer).
+    func request(_ op: DICOMWorkerProtocol.Op, payload: [[UInt8]], timeoutSeconds: Double) throws -> (UInt8, [UInt8]) {
         slots.wait()
         defer { slots.signal() }
         // A worker that died while idle did not see this request: retry once on a fresh one.
         for attempt in 0..<2 {
             let worker = try checkOut()
             let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0.001, timeoutSeconds) * 1e9)
-            let header = DICOMWorkerProtocol.header(DICOMWorkerProtocol.requestMagic, op.rawValue, length: payload.count)
-            switch send(header + payload, to: worker, deadline: deadline) {
+            let header = DICOMWorkerProtocol.header(DICOMWorkerProtocol.requestMagic, op.rawValue,
+                                                    length: payload.reduce(0) { $0 + $1.count })
+            switch send([header] + payload, to: worker, deadline: deadline) {
             case .ok: break
             case .timedOut:
                 discard(worker, kill: true)
@@ -242,6 +243,12 @@ final class DICOMWorkerPool: @unchecked Sendable {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw DecodingFailure.workerUnavailable(detail: "socketpair failed (errno \(errno))")
         }
+        // Room for a frame in flight (the kernel caps this at net.core.wmem_max / rmem_max): fewer round trips.
+        var bufferBytes: Int32 = 4 << 20
+        for fd in pair {
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufferBytes, socklen_t(MemoryLayout<Int32>.size))
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufferBytes, socklen_t(MemoryLayout<Int32>.size))
+        }
         var errPipe: [Int32] = [-1, -1]
         // A socket pair, not pipe2 (which Glibc's module does not export), so both ends are close-on-exec atomically.
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &errPipe) == 0 else {
@@ -289,6 +296,15 @@ final class DICOMWorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Sends `parts` one after the other.
+    private func send(_ parts: [[UInt8]], to worker: Worker, deadline: UInt64) -> IOResult {
+        for bytes in parts {
+            let result = send(bytes, to: worker, deadline: deadline)
+            guard case .ok = result else { return result }
+        }
+        return .ok
+    }
+
     private func send(_ bytes: [UInt8], to worker: Worker, deadline: UInt64) -> IOResult {
         var sent = 0
         while sent < bytes.count {
@@ -304,18 +320,23 @@ final class DICOMWorkerPool: @unchecked Sendable {
     }
 
     private func receive(_ count: Int, from worker: Worker, deadline: UInt64) -> ReadResult {
-        var out = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            guard wait(worker, events: Int16(POLLIN), deadline: deadline) else { return .timedOut }
-            let n = out.withUnsafeMutableBytes { recv(worker.socket, $0.baseAddress! + got, count - got, Int32(MSG_DONTWAIT)) }
-            if n == 0 { return .closed }
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                return .closed
+        var result = ReadResult.closed
+        // Not zero-filled first: a frame is megabytes, and every byte is received into (or the array is dropped).
+        let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialised in
+            var got = 0
+            defer { initialised = got }
+            while got < count {
+                guard wait(worker, events: Int16(POLLIN), deadline: deadline) else { result = .timedOut; return }
+                let n = recv(worker.socket, buffer.baseAddress! + got, count - got, Int32(MSG_DONTWAIT))
+                if n == 0 { return }
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    return
+                }
+                got += n
             }
-            got += n
         }
+        guard out.count == count else { return result }
         return .data(out)
     }
 

@@ -41,6 +41,9 @@ enum DICOMWorkerProtocol {
 
     static func encode(_ image: GDCMImage) -> [UInt8] {
         var w = ByteWriter()
+        // One allocation: the frame dominates, the rest is a few hundred bytes plus the elements and LUT.
+        w.data.reserveCapacity(image.frame.count + 2 * (image.modalityLUT?.data.count ?? 0)
+                               + image.elements.values.reduce(0) { $0 + $1.count + 16 } + 256)
         for v in [image.rows, image.columns, image.frames, image.bitsAllocated, image.bitsStored, image.highBit,
                   image.pixelRepresentation, image.samplesPerPixel] { w.u64(UInt64(v)) }
         w.string(image.photometric)
