@@ -94,9 +94,6 @@ enum DICOMCodec {
         let mask = (1 << bitsStored) - 1
         let lowest = signed ? -(1 << (bitsStored - 1)) : 0
         let highest = signed ? (1 << (bitsStored - 1)) - 1 : mask
-        // Native data: mask (bits above High Bit may hold overlays) and sign-extend. Codec output
-        // (encapsulated) has no overlay bits but may overshoot the range when lossy: read it as a
-        // 16-bit signed word (bitsStored < 16), sign-extend when it is not yet, and clamp.
         let encapsulated = syntax.isEncapsulated
 
         // Modality transform, folded into a lossless UInt16 sample + linear mapping (see DICOMAttributes.ModalityMapping),
@@ -136,6 +133,9 @@ enum DICOMCodec {
         var clamped = 0
         let samples: [UInt16] = image.frame.withUnsafeBytes { raw in
             [UInt16](unsafeUninitializedCapacity: pixelCount) { out, count in
+                // Native data: mask (bits above High Bit may hold overlays) and sign-extend. Codec output
+                // (encapsulated) has no overlay bits but may overshoot the range when lossy: read it as a
+                // 16-bit signed word (bitsStored < 16), sign-extend when it is not yet, and clamp.
                 func stored(_ i: Int) -> Int {
                     let word = bytesPer == 2 ? Int(raw.load(fromByteOffset: 2 * i, as: UInt16.self)) : Int(raw[i])
                     var v: Int
