@@ -24,16 +24,28 @@ enum DICOMCodec {
             throw fail(.tooLarge(width: columns, height: rows, limitPixels: options.maxPixels))
         }
 
-        let image: GDCMImage
+        // Native Pixel Data the walk located in the file: GDCM reads the attributes but need not copy the
+        // frame out (and a worker need not send megabytes back); it is taken from `bytes` below.
+        let nativeValueOffset = preflight.pixelData?.valueOffset
+        var image: GDCMImage
         do {
             switch options.dicomIsolation {
             case .inProcess:
-                image = try GDCMBridge.decode(bytes, maxPixels: options.maxPixels)
+                image = try GDCMBridge.decode(bytes, maxPixels: options.maxPixels, nativeFrame: nativeValueOffset == nil)
             case .worker(let timeout):
-                image = try DICOMWorkerPool.shared.decode(bytes, maxPixels: options.maxPixels, timeoutSeconds: timeout)
+                image = try DICOMWorkerPool.shared.decode(bytes, maxPixels: options.maxPixels, timeoutSeconds: timeout,
+                                                          nativeFrame: nativeValueOffset == nil)
             }
         } catch let error as DecodingFailure {
             throw fail(error)
+        }
+        if image.frameOmitted {
+            let frameBytes = image.rows * image.columns * image.samplesPerPixel * (image.bitsAllocated / 8)
+            guard let start = nativeValueOffset, let declared = preflight.pixelData?.declaredBytes, frameBytes <= declared,
+                  start + frameBytes <= bytes.count else {
+                throw fail(.corrupt(detail: "Pixel Data holds fewer bytes than GDCM's \(image.rows) × \(image.columns) image needs"))
+            }
+            image.frame = Array(bytes[start..<(start + frameBytes)])
         }
         do { return try interpret(image, preflight: preflight) } catch let error as DecodingFailure { throw fail(error) }
     }
@@ -95,6 +107,11 @@ enum DICOMCodec {
         let lowest = signed ? -(1 << (bitsStored - 1)) : 0
         let highest = signed ? (1 << (bitsStored - 1)) - 1 : mask
         let encapsulated = syntax.isEncapsulated
+        // Native values above the low bits (High Bit > Bits Stored − 1) reach us intact only from the file's own
+        // bytes (``GDCMImage/frameOmitted``): GDCM keeps the low Bits Stored bits of each word and drops the rest.
+        if !encapsulated && shift > 0 && !image.frameOmitted {
+            throw DecodingFailure.unsupported(detail: "High Bit \(highBit) with Bits Stored \(bitsStored) (values above the low bits) in a \(syntax.name) data set")
+        }
 
         // Modality transform, folded into a lossless UInt16 sample + linear mapping (see DICOMAttributes.ModalityMapping),
         // chosen before the pass over the pixels so that each stored value becomes its sample at once.

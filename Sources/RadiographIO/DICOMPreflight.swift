@@ -26,6 +26,9 @@ struct DICOMPreflight: Equatable {
     struct PixelData: Equatable {
         /// Bytes declared by the element's length (`nil`: undefined length, i.e. encapsulated).
         var declaredBytes: Int?
+        /// Where native Pixel Data's value starts in the scanned bytes (`nil`: encapsulated, or in a
+        /// deflated data set, where it lies in the inflated stream).
+        var valueOffset: Int? = nil
         /// Number of compressed fragments (encapsulated only; the offset table is not counted).
         var fragments: Int
         var rows: Int?
@@ -97,7 +100,9 @@ struct DICOMPreflight: Equatable {
         let inflated = try DeflatedDataSet.inflate(bytes[cursor.offset...], limit: maxInflatedBytes)
         var body = Cursor(bytes: inflated.bytes)
         do {
-            return result(try walk(&body, syntax: syntax, explicit: true, bigEndian: false, acquisition: &acquisition))
+            var pixelData = try walk(&body, syntax: syntax, explicit: true, bigEndian: false, acquisition: &acquisition)
+            pixelData.valueOffset = nil  // an offset into the inflated stream, not the file
+            return result(pixelData)
         } catch {
             guard inflated.reachedLimit else { throw error }
             return result(nil)  // inflated only in part: the rest is GDCM's, in its worker
@@ -136,7 +141,7 @@ struct DICOMPreflight: Equatable {
                     if length < needed {
                         throw DecodingFailure.pixelDataLength(expectedBytes: needed, declaredBytes: length)
                     }
-                    return PixelData(declaredBytes: length, fragments: 0, rows: rows, columns: columns, frames: frames)
+                    return PixelData(declaredBytes: length, valueOffset: cursor.offset, fragments: 0, rows: rows, columns: columns, frames: frames)
                 }
                 guard syntax.isEncapsulated else { throw DecodingFailure.corrupt(detail: "Pixel Data has undefined length in a native transfer syntax") }
                 // Basic Offset Table item, then fragment items, then the sequence delimiter.

@@ -32,13 +32,13 @@ public enum DICOMWorker {
             guard let head = readExactly(DICOMWorkerProtocol.headerSize) else { return 0 }
             guard let (op, length) = DICOMWorkerProtocol.parseHeader(head, magic: DICOMWorkerProtocol.requestMagic) else { return 2 }
             switch DICOMWorkerProtocol.Op(rawValue: op) {
-            case .decode:
+            case .decode, .decodeOmittingNativeFrame:
                 // The payload: the pixel limit (8 bytes), then the file, read straight into its own array.
                 guard length >= 8, let limit = readExactly(8), let bytes = readExactly(length - 8) else { return 2 }
                 var reader = ByteReader(limit)
                 let maxPixels = reader.u64().map { Int(min($0, UInt64(Int.max))) } ?? DecodeOptions.defaultMaxPixels
                 do {
-                    let image = try GDCMBridge.decode(bytes, maxPixels: maxPixels)
+                    let image = try GDCMBridge.decode(bytes, maxPixels: maxPixels, nativeFrame: op == DICOMWorkerProtocol.Op.decode.rawValue)
                     guard respond(0, DICOMWorkerProtocol.encode(image)) else { return 3 }
                 } catch {
                     let failure = error as? DecodingFailure ?? .corrupt(detail: "\(error)")

@@ -85,10 +85,12 @@ final class DICOMWorkerPool: @unchecked Sendable {
 
     /// Decodes a whole DICOM file in a worker. Throws the worker's own
     /// `DecodingFailure`, or `.workerCrashed`, `.timedOut`, `.workerUnavailable`.
-    func decode(_ bytes: [UInt8], maxPixels: Int, timeoutSeconds: Double) throws -> GDCMImage {
+    /// `nativeFrame` false: see ``GDCMBridge/decode(_:maxPixels:nativeFrame:)``.
+    func decode(_ bytes: [UInt8], maxPixels: Int, timeoutSeconds: Double, nativeFrame: Bool = true) throws -> GDCMImage {
         var limit = ByteWriter()
         limit.u64(UInt64(maxPixels))
-        let (status, body) = try request(.decode, payload: [limit.data, bytes], timeoutSeconds: timeoutSeconds)
+        let (status, body) = try request(nativeFrame ? .decode : .decodeOmittingNativeFrame, payload: [limit.data, bytes],
+                                         timeoutSeconds: timeoutSeconds)
         if status == 0, let image = DICOMWorkerProtocol.decodeImage(body) { return image }
         if status == 1, let failure = DICOMWorkerProtocol.decodeFailure(body) { throw failure }
         throw DecodingFailure.workerCrashed(detail: "unreadable response from the worker")

@@ -18,6 +18,8 @@ enum DICOMWorkerProtocol {
         case decode = 1
         case abortForTesting = 2
         case hangForTesting = 3
+        /// `decode`, leaving native little-endian frames out (``GDCMImage/frameOmitted``).
+        case decodeOmittingNativeFrame = 4
     }
 
     static func header(_ magic: [UInt8], _ code: UInt8, length: Int) -> [UInt8] {
@@ -63,6 +65,7 @@ enum DICOMWorkerProtocol {
             w.u8(0)
         }
         w.blob(image.frame)
+        w.u8(image.frameOmitted ? 1 : 0)
         return w.data
     }
 
@@ -91,10 +94,11 @@ enum DICOMWorkerProtocol {
             }
             lut = .init(firstMapped: Int(Int64(bitPattern: first)), bits: Int(bits), data: data)
         }
-        guard let frame = r.blob() else { return nil }
+        guard let frame = r.blob(), let omitted = r.u8(), omitted <= 1 else { return nil }
         return GDCMImage(rows: ints[0], columns: ints[1], frames: ints[2], bitsAllocated: ints[3], bitsStored: ints[4],
                          highBit: ints[5], pixelRepresentation: ints[6], samplesPerPixel: ints[7],
-                         photometric: photometric, transferSyntaxUID: uid, elements: elements, modalityLUT: lut, frame: frame)
+                         photometric: photometric, transferSyntaxUID: uid, elements: elements, modalityLUT: lut, frame: frame,
+                         frameOmitted: omitted == 1)
     }
 
     static func encode(_ failure: DecodingFailure) -> [UInt8] {

@@ -18,8 +18,12 @@ struct GDCMImage: Equatable, Sendable {
     var elements: [UInt32: [UInt8]]
     /// Modality LUT (descriptor and data), when the file has one.
     var modalityLUT: ModalityLUT?
-    /// The first frame, host byte order, `rows × columns × samples × bitsAllocated/8` bytes.
+    /// The first frame, host byte order, `rows × columns × samples × bitsAllocated/8` bytes; empty when
+    /// ``frameOmitted``.
     var frame: [UInt8]
+    /// Native little-endian Pixel Data that GDCM was asked not to deliver: the caller takes the frame from
+    /// the file's own bytes (``DICOMPreflight/PixelData/valueOffset``), which is what GDCM would copy out.
+    var frameOmitted = false
 
     struct ModalityLUT: Equatable, Sendable {
         var firstMapped: Int
@@ -69,7 +73,9 @@ enum GDCMBridge {
 
     /// Parses and decodes `bytes` with GDCM in this process. A damaged file can
     /// abort the process inside GDCM: call this only from the worker, or for trusted input.
-    static func decode(_ bytes: [UInt8], maxPixels: Int) throws -> GDCMImage {
+    /// `nativeFrame` false: for native little-endian Pixel Data (explicit or implicit VR), the frame is left
+    /// out (``GDCMImage/frameOmitted``); every other field is GDCM's as usual.
+    static func decode(_ bytes: [UInt8], maxPixels: Int, nativeFrame: Bool = true) throws -> GDCMImage {
         _ = quiet
         var message = [CChar](repeating: 0, count: 512)
         func text() -> String { String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
@@ -112,8 +118,11 @@ enum GDCMBridge {
             }
 
             let frameBytes = Int(info.frame_bytes)
+            let syntax = DICOMTransferSyntax(uid: uid)
+            let omitted = !nativeFrame && info.encapsulated == 0 && info.pixel_data_bytes >= info.frame_bytes
+                && (syntax == .explicitLittleEndian || syntax == .implicitLittleEndian)
             var decodeStatus: Int32 = 0
-            let frame = [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, count in
+            let frame = omitted ? [] : [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, count in
                 decodeStatus = cxr_dcm_decode_first_frame(handle, buffer.baseAddress, buffer.count, &message, message.count)
                 count = frameBytes
             }
@@ -130,7 +139,7 @@ enum GDCMBridge {
                              bitsAllocated: Int(info.bits_allocated), bitsStored: bitsStored,
                              highBit: highBit, pixelRepresentation: Int(info.pixel_representation),
                              samplesPerPixel: Int(info.samples_per_pixel), photometric: photometric,
-                             transferSyntaxUID: uid, elements: elements, modalityLUT: lut, frame: frame)
+                             transferSyntaxUID: uid, elements: elements, modalityLUT: lut, frame: frame, frameOmitted: omitted)
         }
     }
 

@@ -122,6 +122,35 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         #expect(radiograph.statistics.minimum < 4096)  // negative values exist and map below the midpoint
     }
 
+    /// PS3.5 §8.1.1: with High Bit 15 and Bits Stored 12 a value is bits 4–15 of its word (bits 0–3 are
+    /// noise here). `make_high_bit_fixtures.py` writes the standard's values beside each file; pydicom, which
+    /// reads the low bits, is not the reference for these.
+    @Test("Values above the low bits are read where the standard puts them (native little endian), in a worker and in process")
+    func highBitAboveBitsStoredIsReadFromTheWordsTopBits() throws {
+        for name in ["hb15-explicit-le", "hb15-implicit-le"] {
+            let expected = try NPYFile.loadUInt16(Fixtures.path("dicom/\(name).stored.npy"))
+            #expect(expected.shape == [48, 64])
+            var inProcess = DecodeOptions()
+            inProcess.dicomIsolation = .inProcess
+            for options in [DecodeOptions(), inProcess] {
+                let radiograph = try RadiographReader(options: options).read(contentsOf: Fixtures.path("dicom/\(name).dcm"))
+                #expect(radiograph.samples == expected.values, "\(name), \(options.dicomIsolation)")
+                #expect(radiograph.bitsStored == 12)
+            }
+        }
+    }
+
+    /// Through GDCM (deflated here) such words arrive with the bits above Bits Stored dropped: refused, not misread.
+    @Test func highBitAboveBitsStoredInADeflatedDataSetIsRefused() throws {
+        let path = Fixtures.path("dicom/hb15-deflated.dcm")
+        #expect {
+            try RadiographReader().read(contentsOf: path)
+        } throws: { error in
+            guard case .decode(_, .dicom, .unsupported(let detail)) = error as? RadiographError else { return false }
+            return detail.contains("High Bit 15 with Bits Stored 12")
+        }
+    }
+
     @Test func negativeSlopeKeepsSamplesIncreasingWithModalityValue() throws {
         let radiograph = try RadiographReader().read(contentsOf: Fixtures.path("dicom/rescale-negative-slope.dcm"))
         let plain = try RadiographReader().read(contentsOf: Fixtures.path("dicom/explicit-le.dcm"))
