@@ -144,12 +144,13 @@ public struct ExamRegistration: Sendable {
         let cx = ref.widthMM / 2, cy = ref.heightMM / 2
         var best = (score: -Double.infinity, warp: Warp(a: 1, b: 0, dx: 0, dy: 0, cx: cx, cy: cy))
         let window = Self.hann(like: ref)
+        let fixed = PhaseCorrelation.Reference(ref, window: window)
         for degrees in configuration.rotationGridDegrees {
             for scale in configuration.scaleGrid {
                 let th = degrees * .pi / 180
                 let w0 = Warp(a: scale * cos(th), b: scale * sin(th), dx: 0, dy: 0, cx: cx, cy: cy)
                 let warped = w0.resample(ex, onto: ref)
-                let (vx, vy, peak) = PhaseCorrelation.shift(from: ref, to: warped.plane, window: window)
+                let (vx, vy, peak) = PhaseCorrelation.shift(from: fixed, to: warped.plane, window: window)
                 // warped(y) ≈ ref(y − v)  ⇒  E(W0(y + v)) ≈ R(y)  ⇒  d = A·v.
                 if peak > best.score {
                     best = (peak, Warp(a: w0.a, b: w0.b, dx: w0.a * vx - w0.b * vy, dy: w0.b * vx + w0.a * vy, cx: cx, cy: cy))
@@ -329,36 +330,68 @@ struct Warp: Hashable {
 }
 
 enum PhaseCorrelation {
+    /// The fixed plane's windowed spectrum and the cross-power spectrum's low-pass weights: the same for
+    /// every moved plane it is compared with (a registration compares one reference with 15 warped exams).
+    struct Reference {
+        let fixedWidth: Int, fixedHeight: Int
+        let spacingX: Double, spacingY: Double
+        let spectrum: ComplexGrid
+        /// Gaussian low-pass of the cross-power spectrum (σ_f = 0.15 cycles/px) per frequency bin, and its sum.
+        let lowPass: [Double]
+        let lowPassSum: Double
+
+        init(_ fixed: Plane, window: [Double]) {
+            let nx = FFT.nextPowerOfTwo(fixed.width), ny = FFT.nextPowerOfTwo(fixed.height)
+            (fixedWidth, fixedHeight, spacingX, spacingY) = (fixed.width, fixed.height, fixed.spacingX, fixed.spacingY)
+            spectrum = PhaseCorrelation.spectrum(fixed, window: window, nx: nx, ny: ny)
+            var lowPass = [Double](repeating: 0, count: nx * ny), sum = 0.0
+            let f0 = 0.15
+            for ky in 0..<ny {
+                let fy = Double(ky < ny / 2 ? ky : ky - ny) / Double(ny)
+                for kx in 0..<nx {
+                    let fx = Double(kx < nx / 2 ? kx : kx - nx) / Double(nx)
+                    let w = exp(-(fx * fx + fy * fy) / (2 * f0 * f0))
+                    lowPass[ky * nx + kx] = w
+                    sum += w
+                }
+            }
+            self.lowPass = lowPass
+            lowPassSum = sum
+        }
+    }
+
+    /// `plane` × `window`, zero-padded to nx × ny, transformed.
+    static func spectrum(_ plane: Plane, window: [Double], nx: Int, ny: Int) -> ComplexGrid {
+        var grid = ComplexGrid(width: nx, height: ny)
+        for y in 0..<plane.height {
+            for x in 0..<plane.width {
+                let i = y * plane.width + x
+                grid.re[y * nx + x] = plane.data[i] * window[i]
+            }
+        }
+        grid.fft2(inverse: false)
+        return grid
+    }
+
     /// The shift v (mm) such that `moved`(y) ≈ `fixed`(y − v), and the normalised
     /// peak height (1 for a pure shift of identical content). Both planes share a grid.
     static func shift(from fixed: Plane, to moved: Plane, window: [Double]) -> (vx: Double, vy: Double, peak: Double) {
-        let nx = FFT.nextPowerOfTwo(fixed.width), ny = FFT.nextPowerOfTwo(fixed.height)
-        var fa = ComplexGrid(width: nx, height: ny), fb = ComplexGrid(width: nx, height: ny)
-        for y in 0..<fixed.height {
-            for x in 0..<fixed.width {
-                let i = y * fixed.width + x
-                fa.re[y * nx + x] = fixed.data[i] * window[i]
-                fb.re[y * nx + x] = moved.data[i] * window[i]
-            }
-        }
-        fa.fft2(inverse: false)
-        fb.fft2(inverse: false)
-        // Cross-power spectrum conj(Fa)·Fb / |·|, low-passed by a Gaussian (σ_f = 0.15 cycles/px).
+        shift(from: Reference(fixed, window: window), to: moved, window: window)
+    }
+
+    /// ``shift(from:to:window:)`` with the fixed plane's part computed once (``Reference``).
+    static func shift(from reference: Reference, to moved: Plane, window: [Double]) -> (vx: Double, vy: Double, peak: Double) {
+        precondition(moved.width == reference.fixedWidth && moved.height == reference.fixedHeight, "planes share a grid")
+        let fa = reference.spectrum, nx = fa.width, ny = fa.height
+        let fb = spectrum(moved, window: window, nx: nx, ny: ny)
+        // Cross-power spectrum conj(Fa)·Fb / |·|, low-passed.
         var q = ComplexGrid(width: nx, height: ny)
-        var weightSum = 0.0
-        let f0 = 0.15
-        for ky in 0..<ny {
-            let fy = Double(ky < ny / 2 ? ky : ky - ny) / Double(ny)
-            for kx in 0..<nx {
-                let fx = Double(kx < nx / 2 ? kx : kx - nx) / Double(nx)
-                let i = ky * nx + kx
-                let re = fa.re[i] * fb.re[i] + fa.im[i] * fb.im[i]
-                let im = fa.re[i] * fb.im[i] - fa.im[i] * fb.re[i]
-                let mag = (re * re + im * im).squareRoot()
-                let w = exp(-(fx * fx + fy * fy) / (2 * f0 * f0))
-                weightSum += w
-                if mag > 1e-300 { q.re[i] = w * re / mag; q.im[i] = w * im / mag }
-            }
+        for i in 0..<(nx * ny) {
+            let re = fa.re[i] * fb.re[i] + fa.im[i] * fb.im[i]
+            let im = fa.re[i] * fb.im[i] - fa.im[i] * fb.re[i]
+            let mag = (re * re + im * im).squareRoot()
+            let w = reference.lowPass[i]
+            if mag > 1e-300 { q.re[i] = w * re / mag; q.im[i] = w * im / mag }
         }
         q.fft2(inverse: true)
         var best = 0, bestValue = -Double.infinity
@@ -373,7 +406,7 @@ enum PhaseCorrelation {
         let oy = parabola(value(px, py - 1), bestValue, value(px, py + 1))
         let sx = Double(px > nx / 2 ? px - nx : px) + ox
         let sy = Double(py > ny / 2 ? py - ny : py) + oy
-        return (sx * fixed.spacingX, sy * fixed.spacingY, bestValue / weightSum)
+        return (sx * reference.spacingX, sy * reference.spacingY, bestValue / reference.lowPassSum)
     }
 }
 
