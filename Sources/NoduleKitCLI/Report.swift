@@ -64,15 +64,23 @@ struct ReportCommand: ParsableCommand {
                 throw SeriesArguments.fail("no patient \(missing.joined(separator: ", ")) in \(db) for pipeline \(series.definition.name)")
             }
         }
-        let (tracked, failed) = series.track(chosen)
-        let reviews = tracked.map { PatientReview($0.input, tracks: $0.tracks, builder: series.builder) }
         let writer = ReportWriter(registrationQualityThreshold: series.builder.registration.configuration.minimumQuality,
                                   policy: series.policy, source: URL(fileURLWithPath: db).lastPathComponent)
+        var failed = 0
         do {
-            let files = try writer.write(reviews, to: out)
-            let tracks = reviews.reduce(0) { $0 + $1.tracks.tracks.count }
+            // Each patient's page and pictures are written as soon as it is tracked, and its images dropped:
+            // the run holds a few patients' images at a time, however many the store has.
+            var report = try ReportWriter.Incremental(writer, directory: out)
+            var patients = 0, tracks = 0
+            failed = try series.forEachTracked(chosen) { tracked in
+                let review = PatientReview(tracked.input, tracks: tracked.tracks, builder: series.builder)
+                try report.add(review)
+                patients += 1
+                tracks += review.tracks.tracks.count
+            }
+            let files = try report.finish()
             if !arguments.quiet {
-                StandardError.write("report: \(reviews.count) patient\(reviews.count == 1 ? "" : "s") (\(failed) failed), \(tracks) tracked nodule\(tracks == 1 ? "" : "s"), \(files.images.count) images; open \(out)/index.html\n")
+                StandardError.write("report: \(patients) patient\(patients == 1 ? "" : "s") (\(failed) failed), \(tracks) tracked nodule\(tracks == 1 ? "" : "s"), \(files.images.count) images; open \(out)/index.html\n")
             }
         } catch {
             StandardError.write("nodules: error: \(error)\n")

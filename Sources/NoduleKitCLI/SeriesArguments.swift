@@ -102,9 +102,20 @@ struct SeriesArguments: ParsableArguments {
         /// none when quiet or for one patient); each patient's images are read again for registration, which
         /// takes a while on a large store, so ``jobs`` patients are built and tracked at once on Dispatch workers.
         /// Each patient is computed alone, and results, warnings and progress are taken in patient order, so the
-        /// output is the same for any ``jobs``. At most 2 × ``jobs`` patients are in flight or waiting to be
-        /// taken, which bounds the memory (a report keeps each patient's images).
+        /// output is the same for any ``jobs``.
         func track(_ histories: [PatientHistory], progress: ProgressReporter? = nil) -> (tracked: [Tracked], failed: Int) {
+            var tracked: [Tracked] = []
+            let failed = forEachTracked(histories, progress: progress) { tracked.append($0) }
+            return (tracked, failed)
+        }
+
+        /// ``track(_:progress:)`` handing each tracked patient to `body` in patient order instead of keeping
+        /// them all: at most 2 × ``jobs`` patients are in flight or waiting to be taken, so a caller that keeps
+        /// only what it needs of each (a report writes a patient's pictures, then drops its images) holds a
+        /// bounded number of patients' images whatever the store's size. An error from `body` ends the run
+        /// (the workers finish the patients they hold) and is rethrown. Returns the number of patients not tracked.
+        func forEachTracked(_ histories: [PatientHistory], progress: ProgressReporter? = nil,
+                            _ body: (Tracked) throws -> Void) rethrows -> Int {
             let progress = progress ?? ProgressReporter.automatic(quiet: quiet || histories.count < 2, unit: .patients)
             let (builder, tracker) = (self.builder, self.tracker)
             let results = OrderedResults<(input: TrackInputBuilder.PatientInput, tracks: PatientTracks?)>(
@@ -118,8 +129,8 @@ struct SeriesArguments: ParsableArguments {
                     }
                 }
             }
-            var tracked: [Tracked] = []
             var failed = 0
+            defer { progress.finish() }
             for (k, history) in histories.enumerated() {
                 let (input, tracks) = results.take(k)
                 defer { progress.update(done: k + 1, total: histories.count, failed: failed) }
@@ -133,10 +144,9 @@ struct SeriesArguments: ParsableArguments {
                     progress.error("nodules: warning: patient \(history.patientID), exam \(e.studyDate): registration not used ("
                                    + e.registration.issues.map(\.description).joined(separator: "; ") + ")")
                 }
-                tracked.append(Tracked(input: input, tracks: tracks))
+                do { try body(Tracked(input: input, tracks: tracks)) } catch { results.cancel(); throw error }
             }
-            progress.finish()
-            return (tracked, failed)
+            return failed
         }
     }
 
@@ -154,6 +164,7 @@ struct SeriesArguments: ParsableArguments {
         private var taken = 0
         private let window: Int
         private var peak = 0
+        private var cancelled = false
         /// The most indices handed out and not yet taken at any time (tests check it against `window`).
         var peakOutstanding: Int {
             condition.lock()
@@ -171,8 +182,8 @@ struct SeriesArguments: ParsableArguments {
         func next() -> Int? {
             condition.lock()
             defer { condition.unlock() }
-            while nextToStart < slots.count && nextToStart - taken >= window { condition.wait() }
-            guard nextToStart < slots.count else { return nil }
+            while !cancelled && nextToStart < slots.count && nextToStart - taken >= window { condition.wait() }
+            guard !cancelled, nextToStart < slots.count else { return nil }
             nextToStart += 1
             peak = max(peak, nextToStart - taken)
             return nextToStart - 1
@@ -181,6 +192,14 @@ struct SeriesArguments: ParsableArguments {
         func put(_ k: Int, _ result: Element) {
             condition.lock()
             slots[k] = result
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        /// Hands out no more indices (workers waiting in ``next()`` get nil): the taker has stopped.
+        func cancel() {
+            condition.lock()
+            cancelled = true
             condition.broadcast()
             condition.unlock()
         }

@@ -126,6 +126,14 @@ public struct PatientReview: Sendable {
 
     /// Index order: shortest VDT first (patients without a stated VDT after), then soonest
     /// follow-up (none last), then issuer and patient ID.
+    /// The review without its exams' pictures (normalised images and lung fields): what ordering and the
+    /// index need, a few kilobytes instead of megabytes per exam.
+    public var withoutPictures: PatientReview {
+        var copy = self
+        for i in copy.exams.indices { copy.exams[i].image = nil }
+        return copy
+    }
+
     public static func urgencyOrder(_ a: PatientReview, _ b: PatientReview) -> Bool {
         let va = a.shortestDoublingTimeDays ?? .infinity, vb = b.shortestDoublingTimeDays ?? .infinity
         if va != vb { return va < vb }

@@ -47,67 +47,90 @@ public struct ReportWriter: Sendable {
         self.source = source
     }
 
-    /// Writes the report for `patients` into `directory` (created if missing).
+    /// Writes the report for `patients` into `directory` (created if missing): ``Incremental`` with the
+    /// patients added in the order given.
     @discardableResult
     public func write(_ patients: [PatientReview], to directory: String) throws -> ReportFiles {
-        let ordered = patients.sorted(by: PatientReview.urgencyOrder)
-        var used = Set<String>()
-        var slugs: [String] = []
-        for p in ordered {
-            var s = Self.slug(p.patient)
-            var n = 2
-            while used.contains(s.lowercased()) { s = Self.slug(p.patient) + "-\(n)"; n += 1 }
-            used.insert(s.lowercased())
-            slugs.append(s)
+        var report = try Incremental(self, directory: directory)
+        for p in patients { try report.add(p) }
+        return try report.finish()
+    }
+
+    /// A report written one patient at a time: ``add(_:)`` writes a patient's page and pictures at once and
+    /// keeps only its index row, so a run holds one patient's images, not every patient's; ``finish()``
+    /// writes the index, most urgent first. A patient's page is named after its key (`patient-ID.html`;
+    /// `-2`, `-3`… for keys that clean to the same name, in the order added), whatever the others' urgency.
+    public struct Incremental {
+        let writer: ReportWriter
+        let directory: String
+        private var used = Set<String>()
+        /// Per patient added: its review without pictures (for the urgency order), page, pictures and index row.
+        private var added: [(review: PatientReview, page: String, images: [String], row: String)] = []
+
+        public init(_ writer: ReportWriter, directory: String) throws {
+            self.writer = writer
+            self.directory = directory
+            try ReportWriter.createDirectory(directory)
         }
-        var files = ReportFiles(index: "index.html", patientPages: [], images: [])
-        try Self.createDirectory(directory)
-        for (p, slug) in zip(ordered, slugs) {
-            try Self.createDirectory(directory + "/" + slug)
+
+        public mutating func add(_ p: PatientReview) throws {
+            var slug = ReportWriter.slug(p.patient)
+            var n = 2
+            while used.contains(slug.lowercased()) { slug = ReportWriter.slug(p.patient) + "-\(n)"; n += 1 }
+            used.insert(slug.lowercased())
+            try ReportWriter.createDirectory(directory + "/" + slug)
             var images: [(name: String, raster: RGBRaster)] = []
-            let html = patientPage(p, slug: slug, images: &images)
+            let html = writer.patientPage(p, slug: slug, images: &images)
             for image in images {
                 let path = directory + "/" + image.name
                 let bytes: [UInt8]
                 do { bytes = try image.raster.pngData() } catch { throw ReportError.image(path: path, reason: "\(error)") }
-                try Self.writeFile(path, Data(bytes))
-                files.images.append(image.name)
+                try ReportWriter.writeFile(path, Data(bytes))
             }
-            try Self.writeFile(directory + "/" + slug + ".html", Data(html.utf8))
-            files.patientPages.append((p.patient, slug + ".html"))
+            try ReportWriter.writeFile(directory + "/" + slug + ".html", Data(html.utf8))
+            added.append((p.withoutPictures, slug + ".html", images.map(\.name), writer.indexRow(p, slug: slug)))
         }
-        try Self.writeFile(directory + "/index.html", Data(indexPage(Array(zip(ordered, slugs))).utf8))
-        return files
+
+        /// Writes `index.html`; the files listed most urgent patient first.
+        public func finish() throws -> ReportFiles {
+            let ordered = added.sorted { PatientReview.urgencyOrder($0.review, $1.review) }
+            try ReportWriter.writeFile(directory + "/index.html", Data(writer.indexPage(rows: ordered.map(\.row)).utf8))
+            return ReportFiles(index: "index.html", patientPages: ordered.map { ($0.review.patient, $0.page) },
+                               images: ordered.flatMap(\.images))
+        }
     }
 
     // MARK: Pages
 
-    func indexPage(_ patients: [(PatientReview, String)]) -> String {
-        var rows = ""
-        for (p, slug) in patients {
-            let statuses = Dictionary(grouping: p.tracks.tracks, by: \.status)
-            let summary = GrowthStatus.allCases.compactMap { s in statuses[s].map { "\($0.count) \(s.rawValue)" } }.joined(separator: ", ")
-            let vdtTrack = p.tracks.tracks.filter { ($0.growth?.doublingTimeDays ?? -1) > 0 }.min { $0.growth!.doublingTimeDays! < $1.growth!.doublingTimeDays! }
-            let vdt = vdtTrack.map { "\(Report.days($0.growth!.doublingTimeDays!)) d <span class=\"muted\">(\(HTML.escape($0.trackingIdentifier)); 95% CI \(Self.interval($0.growth!.doublingTimeCI95)))</span>" } ?? "<span class=\"muted\">none stated</span>"
-            let follow = Self.soonestFollowUpText(p)
-            let warnings = Self.patientWarnings(p, threshold: registrationQualityThreshold).count
-                + p.tracks.tracks.reduce(0) { $0 + trackWarnings($1, in: p).count }
-            let dates = p.exams.map(\.studyDate)
-            rows += """
-            <tr data-patient="\(HTML.escape(p.patient.patientID))">
-            <td><a href="\(HTML.escape(Self.hrefEncode(slug)).appending(".html"))">\(HTML.escape(p.patient.patientID))</a>\(p.patient.issuer.isEmpty ? "" : "<br><span class=\"muted\">issuer \(HTML.escape(p.patient.issuer))</span>")</td>
-            <td>\(dates.count)\(dates.isEmpty ? "" : " <span class=\"muted\">(\(dates.first!) to \(dates.last!))</span>")</td>
-            <td>\(p.tracks.tracks.count)\(summary.isEmpty ? "" : " <span class=\"muted\">(\(summary))</span>")</td>
-            <td data-field="shortest-vdt-days">\(vdt)</td>
-            <td data-field="soonest-followup">\(follow)</td>
-            <td>\(warnings == 0 ? "none" : "<span class=\"warn-count\">⚠ \(warnings)</span>")</td>
-            </tr>
+    /// The index's row for patient `p`, whose page is `slug`.html.
+    func indexRow(_ p: PatientReview, slug: String) -> String {
+        let statuses = Dictionary(grouping: p.tracks.tracks, by: \.status)
+        let summary = GrowthStatus.allCases.compactMap { s in statuses[s].map { "\($0.count) \(s.rawValue)" } }.joined(separator: ", ")
+        let vdtTrack = p.tracks.tracks.filter { ($0.growth?.doublingTimeDays ?? -1) > 0 }.min { $0.growth!.doublingTimeDays! < $1.growth!.doublingTimeDays! }
+        let vdt = vdtTrack.map { "\(Report.days($0.growth!.doublingTimeDays!)) d <span class=\"muted\">(\(HTML.escape($0.trackingIdentifier)); 95% CI \(Self.interval($0.growth!.doublingTimeCI95)))</span>" } ?? "<span class=\"muted\">none stated</span>"
+        let follow = Self.soonestFollowUpText(p)
+        let warnings = Self.patientWarnings(p, threshold: registrationQualityThreshold).count
+            + p.tracks.tracks.reduce(0) { $0 + trackWarnings($1, in: p).count }
+        let dates = p.exams.map(\.studyDate)
+        return """
+        <tr data-patient="\(HTML.escape(p.patient.patientID))">
+        <td><a href="\(HTML.escape(Self.hrefEncode(slug)).appending(".html"))">\(HTML.escape(p.patient.patientID))</a>\(p.patient.issuer.isEmpty ? "" : "<br><span class=\"muted\">issuer \(HTML.escape(p.patient.issuer))</span>")</td>
+        <td>\(dates.count)\(dates.isEmpty ? "" : " <span class=\"muted\">(\(dates.first!) to \(dates.last!))</span>")</td>
+        <td>\(p.tracks.tracks.count)\(summary.isEmpty ? "" : " <span class=\"muted\">(\(summary))</span>")</td>
+        <td data-field="shortest-vdt-days">\(vdt)</td>
+        <td data-field="soonest-followup">\(follow)</td>
+        <td>\(warnings == 0 ? "none" : "<span class=\"warn-count\">⚠ \(warnings)</span>")</td>
+        </tr>
 
-            """
-        }
+        """
+    }
+
+    /// The index page over `rows` (most urgent first).
+    func indexPage(rows: [String]) -> String {
+        let count = rows.count, rows = rows.joined()
         let body = """
         <h1>Serial nodule review</h1>
-        <p class="lead">\(patients.count) patient\(patients.count == 1 ? "" : "s"), most urgent first: shortest stated volume doubling time (VDT) first, then the soonest follow-up (a referral counts as due on the patient's latest exam). Patients with no stated VDT follow, by follow-up date. VDT = time for the nodule's volume to double, in days (d).</p>
+        <p class="lead">\(count) patient\(count == 1 ? "" : "s"), most urgent first: shortest stated volume doubling time (VDT) first, then the soonest follow-up (a referral counts as due on the patient's latest exam). Patients with no stated VDT follow, by follow-up date. VDT = time for the nodule's volume to double, in days (d).</p>
         <table class="index">
         <thead><tr><th scope="col">patient</th><th scope="col">exams</th><th scope="col">tracked nodules</th><th scope="col">shortest VDT</th><th scope="col">next follow-up</th><th scope="col">warnings</th></tr></thead>
         <tbody>

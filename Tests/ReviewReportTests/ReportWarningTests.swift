@@ -85,6 +85,32 @@ import TestSupport
         #expect(!warnings.contains { $0.contains("pixel spacing unknown") })
     }
 
+    /// `nodules report` writes each patient as it is tracked (``ReportWriter/Incremental``): a page's name comes
+    /// from its key and the order added, not from the other patients' urgency, and the index is still sorted.
+    @Test func incrementalReportNamesPagesInTheOrderAddedAndSortsTheIndex() throws {
+        let a = Self.fragilePatient()  // urn:test / FRAGILE-1
+        var b = Self.fragilePatient()
+        b.patient = PatientKey(issuer: "urn:test", patientID: "FRAGILE/1")  // cleans to the same page name
+        #expect(PatientReview.urgencyOrder(a, b), "equal urgency: the key decides, and FRAGILE-1 sorts first")
+        let writer = ReportWriter(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"), source: "test.sqlite")
+        let out = Fixtures.temporaryDirectory("report-incremental")
+        var report = try ReportWriter.Incremental(writer, directory: out)
+        try report.add(b)  // added first: it takes the plain name
+        try report.add(a)
+        let files = try report.finish()
+        #expect(files.patientPages.map(\.patient) == [a.patient, b.patient], "most urgent first")
+        #expect(files.patientPages.map(\.page) == ["patient-urn_test_FRAGILE_1-2.html", "patient-urn_test_FRAGILE_1.html"])
+        let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        let rowA = try #require(index.range(of: "href=\"patient-urn_test_FRAGILE_1-2.html\"")),
+            rowB = try #require(index.range(of: "href=\"patient-urn_test_FRAGILE_1.html\""))
+        #expect(rowA.lowerBound < rowB.lowerBound)
+        #expect(index.contains("2 patients, most urgent first"))
+        // write(_:to:) is the same thing with the patients added in the order given.
+        let again = Fixtures.temporaryDirectory("report-incremental-write")
+        #expect(try writer.write([b, a], to: again) == files)
+        #expect(try String(contentsOfFile: again + "/index.html", encoding: .utf8) == index)
+    }
+
     @Test func fragileFiguresAreFlagged() throws {
         let patient = Self.fragilePatient()
         let track = try #require(patient.tracks.tracks.first)
