@@ -24,8 +24,8 @@ enum DICOMCodec {
             throw fail(.tooLarge(width: columns, height: rows, limitPixels: options.maxPixels))
         }
 
-        // Native Pixel Data the walk located in the file: GDCM reads the attributes but need not copy the
-        // frame out (and a worker need not send megabytes back); it is taken from `bytes` below.
+        // Native Pixel Data the walk located in the file (not in a deflated stream): GDCM reads the attributes
+        // but need not copy the frame out (and a worker need not send megabytes back); it is taken from `bytes` below.
         let nativeValueOffset = preflight.pixelData?.valueOffset
         var image: GDCMImage
         do {
@@ -46,6 +46,14 @@ enum DICOMCodec {
                 throw fail(.corrupt(detail: "Pixel Data holds fewer bytes than GDCM's \(image.rows) × \(image.columns) image needs"))
             }
             image.frame = Array(bytes[start..<(start + frameBytes)])
+            if preflight.transferSyntaxUID == DICOMTransferSyntax.explicitBigEndian.uid && image.bitsAllocated == 16 {
+                image.frame.withUnsafeMutableBytes { raw in  // to host (little-endian) order, as GDCM delivers it
+                    for i in 0..<(frameBytes / 2) {
+                        raw.storeBytes(of: UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)),
+                                       toByteOffset: 2 * i, as: UInt16.self)
+                    }
+                }
+            }
         }
         do { return try interpret(image, preflight: preflight) } catch let error as DecodingFailure { throw fail(error) }
     }
@@ -108,9 +116,9 @@ enum DICOMCodec {
         let highest = signed ? (1 << (bitsStored - 1)) - 1 : mask
         let encapsulated = syntax.isEncapsulated
         // Native values above the low bits (High Bit > Bits Stored − 1) reach us intact only from the file's own
-        // bytes (``GDCMImage/frameOmitted``): GDCM keeps the low Bits Stored bits of each word and drops the rest.
+        // bytes (``GDCMImage/frameOmitted``; not for a deflated data set): GDCM keeps the low Bits Stored bits.
         if !encapsulated && shift > 0 && !image.frameOmitted {
-            throw DecodingFailure.unsupported(detail: "High Bit \(highBit) with Bits Stored \(bitsStored) (values above the low bits) in a \(syntax.name) data set")
+            throw DecodingFailure.unsupported(detail: "High Bit \(highBit) with Bits Stored \(bitsStored) (values above the low bits) in transfer syntax \(syntax.name)")
         }
 
         // Modality transform, folded into a lossless UInt16 sample + linear mapping (see DICOMAttributes.ModalityMapping),

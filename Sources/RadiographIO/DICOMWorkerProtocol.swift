@@ -18,7 +18,7 @@ enum DICOMWorkerProtocol {
         case decode = 1
         case abortForTesting = 2
         case hangForTesting = 3
-        /// `decode`, leaving native little-endian frames out (``GDCMImage/frameOmitted``).
+        /// `decode`, leaving native frames out (``GDCMImage/frameOmitted``).
         case decodeOmittingNativeFrame = 4
     }
 

@@ -21,8 +21,8 @@ struct GDCMImage: Equatable, Sendable {
     /// The first frame, host byte order, `rows × columns × samples × bitsAllocated/8` bytes; empty when
     /// ``frameOmitted``.
     var frame: [UInt8]
-    /// Native little-endian Pixel Data that GDCM was asked not to deliver: the caller takes the frame from
-    /// the file's own bytes (``DICOMPreflight/PixelData/valueOffset``), which is what GDCM would copy out.
+    /// Native Pixel Data (not deflated) that GDCM was asked not to deliver: the caller takes the frame from
+    /// the file's own bytes (``DICOMPreflight/PixelData/valueOffset``), in host order.
     var frameOmitted = false
 
     struct ModalityLUT: Equatable, Sendable {
@@ -73,8 +73,8 @@ enum GDCMBridge {
 
     /// Parses and decodes `bytes` with GDCM in this process. A damaged file can
     /// abort the process inside GDCM: call this only from the worker, or for trusted input.
-    /// `nativeFrame` false: for native little-endian Pixel Data (explicit or implicit VR), the frame is left
-    /// out (``GDCMImage/frameOmitted``); every other field is GDCM's as usual.
+    /// `nativeFrame` false: for native Pixel Data in the file itself (explicit or implicit VR little endian,
+    /// explicit VR big endian), the frame is left out (``GDCMImage/frameOmitted``); every other field is GDCM's.
     static func decode(_ bytes: [UInt8], maxPixels: Int, nativeFrame: Bool = true) throws -> GDCMImage {
         _ = quiet
         var message = [CChar](repeating: 0, count: 512)
@@ -120,7 +120,7 @@ enum GDCMBridge {
             let frameBytes = Int(info.frame_bytes)
             let syntax = DICOMTransferSyntax(uid: uid)
             let omitted = !nativeFrame && info.encapsulated == 0 && info.pixel_data_bytes >= info.frame_bytes
-                && (syntax == .explicitLittleEndian || syntax == .implicitLittleEndian)
+                && (syntax == .explicitLittleEndian || syntax == .implicitLittleEndian || syntax == .explicitBigEndian)
             var decodeStatus: Int32 = 0
             let frame = omitted ? [] : [UInt8](unsafeUninitializedCapacity: frameBytes) { buffer, count in
                 decodeStatus = cxr_dcm_decode_first_frame(handle, buffer.baseAddress, buffer.count, &message, message.count)

@@ -125,9 +125,9 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
     /// PS3.5 §8.1.1: with High Bit 15 and Bits Stored 12 a value is bits 4–15 of its word (bits 0–3 are
     /// noise here). `make_high_bit_fixtures.py` writes the standard's values beside each file; pydicom, which
     /// reads the low bits, is not the reference for these.
-    @Test("Values above the low bits are read where the standard puts them (native little endian), in a worker and in process")
+    @Test("Values above the low bits are read where the standard puts them (native LE and BE), in a worker and in process")
     func highBitAboveBitsStoredIsReadFromTheWordsTopBits() throws {
-        for name in ["hb15-explicit-le", "hb15-implicit-le"] {
+        for name in ["hb15-explicit-le", "hb15-implicit-le", "hb15-explicit-be"] {
             let expected = try NPYFile.loadUInt16(Fixtures.path("dicom/\(name).stored.npy"))
             #expect(expected.shape == [48, 64])
             var inProcess = DecodeOptions()
@@ -140,7 +140,8 @@ struct DICOMFixture: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Through GDCM (deflated here) such words arrive with the bits above Bits Stored dropped: refused, not misread.
+    /// Through GDCM (a deflated data set's pixels) such words arrive with the bits above Bits Stored dropped:
+    /// refused, not misread.
     @Test func highBitAboveBitsStoredInADeflatedDataSetIsRefused() throws {
         let path = Fixtures.path("dicom/hb15-deflated.dcm")
         #expect {

@@ -6,13 +6,14 @@ compared with pydicom, which reads the low Bits Stored bits whatever High Bit sa
 
   cd Tests/RadiographIOTests/Fixtures/dicom && python3 make_high_bit_fixtures.py
 
-hb15-explicit-le.dcm and hb15-implicit-le.dcm decode to those values; hb15-deflated.dcm is refused
-(GDCM delivers deflated native data with the bits above Bits Stored dropped, and NoduleKit says so
-rather than decode wrong values). Seeded; deterministic apart from nothing (UIDs are fixed).
+hb15-explicit-le.dcm, hb15-implicit-le.dcm and hb15-explicit-be.dcm decode to those values (NoduleKit
+reads native pixels from the file itself); hb15-deflated.dcm is refused (deflated pixels come through
+GDCM, which keeps only the low Bits Stored bits, and NoduleKit says so rather than decode wrong values).
+Seeded, with fixed UIDs: the same files on every run.
 """
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 rng = np.random.default_rng(42)
 stored = rng.integers(0, 4096, (48, 64)).astype(np.uint16)
@@ -20,7 +21,8 @@ words = (stored << 4) | rng.integers(0, 16, stored.shape).astype(np.uint16)
 
 for k, (name, syntax) in enumerate([("hb15-explicit-le", ExplicitVRLittleEndian),
                                      ("hb15-implicit-le", ImplicitVRLittleEndian),
-                                     ("hb15-deflated", DeflatedExplicitVRLittleEndian)]):
+                                     ("hb15-deflated", DeflatedExplicitVRLittleEndian),
+                                     ("hb15-explicit-be", ExplicitVRBigEndian)]):
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = syntax
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
@@ -35,8 +37,9 @@ for k, (name, syntax) in enumerate([("hb15-explicit-le", ExplicitVRLittleEndian)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 15, 0
-    ds.PixelData = words.astype("<u2").tobytes()
-    ds.save_as(name + ".dcm", enforce_file_format=True)
+    big = syntax == ExplicitVRBigEndian
+    ds.PixelData = words.astype(">u2" if big else "<u2").tobytes()
+    ds.save_as(name + ".dcm", enforce_file_format=True, little_endian=not big, implicit_vr=syntax == ImplicitVRLittleEndian)
     if syntax != DeflatedExplicitVRLittleEndian:
         np.save(name + ".stored.npy", stored)
     print(name + ".dcm")
