@@ -39,9 +39,11 @@ def main(paths):
         # opens it to the line where its braces close.
         lines, depth = [], 0
         for line in text.split("\n"):
-            if depth == 0 and '"layers": {' in line:
-                depth = 1 + line.count("{", line.index('"layers": {') + 11) - line.count("}", line.index('"layers": {'))
-                line = line[:line.index('"layers": {')] + ARRAY.sub(replace, line[line.index('"layers": {'):])
+            at = line.find('"layers": {') if depth == 0 else -1
+            if at >= 0:
+                tail = ARRAY.sub(replace, line[at:])
+                depth = tail.count("{") - tail.count("}")
+                line = line[:at] + tail
             elif depth > 0:
                 line = ARRAY.sub(replace, line)
                 depth += line.count("{") - line.count("}")

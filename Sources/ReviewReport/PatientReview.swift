@@ -124,8 +124,6 @@ public struct PatientReview: Sendable {
         }.min()
     }
 
-    /// Index order: shortest VDT first (patients without a stated VDT after), then soonest
-    /// follow-up (none last), then issuer and patient ID.
     /// The review without its exams' pictures (normalised images and lung fields): what ordering and the
     /// index need, a few kilobytes instead of megabytes per exam.
     public var withoutPictures: PatientReview {
@@ -134,6 +132,8 @@ public struct PatientReview: Sendable {
         return copy
     }
 
+    /// Index order: shortest VDT first (patients without a stated VDT after), then soonest
+    /// follow-up (none last), then issuer and patient ID.
     public static func urgencyOrder(_ a: PatientReview, _ b: PatientReview) -> Bool {
         let va = a.shortestDoublingTimeDays ?? .infinity, vb = b.shortestDoublingTimeDays ?? .infinity
         if va != vb { return va < vb }

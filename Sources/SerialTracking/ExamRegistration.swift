@@ -143,14 +143,13 @@ public struct ExamRegistration: Sendable {
         // 1. Coarse search: rotation × scale grid, translation by phase correlation.
         let cx = ref.widthMM / 2, cy = ref.heightMM / 2
         var best = (score: -Double.infinity, warp: Warp(a: 1, b: 0, dx: 0, dy: 0, cx: cx, cy: cy))
-        let window = Self.hann(like: ref)
-        let fixed = PhaseCorrelation.Reference(ref, window: window)
+        let fixed = PhaseCorrelation.Reference(ref, window: Self.hann(like: ref))
         for degrees in configuration.rotationGridDegrees {
             for scale in configuration.scaleGrid {
                 let th = degrees * .pi / 180
                 let w0 = Warp(a: scale * cos(th), b: scale * sin(th), dx: 0, dy: 0, cx: cx, cy: cy)
                 let warped = w0.resample(ex, onto: ref)
-                let (vx, vy, peak) = PhaseCorrelation.shift(from: fixed, to: warped.plane, window: window)
+                let (vx, vy, peak) = PhaseCorrelation.shift(from: fixed, to: warped.plane)
                 // warped(y) ≈ ref(y − v)  ⇒  E(W0(y + v)) ≈ R(y)  ⇒  d = A·v.
                 if peak > best.score {
                     best = (peak, Warp(a: w0.a, b: w0.b, dx: w0.a * vx - w0.b * vy, dy: w0.b * vx + w0.a * vy, cx: cx, cy: cy))
@@ -335,6 +334,8 @@ enum PhaseCorrelation {
     struct Reference {
         let fixedWidth: Int, fixedHeight: Int
         let spacingX: Double, spacingY: Double
+        /// Applied to the fixed plane and to every moved one.
+        let window: [Double]
         let spectrum: ComplexGrid
         /// Gaussian low-pass of the cross-power spectrum (σ_f = 0.15 cycles/px) per frequency bin, and its sum.
         let lowPass: [Double]
@@ -343,6 +344,7 @@ enum PhaseCorrelation {
         init(_ fixed: Plane, window: [Double]) {
             let nx = FFT.nextPowerOfTwo(fixed.width), ny = FFT.nextPowerOfTwo(fixed.height)
             (fixedWidth, fixedHeight, spacingX, spacingY) = (fixed.width, fixed.height, fixed.spacingX, fixed.spacingY)
+            self.window = window
             spectrum = PhaseCorrelation.spectrum(fixed, window: window, nx: nx, ny: ny)
             var lowPass = [Double](repeating: 0, count: nx * ny), sum = 0.0
             let f0 = 0.15
@@ -376,14 +378,14 @@ enum PhaseCorrelation {
     /// The shift v (mm) such that `moved`(y) ≈ `fixed`(y − v), and the normalised
     /// peak height (1 for a pure shift of identical content). Both planes share a grid.
     static func shift(from fixed: Plane, to moved: Plane, window: [Double]) -> (vx: Double, vy: Double, peak: Double) {
-        shift(from: Reference(fixed, window: window), to: moved, window: window)
+        shift(from: Reference(fixed, window: window), to: moved)
     }
 
     /// ``shift(from:to:window:)`` with the fixed plane's part computed once (``Reference``).
-    static func shift(from reference: Reference, to moved: Plane, window: [Double]) -> (vx: Double, vy: Double, peak: Double) {
+    static func shift(from reference: Reference, to moved: Plane) -> (vx: Double, vy: Double, peak: Double) {
         precondition(moved.width == reference.fixedWidth && moved.height == reference.fixedHeight, "planes share a grid")
         let fa = reference.spectrum, nx = fa.width, ny = fa.height
-        let fb = spectrum(moved, window: window, nx: nx, ny: ny)
+        let fb = spectrum(moved, window: reference.window, nx: nx, ny: ny)
         // Cross-power spectrum conj(Fa)·Fb / |·|, low-passed.
         var q = ComplexGrid(width: nx, height: ny)
         for i in 0..<(nx * ny) {

@@ -32,14 +32,13 @@ struct FFT {
         return n
     }
 
-    /// In place over `n` elements starting at `re[offset]`, `im[offset]`, step `stride`.
-    /// `inverse` uses e^{+i…}.
-    func transform(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, stride: Int, inverse: Bool) {
+    /// In place over the `n` contiguous elements at `re` and `im`. `inverse` uses e^{+i…}.
+    func transform(_ re: UnsafeMutablePointer<Double>, _ im: UnsafeMutablePointer<Double>, inverse: Bool) {
         for i in 0..<n {
             let j = bitReversed[i]
             if j > i {
-                swap(&re[i * stride], &re[j * stride])
-                swap(&im[i * stride], &im[j * stride])
+                swap(&re[i], &re[j])
+                swap(&im[i], &im[j])
             }
         }
         let sign: Double = inverse ? 1 : -1
@@ -52,7 +51,7 @@ struct FFT {
                     while start < n {
                         for k in 0..<half {
                             let wr = ct[k * step], wi = sign * st[k * step]
-                            let p = (start + k) * stride, q = (start + k + half) * stride
+                            let p = start + k, q = start + k + half
                             let tr = re[q] * wr - im[q] * wi
                             let ti = re[q] * wi + im[q] * wr
                             re[q] = re[p] - tr
@@ -86,17 +85,17 @@ struct ComplexGrid {
     mutating func fft2(inverse: Bool) {
         let rows = FFT(length: width), cols = FFT(length: height)
         let w = width, h = height
-        // Each column is copied out, transformed contiguously and copied back: the same arithmetic as
-        // transforming it in place with stride `w`, without a cache miss on every element.
+        // Each column is copied out, transformed contiguously and copied back (a column in place would be a
+        // cache miss on every element).
         var columnRe = [Double](repeating: 0, count: h), columnIm = [Double](repeating: 0, count: h)
         re.withUnsafeMutableBufferPointer { r in
             im.withUnsafeMutableBufferPointer { i in
-                for y in 0..<h { rows.transform(r.baseAddress! + y * w, i.baseAddress! + y * w, stride: 1, inverse: inverse) }
+                for y in 0..<h { rows.transform(r.baseAddress! + y * w, i.baseAddress! + y * w, inverse: inverse) }
                 columnRe.withUnsafeMutableBufferPointer { cr in
                     columnIm.withUnsafeMutableBufferPointer { ci in
                         for x in 0..<w {
                             for y in 0..<h { cr[y] = r[y * w + x]; ci[y] = i[y * w + x] }
-                            cols.transform(cr.baseAddress!, ci.baseAddress!, stride: 1, inverse: inverse)
+                            cols.transform(cr.baseAddress!, ci.baseAddress!, inverse: inverse)
                             for y in 0..<h { r[y * w + x] = cr[y]; i[y * w + x] = ci[y] }
                         }
                     }
