@@ -184,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReviewReportTests",
-            dependencies: ["ReviewReport", "ExamSeries", "NoduleStore", "SerialTracking", "NoduleDetection", "TestSupport", "nodules"]
+            dependencies: ["ReviewReport", "ExamSeries", "RadiographIO", "NoduleStore", "SerialTracking", "NoduleDetection", "TestSupport", "nodules"]
         ),
         .testTarget(
             name: "NoduleKitCLITests",

@@ -243,7 +243,8 @@ public struct TrackInputBuilder: Sendable {
                 let (x, y, diameter) = placed[i].inExam(rank)
                 return MeasuredNodule(
                     xMM: x, yMM: y, diameterMM: diameter, diameterUncertaintyMM: SizingUncertainty.fitSigmaMM(c.features, diameterMM: diameter),
-                    longAxisMM: c.features.longAxisMM, sourceReference: exam.image.path, sizing: .detection)
+                    longAxisMM: c.features.longAxisMM, sourceReference: exam.image.path, sizing: .detection,
+                    detectionScore: c.score)
             }
             let measureSpacing = spacing.map { max(pipeline.measurement.measureSpacingMM, $0.rowMM, $0.columnMM) }
             // The exam's own nodules, then those measured again here (in its mm too). Read at an

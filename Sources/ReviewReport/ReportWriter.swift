@@ -230,7 +230,7 @@ public struct ReportWriter: Sendable {
         body += "<section class=\"tracks\"><h2>Tracked nodules</h2>\n"
         let order = Self.urgencyOrder(p.tracks.tracks)
         if !order.isEmpty {
-            body += "<table class=\"summary\"><caption>Most urgent first: growing (shortest VDT first), indeterminate, new, stable, shrinking, resolved.</caption>\n<thead><tr><th scope=\"col\">nodule</th><th scope=\"col\">status</th><th scope=\"col\">latest diameter</th><th scope=\"col\">VDT</th><th scope=\"col\">next follow-up</th><th scope=\"col\">warnings</th></tr></thead><tbody>\n"
+            body += "<table class=\"summary\"><caption>Most urgent first: growing (shortest VDT first), indeterminate, new, stable, shrinking, resolved; then the soonest follow-up, then the highest detection score (the detector's strongest evidence that a track is a nodule, not anatomy).</caption>\n<thead><tr><th scope=\"col\">nodule</th><th scope=\"col\">status</th><th scope=\"col\">latest diameter</th><th scope=\"col\">VDT</th><th scope=\"col\">next follow-up</th><th scope=\"col\">detection score</th><th scope=\"col\">warnings</th></tr></thead><tbody>\n"
             for i in order {
                 let t = p.tracks.tracks[i], last = t.observations.last!
                 let vdt = t.growth?.doublingTimeDays.map { $0 > 0 ? "\(Report.days($0)) d" : "halving \(Report.days(-$0)) d" } ?? "—"
@@ -240,7 +240,7 @@ public struct ReportWriter: Sendable {
                 case .none?, nil: "none"
                 }
                 let w = trackWarnings(t, in: p).count
-                body += "<tr><td><a href=\"#track-\(i + 1)\"><span class=\"badge \(t.status.rawValue)\">N\(i + 1)</span></a></td><td>\(t.status.rawValue)</td><td>\(Self.mm(last.nodule.diameterMM)) mm <span class=\"muted\">(\(last.studyDate))</span></td><td>\(vdt)</td><td>\(next)</td><td>\(w == 0 ? "" : "⚠ \(w)")</td></tr>\n"
+                body += "<tr><td><a href=\"#track-\(i + 1)\"><span class=\"badge \(t.status.rawValue)\">N\(i + 1)</span></a></td><td>\(t.status.rawValue)</td><td>\(Self.mm(last.nodule.diameterMM)) mm <span class=\"muted\">(\(last.studyDate))</span></td><td>\(vdt)</td><td>\(next)</td><td data-field=\"detection-score\">\(Self.scoreText(t.detectionScore))</td><td>\(w == 0 ? "" : "⚠ \(w)")</td></tr>\n"
             }
             body += "</tbody></table>\n"
         }
@@ -279,6 +279,7 @@ public struct ReportWriter: Sendable {
             let category = f.category == t.status.rawValue ? "" : " <span class=\"muted\">(category: \(HTML.escape(f.category)))</span>"
             s += "<tr><th scope=\"row\">policy's reason</th><td data-field=\"reason\">\(HTML.escape(f.reason))\(category)</td></tr>\n"
         }
+        s += "<tr><th scope=\"row\">detection score</th><td data-field=\"detection-score\">\(Self.scoreText(t.detectionScore)) <span class=\"muted\">(highest over this nodule's detections, 0–1, calibrated on phantoms only; anatomy such as a rib crossing persists between exams as a nodule does, and scores low)</span></td></tr>\n"
         s += "<tr><th scope=\"row\">registration quality</th><td>\(Report.number(t.registrationQuality, decimals: 2)) <span class=\"muted\">(lowest over this nodule's exams; 1 = reference; threshold \(Report.number(registrationQualityThreshold, decimals: 2)))</span></td></tr>\n"
         s += "</tbody></table>\n"
         let warnings = trackWarnings(t, in: p)
@@ -353,16 +354,22 @@ public struct ReportWriter: Sendable {
     static func mm(_ v: Double) -> String { Report.number(v, decimals: 1) }
 
     /// Track indices, most urgent first: growing (shortest VDT first), indeterminate, new,
-    /// stable, shrinking, resolved; then soonest follow-up; then the tracker's order.
+    /// stable, shrinking, resolved; then soonest follow-up; then highest detection score (none last);
+    /// then the tracker's order.
     static func urgencyOrder(_ tracks: [NoduleTrack]) -> [Int] {
         let rank: [GrowthStatus: Int] = [.growing: 0, .indeterminate: 1, .new: 2, .stable: 3, .shrinking: 4, .resolved: 5]
         return tracks.indices.sorted { a, b in
             let ta = tracks[a], tb = tracks[b]
-            let ka = (rank[ta.status]!, ta.growth?.doublingTimeDays.map(abs) ?? .infinity, ta.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max, a)
-            let kb = (rank[tb.status]!, tb.growth?.doublingTimeDays.map(abs) ?? .infinity, tb.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max, b)
+            let ka = (rank[ta.status]!, ta.growth?.doublingTimeDays.map(abs) ?? .infinity, ta.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max,
+                      -(ta.detectionScore ?? -1), a)
+            let kb = (rank[tb.status]!, tb.growth?.doublingTimeDays.map(abs) ?? .infinity, tb.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max,
+                      -(tb.detectionScore ?? -1), b)
             return ka < kb
         }
     }
+
+    /// A detection score as the report prints it (two decimals), or a dash when there is none.
+    static func scoreText(_ score: Double?) -> String { score.map { Report.number($0, decimals: 2) } ?? "—" }
 
     static func lungFieldCaveat(_ source: LungField.Source) -> String {
         switch source {

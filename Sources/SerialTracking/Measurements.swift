@@ -39,10 +39,13 @@ public struct MeasuredNodule: Hashable, Sendable {
     /// (written as the observation's `x` and `y`, as in the detection records).
     public var xPx: Double?
     public var yPx: Double?
+    /// The detector's 0–1 score of the detection this nodule is, when it is one (unitless; nil for a
+    /// nodule measured again where nothing was detected, or when the caller did not say).
+    public var detectionScore: Double?
 
     public init(xMM: Double, yMM: Double, diameterMM: Double, diameterUncertaintyMM: Double? = nil,
                 longAxisMM: Double? = nil, sourceReference: String? = nil, sizing: NoduleSizing? = nil,
-                xPx: Double? = nil, yPx: Double? = nil) {
+                xPx: Double? = nil, yPx: Double? = nil, detectionScore: Double? = nil) {
         precondition(diameterMM > 0 && diameterMM.isFinite, "a diameter is a positive number of mm")
         self.xMM = xMM
         self.yMM = yMM
@@ -53,6 +56,7 @@ public struct MeasuredNodule: Hashable, Sendable {
         self.sizing = sizing
         self.xPx = xPx
         self.yPx = yPx
+        self.detectionScore = detectionScore
     }
 }
 

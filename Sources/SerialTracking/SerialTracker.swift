@@ -31,6 +31,11 @@ public struct NoduleTrack: Hashable, Sendable {
 
     /// The lowest registration quality among the exams on this track (1 for the reference).
     public var registrationQuality: Double
+
+    /// The highest detector score among the track's observations (0–1, unitless; nil when none
+    /// carries one). A track of anatomy persists between exams as a nodule does; this is the
+    /// strongest evidence the detector gave that the track is a nodule, for ranking tracks in review.
+    public var detectionScore: Double? { observations.compactMap(\.nodule.detectionScore).max() }
 }
 
 /// An exam as the tracker used it.

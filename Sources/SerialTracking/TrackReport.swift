@@ -1,6 +1,6 @@
 /// Writers for tracking results: JSON, CSV and an HL7 FHIR R4 `Bundle`.
 /// All output is deterministic: stable ordering, name-based ids, fixed rounding
-/// (positions and diameters 0.01 mm, days 0.1 d, rates 1e-7 per day).
+/// (positions and diameters 0.01 mm, days 0.1 d, rates 1e-7 per day, detection scores 1e-4).
 public enum TrackReport {
     // MARK: JSON
 
@@ -12,6 +12,7 @@ public enum TrackReport {
     static func mm(_ v: Double?) -> JSONValue { .number(v, decimals: 2) }
     static func px(_ v: Double?) -> JSONValue { .number(v, decimals: 2) }
     static func days(_ v: Double?) -> JSONValue { .number(v, decimals: 1) }
+    static func score(_ v: Double?) -> JSONValue { .number(v, decimals: 4) }
 
     static func jsonValue(_ p: PatientTracks) -> JSONValue {
         .object([
@@ -68,8 +69,10 @@ public enum TrackReport {
                     ("diameter_sd_mm", mm(o.diameterSigmaMM)),
                     ("sizing", .string(o.nodule.sizing?.rawValue)),
                     ("registration_reliable", .bool(o.registrationReliable)),
+                    ("detection_score", score(o.nodule.detectionScore)),
                 ])
             })),
+            ("detection_score", score(t.detectionScore)),
             ("status", .string(t.status.rawValue)),
             ("doubling_time_days", days(g?.doublingTimeDays)),
             ("doubling_time_ci_days", ci),
@@ -94,7 +97,8 @@ public enum TrackReport {
                                    "x_mm", "y_mm", "reference_x_mm", "reference_y_mm", "diameter_mm", "diameter_sd_mm",
                                    "registration_reliable", "status", "doubling_time_days", "doubling_time_ci_lower_days",
                                    "doubling_time_ci_upper_days", "next_followup_date", "followup_action", "category",
-                                   "policy", "policy_version", "registration_quality", "reason", "sizing", "x", "y"]
+                                   "policy", "policy_version", "registration_quality", "reason", "sizing", "x", "y",
+                                   "detection_score", "track_detection_score"]
 
     public static func csv(_ patients: [PatientTracks]) -> String {
         func field(_ v: JSONValue) -> String {
@@ -117,7 +121,7 @@ public enum TrackReport {
                         .string(t.followUp?.nextFollowUpDate?.description), .string(t.followUp?.action.rawValue), .string(t.followUp?.category),
                         .string(t.followUp?.policyName), .string(t.followUp?.policyVersion), .number(t.registrationQuality, decimals: 3),
                         .string(t.followUp?.reason), .string(o.nodule.sizing?.rawValue),
-                        px(o.nodule.xPx), px(o.nodule.yPx),
+                        px(o.nodule.xPx), px(o.nodule.yPx), score(o.nodule.detectionScore), score(t.detectionScore),
                     ]
                     lines.append(row.map(field).joined(separator: ","))
                 }

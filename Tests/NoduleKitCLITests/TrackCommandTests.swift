@@ -684,6 +684,48 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
         builder.selection.remeasures = false
         #expect(nearN3(builder.build(history)).isEmpty)
     }
+    /// Every observation that is a stored detection carries that detection's score, one measured
+    /// again carries none, and the track's score is the highest of its observations': in the
+    /// model, the JSON and the CSV.
+    @Test func observationsCarryTheirDetectionsScore() throws {
+        let (_, opened, history, exam, n3) = try Self.withN3Dropped(fromExam: 1)
+        let input = opened.builder.build(history)
+        var scored = 0
+        for e in input.exams {
+            for n in e.nodules {
+                switch n.sizing {
+                case .detection?:
+                    let x = try #require(n.xPx), y = try #require(n.yPx)
+                    // The stored candidate this nodule is: its centre in px, as written back from mm.
+                    let match = history.studies.first { $0.date == e.studyDate.description }!.images.flatMap(\.detections)
+                        .filter { abs($0.x - x) < 1e-6 && abs($0.y - y) < 1e-6 }
+                    #expect(match.count == 1 && n.detectionScore == match.first?.score, "\(e.studyDate) (\(x), \(y))")
+                    scored += 1
+                default:
+                    #expect(n.detectionScore == nil)
+                }
+            }
+        }
+        #expect(scored > 0)
+        let remeasured = try #require(Self.measured(near: (n3.x, n3.y, n3.diameter), on: exam, in: input).first)
+        #expect(remeasured.sizing == .measuredAgain && remeasured.detectionScore == nil)
+
+        let tracked = opened.tracker.track(patient: input.key, exams: input.exams)
+        let n3Track = try #require(tracked.tracks.first { t in t.observations.contains { $0.nodule == remeasured } })
+        let scores = n3Track.observations.compactMap(\.nodule.detectionScore)
+        #expect(scores.count == n3Track.observations.count - 1 && n3Track.detectionScore == scores.max())
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(TrackReport.json([tracked]).utf8)) as? [[String: Any]])
+        let tracks = try #require(parsed.first?["tracks"] as? [[String: Any]])
+        let n3JSON = try #require(tracks.first { $0["track_id"] as? String == n3Track.identity.uuidString })
+        #expect(abs((n3JSON["detection_score"] as? Double ?? -1) - scores.max()!) < 1e-4)
+        let observationScores = (n3JSON["observations"] as? [[String: Any]] ?? []).map { $0["detection_score"] }
+        #expect(observationScores.filter { $0 is NSNull }.count == 1 && observationScores.compactMap { $0 as? Double }.count == scores.count)
+        let rows = TrackReport.csv([tracked]).split(separator: "\n", omittingEmptySubsequences: false).dropFirst().filter { $0.contains(n3Track.identity.uuidString) }
+        #expect(rows.count == n3Track.observations.count)
+        #expect(rows.allSatisfy { abs((Double($0.split(separator: ",", omittingEmptySubsequences: false).last!) ?? -1) - scores.max()!) < 1e-4 },
+                "\(rows)")
+    }
+
     /// The search starts from, and is checked against, the seed's sphere-fit size (its features'
     /// long and short axis), not its reported diameter, which `diameter_method: edge` makes
     /// larger and noisier: with the reported diameters of N3 on the other exams inflated beyond
@@ -782,9 +824,9 @@ private func hit(_ patient: [String: Any], exam: TruthExam, id: String) -> (trac
             .flatMap { ($0["observations"] as? [[String: Any]]) ?? [] }.compactMap { $0["sizing"] as? String }
         #expect(sizings.contains("common-start") && sizings.contains("detection"), "\(sizings)")
         #expect(Set(sizings).isSubset(of: NoduleSizing.allCases.map(\.rawValue)))
-        // And the CSV, before the centre in px (its last two columns).
+        // And the CSV, before the centre in px and the detection scores (its last four columns).
         let rows = TrackReport.csv([tracked]).split(separator: "\n").dropFirst()
-        #expect(TrackReport.csvHeader.suffix(3) == ["sizing", "x", "y"])
+        #expect(TrackReport.csvHeader.suffix(5) == ["sizing", "x", "y", "detection_score", "track_detection_score"])
         #expect(rows.contains { $0.contains(",common-start,") } && rows.contains { $0.contains(",detection,") }, "\(rows.prefix(3))")
         // It works without the other re-measurement too (each needs the exams' normalised images kept).
         var onlyTracks = opened.builder

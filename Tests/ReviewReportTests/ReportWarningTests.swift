@@ -1,4 +1,5 @@
 import ExamSeries
+import RadiographIO
 import Foundation
 import NoduleDetection
 @testable import ReviewReport
@@ -155,6 +156,35 @@ import TestSupport
                         patient("fast", vdt: 100, followUp: "2024-06-01"), patient("none-soon", vdt: nil, followUp: "2024-05-15"),
                         patient("nothing", vdt: nil, followUp: nil)]
         #expect(patients.sorted(by: PatientReview.urgencyOrder).map(\.patient.patientID) == ["fast", "slow", "none-soon", "none-late", "nothing"])
+    }
+
+    /// Tracks alike in status, VDT and follow-up are listed highest detection score first (a track
+    /// without one last, then the tracker's order), and the page shows each track's score.
+    @Test func tracksAlikeInUrgencyAreOrderedByDetectionScore() throws {
+        var p = Self.fragilePatient()
+        let base = p.tracks.tracks[0]
+        p.tracks.tracks = [0.12, nil, 0.61, 0.3, 0.61].map { score in
+            var t = base
+            t.observations = t.observations.map { o in
+                var o = o
+                o.nodule.detectionScore = score
+                return o
+            }
+            return t
+        }
+        #expect(p.tracks.tracks.map(\.detectionScore) == [0.12, nil, 0.61, 0.3, 0.61])
+        #expect(ReportWriter.urgencyOrder(p.tracks.tracks) == [2, 4, 3, 0, 1])
+        // The highest observation's score is the track's.
+        p.tracks.tracks[1].observations[1].nodule.detectionScore = 0.7
+        #expect(p.tracks.tracks[1].detectionScore == 0.7 && ReportWriter.urgencyOrder(p.tracks.tracks) == [1, 2, 4, 3, 0])
+        // Status still comes first: a growing track leads whatever its score.
+        p.tracks.tracks[0].status = .growing
+        #expect(ReportWriter.urgencyOrder(p.tracks.tracks).first == 0)
+        var images: [(name: String, raster: RGBRaster)] = []
+        let html = ReportWriter(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"), source: "test.sqlite")
+            .patientPage(p, slug: "p", images: &images)
+        let cells = html.components(separatedBy: "<td data-field=\"detection-score\">").dropFirst().map { $0.prefix { $0 != "<" && $0 != " " } }
+        #expect(cells.prefix(5) == ["0.12", "0.70", "0.61", "0.61", "0.30"], "\(cells)")
     }
 
     @Test func growthFitPassesThroughTwoPointsAndItsBandWidensAwayFromTheData() throws {
