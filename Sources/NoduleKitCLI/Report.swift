@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NoduleDetection
 import NoduleStore
 import ReviewReport
 
@@ -65,7 +66,8 @@ struct ReportCommand: ParsableCommand {
             }
         }
         let writer = ReportWriter(registrationQualityThreshold: series.builder.registration.configuration.minimumQuality,
-                                  policy: series.policy, source: URL(fileURLWithPath: db).lastPathComponent)
+                                  policy: series.policy, source: URL(fileURLWithPath: db).lastPathComponent,
+                                  operatingPoints: OperatingPoints.measured(for: series.builder.pipelineStamp))
         var failed = 0
         do {
             // Each patient's page and pictures are written as soon as it is tracked, and its images dropped:

@@ -39,12 +39,17 @@ public struct ReportWriter: Sendable {
     public var policy: FollowUpPolicy?
     /// The store the figures came from, as given (shown in the page footer).
     public var source: String
+    /// The operating points measured for the pipeline whose detections are reported, when any
+    /// (``OperatingPoints/measured(for:folders:)``): each detection score is then read against them,
+    /// and `stable` and `resolved` tracks below the lowest-score point are folded (see ``patientPage``).
+    public var operatingPoints: OperatingPoints?
 
     public init(registrationQualityThreshold: Double = ExamRegistration.Configuration().minimumQuality,
-                policy: FollowUpPolicy?, source: String) {
+                policy: FollowUpPolicy?, source: String, operatingPoints: OperatingPoints? = nil) {
         self.registrationQualityThreshold = registrationQualityThreshold
         self.policy = policy
         self.source = source
+        self.operatingPoints = operatingPoints
     }
 
     /// Writes the report for `patients` into `directory` (created if missing): ``Incremental`` with the
@@ -240,7 +245,7 @@ public struct ReportWriter: Sendable {
                 case .none?, nil: "none"
                 }
                 let w = trackWarnings(t, in: p).count
-                body += "<tr><td><a href=\"#track-\(i + 1)\"><span class=\"badge \(t.status.rawValue)\">N\(i + 1)</span></a></td><td>\(t.status.rawValue)</td><td>\(Self.mm(last.nodule.diameterMM)) mm <span class=\"muted\">(\(last.studyDate))</span></td><td>\(vdt)</td><td>\(next)</td><td data-field=\"detection-score\">\(Self.scoreText(t.detectionScore))</td><td>\(w == 0 ? "" : "⚠ \(w)")</td></tr>\n"
+                body += "<tr><td><a href=\"#track-\(i + 1)\"><span class=\"badge \(t.status.rawValue)\">N\(i + 1)</span></a></td><td>\(t.status.rawValue)</td><td>\(Self.mm(last.nodule.diameterMM)) mm <span class=\"muted\">(\(last.studyDate))</span></td><td>\(vdt)</td><td>\(next)</td><td data-field=\"detection-score\">\(Self.scoreText(t.detectionScore))\(scoreLevel(t.detectionScore).map { " <span class=\"muted\">(\($0))</span>" } ?? "")</td><td>\(w == 0 ? "" : "⚠ \(w)")</td></tr>\n"
             }
             body += "</tbody></table>\n"
         }
@@ -248,8 +253,16 @@ public struct ReportWriter: Sendable {
             let best = p.exams.flatMap(\.candidates).map(\.score).max()
             body += "<p>No candidate met the selection rule (\(p.selectionRule)) on any exam\(best.map { "; the highest candidate score was \(Report.number($0, decimals: 2))" } ?? ""). Nothing is tracked.</p>\n"
         }
-        for i in order {
+        let folded = order.filter { isFolded(p.tracks.tracks[$0]) }
+        for i in order where !folded.contains(i) {
             body += trackSection(p.tracks.tracks[i], number: i + 1, in: p, slug: slug, images: &images)
+        }
+        if !folded.isEmpty, let floor = foldingScore {
+            body += "<details class=\"folded-tracks\"><summary>\(folded.count) stable or resolved \(folded.count == 1 ? "track" : "tracks") (\(folded.map { "N\($0 + 1)" }.joined(separator: ", "))) with a detection score under \(Report.number(floor.score, decimals: 3)), the score at which the detector gave \(Self.rate(floor.falsePositivesPerImage)) false positives per image on phantoms: on the serial phantoms most such tracks follow anatomy (a rib crossing, an end-on vessel), not a nodule. Folded, not left out: open to review them.</summary>\n"
+            for i in folded {
+                body += trackSection(p.tracks.tracks[i], number: i + 1, in: p, slug: slug, images: &images)
+            }
+            body += "</details>\n"
         }
         body += "</section>\n"
         body += policyParagraph
@@ -279,7 +292,7 @@ public struct ReportWriter: Sendable {
             let category = f.category == t.status.rawValue ? "" : " <span class=\"muted\">(category: \(HTML.escape(f.category)))</span>"
             s += "<tr><th scope=\"row\">policy's reason</th><td data-field=\"reason\">\(HTML.escape(f.reason))\(category)</td></tr>\n"
         }
-        s += "<tr><th scope=\"row\">detection score</th><td data-field=\"detection-score\">\(Self.scoreText(t.detectionScore)) <span class=\"muted\">(highest over this nodule's detections, 0–1, calibrated on phantoms only; anatomy such as a rib crossing persists between exams as a nodule does, and scores low)</span></td></tr>\n"
+        s += "<tr><th scope=\"row\">detection score</th><td data-field=\"detection-score\">\(Self.scoreText(t.detectionScore)) <span class=\"muted\">(\(scoreLevel(t.detectionScore).map { $0 + "; " } ?? "")highest over this nodule's detections, 0–1, calibrated on phantoms only; anatomy such as a rib crossing persists between exams as a nodule does, and scores low)</span></td></tr>\n"
         s += "<tr><th scope=\"row\">registration quality</th><td>\(Report.number(t.registrationQuality, decimals: 2)) <span class=\"muted\">(lowest over this nodule's exams; 1 = reference; threshold \(Report.number(registrationQualityThreshold, decimals: 2)))</span></td></tr>\n"
         s += "</tbody></table>\n"
         let warnings = trackWarnings(t, in: p)
@@ -370,6 +383,32 @@ public struct ReportWriter: Sendable {
 
     /// A detection score as the report prints it (two decimals), or a dash when there is none.
     static func scoreText(_ score: Double?) -> String { score.map { Report.number($0, decimals: 2) } ?? "—" }
+
+    /// What `score` means against the measured operating points: the lowest false-positive rate whose
+    /// score it reaches ("at the 0.5 FP/image level") or "under the 4 FP/image level"; nil without
+    /// points or a score.
+    func scoreLevel(_ score: Double?) -> String? {
+        guard let score, let points = operatingPoints?.points.sorted(by: { $0.falsePositivesPerImage < $1.falsePositivesPerImage }),
+              let last = points.last else { return nil }
+        if let reached = points.first(where: { score >= $0.score }) {
+            return "at the \(Self.rate(reached.falsePositivesPerImage)) FP/image level on phantoms"
+        }
+        return "under the \(Self.rate(last.falsePositivesPerImage)) FP/image level on phantoms"
+    }
+
+    /// A false-positive rate per image as the report prints it: whole numbers without decimals, others with one.
+    static func rate(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : Report.number(v, decimals: 1) }
+
+    /// The operating point below whose score `stable` and `resolved` tracks are folded: the one with
+    /// the most false positives per image (the lowest score); nil without measured points.
+    var foldingScore: OperatingPoints.Point? { operatingPoints?.points.max { $0.falsePositivesPerImage < $1.falsePositivesPerImage } }
+
+    /// Whether track `t`'s section is folded: `stable` or `resolved`, with a detection score (or none)
+    /// under ``foldingScore``. Never a growing, shrinking, indeterminate or new track, whatever its score.
+    func isFolded(_ t: NoduleTrack) -> Bool {
+        guard let floor = foldingScore, t.status == .stable || t.status == .resolved else { return false }
+        return (t.detectionScore ?? 0) < floor.score
+    }
 
     static func lungFieldCaveat(_ source: LungField.Source) -> String {
         switch source {

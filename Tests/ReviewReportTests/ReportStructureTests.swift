@@ -156,6 +156,12 @@ import TestSupport
                 let trackID = try #require(t["track_id"] as? String)
                 let article = try #require(section(of: html, trackID: trackID), "\(id): track \(trackID) not in the report")
                 #expect(article.contains("data-status=\"\(try #require(t["status"] as? String))\""), "\(id) \(trackID)")
+                // The track's detection score, read against the definition's measured operating points.
+                let score = try #require(t["detection_score"] as? Double, "\(id) \(trackID)")
+                let cell = try #require(article.components(separatedBy: "data-field=\"detection-score\">").dropFirst().first)
+                let printed = try #require(Double(cell.prefix { $0 != " " && $0 != "<" }), "\(cell.prefix(40))")
+                #expect(abs(printed - score) <= 0.0051, "\(id) \(trackID): \(printed) against \(score)")
+                #expect(cell.contains("FP/image level on phantoms"), "\(cell.prefix(120))")
                 let shown = attributeValues("data-vdt-days", in: article).compactMap(Double.init)
                 if let vdt = t["doubling_time_days"] as? Double {
                     #expect(shown.count == 1 && abs(shown[0] - vdt) < 1e-9, "\(id) \(trackID): VDT \(vdt) d, report \(shown)")

@@ -187,6 +187,52 @@ import TestSupport
         #expect(cells.prefix(5) == ["0.12", "0.70", "0.61", "0.61", "0.30"], "\(cells)")
     }
 
+    /// With measured operating points, each score says which level it reaches, and `stable` or
+    /// `resolved` tracks under the lowest-score point are folded into one closed section, listed
+    /// still in the summary table; other statuses never fold. Without points, nothing folds.
+    @Test func lowScoreStableTracksAreFoldedNotLeftOut() throws {
+        let points = try JSONDecoder().decode(OperatingPoints.self, from: Data("""
+            {"pipeline": "test", "digest": "0", "measured_on": "a test", "points": [
+             {"false_positives_per_image": 0.5, "score": 0.4}, {"false_positives_per_image": 1, "score": 0.3},
+             {"false_positives_per_image": 4, "score": 0.1}]}
+            """.utf8))
+        var p = Self.fragilePatient()
+        let base = p.tracks.tracks[0]
+        let cases: [(GrowthStatus, Double?)] = [(.stable, 0.05), (.growing, 0.01), (.stable, 0.5), (.resolved, nil), (.indeterminate, 0.02), (.stable, 0.15)]
+        p.tracks.tracks = cases.map { status, score in
+            var t = base
+            t.status = status
+            t.observations = t.observations.map { o in
+                var o = o
+                o.nodule.detectionScore = score
+                return o
+            }
+            return t
+        }
+        func page(_ writer: ReportWriter) -> String {
+            var images: [(name: String, raster: RGBRaster)] = []
+            return writer.patientPage(p, slug: "p", images: &images)
+        }
+        let policy = try FollowUpPolicy.builtIn("radiograph-surveillance")
+        let html = page(ReportWriter(policy: policy, source: "test.sqlite", operatingPoints: points))
+        let parts = html.components(separatedBy: "<details class=\"folded-tracks\">")
+        #expect(parts.count == 2, "one folded section")
+        let folded = try #require(parts.last?.components(separatedBy: "</details>").first)
+        let foldedIDs = Set(folded.components(separatedBy: "<article class=\"track\" id=\"track-").dropFirst().map { $0.prefix { $0 != "\"" } })
+        #expect(foldedIDs == ["1", "4"], "\(foldedIDs)")  // the stable 0.05 and the resolved one without a score
+        #expect(folded.contains("2 stable or resolved tracks (N1, N4) with a detection score under 0.1"), "\(folded.prefix(300))")
+        // Every track is still in the summary table and has its section on the page (each shows the score once).
+        #expect(html.components(separatedBy: "<td data-field=\"detection-score\">").count - 1 == 2 * cases.count)
+        #expect(html.components(separatedBy: "<article class=\"track\"").count - 1 == cases.count)
+        #expect(html.contains("0.50 <span class=\"muted\">(at the 0.5 FP/image level on phantoms)</span>"))
+        #expect(html.contains("0.15 <span class=\"muted\">(at the 4 FP/image level on phantoms)</span>"))
+        #expect(html.contains("0.01 <span class=\"muted\">(under the 4 FP/image level on phantoms)</span>"))
+        // Without measured points: nothing folded, no levels.
+        let plain = page(ReportWriter(policy: policy, source: "test.sqlite"))
+        #expect(!plain.contains("folded-tracks") && !plain.contains("FP/image level"))
+        #expect(plain.components(separatedBy: "<article class=\"track\"").count - 1 == cases.count)
+    }
+
     @Test func growthFitPassesThroughTwoPointsAndItsBandWidensAwayFromTheData() throws {
         let points = [GrowthPoint(days: 0, diameterMM: 10, sigmaMM: 0.3), GrowthPoint(days: 200, diameterMM: 13, sigmaMM: 0.3)]
         let estimate = try #require(GrowthEstimate(points: points))
