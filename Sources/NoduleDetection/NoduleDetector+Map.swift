@@ -15,7 +15,8 @@ extension NoduleDetector {
         let region = grid.region(for: candidates, heatmap: h, maximumDiameterMM: maximumDiameterMM)
         let map = MapReading(
             heatmap: NoduleHeatmap(frame.normalised, network: h.network, grid: grid, threads: threads, region: region,
-                                   mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? []),
+                                   mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? [],
+                                   rescaledPasses: h.rescaledPasses ?? []),
             parameters: h, blobSearch: grid.blobSearchRadius(maximumDiameterMM: maximumDiameterMM))
         var candidates = candidates
         let resized = scoreByMap(&candidates, map: map, in: frame)

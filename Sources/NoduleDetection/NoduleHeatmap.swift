@@ -147,19 +147,23 @@ public struct NoduleHeatmap: Sendable {
     /// image at the network's spacing is narrower than ``minimumSide`` px. `threads` Dispatch
     /// workers share the network's work; the map is the same for any count. `mirrorAveraged`: the
     /// mean of the network's probabilities on the input and on its left–right mirror image, mirrored
-    /// back (``PipelineDefinition/Heatmap/mirrorAveraged``). `ensemble`: see ``init(_:network:grid:threads:region:mirrorAveraged:ensemble:)``.
+    /// back (``PipelineDefinition/Heatmap/mirrorAveraged``). `ensemble`, `rescaledPasses`: see
+    /// ``init(_:network:grid:threads:region:mirrorAveraged:ensemble:rescaledPasses:)``.
     public init?(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, threads: Int = 1,
-                 region: Region? = nil, mirrorAveraged: Bool = false, ensemble: [NoduleHeatmapNetwork] = []) {
+                 region: Region? = nil, mirrorAveraged: Bool = false, ensemble: [NoduleHeatmapNetwork] = [],
+                 rescaledPasses: [PipelineDefinition.Heatmap.RescaledPass] = []) {
         guard let grid = Grid(normalised, network: network) else { return nil }
         self.init(normalised, network: network, grid: grid, threads: threads, region: region, mirrorAveraged: mirrorAveraged,
-                  ensemble: ensemble)
+                  ensemble: ensemble, rescaledPasses: rescaledPasses)
     }
 
-    /// As ``init(_:network:threads:region:mirrorAveraged:ensemble:)``, with the grid already worked out.
+    /// As ``init(_:network:threads:region:mirrorAveraged:ensemble:rescaledPasses:)``, with the grid already worked out.
     /// `ensemble`: further networks of `network`'s spacing (``PipelineDefinition/Heatmap/ensemble``);
-    /// the map is the mean of every network's probabilities, `network`'s first.
+    /// the map is the mean of every network's probabilities, `network`'s first. `rescaledPasses`: the
+    /// same at other spacings, mixed in (``PipelineDefinition/Heatmap/rescaledPasses``, ``mixing(_:into:gridSize:region:)``).
     public init(_ normalised: NormalisedRadiograph, network: NoduleHeatmapNetwork, grid: Grid, threads: Int = 1,
-                region: Region? = nil, mirrorAveraged: Bool = false, ensemble: [NoduleHeatmapNetwork] = []) {
+                region: Region? = nil, mirrorAveraged: Bool = false, ensemble: [NoduleHeatmapNetwork] = [],
+                rescaledPasses: [PipelineDefinition.Heatmap.RescaledPass] = []) {
         let whole = grid.factor > 1
             ? Resampling.areaAverage(normalised.working, factorX: grid.factor, factorY: grid.factor, threads: threads)
             : normalised.working
@@ -174,9 +178,49 @@ public struct NoduleHeatmap: Sendable {
         input.withUnsafeMutableRows { row, _ in
             for i in row.indices { row[i] = min(max(row[i], 0), 1) }
         }
-        probabilities = Self.probabilities(input, networks: [network] + ensemble, threads: threads, mirrorAveraged: mirrorAveraged)
+        var probabilities = Self.probabilities(input, networks: [network] + ensemble, threads: threads, mirrorAveraged: mirrorAveraged)
+        if !rescaledPasses.isEmpty {
+            let passes = rescaledPasses.map { pass -> (weight: Float, probabilities: FloatImage) in
+                // The whole working image at the networks' spacing × the pass's factor (never finer than the working image).
+                let factor = max(1, grid.factor * pass.spacingFactor)
+                var rescaled = Resampling.areaAverage(normalised.working, factorX: factor, factorY: factor, threads: threads)
+                rescaled.withUnsafeMutableRows { row, _ in
+                    for i in row.indices { row[i] = min(max(row[i], 0), 1) }
+                }
+                return (Float(pass.weight), Self.probabilities(rescaled, networks: [network] + ensemble, threads: threads,
+                                                                 mirrorAveraged: pass.mirrorAveraged ?? mirrorAveraged))
+            }
+            probabilities = Self.mixing(passes, into: probabilities, gridSize: (whole.width, whole.height), region: region)
+        }
+        self.probabilities = probabilities
         self.region = region
         self.grid = grid
+    }
+
+    /// `map` (``region`` of a grid of `gridSize` map px) mixed with `passes`, each a map of the whole image
+    /// on a grid of its own size over the same image: each pass read bilinearly at the map pixel's centre
+    /// (clamped to its edge pixels), map = (1 − Σ weight) · map + Σ weight · pass, the passes in order.
+    static func mixing(_ passes: [(weight: Float, probabilities: FloatImage)], into map: FloatImage,
+                       gridSize: (width: Int, height: Int), region: Region) -> FloatImage {
+        var mixed = map
+        let keep = 1 - passes.map(\.weight).reduce(0, +)
+        mixed.withUnsafeMutableRows { row, y in
+            for i in row.indices {
+                var value = keep * row[i]
+                for (w, p) in passes {
+                    // Map px → pass px, pixel centres matched: both grids divide the same image.
+                    let u = min(max((Double(region.x.lowerBound + i) + 0.5) * Double(p.width) / Double(gridSize.width) - 0.5, 0),
+                                Double(p.width - 1))
+                    let v = min(max((Double(region.y.lowerBound + y) + 0.5) * Double(p.height) / Double(gridSize.height) - 0.5, 0),
+                                Double(p.height - 1))
+                    let x0 = Int(u), y0 = Int(v), x1 = min(x0 + 1, p.width - 1), y1 = min(y0 + 1, p.height - 1)
+                    let a = Float(u - Double(x0)), b = Float(v - Double(y0))
+                    value += w * ((1 - b) * ((1 - a) * p[x0, y0] + a * p[x1, y0]) + b * ((1 - a) * p[x0, y1] + a * p[x1, y1]))
+                }
+                row[i] = value
+            }
+        }
+        return mixed
     }
 
     /// The mean of `networks`' probabilities on `input`, each with `mirrorAveraged` also on `input`'s

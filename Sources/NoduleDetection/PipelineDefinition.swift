@@ -109,6 +109,35 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
         /// mirror-averaged with ``mirrorAveraged``), ``network``'s first: an ensemble, one more pass (two
         /// with ``mirrorAveraged``) per network. Absent: ``network`` alone.
         public var ensemble: [NoduleHeatmapNetwork]?
+        /// From `cxr-nodules` 0.28.0: a test-time augmentation over scale. Each pass runs every network
+        /// (mirror-averaged as the map's own pass, unless ``RescaledPass/mirrorAveraged`` says otherwise) on the whole working image
+        /// area-averaged to the networks' spacing × `spacing_factor` (a finer factor shows a nodule larger
+        /// than the map's own pass does), resamples its probabilities bilinearly onto the map's grid and
+        /// mixes them in: map = (1 − Σ weight) · map + Σ weight · pass. Absent: the map's own pass alone.
+        public var rescaledPasses: [RescaledPass]?
+
+        /// One pass of ``Heatmap/rescaledPasses``.
+        public struct RescaledPass: Codable, Sendable, Equatable {
+            /// The pass's spacing over the networks' spacing (0.8: 1.6 mm/px for 2.0 mm/px networks).
+            public var spacingFactor: Double
+            /// Its share of the map, 0–1 (the shares of all passes sum to less than 1).
+            public var weight: Double
+            /// `false`: the pass runs each network once, unmirrored, whatever ``Heatmap/mirrorAveraged`` says (half
+            /// the cost). Absent: as the map's own pass.
+            public var mirrorAveraged: Bool?
+
+            public init(spacingFactor: Double, weight: Double, mirrorAveraged: Bool? = nil) {
+                self.spacingFactor = spacingFactor
+                self.weight = weight
+                self.mirrorAveraged = mirrorAveraged
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case spacingFactor = "spacing_factor"
+                case weight
+                case mirrorAveraged = "mirror_averaged"
+            }
+        }
 
         /// ``Heatmap/proposals``: which of the map's local maxima become candidates. Each is measured from
         /// its map blob and takes the measured centre and size where they confirm the blob's size within
@@ -166,6 +195,7 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             case mirrorAveraged = "mirror_averaged"
             case proposals
             case ensemble
+            case rescaledPasses = "rescaled_passes"
         }
 
         /// A candidate's score from the map's `peak` near it and the score model's `probability`.
@@ -715,6 +745,15 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
                 try require((1...7).contains(ensemble.count), "heatmap.ensemble must hold 1 to 7 networks")
                 try require(ensemble.allSatisfy { $0.spacingMM == heatmap.network.spacingMM && $0.normalisation == heatmap.network.normalisation },
                             "heatmap.ensemble's networks must have heatmap.network's spacing_mm and normalisation")
+            }
+            if let passes = heatmap.rescaledPasses {
+                try require((1...3).contains(passes.count), "heatmap.rescaled_passes must hold 1 to 3 passes")
+                try require(passes.allSatisfy { $0.spacingFactor >= 0.5 && $0.spacingFactor <= 2 && $0.spacingFactor != 1 },
+                            "heatmap.rescaled_passes' spacing_factor must be in [0.5, 2] and not 1")
+                try require(passes.allSatisfy { heatmap.network.spacingMM * $0.spacingFactor >= normalisation.workingSpacingMM },
+                            "heatmap.rescaled_passes must not be finer than normalisation.working_spacing_mm")
+                try require(passes.allSatisfy { $0.weight > 0 } && passes.map(\.weight).reduce(0, +) < 1,
+                            "heatmap.rescaled_passes' weights must be positive and sum to less than 1")
             }
         }
         if let prerank = candidates.prerank {

@@ -41,7 +41,8 @@ import TestSupport
 /// (`Benchmarks/recorded/2026-12-06-session32.txt`); 0.26.0 (parts moved onto their blob's border) the same,
 /// 3/3/4/9 of 18, 4 hits at 0.31 mm, 11 of 18 (`Benchmarks/recorded/2026-12-06-session33.txt`); 0.27.0 (the
 /// map scores every measured candidate, weighted 0.8) 3/3/5/6 of 18, 5 hits at 0.31 mm, 12 of 18
-/// (`Benchmarks/recorded/2026-12-07-session35.txt`).
+/// (`Benchmarks/recorded/2026-12-07-session35.txt`); 0.28.0 (half the map at 1.6 mm/px) 3/4/5/7 of 18, 5 hits
+/// at 0.26 mm, 12 of 18 with a reported candidate (`Benchmarks/recorded/2026-12-07-session43.txt`).
 /// A regression fails CI. The headline accuracy is
 /// measured on the full-size evaluation set and reported in the README, not here.
 @Suite("Accuracy regression (CI phantoms)")

@@ -55,10 +55,10 @@ struct NoduleHeatmapPipelineTests {
         return chest.radiograph()
     }
 
-    @Test("The default definition (0.27.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', scoring every measured candidate with a weight of 0.8 on the map, re-centring parts on its blobs (or their borders) and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
+    @Test("The default definition (0.28.0) carries a 12-wide map at 2.0 mm/px of two networks run over the candidates plus 30 mm, averaged with their mirror images', half of it the same networks unmirrored at 1.6 mm/px, scoring every measured candidate with a weight of 0.8 on the map, re-centring parts on its blobs (or their borders) and proposing candidates of its own (parts not claiming them, sized by their border), and takes its larger σ on a pyramid; cxr-nodules-classical is 0.16.0 without either")
     func defaultCarriesTheMap() throws {
         let pipeline = try Self.defaultPipeline()
-        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.27.0")
+        #expect(pipeline.name == PipelineDefinition.defaultName && pipeline.version == "0.28.0")
         #expect(pipeline.candidates.scaleSpaceResolution == "pyramid")
         let heatmap = try #require(pipeline.heatmap)
         #expect(heatmap.network.width == 12 && heatmap.network.spacingMM == 2.0)
@@ -70,6 +70,7 @@ struct NoduleHeatmapPipelineTests {
         #expect(heatmap.proposals == proposals)
         #expect(heatmap.scoresMeasured == true && heatmap.mapWeight == 0.8 && heatmap.mirrorAveraged == true)
         #expect(heatmap.mapSizing == nil)   // session 36: implemented, not shipped
+        #expect(heatmap.rescaledPasses == [.init(spacingFactor: 0.8, weight: 0.5, mirrorAveraged: false)])  // from 0.28.0
         // Trained on the training phantoms only: no evaluation set's seed in what it was fitted on.
         let fittedOn = try #require(heatmap.network.fittedOn)
         #expect(fittedOn.contains("--seed 5000") && fittedOn.contains("--seed 301") && fittedOn.contains("--width 12")
@@ -401,6 +402,65 @@ struct NoduleHeatmapPipelineTests {
         for c in result.candidates {
             #expect(c.features.heatmap == map.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2)?.value)
         }
+    }
+
+    @Test("heatmap.rescaled_passes: each pass read bilinearly at the map pixel's centre and mixed in by its weight; validated and stored")
+    func rescaledPasses() throws {
+        // mixing: a pass on a grid twice as coarse, read at map pixel centres, clamped at the edges.
+        let map = FloatImage(width: 4, height: 2) { x, y in Float(x + 10 * y) / 100 }
+        let pass = FloatImage(width: 2, height: 1) { x, _ in x == 0 ? 0.2 : 0.6 }
+        let region = NoduleHeatmap.Region(x: 0..<4, y: 0..<2)
+        let mixed = NoduleHeatmap.mixing([(0.25, pass)], into: map, gridSize: (4, 2), region: region)
+        // Map px 0 and 1 lie at pass x = −0.25 → 0 (clamped) and 0.25; 2 and 3 at 0.75 and 1.25 → 1.
+        let read: [Float] = [0.2, 0.3, 0.5, 0.6]
+        for y in 0..<2 {
+            for x in 0..<4 {
+                #expect(abs(mixed[x, y] - (0.75 * map[x, y] + 0.25 * read[x])) < 1e-6, "(\(x), \(y))")
+            }
+        }
+        // Two passes: the map's share is 1 − Σ weight; a region reads the pass where it lies on the whole grid.
+        let right = NoduleHeatmap.Region(x: 2..<4, y: 0..<2)
+        let part = FloatImage(width: 2, height: 2) { x, y in map[x + 2, y] }
+        let twice = NoduleHeatmap.mixing([(0.25, pass), (0.5, FloatImage(width: 1, height: 1) { _, _ in 1 })], into: part,
+                                         gridSize: (4, 2), region: right)
+        #expect(abs(twice[0, 1] - (0.25 * map[2, 1] + 0.25 * read[2] + 0.5)) < 1e-6)
+        #expect(abs(twice[1, 0] - (0.25 * map[3, 0] + 0.25 * read[3] + 0.5)) < 1e-6)
+
+        // In a definition: stored, checked, changes the map, and the detector runs it.
+        let network = try Self.tinyNetwork()
+        var pipeline = try Self.classicalPipeline()
+        pipeline.heatmap = .init(combine: "replace", windowFraction: 0.5, minimumWindowPx: 2, network: network)
+        pipeline.heatmap?.rescaledPasses = [.init(spacingFactor: 0.8, weight: 0.5, mirrorAveraged: false)]
+        try pipeline.validate()
+        let json = try #require(String(data: try JSONEncoder().encode(pipeline), encoding: .utf8))
+        #expect(json.contains("\"rescaled_passes\":[{"))
+        #expect(try JSONDecoder().decode(PipelineDefinition.self, from: Data(json.utf8)) == pipeline)
+        var alone = pipeline
+        alone.heatmap?.rescaledPasses = nil
+        #expect(alone.stamp != pipeline.stamp)
+        for (passes, reason) in [([PipelineDefinition.Heatmap.RescaledPass](), "heatmap.rescaled_passes must hold 1 to 3 passes"),
+                                 ([.init(spacingFactor: 1, weight: 0.5)], "heatmap.rescaled_passes' spacing_factor must be in [0.5, 2] and not 1"),
+                                 ([.init(spacingFactor: 0.8, weight: 0.6), .init(spacingFactor: 1.25, weight: 0.4)],
+                                  "heatmap.rescaled_passes' weights must be positive and sum to less than 1")] {
+            var invalid = pipeline
+            invalid.heatmap?.rescaledPasses = passes
+            #expect(throws: PipelineError.invalid(name: pipeline.name, reason: reason)) { try invalid.validate() }
+        }
+        var tooFine = pipeline
+        tooFine.normalisation.workingSpacingMM = network.spacingMM * 0.9
+        #expect(throws: PipelineError.invalid(name: pipeline.name, reason: "heatmap.rescaled_passes must not be finer than normalisation.working_spacing_mm")) {
+            try tooFine.validate()
+        }
+        let chest = Self.chest()
+        let with = NoduleDetector(pipeline: pipeline).detect(chest), without = NoduleDetector(pipeline: alone).detect(chest)
+        let plain = try #require(NoduleHeatmap(with.normalised, network: network))
+        let passed = try #require(NoduleHeatmap(with.normalised, network: network, rescaledPasses: pipeline.heatmap!.rescaledPasses!))
+        #expect(!plain.probabilities.isBitwiseIdentical(to: passed.probabilities), "the pass changes the map")
+        #expect(!with.candidates.isEmpty)
+        for c in with.candidates {
+            #expect(c.features.heatmap == passed.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2)?.value)
+        }
+        #expect(without.candidates.map(\.features.heatmap) != with.candidates.map(\.features.heatmap))
     }
 
     @Test("The map over a region is the whole map's wherever the network's receptive field stays inside it (sides multiples of 8)")

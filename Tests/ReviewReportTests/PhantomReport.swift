@@ -47,13 +47,14 @@ struct PhantomReport: Sendable {
     }
 
     /// The options the fixture's `nodules report` was run with (the phantoms score low under the
-    /// current calibration, so the three best candidates per exam are tracked).
-    static let reportOptions = ["--top", "3", "--min-score", "0"]
+    /// current calibration, so the four best candidates per exam are tracked: with 0.28.0's map the
+    /// three best are found on every exam, and a fourth makes one that is measured again elsewhere).
+    static let reportOptions = ["--top", "4", "--min-score", "0"]
 
     private static func computeReviews(_ store: String) throws -> [PatientReview] {
         // The shared builder, set up as the command sets it up for those options.
         let builder = TrackInputBuilder(pipeline: try PipelineDefinition.decode(path: Self.pipelines + "/cxr-nodules.json"),
-                                        selection: NoduleSelection(top: 3, minimumScore: 0))
+                                        selection: NoduleSelection(top: 4, minimumScore: 0))
         let tracker = SerialTracker(policy: try FollowUpPolicy.builtIn("radiograph-surveillance"))
         return try NoduleStore(path: store).detectionsByPatient(pipelineDigest: builder.pipelineStamp.digest).map { history in
             let input = builder.build(history)

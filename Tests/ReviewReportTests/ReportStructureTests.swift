@@ -104,7 +104,7 @@ import TestSupport
             for study in history.studies {
                 for image in study.images {
                     // What the report's selection follows (top 3, a part of a larger nodule counted as it).
-                    let tracked = NoduleSelection(top: 3, minimumScore: 0).select(image.detections).map(\.candidate)
+                    let tracked = NoduleSelection(top: 4, minimumScore: 0).select(image.detections).map(\.candidate)
                     #expect(!tracked.isEmpty)
                     for d in tracked {
                         let mm = try #require(d.diameterMM, "the phantoms carry pixel spacing")
