@@ -75,7 +75,8 @@ for file in files {
         if let h = pipeline.heatmap, let normalised {
             map.append(seconds {
                 _ = NoduleHeatmap(normalised, network: h.network, threads: threads, region: mapRegion,
-                                  mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? [])
+                                  mirrorAveraged: h.mirrorAveraged == true, ensemble: h.ensemble ?? [],
+                                  rescaledPasses: h.rescaledPasses ?? [])
             })
         }
     }
