@@ -111,13 +111,17 @@ public struct NoduleHeatmap: Sendable {
                 y1 = max(y1, clipped.y.upperBound)
             }
             guard x1 > x0, y1 > y0 else { return nil }
-            func span(_ lower: Int, _ upper: Int, _ size: Int) -> Range<Int> {
-                let start = max(0, lower - contextPx) / 8 * 8, end = min(size, upper + contextPx)
-                let length = (end - start + 7) / 8 * 8
-                guard length < size else { return 0..<size }
-                return start + length <= size ? start..<(start + length) : (size - length)..<size
-            }
-            return Region(x: span(x0, x1, width), y: span(y0, y1, height))
+            return Region(x: Self.span(x0 - contextPx, x1 + contextPx, width), y: Self.span(y0 - contextPx, y1 + contextPx, height))
+        }
+
+        /// `lower..<upper` clipped to `0..<size`, its start rounded down to a multiple of 8 and its length up
+        /// to one (moved back to end at `size` where it would run past it); the whole `0..<size` when that
+        /// length is not shorter.
+        static func span(_ lower: Int, _ upper: Int, _ size: Int) -> Range<Int> {
+            let start = max(0, lower) / 8 * 8, end = min(size, upper)
+            let length = (end - start + 7) / 8 * 8
+            guard length < size else { return 0..<size }
+            return start + length <= size ? start..<(start + length) : (size - length)..<size
         }
 
         /// Map px around a located peak that sizing from the map (`resize_log_ratio`) searches for its
@@ -180,15 +184,31 @@ public struct NoduleHeatmap: Sendable {
         }
         var probabilities = Self.probabilities(input, networks: [network] + ensemble, threads: threads, mirrorAveraged: mirrorAveraged)
         if !rescaledPasses.isEmpty {
-            let passes = rescaledPasses.map { pass -> (weight: Float, probabilities: FloatImage) in
-                // The whole working image at the networks' spacing × the pass's factor (never finer than the working image).
+            let passes = rescaledPasses.map { pass -> RescaledMap in
+                // The working image at the networks' spacing × the pass's factor (never finer than the working image).
                 let factor = max(1, grid.factor * pass.spacingFactor)
-                var rescaled = Resampling.areaAverage(normalised.working, factorX: factor, factorY: factor, threads: threads)
-                rescaled.withUnsafeMutableRows { row, _ in
+                let rescaled = Resampling.areaAverage(normalised.working, factorX: factor, factorY: factor, threads: threads)
+                // The whole of it, or (`within_map_region`) the part under the map's region, one pass pixel
+                // wider each side for the bilinear reading, its sides multiples of 8 as the region's are.
+                var passRegion = Region(x: 0..<rescaled.width, y: 0..<rescaled.height)
+                if pass.withinMapRegion == true {
+                    let sx = Double(rescaled.width) / Double(whole.width), sy = Double(rescaled.height) / Double(whole.height)
+                    passRegion = Region(
+                        x: Grid.span(Int((Double(region.x.lowerBound) * sx).rounded(.down)) - 1,
+                                     Int((Double(region.x.upperBound) * sx).rounded(.up)) + 1, rescaled.width),
+                        y: Grid.span(Int((Double(region.y.lowerBound) * sy).rounded(.down)) - 1,
+                                     Int((Double(region.y.upperBound) * sy).rounded(.up)) + 1, rescaled.height))
+                }
+                var input = FloatImage(width: passRegion.x.count, height: passRegion.y.count,
+                                       values: rescaled.view(x: passRegion.x.lowerBound, y: passRegion.y.lowerBound,
+                                                             width: passRegion.x.count, height: passRegion.y.count).values)
+                input.withUnsafeMutableRows { row, _ in
                     for i in row.indices { row[i] = min(max(row[i], 0), 1) }
                 }
-                return (Float(pass.weight), Self.probabilities(rescaled, networks: [network] + ensemble, threads: threads,
-                                                                 mirrorAveraged: pass.mirrorAveraged ?? mirrorAveraged))
+                return RescaledMap(weight: Float(pass.weight),
+                                   probabilities: Self.probabilities(input, networks: [network] + ensemble, threads: threads,
+                                                                     mirrorAveraged: pass.mirrorAveraged ?? mirrorAveraged),
+                                   region: passRegion, gridSize: (rescaled.width, rescaled.height))
             }
             probabilities = Self.mixing(passes, into: probabilities, gridSize: (whole.width, whole.height), region: region)
         }
@@ -197,25 +217,34 @@ public struct NoduleHeatmap: Sendable {
         self.grid = grid
     }
 
-    /// `map` (``region`` of a grid of `gridSize` map px) mixed with `passes`, each a map of the whole image
-    /// on a grid of its own size over the same image: each pass read bilinearly at the map pixel's centre
-    /// (clamped to its edge pixels), map = (1 − Σ weight) · map + Σ weight · pass, the passes in order.
-    static func mixing(_ passes: [(weight: Float, probabilities: FloatImage)], into map: FloatImage,
-                       gridSize: (width: Int, height: Int), region: Region) -> FloatImage {
+    /// One pass of ``PipelineDefinition/Heatmap/rescaledPasses``: its weight, and its probabilities over
+    /// `region` of its own grid of `gridSize` px, which divides the same image as the map's grid.
+    struct RescaledMap {
+        var weight: Float
+        var probabilities: FloatImage
+        var region: Region
+        var gridSize: (width: Int, height: Int)
+    }
+
+    /// `map` (``region`` of a grid of `gridSize` map px) mixed with `passes`: each pass read bilinearly at
+    /// the map pixel's centre (pixel centres matched between the grids; clamped to the pixels the pass
+    /// has), map = (1 − Σ weight) · map + Σ weight · pass, the passes in order.
+    static func mixing(_ passes: [RescaledMap], into map: FloatImage, gridSize: (width: Int, height: Int), region: Region) -> FloatImage {
         var mixed = map
         let keep = 1 - passes.map(\.weight).reduce(0, +)
         mixed.withUnsafeMutableRows { row, y in
             for i in row.indices {
                 var value = keep * row[i]
-                for (w, p) in passes {
-                    // Map px → pass px, pixel centres matched: both grids divide the same image.
-                    let u = min(max((Double(region.x.lowerBound + i) + 0.5) * Double(p.width) / Double(gridSize.width) - 0.5, 0),
-                                Double(p.width - 1))
-                    let v = min(max((Double(region.y.lowerBound + y) + 0.5) * Double(p.height) / Double(gridSize.height) - 0.5, 0),
-                                Double(p.height - 1))
+                for pass in passes {
+                    let p = pass.probabilities
+                    // Map px → the pass's grid px, then into the part of it the pass covers.
+                    let u = min(max((Double(region.x.lowerBound + i) + 0.5) * Double(pass.gridSize.width) / Double(gridSize.width) - 0.5
+                                    - Double(pass.region.x.lowerBound), 0), Double(p.width - 1))
+                    let v = min(max((Double(region.y.lowerBound + y) + 0.5) * Double(pass.gridSize.height) / Double(gridSize.height) - 0.5
+                                    - Double(pass.region.y.lowerBound), 0), Double(p.height - 1))
                     let x0 = Int(u), y0 = Int(v), x1 = min(x0 + 1, p.width - 1), y1 = min(y0 + 1, p.height - 1)
                     let a = Float(u - Double(x0)), b = Float(v - Double(y0))
-                    value += w * ((1 - b) * ((1 - a) * p[x0, y0] + a * p[x1, y0]) + b * ((1 - a) * p[x0, y1] + a * p[x1, y1]))
+                    value += pass.weight * ((1 - b) * ((1 - a) * p[x0, y0] + a * p[x1, y0]) + b * ((1 - a) * p[x0, y1] + a * p[x1, y1]))
                 }
                 row[i] = value
             }

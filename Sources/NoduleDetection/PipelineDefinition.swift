@@ -125,17 +125,23 @@ public struct PipelineDefinition: Codable, Sendable, Equatable {
             /// `false`: the pass runs each network once, unmirrored, whatever ``Heatmap/mirrorAveraged`` says (half
             /// the cost). Absent: as the map's own pass.
             public var mirrorAveraged: Bool?
+            /// `true`: the pass runs only over the part of its image under the map's region (with ``Heatmap/contextMM``,
+            /// the candidates' box plus that context; one pass pixel wider each side, its sides multiples of 8 px), as
+            /// the map's own pass does (from `cxr-nodules` 0.28.1). Absent or `false`: over the whole image (0.28.0).
+            public var withinMapRegion: Bool?
 
-            public init(spacingFactor: Double, weight: Double, mirrorAveraged: Bool? = nil) {
+            public init(spacingFactor: Double, weight: Double, mirrorAveraged: Bool? = nil, withinMapRegion: Bool? = nil) {
                 self.spacingFactor = spacingFactor
                 self.weight = weight
                 self.mirrorAveraged = mirrorAveraged
+                self.withinMapRegion = withinMapRegion
             }
 
             enum CodingKeys: String, CodingKey {
                 case spacingFactor = "spacing_factor"
                 case weight
                 case mirrorAveraged = "mirror_averaged"
+                case withinMapRegion = "within_map_region"
             }
         }
 

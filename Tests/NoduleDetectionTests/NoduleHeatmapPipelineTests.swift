@@ -410,7 +410,10 @@ struct NoduleHeatmapPipelineTests {
         let map = FloatImage(width: 4, height: 2) { x, y in Float(x + 10 * y) / 100 }
         let pass = FloatImage(width: 2, height: 1) { x, _ in x == 0 ? 0.2 : 0.6 }
         let region = NoduleHeatmap.Region(x: 0..<4, y: 0..<2)
-        let mixed = NoduleHeatmap.mixing([(0.25, pass)], into: map, gridSize: (4, 2), region: region)
+        func whole(_ weight: Float, _ p: FloatImage) -> NoduleHeatmap.RescaledMap {
+            .init(weight: weight, probabilities: p, region: .init(x: 0..<p.width, y: 0..<p.height), gridSize: (p.width, p.height))
+        }
+        let mixed = NoduleHeatmap.mixing([whole(0.25, pass)], into: map, gridSize: (4, 2), region: region)
         // Map px 0 and 1 lie at pass x = −0.25 → 0 (clamped) and 0.25; 2 and 3 at 0.75 and 1.25 → 1.
         let read: [Float] = [0.2, 0.3, 0.5, 0.6]
         for y in 0..<2 {
@@ -421,10 +424,17 @@ struct NoduleHeatmapPipelineTests {
         // Two passes: the map's share is 1 − Σ weight; a region reads the pass where it lies on the whole grid.
         let right = NoduleHeatmap.Region(x: 2..<4, y: 0..<2)
         let part = FloatImage(width: 2, height: 2) { x, y in map[x + 2, y] }
-        let twice = NoduleHeatmap.mixing([(0.25, pass), (0.5, FloatImage(width: 1, height: 1) { _, _ in 1 })], into: part,
+        let twice = NoduleHeatmap.mixing([whole(0.25, pass), whole(0.5, FloatImage(width: 1, height: 1) { _, _ in 1 })], into: part,
                                          gridSize: (4, 2), region: right)
         #expect(abs(twice[0, 1] - (0.25 * map[2, 1] + 0.25 * read[2] + 0.5)) < 1e-6)
         #expect(abs(twice[1, 0] - (0.25 * map[3, 0] + 0.25 * read[3] + 0.5)) < 1e-6)
+        // A pass that covers only part of its grid (within_map_region) is read where it lies on that grid.
+        let wide = FloatImage(width: 4, height: 1) { x, _ in [0.2, 0.2, 0.6, 0.6][x] }  // `pass` on a grid of 4
+        let rightHalf = NoduleHeatmap.RescaledMap(weight: 0.25, probabilities: FloatImage(width: 2, height: 1) { x, _ in wide[x + 2, 0] },
+                                                  region: .init(x: 2..<4, y: 0..<1), gridSize: (4, 1))
+        let fromPart = NoduleHeatmap.mixing([rightHalf], into: part, gridSize: (4, 2), region: right)
+        let fromWhole = NoduleHeatmap.mixing([whole(0.25, wide)], into: part, gridSize: (4, 2), region: right)
+        #expect(fromPart.isBitwiseIdentical(to: fromWhole))
 
         // In a definition: stored, checked, changes the map, and the detector runs it.
         let network = try Self.tinyNetwork()
@@ -438,6 +448,10 @@ struct NoduleHeatmapPipelineTests {
         var alone = pipeline
         alone.heatmap?.rescaledPasses = nil
         #expect(alone.stamp != pipeline.stamp)
+        var withinRegion = pipeline
+        withinRegion.heatmap?.rescaledPasses?[0].withinMapRegion = true
+        #expect(withinRegion.stamp != pipeline.stamp)
+        #expect(String(data: try JSONEncoder().encode(withinRegion), encoding: .utf8)?.contains("\"within_map_region\":true") == true)
         for (passes, reason) in [([PipelineDefinition.Heatmap.RescaledPass](), "heatmap.rescaled_passes must hold 1 to 3 passes"),
                                  ([.init(spacingFactor: 1, weight: 0.5)], "heatmap.rescaled_passes' spacing_factor must be in [0.5, 2] and not 1"),
                                  ([.init(spacingFactor: 0.8, weight: 0.6), .init(spacingFactor: 1.25, weight: 0.4)],
@@ -456,6 +470,10 @@ struct NoduleHeatmapPipelineTests {
         let plain = try #require(NoduleHeatmap(with.normalised, network: network))
         let passed = try #require(NoduleHeatmap(with.normalised, network: network, rescaledPasses: pipeline.heatmap!.rescaledPasses!))
         #expect(!plain.probabilities.isBitwiseIdentical(to: passed.probabilities), "the pass changes the map")
+        // Over the whole grid (no region), the pass within the map's region is the pass over the whole image.
+        let regionPass = [PipelineDefinition.Heatmap.RescaledPass(spacingFactor: 0.8, weight: 0.5, mirrorAveraged: false, withinMapRegion: true)]
+        let passedWithin = try #require(NoduleHeatmap(with.normalised, network: network, rescaledPasses: regionPass))
+        #expect(passedWithin.probabilities.isBitwiseIdentical(to: passed.probabilities))
         #expect(!with.candidates.isEmpty)
         for c in with.candidates {
             #expect(c.features.heatmap == passed.peakLocation(near: c, windowFraction: 0.5, minimumWindowPx: 2)?.value)
