@@ -176,12 +176,7 @@ public struct NoduleHeatmap: Sendable {
         precondition(region.x.lowerBound >= 0 && region.x.upperBound <= grid.width && region.x.count >= Self.minimumSide
                      && region.y.lowerBound >= 0 && region.y.upperBound <= grid.height && region.y.count >= Self.minimumSide,
                      "the region must lie on the grid and be at least minimumSide px a side")
-        var input = FloatImage(width: region.x.count, height: region.y.count,
-                               values: whole.view(x: region.x.lowerBound, y: region.y.lowerBound,
-                                                  width: region.x.count, height: region.y.count).values)
-        input.withUnsafeMutableRows { row, _ in
-            for i in row.indices { row[i] = min(max(row[i], 0), 1) }
-        }
+        let input = Self.networkInput(whole, region: region)
         var probabilities = Self.probabilities(input, networks: [network] + ensemble, threads: threads, mirrorAveraged: mirrorAveraged)
         if !rescaledPasses.isEmpty {
             let passes = rescaledPasses.map { pass -> RescaledMap in
@@ -199,14 +194,8 @@ public struct NoduleHeatmap: Sendable {
                         y: Grid.span(Int((Double(region.y.lowerBound) * sy).rounded(.down)) - 1,
                                      Int((Double(region.y.upperBound) * sy).rounded(.up)) + 1, rescaled.height))
                 }
-                var input = FloatImage(width: passRegion.x.count, height: passRegion.y.count,
-                                       values: rescaled.view(x: passRegion.x.lowerBound, y: passRegion.y.lowerBound,
-                                                             width: passRegion.x.count, height: passRegion.y.count).values)
-                input.withUnsafeMutableRows { row, _ in
-                    for i in row.indices { row[i] = min(max(row[i], 0), 1) }
-                }
                 return RescaledMap(weight: Float(pass.weight),
-                                   probabilities: Self.probabilities(input, networks: [network] + ensemble, threads: threads,
+                                   probabilities: Self.probabilities(Self.networkInput(rescaled, region: passRegion), networks: [network] + ensemble, threads: threads,
                                                                      mirrorAveraged: pass.mirrorAveraged ?? mirrorAveraged),
                                    region: passRegion, gridSize: (rescaled.width, rescaled.height))
             }
@@ -215,6 +204,17 @@ public struct NoduleHeatmap: Sendable {
         self.probabilities = probabilities
         self.region = region
         self.grid = grid
+    }
+
+    /// The networks' input: `region` of `image` (an area-averaged working image) clipped to 0–1, as they were trained.
+    static func networkInput(_ image: FloatImage, region: Region) -> FloatImage {
+        var input = FloatImage(width: region.x.count, height: region.y.count,
+                               values: image.view(x: region.x.lowerBound, y: region.y.lowerBound,
+                                                  width: region.x.count, height: region.y.count).values)
+        input.withUnsafeMutableRows { row, _ in
+            for i in row.indices { row[i] = min(max(row[i], 0), 1) }
+        }
+        return input
     }
 
     /// One pass of ``PipelineDefinition/Heatmap/rescaledPasses``: its weight, and its probabilities over

@@ -371,14 +371,12 @@ public struct ReportWriter: Sendable {
     /// then the tracker's order.
     static func urgencyOrder(_ tracks: [NoduleTrack]) -> [Int] {
         let rank: [GrowthStatus: Int] = [.growing: 0, .indeterminate: 1, .new: 2, .stable: 3, .shrinking: 4, .resolved: 5]
-        return tracks.indices.sorted { a, b in
-            let ta = tracks[a], tb = tracks[b]
-            let ka = (rank[ta.status]!, ta.growth?.doublingTimeDays.map(abs) ?? .infinity, ta.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max,
-                      -(ta.detectionScore ?? -1), a)
-            let kb = (rank[tb.status]!, tb.growth?.doublingTimeDays.map(abs) ?? .infinity, tb.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max,
-                      -(tb.detectionScore ?? -1), b)
-            return ka < kb
+        func key(_ i: Int) -> (Int, Double, Int, Double, Int) {
+            let t = tracks[i]
+            return (rank[t.status]!, t.growth?.doublingTimeDays.map(abs) ?? .infinity, t.followUp?.nextFollowUpDate?.daysSinceEpoch ?? Int.max,
+                    -(t.detectionScore ?? -1), i)
         }
+        return tracks.indices.sorted { key($0) < key($1) }
     }
 
     /// A detection score as the report prints it (two decimals), or a dash when there is none.
@@ -388,12 +386,11 @@ public struct ReportWriter: Sendable {
     /// score it reaches ("at the 0.5 FP/image level") or "under the 4 FP/image level"; nil without
     /// points or a score.
     func scoreLevel(_ score: Double?) -> String? {
-        guard let score, let points = operatingPoints?.points.sorted(by: { $0.falsePositivesPerImage < $1.falsePositivesPerImage }),
-              let last = points.last else { return nil }
-        if let reached = points.first(where: { score >= $0.score }) {
+        guard let score, let floor = foldingScore, let points = operatingPoints?.points else { return nil }
+        if let reached = points.sorted(by: { $0.falsePositivesPerImage < $1.falsePositivesPerImage }).first(where: { score >= $0.score }) {
             return "at the \(Self.rate(reached.falsePositivesPerImage)) FP/image level on phantoms"
         }
-        return "under the \(Self.rate(last.falsePositivesPerImage)) FP/image level on phantoms"
+        return "under the \(Self.rate(floor.falsePositivesPerImage)) FP/image level on phantoms"
     }
 
     /// A false-positive rate per image as the report prints it: whole numbers without decimals, others with one.
